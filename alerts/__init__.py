@@ -1,0 +1,1 @@
+"""Alert delivery (outbox, Apprise channels, signed webhooks). Built in a later issue."""

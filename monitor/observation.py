@@ -1,0 +1,198 @@
+"""What a spider saw: the contract between ``spiders/`` and the core.
+
+A spider turns one HTTP exchange (or one failed attempt at one) into an
+:class:`Observation`. It records *what happened* — the outcome, the HTTP status,
+the platform's own words, a hash of the body, and parsed content when there was
+some. It never decides what a disappearance *means*; that is
+:mod:`monitor.classify`'s job, which reads ``outcome`` and ``signals``.
+
+Work flows the other way as :class:`WorkItem`: the scheduler tells a spider to
+walk a listing (an account timeline, a feed) or to probe one post's permalink.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+Mode = Literal["listing", "probe"]
+
+
+class Outcome(StrEnum):
+    """How one fetch ended. Spiders pick exactly one."""
+
+    #: Content was served and parsed.
+    OK = "ok"
+    #: HTTP 404, or the platform's own "not found" answer for the item.
+    NOT_FOUND = "not_found"
+    #: HTTP 410 Gone.
+    GONE = "gone"
+    #: HTTP 451 Unavailable For Legal Reasons (RFC 7725).
+    LEGAL = "legal"
+    #: The platform served a notice instead of the content; ``signals["notice"]``
+    #: says which (see :data:`NOTICES`).
+    UNAVAILABLE = "unavailable"
+    #: An explicit deletion record, such as an RFC 6721 ``at:deleted-entry``.
+    TOMBSTONE = "tombstone"
+    #: HTTP 403 without an anti-bot marker (may be geo-blocking: one vantage
+    #: point cannot tell).
+    FORBIDDEN = "forbidden"
+
+    # --- transient: recorded, never classified -------------------------------
+    TIMEOUT = "timeout"
+    SERVER_ERROR = "server_error"
+    RATE_LIMITED = "rate_limited"
+    CONNECTION_ERROR = "connection_error"
+    TRUNCATED = "truncated"
+    TOO_LARGE = "too_large"
+    ANTI_BOT = "anti_bot"
+    TOKEN_EXPIRED = "token_expired"
+    AUTH_REQUIRED = "auth_required"
+    MALFORMED = "malformed"
+
+    @property
+    def transient(self) -> bool:
+        return self in TRANSIENT
+
+    @property
+    def absent(self) -> bool:
+        """True when the outcome says the content is not being served to us."""
+        return self in ABSENT
+
+
+TRANSIENT = frozenset(
+    {
+        Outcome.TIMEOUT,
+        Outcome.SERVER_ERROR,
+        Outcome.RATE_LIMITED,
+        Outcome.CONNECTION_ERROR,
+        Outcome.TRUNCATED,
+        Outcome.TOO_LARGE,
+        Outcome.ANTI_BOT,
+        Outcome.TOKEN_EXPIRED,
+        Outcome.AUTH_REQUIRED,
+        Outcome.MALFORMED,
+    }
+)
+ABSENT = frozenset(
+    {
+        Outcome.NOT_FOUND,
+        Outcome.GONE,
+        Outcome.LEGAL,
+        Outcome.UNAVAILABLE,
+        Outcome.TOMBSTONE,
+        Outcome.FORBIDDEN,
+    }
+)
+
+#: Normalised notice codes a spider may put in ``signals["notice"]`` when the
+#: platform serves a page or error *about* the content instead of the content.
+NOTICES: dict[str, str] = {
+    "deleted": "the platform says the item was deleted, without saying by whom",
+    "deleted_by_author": "the platform says the author deleted it",
+    "removed_violation": "the platform says it was removed for breaking its rules",
+    "removed_legal": "the platform says it was withheld for legal reasons",
+    "removed_copyright": "the platform says it was removed after a copyright claim",
+    "removed_spam": "the platform says it was removed as spam",
+    "under_review": "the platform says the item is in an abnormal state / under review",
+    "private": "the author made it private (not censorship)",
+    "content_unavailable": "the platform says the content cannot be shown, no reason given",
+    "unavailable_generic": "a generic 'cannot view' page that also appears for expired "
+    "tokens and anti-bot blocks (RedNote error_code 300031)",
+    "geo_blocked": "the platform says it is not available in this country",
+    "account_deleted": "the author's account was deleted",
+    "account_suspended": "the author's account was suspended",
+    "not_found": "the platform says no such item",
+}
+
+#: Keys a spider may set in ``Observation.signals``; anything else is kept as
+#: evidence but ignored by the classifier.
+SIGNALS: dict[str, str] = {
+    "notice": "one of NOTICES",
+    "error_code": "the platform's own error code, as a string",
+    "account_state": "normal | suspended | suspended_temporary | suspended_permanent | "
+    "limited | deleted",
+    "tombstone_by": "RFC 6721 at:by name",
+    "tombstone_when": "RFC 6721 when attribute",
+    "author": "the post's author as the platform names them",
+    "retry_after": "seconds the server asked us to wait (int)",
+    "editor_is_author": "bool: the last edit was made by the author (Mastodon history)",
+    "sensitive": "bool: media hidden behind a content warning",
+    "listed": "bool: a probe found the post in its author's listing (RedNote)",
+}
+
+
+@dataclass(slots=True)
+class PostContent:
+    """One post as parsed from a listing entry or a permalink page."""
+
+    key: str  # platform-native id: Mastodon status id, Atom id / RSS guid, RedNote note id
+    url: str | None = None  # permalink to probe later
+    title: str | None = None
+    text: str = ""  # body as served (HTML allowed; the diff step normalises it)
+    author: str | None = None
+    published_at: datetime | None = None
+    updated_at: datetime | None = None  # the platform's own edit marker
+    media: list[str] = field(default_factory=list)  # stable media ids, not signed URLs
+    links: list[str] = field(default_factory=list)
+    counters: dict[str, int | str] = field(default_factory=dict)  # likes etc.: not edits
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. xsec_token, spoiler_text
+
+
+@dataclass(slots=True)
+class WorkItem:
+    """One unit of due work handed to a spider."""
+
+    mode: Mode
+    platform: str
+    target_key: str
+    #: For listings: the target's value (account name, feed URL, post URL).
+    #: For probes: the post's permalink or probe URL.
+    url: str
+    base_url: str | None = None
+    post_key: str | None = None
+    #: Row id of the target (listing) or post (probe) this work was claimed for.
+    row_id: int = 0
+    #: What the core already knows and a spider may need: an xsec_token, the
+    #: last seen ``edited_at``, a Mastodon account id.
+    known: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Observation:
+    """The record of one fetch attempt, successful or not."""
+
+    mode: Mode
+    platform: str
+    target_key: str
+    url: str
+    outcome: Outcome
+    row_id: int = 0
+    post_key: str | None = None
+    http_status: int | None = None
+    final_url: str | None = None
+    body_hash: str | None = None
+    #: The platform's own words (error message, notice text, tombstone comment).
+    message: str | None = None
+    signals: dict[str, Any] = field(default_factory=dict)
+    #: Probe: the post as served (outcome OK only).
+    post: PostContent | None = None
+    #: Listing: the entries served, newest first (outcome OK only).
+    entries: list[PostContent] | None = None
+    #: Listing: explicit deletion records found in it, as (post key, signals, message).
+    tombstones: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
+    #: Listing: the walk covered every page it meant to.
+    complete: bool = True
+    #: Why a transient or malformed outcome happened (exception text, parser error).
+    detail: str | None = None
+    vantage: str = "local"
+    observed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    elapsed_ms: float | None = None
+
+
+def body_hash(body: bytes) -> str:
+    """The evidence hash of a response body: SHA-256, hex."""
+    return hashlib.sha256(body).hexdigest()

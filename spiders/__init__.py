@@ -1,0 +1,1 @@
+"""Scrapy spiders: turn platform responses into monitor.Observation records."""
