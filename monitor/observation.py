@@ -130,7 +130,8 @@ class PostContent:
     """One post as parsed from a listing entry or a permalink page."""
 
     key: str  # platform-native id: Mastodon status id, Atom id / RSS guid, RedNote note id
-    url: str | None = None  # permalink to probe later
+    url: str | None = None  # the human-facing permalink
+    probe_url: str | None = None  # where to probe it (an API URL); None means ``url``
     title: str | None = None
     text: str = ""  # body as served (HTML allowed; the diff step normalises it)
     author: str | None = None
