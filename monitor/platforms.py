@@ -7,6 +7,7 @@ spiders. Adding a platform means adding an entry here and a spider in
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .errors import UnknownPlatform
@@ -58,3 +59,29 @@ def get_platform(name: str) -> Platform:
         return PLATFORMS[key]
     except KeyError:
         raise UnknownPlatform(name, sorted(PLATFORMS)) from None
+
+
+def post_ref(platform: str, url: str, base_url: str | None) -> tuple[str, str]:
+    """The post key and probe URL of a single-post target's URL.
+
+    Raises ValueError with a message for the user when the URL is not a post URL.
+    """
+    from urllib.parse import urlsplit
+
+    name = get_platform(platform).name
+    parts = urlsplit(url)
+    segments = [s for s in parts.path.split("/") if s]
+    if name == "rednote":
+        for marker in ("explore", "item"):
+            if marker in segments[:-1]:
+                note_id = segments[segments.index(marker) + 1]
+                if re.fullmatch(r"[0-9a-f]{24}", note_id):
+                    return note_id, url
+        raise ValueError(f"{url!r} is not a RedNote note URL (…/explore/<24 hex id>)")
+    if name == "mastodon":
+        status_id = segments[-1] if segments else ""
+        if not status_id.isdigit():
+            raise ValueError(f"{url!r} is not a Mastodon status URL (…/@user/<id>)")
+        base = (base_url or f"{parts.scheme}://{parts.netloc}").rstrip("/")
+        return status_id, f"{base}/api/v1/statuses/{status_id}"
+    return url, url

@@ -1,0 +1,299 @@
+"""SQL for the tracking loop: targets, due work, post rows and the writes of a batch."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from ..lifecycle import Changes, PostRow, TargetRow
+from ..observation import WorkItem
+from ..platforms import post_ref
+
+Conn = psycopg.Connection[Any]
+
+_TARGET_COLS = [f.name for f in dataclasses.fields(TargetRow)]
+_POST_COLS = [f.name for f in dataclasses.fields(PostRow) if f.name != "is_new"]
+_POST_MUTABLE = [c for c in _POST_COLS if c not in {"id", "target_id", "platform", "post_key"}]
+_TARGET_MUTABLE = [
+    "next_due", "last_checked_at", "last_ok_at", "last_outcome", "error_streak",
+    "last_error", "account_state", "last_obs_id", "last_obs_sig",
+]
+_JSON_POST = {"suspicion", "known"}
+
+
+def sync_targets(conn: Conn, targets: Iterable[Any], default_interval: float,
+                 groups: Sequence[str] | None = None) -> dict[str, int]:
+    """Make the targets table match the watchlist; returns counts of what changed.
+
+    Targets removed from the watchlist are deactivated, never deleted: their
+    history stays queryable. With ``groups``, only those groups are touched.
+    """
+    keys: list[str] = []
+    added = 0
+    for t in targets:
+        keys.append(t.key)
+        interval = float(t.interval or default_interval)
+        row = conn.execute(
+            """
+            INSERT INTO targets (key, group_name, platform, kind, value, base_url, interval_s,
+                                 tags, next_due)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, CASE WHEN %s = 'post' THEN NULL ELSE now() END)
+            ON CONFLICT (key) DO UPDATE SET group_name = EXCLUDED.group_name,
+                interval_s = EXCLUDED.interval_s, tags = EXCLUDED.tags,
+                base_url = EXCLUDED.base_url, active = true,
+                next_due = CASE WHEN targets.kind = 'post' THEN NULL
+                           ELSE COALESCE(targets.next_due, now()) END
+            RETURNING id, (xmax = 0) AS inserted
+            """,
+            (t.key, t.group, t.platform, t.kind, t.value, t.base_url, interval,
+             list(t.tags), t.kind),
+        ).fetchone()
+        assert row is not None
+        added += bool(row["inserted"])
+        if t.kind == "post":
+            post_key, probe_url = post_ref(t.platform, t.value, t.base_url)
+            conn.execute(
+                """
+                INSERT INTO posts (target_id, platform, post_key, url, probe_url, first_seen,
+                                   state, state_since, next_check)
+                VALUES (%s, %s, %s, %s, %s, now(), 'unseen', now(), now())
+                ON CONFLICT (target_id, post_key) DO UPDATE SET probe_url = EXCLUDED.probe_url
+                """,
+                (row["id"], t.platform, post_key, t.value, probe_url),
+            )
+    cur = conn.execute(
+        "UPDATE targets SET active = false WHERE active AND NOT (key = ANY(%s)) "
+        "AND (%s::text[] IS NULL OR group_name = ANY(%s))",
+        (keys, groups, groups),
+    )
+    return {"targets": len(keys), "added": added, "deactivated": cur.rowcount}
+
+
+def claim_due(
+    conn: Conn, now: datetime, limit: int, lease: float,
+    platforms: Sequence[str] | None = None, groups: Sequence[str] | None = None,
+) -> list[WorkItem]:
+    """Claim up to ``limit`` due items (listings first), leasing them for ``lease`` s.
+
+    ``FOR UPDATE SKIP LOCKED`` lets several workers share the queue; an item whose
+    lease ran out (its worker died) is due again.
+    """
+    until = now + timedelta(seconds=lease)
+    items: list[WorkItem] = []
+    rows = conn.execute(
+        """
+        UPDATE targets t SET lease_until = %(until)s
+        FROM (SELECT id FROM targets
+              WHERE active AND kind <> 'post' AND next_due <= %(now)s
+                AND (lease_until IS NULL OR lease_until < %(now)s)
+                AND (%(platforms)s::text[] IS NULL OR platform = ANY(%(platforms)s))
+                AND (%(groups)s::text[] IS NULL OR group_name = ANY(%(groups)s))
+              ORDER BY next_due LIMIT %(limit)s FOR UPDATE SKIP LOCKED) due
+        WHERE t.id = due.id
+        RETURNING t.id, t.key, t.platform, t.kind, t.value, t.base_url, t.known
+        """,
+        {"until": until, "now": now, "limit": limit, "platforms": platforms, "groups": groups},
+    ).fetchall()
+    for r in rows:
+        items.append(WorkItem(mode="listing", platform=r["platform"], target_key=r["key"],
+                              url=r["value"], base_url=r["base_url"], row_id=r["id"],
+                              known=dict(r["known"] or {})))
+    if len(items) >= limit:
+        return items
+    rows = conn.execute(
+        """
+        UPDATE posts p SET lease_until = %(until)s
+        FROM (SELECT p.id FROM posts p JOIN targets t ON t.id = p.target_id
+              WHERE p.next_check <= %(now)s AND t.active
+                AND (p.lease_until IS NULL OR p.lease_until < %(now)s)
+                AND (%(platforms)s::text[] IS NULL OR p.platform = ANY(%(platforms)s))
+                AND (%(groups)s::text[] IS NULL OR t.group_name = ANY(%(groups)s))
+              ORDER BY p.next_check LIMIT %(limit)s FOR UPDATE OF p SKIP LOCKED) due,
+             targets t
+        WHERE p.id = due.id AND t.id = p.target_id
+        RETURNING p.id, p.platform, p.post_key, p.url, p.probe_url, p.known,
+                  t.key AS target_key, t.base_url
+        """,
+        {"until": until, "now": now, "limit": limit - len(items), "platforms": platforms,
+         "groups": groups},
+    ).fetchall()
+    for r in rows:
+        items.append(WorkItem(mode="probe", platform=r["platform"], target_key=r["target_key"],
+                              url=r["probe_url"] or r["url"], base_url=r["base_url"],
+                              post_key=r["post_key"], row_id=r["id"],
+                              known=dict(r["known"] or {})))
+    return items
+
+
+def release(conn: Conn, items: Iterable[WorkItem]) -> None:
+    """Give back leases of items that produced no observation (a crawl was cut short)."""
+    targets = [i.row_id for i in items if i.mode == "listing"]
+    posts = [i.row_id for i in items if i.mode == "probe"]
+    conn.execute("UPDATE targets SET lease_until = NULL WHERE id = ANY(%s)", (targets,))
+    conn.execute("UPDATE posts SET lease_until = NULL WHERE id = ANY(%s)", (posts,))
+
+
+def lock_targets(conn: Conn, ids: Iterable[int]) -> dict[int, TargetRow]:
+    rows = conn.execute(
+        f"SELECT {', '.join(_TARGET_COLS)} FROM targets WHERE id = ANY(%s) ORDER BY id "
+        "FOR UPDATE",
+        (sorted(set(ids)),),
+    ).fetchall()
+    return {r["id"]: TargetRow(**r) for r in rows}
+
+
+def lock_posts(conn: Conn, ids: Iterable[int]) -> dict[int, PostRow]:
+    rows = conn.execute(
+        f"SELECT {', '.join(_POST_COLS)} FROM posts WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+        (sorted(set(ids)),),
+    ).fetchall()
+    return {r["id"]: _post(r) for r in rows}
+
+
+def lock_listing_posts(
+    conn: Conn, target_id: int, keys: Sequence[str], oldest: datetime | None
+) -> dict[str, PostRow]:
+    """The posts a listing can affect: listed now, inside its window, or not visible."""
+    rows = conn.execute(
+        f"""
+        SELECT {', '.join(_POST_COLS)} FROM posts
+        WHERE target_id = %(t)s AND (post_key = ANY(%(keys)s)
+              OR state NOT IN ('visible', 'unseen')
+              OR (%(oldest)s::timestamptz IS NOT NULL AND published_at >= %(oldest)s))
+        ORDER BY id FOR UPDATE
+        """,
+        {"t": target_id, "keys": list(keys), "oldest": oldest},
+    ).fetchall()
+    return {r["post_key"]: _post(r) for r in rows}
+
+
+def version_contents(conn: Conn, post_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Current version content of each post (for word diffs)."""
+    rows = conn.execute(
+        "SELECT p.id, v.content FROM posts p JOIN versions v ON v.id = p.current_version_id "
+        "WHERE p.id = ANY(%s)",
+        (list(set(post_ids)),),
+    ).fetchall()
+    return {r["id"]: r["content"] for r in rows}
+
+
+def allocate_ids(conn: Conn, table: str, n: int) -> list[int]:
+    seq = {"observations": "observations_id_seq", "versions": "versions_id_seq",
+           "posts": "posts_id_seq"}[table]
+    rows = conn.execute(
+        "SELECT nextval(%s::regclass) AS id FROM generate_series(1, %s)", (seq, n)
+    ).fetchall()
+    return [r["id"] for r in rows]
+
+
+def apply(conn: Conn, changes: Changes) -> int:
+    """Write one batch of changes; returns the number of events actually stored."""
+    posts = {p.id: p for p in changes.posts}  # one row per post, the last state wins
+    new_posts = [p for p in posts.values() if p.is_new]
+    if new_posts:
+        with conn.cursor().copy(
+            f"COPY posts ({', '.join(_POST_COLS)}) FROM STDIN"
+        ) as copy:
+            for p in new_posts:
+                copy.write_row([_db_value(c, getattr(p, c)) for c in _POST_COLS])
+    if changes.versions:
+        with conn.cursor().copy(
+            "COPY versions (id, post_id, content_hash, content, raw_text, title, first_seen) "
+            "FROM STDIN"
+        ) as copy:
+            for v in changes.versions:
+                copy.write_row([v.id, v.post_id, v.content_hash, Jsonb(v.content), v.raw_text,
+                                v.title, v.first_seen])
+    fresh = [o for o in changes.observations if not o.extend]
+    extended: dict[int, list[Any]] = {}  # id -> [latest write, count]
+    for o in changes.observations:
+        if o.extend:
+            entry = extended.setdefault(o.id, [o, 0])
+            entry[0], entry[1] = o, entry[1] + 1
+    if fresh:
+        seen: set[int] = set()
+        with conn.cursor().copy(
+            "COPY observations (id, target_id, post_id, mode, first_at, last_at, outcome, "
+            "http_status, version_id, body_hash, message, url, vantage, signals, counters, "
+            "detail) FROM STDIN"
+        ) as copy:
+            for o in fresh:
+                if o.id in seen:
+                    continue
+                seen.add(o.id)
+                copy.write_row([o.id, o.target_id, o.post_id, o.mode, o.at, o.at, o.outcome,
+                                o.http_status, o.version_id, o.body_hash, o.message, o.url,
+                                o.vantage, Jsonb(o.signals), _json_or_none(o.counters),
+                                o.detail])
+    if extended:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "UPDATE observations SET last_at = greatest(last_at, %s), "
+                "repeats = repeats + %s, body_hash = %s, counters = %s WHERE id = %s",
+                [(o.at, n, o.body_hash, _json_or_none(o.counters), o.id)
+                 for o, n in extended.values()],
+            )
+    for post_id, content_hash in changes.revert_versions:
+        row = posts.get(post_id)
+        found = conn.execute(
+            "SELECT id FROM versions WHERE post_id = %s AND content_hash = %s",
+            (post_id, content_hash),
+        ).fetchone()
+        if row is not None and found is not None:
+            row.current_version_id = found["id"]
+    old_posts = [p for p in posts.values() if not p.is_new]
+    if old_posts:
+        sets = ", ".join(f"{c} = %s" for c in _POST_MUTABLE)
+        with conn.cursor() as cur:
+            cur.executemany(
+                f"UPDATE posts SET {sets}, lease_until = NULL WHERE id = %s",
+                [[_db_value(c, getattr(p, c)) for c in _POST_MUTABLE] + [p.id]
+                 for p in old_posts],
+            )
+    if changes.targets:
+        sets = ", ".join(f"{c} = %s" for c in _TARGET_MUTABLE)
+        with conn.cursor() as cur:
+            cur.executemany(
+                f"UPDATE targets SET {sets}, lease_until = NULL WHERE id = %s",
+                [[getattr(t, c) for c in _TARGET_MUTABLE] + [t.id]
+                 for t in {t.id: t for t in changes.targets}.values()],
+            )
+    stored = 0
+    for e in changes.events:
+        cur = conn.execute(
+            """
+            INSERT INTO events (dedupe_key, kind, cause, cause_detail, candidates, post_id,
+                target_id, platform, group_name, post_key, detected_at, last_seen_visible,
+                first_seen_gone, published_at, version_id, edit, evidence)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (dedupe_key) DO NOTHING
+            """,
+            (e.dedupe_key, e.kind, e.cause, e.cause_detail, e.candidates, e.post_id,
+             e.target_id, e.platform, e.group, e.post_key, e.detected_at, e.last_seen_visible,
+             e.first_seen_gone, e.published_at, e.version_id, _json_or_none(e.edit),
+             Jsonb(e.evidence)),
+        )
+        stored += cur.rowcount
+    return stored
+
+
+def _post(row: dict[str, Any]) -> PostRow:
+    row = dict(row)
+    row["recent_hashes"] = list(row["recent_hashes"] or [])
+    row["known"] = dict(row["known"] or {})
+    return PostRow(**row)
+
+
+def _db_value(col: str, value: Any) -> Any:
+    if col in _JSON_POST:
+        return _json_or_none(value) if col == "suspicion" else Jsonb(value or {})
+    return value
+
+
+def _json_or_none(value: Any) -> Any:
+    return None if value is None else Jsonb(value)

@@ -1,0 +1,149 @@
+"""The worker: claim due work from PostgreSQL, crawl it, record what was observed.
+
+The schedule of *what* is due lives in the database (``targets.next_due``,
+``posts.next_check``), so a restart loses nothing and several workers can share
+one database (claims use ``FOR UPDATE SKIP LOCKED`` with a lease). APScheduler
+only provides the heartbeat: one coalesced ``cycle`` job every ``TICK`` seconds
+(``max_instances=1``, so cycles never overlap; missed ticks after downtime are
+coalesced into one run, never replayed).
+
+The crawl itself is injected (``spiders.crawl.crawl``), which keeps Scrapy out
+of the core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from .db import Database
+from .db import tracking as store
+from .errors import TakedownError
+from .observation import Observation, WorkItem
+from .snapshot import BackgroundRecorder, EventCallback, Recorder
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[Observation], Awaitable[None]]
+CrawlFn = Callable[[Mapping[str, AsyncIterator[WorkItem]], Sink, Any], Awaitable[Any]]
+
+
+class Worker:
+    def __init__(self, db: Database, settings: Any, crawl: CrawlFn, *,
+                 groups: Sequence[str] | None = None,
+                 on_events: EventCallback | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.crawl = crawl
+        self.groups = list(groups) if groups else None
+        self.on_events = on_events
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.cycles = 0
+
+    def sync(self, targets: Sequence[Any]) -> dict[str, int]:
+        """Make the database's targets match the watchlist's."""
+        with self.db.transaction() as conn:
+            return store.sync_targets(conn, targets, self.settings["DEFAULT_INTERVAL"],
+                                      self.groups)
+
+    async def cycle(self) -> dict[str, Any]:
+        """One pass over everything due now; returns counts."""
+        started = datetime.now(UTC)
+        recorder = Recorder(self.db, self.settings, self.on_events)
+        writer = BackgroundRecorder(recorder, batch_size=max(50, self.settings["BATCH_SIZE"]))
+        platforms = await asyncio.to_thread(self._platforms_due, started)
+        claimed: dict[str, int] = {}
+        work = {p: self._due(p, started, claimed) for p in platforms}
+        crawl_stats: Any = None
+        try:
+            if work:
+                crawl_stats = await self.crawl(work, writer.aput, self.settings)
+        finally:
+            await asyncio.to_thread(writer.close)
+        self.cycles += 1
+        stats = {"claimed": sum(claimed.values()), **recorder.stats,
+                 "seconds": (datetime.now(UTC) - started).total_seconds()}
+        if stats["claimed"]:
+            log.info("cycle %d: %s (crawl: %s)", self.cycles, stats, crawl_stats)
+        return stats
+
+    def _platforms_due(self, now: datetime) -> list[str]:
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                """
+                SELECT DISTINCT platform FROM (
+                  SELECT platform FROM targets WHERE active AND next_due <= %(now)s
+                         AND (%(g)s::text[] IS NULL OR group_name = ANY(%(g)s))
+                  UNION
+                  SELECT p.platform FROM posts p JOIN targets t ON t.id = p.target_id
+                  WHERE t.active AND p.next_check <= %(now)s
+                         AND (%(g)s::text[] IS NULL OR t.group_name = ANY(%(g)s))) due
+                """,
+                {"now": now, "g": self.groups},
+            ).fetchall()
+        return sorted(r["platform"] for r in rows)
+
+    async def _due(self, platform: str, now: datetime,
+                   claimed: dict[str, int]) -> AsyncIterator[WorkItem]:
+        """Claim due work lazily, a batch at a time, so memory stays flat."""
+        while True:
+            items = await asyncio.to_thread(self._claim, platform, now)
+            if not items:
+                return
+            claimed[platform] = claimed.get(platform, 0) + len(items)
+            for item in items:
+                yield item
+
+    def _claim(self, platform: str, now: datetime) -> list[WorkItem]:
+        with self.db.transaction() as conn:
+            return store.claim_due(conn, now, self.settings["BATCH_SIZE"],
+                                   self.settings["LEASE"], [platform], self.groups)
+
+
+async def run_daemon(worker: Worker, *, reload: Callable[[], Sequence[Any]] | None = None,
+                     stop: asyncio.Event | None = None, max_cycles: int | None = None) -> None:
+    """Run cycles every TICK seconds until ``stop`` is set (or ``max_cycles`` ran)."""
+    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    stop = stop or asyncio.Event()
+    tick = float(worker.settings["TICK"])
+    scheduler = AsyncIOScheduler(timezone=UTC)
+
+    async def cycle() -> None:
+        await worker.cycle()
+        if max_cycles is not None and worker.cycles >= max_cycles:
+            stop.set()
+
+    def reload_watchlist() -> None:
+        assert reload is not None
+        try:
+            targets = reload()
+            worker.sync(targets)
+        except TakedownError as exc:
+            # A broken watchlist never stops the daemon: keep the last good one.
+            log.error("watchlist not reloaded, keeping the previous targets: %s", exc)
+
+    def on_job_event(event: JobExecutionEvent) -> None:
+        if event.exception is not None:
+            log.error("job %s failed: %r; the next tick retries", event.job_id, event.exception)
+        else:
+            log.warning("job %s missed its run time; coalesced into the next", event.job_id)
+
+    scheduler.add_listener(on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+    scheduler.add_job(cycle, "interval", seconds=tick, id="cycle", coalesce=True,
+                      max_instances=1, misfire_grace_time=max(1, int(tick)),
+                      next_run_time=datetime.now(UTC))
+    if reload is not None:
+        scheduler.add_job(reload_watchlist, "interval", seconds=max(tick, 30.0), id="reload",
+                          coalesce=True, max_instances=1, misfire_grace_time=30)
+    scheduler.start()
+    try:
+        await stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)
