@@ -1,0 +1,472 @@
+"""The watchlist: a TOML file of grouped targets that the scheduler checks.
+
+::
+
+    [settings]                          # optional; lower-case names from monitor.settings
+    confirm_spacing = "10s"
+    [groups.journalists]                # description, interval and tags are optional;
+    interval = "10m"                    # a group's interval and tags apply to its targets
+    [[groups.journalists.targets]]
+    platform = "mastodon"               # a name or alias from monitor.platforms
+    account = "alice@example.social"    # exactly one of: account, feed, post
+    base_url = "https://example.social" # optional: instance, mirror or test server
+    interval = "5m"                     # optional: seconds, or 90s / 5m / 2h / 1d
+    tags = ["urgent"]
+
+Reading uses :mod:`tomllib` and checks the whole file, reporting every problem in
+one :class:`~monitor.errors.WatchlistError`, each under its dotted key
+(``groups.journalists.targets[0].account``; indexes count from 0). Editing goes
+through :mod:`tomlkit` so comments and layout survive; the edited text is checked
+with the same rules before it replaces the file atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import math
+import os
+import re
+import stat
+import tempfile
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import tomlkit
+from tomlkit.items import AoT
+
+from .errors import UnknownPlatform, WatchlistError
+from .platforms import PLATFORMS, Platform, get_platform
+from .settings import SETTINGS, Settings, parse_duration
+
+KINDS = ("account", "feed", "post")
+_TARGET_KEYS = ("platform", *KINDS, "base_url", "interval", "tags")
+_GROUP_KEYS = ("description", "interval", "tags", "targets")
+_TOP_KEYS = ("settings", "groups")
+
+_MASTODON_ACCOUNT = re.compile(r"@?(?P<user>[\w.-]+)(?:@(?P<host>[A-Za-z0-9.-]+(?::\d+)?))?")
+_REDNOTE_NOTE_PATH = re.compile(r"/(?:explore|discovery/item)/(?P<id>[^/]+)/?")
+_HEX24 = re.compile(r"[0-9a-fA-F]{24}")
+_REDNOTE_URL_HINT = "https://www.xiaohongshu.com/explore/<24 hex id>?xsec_token=…"
+
+Problems = list[tuple[str, str]]  # (dotted key, what is wrong and what to do)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One thing to watch, as resolved from the file.
+
+    ``value`` is the account, feed URL or post URL. ``base_url`` is the server
+    requests go to: the one the file gives, else the one the value implies (the
+    URL's scheme and host, the account's instance, the platform's default).
+    ``interval`` falls back to the group's; ``tags`` are the group's then the target's.
+    """
+
+    group: str
+    platform: str
+    kind: str
+    value: str
+    base_url: str | None
+    interval: float | None
+    tags: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        """Stable identity, unique in a watchlist: ``platform:kind:value[@base_url]``.
+
+        ``@base_url`` is appended when base_url is not the one the value implies,
+        so a mirror or a test server is a different target from the real one.
+        Two kinds of value are put in canonical form, so that one thing has one key:
+
+        - a Mastodon account is ``user@host`` (``alice`` with base_url
+          ``https://example.social`` is ``mastodon:account:alice@example.social``);
+        - a RedNote post is its note id, not its URL, whose ``xsec_token`` expires
+          and gets replaced; it carries ``@base_url`` unless RedNote itself serves it.
+        """
+        ident, implied = _identity(self.platform, self.kind, self.value, self.base_url)
+        suffix = f"@{self.base_url}" if self.base_url and self.base_url != implied else ""
+        return f"{self.platform}:{self.kind}:{ident}{suffix}"
+
+
+@dataclass
+class Watchlist:
+    path: Path | None
+    targets: list[Target] = field(default_factory=list)
+    #: Group name -> {"description": str | None, "interval": float | None, "tags": tuple}.
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The raw ``[settings]`` table (already checked against monitor.settings.SETTINGS).
+    settings_values: dict[str, Any] = field(default_factory=dict)
+
+    def settings(self, environ: Mapping[str, str] | None = None) -> Settings:
+        source = str(self.path) if self.path else "<watchlist>"
+        return Settings.load(self.settings_values, environ, source=source)
+
+
+def load_watchlist(path: str | Path) -> Watchlist:
+    return _load(Path(path))[1]
+
+
+def parse_watchlist(text: str, source: str = "<watchlist>") -> Watchlist:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise WatchlistError(source, None, f"not valid TOML: {exc}; fix the syntax there") from None
+    problems: Problems = []
+    _check_keys(data, "", _TOP_KEYS, problems)
+    watchlist = Watchlist(None, settings_values=_check_settings(data.get("settings", {}), problems))
+    raw_groups = data.get("groups", {})
+    if not isinstance(raw_groups, dict):
+        problems.append(("groups", "must be a table of groups, like [groups.journalists]"))
+        raw_groups = {}
+    first_seen: dict[str, str] = {}
+    for name, raw in raw_groups.items():
+        where = f"groups.{_dotted(name)}"
+        if not isinstance(raw, dict):
+            problems.append((where, f"must be a table; write it as [{where}]"))
+            continue
+        _check_keys(raw, where, _GROUP_KEYS, problems)
+        description = raw.get("description")
+        if description is not None and not isinstance(description, str):
+            problems.append((f"{where}.description", "must be a string"))
+        watchlist.groups[name] = defaults = {
+            "description": description if isinstance(description, str) else None,
+            "interval": _check_interval(raw.get("interval"), f"{where}.interval", problems),
+            "tags": _check_tags(raw.get("tags"), f"{where}.tags", problems),
+        }
+        entries = raw.get("targets", [])
+        if not isinstance(entries, list):
+            problems.append((f"{where}.targets", f"add targets as [[{where}.targets]]"))
+            entries = []
+        for index, entry in enumerate(entries):
+            at = f"{where}.targets[{index}]"
+            if (target := _check_target(name, entry, at, defaults, problems)) is None:
+                continue
+            if target.key in first_seen:
+                problems.append((at, f"duplicate target {target.key}: already listed at "
+                                 f"{first_seen[target.key]}; remove one of them"))
+            first_seen.setdefault(target.key, at)
+            watchlist.targets.append(target)
+    if len(problems) == 1:
+        raise WatchlistError(source, *problems[0])
+    if problems:
+        lines = "".join(f"\n  {key}: {problem}" for key, problem in problems)
+        raise WatchlistError(source, None, f"{len(problems)} problems:{lines}")
+    return watchlist
+
+
+def add_target(
+    path: str | Path, group: str, platform: str, kind: str, value: str, *,
+    base_url: str | None = None, interval: str | float | None = None, tags: Iterable[str] = (),
+) -> Target:
+    """Add a target to the file (created if missing) and return it as resolved.
+
+    The edited file is checked with the same rules as :func:`parse_watchlist`
+    before anything is written; a duplicate key is an error.
+    """
+    path = Path(path)
+    text, old = _load(path, missing_ok=True)
+    if kind not in KINDS:
+        raise WatchlistError(str(path), None, f"unknown target kind {kind!r}; use one of: "
+                             + ", ".join(KINDS))
+    if not group.strip():
+        raise WatchlistError(str(path), None, "the group name is empty; name it, like journalists")
+    with contextlib.suppress(UnknownPlatform):  # an unknown name is reported below, with its key
+        platform = get_platform(platform).name
+    tags = [tags] if isinstance(tags, str) else list(tags)
+    entry = {"platform": platform, kind: value, "base_url": base_url, "interval": interval,
+             "tags": tags or None}
+    doc = tomlkit.parse(text)
+    _append_entry(doc, group, {k: v for k, v in entry.items() if v is not None})
+    new, key = _commit(path, text, doc, old, +1)
+    return next(t for t in new.targets if t.key == key)
+
+
+def remove_target(path: str | Path, key_or_value: str) -> Target:
+    """Remove the target whose key, or else whose value, is ``key_or_value``."""
+    path = Path(path)
+    text, old = _load(path)
+    wanted = key_or_value.strip()
+    matches = [t for t in old.targets if t.key == wanted] or [
+        t for t in old.targets if t.value in (wanted, wanted.removeprefix("@"))
+    ]
+    if not matches:
+        names = [t.key for t in old.targets] + [t.value for t in old.targets]
+        close = list(dict.fromkeys(difflib.get_close_matches(wanted, names, n=5, cutoff=0.5)))
+        hint = ("did you mean: " + ", ".join(close) if close
+                else "keys in the file: " + ", ".join(t.key for t in old.targets[:10])
+                if old.targets else "the watchlist has no targets")
+        raise WatchlistError(str(path), None, f"no target has the key or value {wanted!r}; {hint}")
+    if len(matches) > 1:
+        raise WatchlistError(str(path), None, f"{wanted!r} matches {len(matches)} targets: "
+                             + ", ".join(t.key for t in matches) + "; remove one by its key")
+    target = matches[0]
+    # Every entry of a valid file became a Target, so its place in the group is its index.
+    index = [t for t in old.targets if t.group == target.group].index(target)
+    doc = tomlkit.parse(text)
+    group = doc["groups"][target.group]  # type: ignore[index]
+    del group["targets"][index]  # type: ignore[index]
+    if not group["targets"]:  # type: ignore[index]
+        del group["targets"]  # type: ignore[union-attr]
+    _commit(path, text, doc, old, -1)
+    return target
+
+
+# -- checking -----------------------------------------------------------------------
+
+
+def _check_target(
+    group: str, raw: Any, where: str, defaults: dict[str, Any], problems: Problems
+) -> Target | None:
+    if not isinstance(raw, dict):
+        problems.append((where, f"must be a table; write it as [[{where.rsplit('[', 1)[0]}]]"))
+        return None
+    before = len(problems)
+    _check_keys(raw, where, _TARGET_KEYS, problems)
+    platform: Platform | None = None
+    if not isinstance(name := raw.get("platform"), str):
+        problems.append((f"{where}.platform", "missing or not a string; name the platform, one "
+                         "of: " + ", ".join(sorted(PLATFORMS))))
+    else:
+        try:
+            platform = get_platform(name)
+        except UnknownPlatform as exc:
+            problems.append((f"{where}.platform", str(exc)))
+    kinds = [k for k in KINDS if k in raw]
+    kind, value = (kinds[0], raw[kinds[0]]) if len(kinds) == 1 else (None, None)
+    if kind is None:
+        given = f"not both {' and '.join(kinds)}" if kinds else "none is given"
+        problems.append((where, f"give exactly one of account, feed or post; {given}"))
+    elif not isinstance(value, str) or not value.strip():
+        problems.append((f"{where}.{kind}", "must be a non-empty string"))
+        kind = None
+    base_url = None
+    if "base_url" in raw:
+        base_url = _check_url(raw["base_url"], f"{where}.base_url", problems)
+        base_url = base_url.rstrip("/") if base_url else None
+    interval = _check_interval(raw.get("interval"), f"{where}.interval", problems)
+    tags = _check_tags(raw.get("tags"), f"{where}.tags", problems)
+    if kind is None or not isinstance(value, str):
+        return None
+    if platform is None:
+        if kind != "account":  # still say whether the URL is usable
+            _check_url(value, f"{where}.{kind}", problems)
+        return None
+    if kind not in platform.kinds:
+        problems.append((f"{where}.{kind}", f"{platform.name} has no {kind} targets; use one "
+                         "of: " + ", ".join(sorted(platform.kinds))))
+        return None
+    value, implied = _check_value(platform, kind, value.strip(), "base_url" in raw,
+                                  f"{where}.{kind}", problems)
+    if len(problems) > before:
+        return None
+    interval = defaults["interval"] if interval is None else interval
+    return Target(group, platform.name, kind, value, base_url or implied, interval,
+                  tuple(dict.fromkeys((*defaults["tags"], *tags))))
+
+
+def _check_value(
+    platform: Platform, kind: str, value: str, has_base_url: bool, where: str, problems: Problems
+) -> tuple[str, str | None]:
+    """Check a value against its platform; return it and the base_url it implies."""
+    if kind in ("feed", "post"):
+        if (url := _check_url(value, where, problems)) is None:
+            return value, None
+        if platform.name == "rednote":
+            match = _REDNOTE_NOTE_PATH.fullmatch(urlsplit(url).path)
+            if match is None:
+                problems.append((where, "not a RedNote note URL; copy the note's address from "
+                                 f"the browser, like {_REDNOTE_URL_HINT}"))
+            elif not _HEX24.fullmatch(match["id"]):
+                problems.append((where, f"note id {match['id']!r} is not 24 hex characters; "
+                                 f"check the URL is complete, like {_REDNOTE_URL_HINT}"))
+        return url, _origin(url)
+    if platform.name == "mastodon":
+        if (match := _MASTODON_ACCOUNT.fullmatch(value)) is None:
+            problems.append((where, f"{value!r} is not a Mastodon account; write it as "
+                             "alice@example.social"))
+            return value, None
+        value = value.removeprefix("@")
+        if match["host"]:
+            return value, f"https://{match['host']}"
+        if not has_base_url:
+            problems.append((where, f"{value!r} names no instance; write it as "
+                             f"{value}@example.social or set base_url"))
+        return value, None
+    if platform.name == "rednote" and not _HEX24.fullmatch(value):
+        problems.append((where, f"{value!r} is not a RedNote user id; give the 24 hex characters "
+                         "after /user/profile/ in the profile's address"))
+    return value, platform.default_base_url
+
+
+def _identity(platform: str, kind: str, value: str, base_url: str | None) -> tuple[str, str | None]:
+    """The identifying part of a key, and the base_url that identity implies."""
+    if platform == "rednote" and kind == "post":
+        if match := _REDNOTE_NOTE_PATH.fullmatch(urlsplit(value).path):
+            return match["id"].lower(), PLATFORMS["rednote"].default_base_url
+    if kind in ("feed", "post"):
+        return value, _origin(value)
+    if platform == "mastodon" and (match := _MASTODON_ACCOUNT.fullmatch(value)):
+        if match["host"]:
+            return f"{match['user']}@{match['host']}", f"https://{match['host']}"
+        parts = urlsplit(base_url or "")
+        if parts.scheme == "https" and parts.path in ("", "/"):
+            return f"{match['user']}@{parts.netloc}", base_url
+    known = PLATFORMS.get(platform)
+    return value, known.default_base_url if known else None
+
+
+def _check_url(raw: Any, where: str, problems: Problems) -> str | None:
+    url = raw.strip() if isinstance(raw, str) else ""
+    with contextlib.suppress(ValueError):  # .port raises it for a bad port
+        parts = urlsplit(url)
+        if parts.scheme in ("http", "https") and parts.hostname and parts.port != 0:
+            if not re.search(r"\s", url):
+                return url
+    problems.append((where, f"{raw!r} is not an http(s) URL with a host; write it like "
+                     "https://example.org/path"))
+    return None
+
+
+def _check_interval(raw: Any, where: str, problems: Problems) -> float | None:
+    if raw is None:
+        return None
+    try:
+        if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+            raise ValueError('write it as a duration like "5m" or a number of seconds')
+        seconds = parse_duration(raw)
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise ValueError(f"{raw!r} is not a usable interval; give a positive duration like "
+                             "5m, or leave it out for the default")
+    except ValueError as exc:
+        problems.append((where, str(exc)))
+        return None
+    return seconds
+
+
+def _check_tags(raw: Any, where: str, problems: Problems) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(t, str) and t.strip() for t in raw):
+        problems.append((where, 'must be a list of non-empty strings, like tags = ["hk"]'))
+        return ()
+    return tuple(dict.fromkeys(t.strip() for t in raw))
+
+
+def _check_settings(raw: Any, problems: Problems) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        problems.append(("settings", "must be a table; write it as [settings]"))
+        return {}
+    _check_keys(raw, "settings", [name.lower() for name in SETTINGS], problems, what="setting")
+    for name, value in raw.items():
+        if name.islower() and (setting := SETTINGS.get(name.upper())):
+            try:
+                setting.parse(value)
+            except (TypeError, ValueError) as exc:
+                problems.append((f"settings.{_dotted(name)}", f"bad value {value!r}: {exc}"))
+    return dict(raw)
+
+
+def _check_keys(
+    raw: dict[str, Any], where: str, allowed: Iterable[str], problems: Problems,
+    what: str = "key",
+) -> None:
+    """Report unknown keys, with a guess at the intended one (catches typos like acount)."""
+    allowed = list(allowed)
+    for key in raw:
+        if key not in allowed:
+            close = difflib.get_close_matches(key.lower(), allowed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            listed = "known settings" if what == "setting" else "allowed keys"
+            problems.append((f"{where}.{_dotted(key)}".lstrip("."), f"unknown {what} {key!r}; "
+                             f"{hint}{listed}: " + ", ".join(allowed)))
+
+
+def _dotted(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name, ensure_ascii=False)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+# -- files --------------------------------------------------------------------------
+
+
+def _load(path: Path, *, missing_ok: bool = False) -> tuple[str, Watchlist]:
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:  # newline="": keep CRLF as is
+            text = fh.read()
+    except FileNotFoundError:
+        if not missing_ok:
+            raise WatchlistError(str(path), None, "no such watchlist file; create it with "
+                                 "`takedown watch add …` or write it by hand") from None
+        text = ""
+    except UnicodeDecodeError:
+        raise WatchlistError(str(path), None, "not UTF-8 text; save it as UTF-8") from None
+    except OSError as exc:
+        raise WatchlistError(str(path), None, f"cannot read it ({exc.strerror}); check the "
+                             "path names a file you may read") from None
+    watchlist = parse_watchlist(text, str(path))
+    watchlist.path = path
+    return text, watchlist
+
+
+def _append_entry(doc: tomlkit.TOMLDocument, group: str, entry: dict[str, Any]) -> None:
+    if (groups := doc.get("groups")) is None:
+        while doc.as_string().strip() and not doc.as_string().endswith("\n\n"):
+            doc.add(tomlkit.nl())
+        groups = doc["groups"] = tomlkit.table(is_super_table=True)
+    if group not in groups:
+        groups[group] = tomlkit.table(is_super_table=True)
+    table = tomlkit.table()
+    table.update(entry)
+    if (targets := groups[group].get("targets")) is None:
+        aot = tomlkit.aot()
+        aot.append(table)
+        groups[group]["targets"] = aot  # filled before it is placed, so tomlkit spaces it
+    elif isinstance(targets, AoT):
+        while len(targets) and not targets[-1].as_string().endswith("\n\n"):
+            targets[-1].add(tomlkit.nl())  # a blank line between [[…targets]] tables
+        targets.append(table)
+    else:  # targets = [{…}, …] written inline
+        targets.append(entry)
+
+
+def _commit(
+    path: Path, text: str, doc: tomlkit.TOMLDocument, old: Watchlist, delta: int
+) -> tuple[Watchlist, str]:
+    """Check the edited ``doc`` and write it; return it parsed and the one key that changed."""
+    new_text = tomlkit.dumps(doc)
+    if "\r\n" in text:  # tomlkit writes new lines as \n; keep a CRLF file CRLF
+        new_text = re.sub(r"(?<!\r)\n", "\r\n", new_text)
+    new = parse_watchlist(new_text, str(path))
+    changed = {t.key for t in new.targets} ^ {t.key for t in old.targets}
+    if len(changed) != 1 or len(new.targets) != len(old.targets) + delta:
+        raise WatchlistError(str(path), None, "cannot make this edit without disturbing other "
+                             "entries (are a group's tables split across the file?); the file "
+                             "was not changed; edit it by hand")
+    _write_atomic(path, new_text)
+    return new, changed.pop()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so that a crash leaves the old or the new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

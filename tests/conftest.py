@@ -1,0 +1,68 @@
+"""Shared fixtures. Database tests run against a real PostgreSQL: the server named
+by ``TAKEDOWN_TEST_DATABASE_URL`` when set, otherwise an embedded one (pgserver)
+started for the session. Every test gets a fresh database cloned from a migrated
+template."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from monitor.db import Database
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("TAKEDOWN_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    from monitor.db._embedded import start_embedded
+
+    server, url = start_embedded(Path(tmp_path_factory.mktemp("embedded-pg")))
+    yield url
+    server.cleanup()
+
+
+def _with_db(url: str, name: str) -> str:
+    return psycopg.conninfo.make_conninfo(url, dbname=name)
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server_url: str) -> Iterator[str]:
+    name = f"takedown_tpl_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    db = Database(_with_db(pg_server_url, name))
+    db.migrate()
+    db.close()
+    yield name
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+
+
+@pytest.fixture
+def db_url(pg_server_url: str, pg_template: str) -> Iterator[str]:
+    name = f"takedown_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(pg_template)))
+    yield _with_db(pg_server_url, name)
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = Database(db_url)
+    database.migrate()
+    yield database
+    database.close()

@@ -1,0 +1,232 @@
+"""The tracking loop against real PostgreSQL: observations in, rows and events out.
+
+Time is simulated through ``observed_at``; the settings confirm a disappearance
+after 2 consistent probes at least 5 minutes apart.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from monitor.db import Database
+from monitor.db import tracking as store
+from monitor.observation import Observation, Outcome, PostContent
+from monitor.settings import Settings
+from monitor.snapshot import Recorder
+from monitor.watchlist import Target
+
+T0 = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
+SETTINGS = Settings.load({"confirm_probes": 2, "confirm_spacing": "5m", "confirm_retry": "2m",
+                          "flap_versions": 3}, environ={})
+
+
+def entry(key: str, text: str, minutes_old: int, **kw: Any) -> PostContent:
+    return PostContent(key=key, url=f"https://ex.social/@alice/{key}",
+                       probe_url=f"https://ex.social/api/v1/statuses/{key}", text=text,
+                       author="alice", published_at=T0 - timedelta(minutes=minutes_old), **kw)
+
+
+class World:
+    """One Mastodon account target and a recorder; helpers to feed observations."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.recorder = Recorder(db, SETTINGS)
+        target = Target(group="g", platform="mastodon", kind="account", value="alice",
+                        base_url="https://ex.social", interval=60.0, tags=())
+        with db.transaction() as conn:
+            store.sync_targets(conn, [target], 600)
+            row = conn.execute("SELECT id, key FROM targets").fetchone()
+        self.target_id, self.target_key = row["id"], row["key"]
+
+    def listing(self, at: datetime, entries: list[PostContent], outcome: Outcome = Outcome.OK,
+                **kw: Any) -> list[Any]:
+        obs = Observation(mode="listing", platform="mastodon", target_key=self.target_key,
+                          url="alice", outcome=outcome, row_id=self.target_id,
+                          entries=entries if outcome is Outcome.OK else None,
+                          observed_at=at, http_status=200, **kw)
+        return self.recorder.record([obs])
+
+    def probe(self, key: str, at: datetime, outcome: Outcome, post: PostContent | None = None,
+              status: int | None = None, **kw: Any) -> list[Any]:
+        obs = Observation(mode="probe", platform="mastodon", target_key=self.target_key,
+                          url=f"https://ex.social/api/v1/statuses/{key}", outcome=outcome,
+                          row_id=self.post_id(key), post_key=key, post=post,
+                          http_status=status, observed_at=at, body_hash="ab" * 32, **kw)
+        return self.recorder.record([obs])
+
+    def post_id(self, key: str) -> int:
+        return int(self.one("SELECT id FROM posts WHERE post_key = %s", key)["id"])
+
+    def one(self, query: str, *args: Any) -> dict[str, Any]:
+        with self.db.transaction() as conn:
+            row = conn.execute(query, args).fetchone()
+        assert row is not None
+        return dict(row)
+
+    def events(self) -> list[dict[str, Any]]:
+        with self.db.transaction() as conn:
+            return conn.execute("SELECT * FROM events ORDER BY id").fetchall()
+
+
+@pytest.fixture
+def world(db: Database) -> World:
+    return World(db)
+
+
+def three(text2: str = "second post") -> list[PostContent]:
+    return [entry("3", "third post", 1), entry("2", text2, 10), entry("1", "first post", 20)]
+
+
+def test_first_listing_tracks_posts_and_schedules_probes(world: World) -> None:
+    assert world.listing(T0, three()) == []
+    post = world.one("SELECT state, next_check, first_seen FROM posts WHERE post_key = '2'")
+    assert post["state"] == "visible"
+    assert post["next_check"] == T0 + timedelta(seconds=SETTINGS["RECHECK_SCHEDULE"][0])
+    assert world.one("SELECT count(*) AS n FROM versions")["n"] == 3
+
+
+def test_unchanged_rechecks_extend_one_observation_row(world: World) -> None:
+    world.listing(T0, three())
+    before = world.one("SELECT count(*) AS n FROM observations")["n"]
+    for i in range(1, 6):
+        counters = {"favourites_count": i * 10}
+        world.listing(T0 + timedelta(minutes=i),
+                      [entry("3", "third post", 1, counters=counters), entry("2", "second post", 10),
+                       entry("1", "first post", 20)])
+    assert world.one("SELECT count(*) AS n FROM observations")["n"] == before
+    row = world.one("SELECT repeats, last_at, counters FROM observations WHERE post_id = %s",
+                    world.post_id("3"))
+    assert row["repeats"] == 6
+    assert row["last_at"] == T0 + timedelta(minutes=5)
+    assert row["counters"] == {"favourites_count": 50}
+    assert world.events() == []  # counters are not edits
+
+
+def test_edit_produces_one_event_with_word_diff_and_flaps_are_suppressed(world: World) -> None:
+    world.listing(T0, three())
+    events = world.listing(T0 + timedelta(minutes=1), three("second post, now edited"))
+    assert [e.kind for e in events] == ["edited"]
+    assert events[0].edit["rendered"] == "second post{+, now edited+}"
+    # Back to the old text, then to the new again: both are known versions.
+    world.listing(T0 + timedelta(minutes=2), three())
+    world.listing(T0 + timedelta(minutes=3), three("second post, now edited"))
+    assert [e["kind"] for e in world.events()] == ["edited"]
+    assert world.one("SELECT count(*) AS n FROM versions WHERE post_id = %s",
+                     world.post_id("2"))["n"] == 2
+
+
+def test_disappearance_needs_consistent_spaced_probes(world: World) -> None:
+    world.listing(T0, three())
+    # Post 2 vanishes from inside the window: suspect, not deleted.
+    assert world.listing(T0 + timedelta(minutes=1), [entry("3", "third post", 1),
+                                                     entry("1", "first post", 20)]) == []
+    post = world.one("SELECT state, next_check FROM posts WHERE post_key = '2'")
+    assert post["state"] == "suspect"
+    assert post["next_check"] == T0 + timedelta(minutes=1)  # probe at once
+    assert world.probe("2", T0 + timedelta(minutes=2), Outcome.NOT_FOUND, status=404,
+                       message="Record not found") == []
+    # Too soon for the second probe to confirm (spacing 5 min).
+    assert world.probe("2", T0 + timedelta(minutes=4), Outcome.NOT_FOUND, status=404,
+                       message="Not Found") == []
+    events = world.probe("2", T0 + timedelta(minutes=8), Outcome.NOT_FOUND, status=404,
+                         message="Not Found")
+    assert len(events) == 1
+    e = events[0]
+    assert (e.kind, e.cause) == ("disappeared", "ambiguous")
+    assert e.candidates == ["deleted_by_author", "removed_by_moderator"]
+    assert e.last_seen_visible == T0
+    assert e.first_seen_gone == T0 + timedelta(minutes=2)
+    stored = world.events()[0]
+    assert stored["evidence"]["observed"]["http_status"] == 404
+    assert stored["evidence"]["observed"]["body_hash"] == "ab" * 32
+    assert len(stored["evidence"]["suspicion"]["probes"]) == 3
+    assert stored["evidence"]["observed"]["obs"] is not None
+
+
+@pytest.mark.parametrize("outcome", [o for o in Outcome if o.transient])
+def test_transient_outcomes_never_confirm_anything(world: World, outcome: Outcome) -> None:
+    world.listing(T0, three())
+    for i in range(1, 12):
+        world.probe("2", T0 + timedelta(minutes=10 * i), outcome, status=503,
+                    signals={"retry_after": 1})
+        world.listing(T0 + timedelta(minutes=10 * i + 1), [], outcome=outcome)
+    assert world.events() == []
+    assert world.one("SELECT state FROM posts WHERE post_key = '2'")["state"] == "visible"
+    target = world.one("SELECT error_streak, last_outcome FROM targets")
+    assert target["error_streak"] == 11
+    assert target["last_outcome"] == outcome.value
+
+
+def test_a_single_absent_probe_followed_by_success_is_not_a_deletion(world: World) -> None:
+    world.listing(T0, three())
+    world.probe("2", T0 + timedelta(minutes=2), Outcome.NOT_FOUND, status=404)
+    world.probe("2", T0 + timedelta(minutes=9), Outcome.OK, post=entry("2", "second post", 10))
+    world.probe("2", T0 + timedelta(minutes=20), Outcome.NOT_FOUND, status=404)
+    assert world.events() == []
+    assert world.one("SELECT state FROM posts WHERE post_key = '2'")["state"] == "suspect"
+
+
+def test_rotation_out_of_the_window_is_not_a_signal(world: World) -> None:
+    world.listing(T0, three())
+    # A new post arrives; the oldest (post 1) rotates out of a 3-item window.
+    world.listing(T0 + timedelta(minutes=1), [entry("4", "fourth", 0), *three()[:2]])
+    assert world.one("SELECT state FROM posts WHERE post_key = '1'")["state"] == "visible"
+
+
+def test_hidden_from_feed_then_restored(world: World) -> None:
+    world.listing(T0, three())
+    world.listing(T0 + timedelta(minutes=1), [entry("3", "third post", 1),
+                                              entry("1", "first post", 20)])
+    world.probe("2", T0 + timedelta(minutes=2), Outcome.OK, post=entry("2", "second post", 10))
+    events = world.probe("2", T0 + timedelta(minutes=8), Outcome.OK,
+                         post=entry("2", "second post", 10))
+    assert [(e.kind, e.cause) for e in events] == [("hidden", "hidden_from_feed")]
+    events = world.listing(T0 + timedelta(minutes=9), three())
+    assert [(e.kind, e.evidence["previous_cause"]) for e in events] == [
+        ("restored", "hidden_from_feed")]
+
+
+def test_account_suspension_decides_the_cause(world: World) -> None:
+    world.listing(T0, three())
+    world.listing(T0 + timedelta(minutes=1), [], signals={"account_state": "suspended"})
+    for minutes in (2, 8):
+        events = world.probe("3", T0 + timedelta(minutes=minutes), Outcome.NOT_FOUND,
+                             status=404, signals={"account_state": "suspended_temporary"})
+    assert [(e.kind, e.cause) for e in events] == [("disappeared", "account_suspended")]
+
+
+def test_restoration_after_confirmed_disappearance(world: World) -> None:
+    world.listing(T0, three())
+    for minutes in (2, 8):
+        world.probe("1", T0 + timedelta(minutes=minutes), Outcome.GONE, status=410)
+    events = world.probe("1", T0 + timedelta(minutes=30), Outcome.OK,
+                         post=entry("1", "first post", 20))
+    assert [e.kind for e in events] == ["restored"]
+    assert [e["kind"] for e in world.events()] == ["disappeared", "restored"]
+
+
+def test_replaying_a_batch_does_not_duplicate_events(world: World) -> None:
+    world.listing(T0, three())
+    world.probe("1", T0 + timedelta(minutes=2), Outcome.GONE, status=410)
+    late = T0 + timedelta(minutes=8)
+    world.probe("1", late, Outcome.GONE, status=410)
+    world.probe("1", late, Outcome.GONE, status=410)  # the same probe delivered twice
+    assert [e["kind"] for e in world.events()] == ["disappeared"]
+
+
+def test_claim_due_leases_work_once(world: World) -> None:
+    world.listing(T0, three())
+    now = T0 + timedelta(hours=1)
+    with world.db.transaction() as conn:
+        first = store.claim_due(conn, now, 100, 600)
+    with world.db.transaction() as conn:
+        second = store.claim_due(conn, now, 100, 600)
+    assert sorted(i.post_key or "" for i in first if i.mode == "probe") == ["1", "2", "3"]
+    assert second == []
+    with world.db.transaction() as conn:  # the lease ran out: the work is due again
+        third = store.claim_due(conn, now + timedelta(minutes=11), 100, 600)
+    assert len(third) == len(first)
