@@ -1,0 +1,495 @@
+"""The diff step: normalise a post, hash it, and compare two versions.
+
+Pure functions, no I/O. :func:`normalise` turns a :class:`PostContent` into a
+:class:`Normalised` whose :attr:`~Normalised.content_hash` ignores markup,
+whitespace and counters; :func:`compare` explains a change as an
+:class:`EditDiff` (similarity, classes from :data:`EDIT_CLASSES`, word diff);
+:func:`is_flap` says whether "new" content is really one of the last versions.
+
+Word tokens: a run of letters, digits and combining marks (Latin, Cyrillic,
+Arabic, Hebrew, Hangul...); each Han character, kana or CJK punctuation mark
+alone, since Chinese and Japanese put no spaces between words and we carry no
+dictionary; an emoji with its modifiers, ZWJ sequence or flag pair; any other
+symbol alone. Thai and Khmer come out as long runs: coarse, but correct. Tokens
+are compared in logical order, so right-to-left text needs no special case.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from rapidfuzz import fuzz
+from rapidfuzz.distance import Indel, Levenshtein, Postfix, Prefix
+
+from .observation import PostContent
+
+#: Edit classes, most telling first. :func:`compare` returns at least one.
+EDIT_CLASSES: dict[str, str] = {
+    "text_removed": "a substantial part of the text was removed, or replaced by a redaction "
+    "marker ([removed], ███, *** ...), with little added",
+    "major_rewrite": "large change: similarity below MAJOR_MAX_SIMILARITY",
+    "text_changed": "moderate change: neither a minor fix nor a rewrite",
+    "minor_fix": "small change (typo, punctuation): similarity at least MINOR_MIN_SIMILARITY "
+    "and at most MINOR_MAX_CHARS characters changed",
+    "text_added": "a substantial amount of text was added, little removed",
+    "title_changed": "the title differs",
+    "warning_added": "a content warning appeared (the author's or a moderator's CW)",
+    "warning_removed": "the content warning was taken off",
+    "warning_changed": "the content warning's wording changed",
+    "media_removed": "one or more media items are gone",
+    "media_added": "one or more media items are new",
+    "link_removed": "one or more links are gone",
+    "link_added": "one or more links are new",
+    "unchanged": "no difference after normalisation (callers normally never ask)",
+}
+
+# Similarity is rapidfuzz's Indel ratio (0..100) over title + text. In a sentence
+# of eight words a typo scores ~97 and one swapped word 84-93, while unrelated
+# sentences still score 30-50 on shared letters alone. Hence ≥ 90 is a fix (a
+# word swap in a short post is not: it can turn the meaning), < 60 a rewrite,
+# and the band between a plain text change.
+MINOR_MIN_SIMILARITY = 90.0
+MAJOR_MAX_SIMILARITY = 60.0
+# In a long post a dropped sentence still scores ≥ 90; a fix touches a few words.
+MINOR_MAX_CHARS = 40
+# "Substantial" removal or addition: a fifth of the old text, or, in a long text
+# where a fifth would hide a deleted paragraph, 50 characters (spaces not
+# counted): a short sentence of English, two or three of Chinese.
+SUBSTANTIAL_SHARE = 0.2
+SUBSTANTIAL_CHARS = 50
+# "Little added" (resp. removed): at most a quarter of what was removed (added),
+# so a redaction that leaves a short note behind still counts as a removal.
+LITTLE_RATIO = 0.25
+# Bounds on huge texts: rapidfuzz's LCS alignment keeps a bit matrix of
+# len(a) * len(b) / 64 words (~1.2 GB for two 100k-token texts) and its ratio
+# takes ~2 s there. Past these sizes we use banded or low-memory variants, which
+# are fast while the texts differ by at most MAX_EDITS tokens or characters.
+WORD_DIFF_MAX_CELLS = 25_000_000
+SIMILARITY_MAX_CELLS = 500_000_000
+MAX_EDITS = 2_000
+#: How many recent hashes callers pass to :func:`is_flap` (urlwatch's compared_versions).
+FLAP_VERSIONS = 3
+
+#: What a moderator or the platform leaves where content was cut.
+REDACTION = re.compile(
+    r"[\[【(（]\s*(?:removed|redacted|deleted|censored|withheld|"
+    r"已删除|已被删除|已屏蔽|已隐藏|删除)\s*[\]】)）]|█{2,}|□{2,}|×{2,}|\*{3,}",
+    re.IGNORECASE,
+)
+# Text is parsed as HTML only if it holds a common tag, so "x<y and y>z" survives.
+_MARKUP = re.compile(
+    r"<!--|</?(?:p|br|a|span|div|b|i|u|s|em|strong|del|ins|code|pre|blockquote|ul|ol|li|"
+    r"h[1-6]|img|hr|sub|sup|small|table|tr|td|figure|section|article|script|style)\b[^<>]*>",
+    re.IGNORECASE,
+)
+_BLOCK_TAGS = frozenset("p div li ul ol blockquote pre tr table hr h1 h2 h3 h4 h5 h6 section "
+                        "article header footer figure figcaption dl dt dd".split())
+_SKIP_TAGS = frozenset({"script", "style", "noscript", "template"})
+# Zero-width space, word joiner, BOM, soft hyphen: invisible, from copy-paste or
+# markup. ZWJ and ZWNJ stay: emoji sequences and Persian need them.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\ufeff\u00ad"))
+_REDNOTE_TOPIC = re.compile(r"#([^#\[\]\n]{1,64})\[话题\]#")
+
+
+class _TextExtractor(HTMLParser):
+    """Keeps all text (Mastodon's ``invisible`` spans too); <br> → line break,
+    block elements → paragraph break; script and style dropped."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.skip += tag in _SKIP_TAGS
+        self.parts.append("\n" if tag == "br" else "\n\n" if tag in _BLOCK_TAGS else "")
+
+    def handle_endtag(self, tag: str) -> None:
+        self.skip = max(0, self.skip - (tag in _SKIP_TAGS))
+        self.parts.append("\n\n" if tag in _BLOCK_TAGS else "")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self.parts.append(data)
+
+
+def _plain(raw: str | None) -> str:
+    """Markup stripped, entities unescaped, NFC, invisible characters gone."""
+    raw = raw or ""
+    if _MARKUP.search(raw):
+        parser = _TextExtractor()
+        parser.feed(raw)
+        parser.close()
+        raw = "".join(parser.parts)
+    else:
+        raw = html.unescape(raw)
+    return unicodedata.normalize("NFC", raw).translate(_INVISIBLE)
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _fold_lines(text: str) -> str:
+    """Whitespace folded within lines; at most one blank line between paragraphs."""
+    out: list[str] = []
+    for line in text.splitlines():
+        if (folded := _fold(line)) or (out and out[-1]):
+            out.append(folded)
+    return "\n".join(out).strip("\n")
+
+
+def _link(url: str) -> str:
+    """Stripped, with scheme and host lower-cased (paths are case-sensitive)."""
+    try:
+        parts = urlsplit(url := url.strip())
+    except ValueError:  # e.g. a broken IPv6 host: keep as served
+        return url
+    low = parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower())
+    return urlunsplit(low) if parts.scheme and parts.netloc else url
+
+
+@dataclass(frozen=True, slots=True)
+class Normalised:
+    """A post's content as compared and hashed: plain text, no counters."""
+
+    title: str
+    text: str
+    media: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()
+    warning: str = ""
+
+    @property
+    def content_hash(self) -> str:
+        """SHA-256 hex of the canonical form: whitespace folded to single spaces,
+        media and links sorted (platforms do not keep attachment order stable)."""
+        canon = [1, _fold(self.title), _fold(self.text), sorted(self.media),
+                 sorted(self.links), _fold(self.warning)]
+        blob = json.dumps(canon, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"title": self.title, "text": self.text, "media": list(self.media),
+                "links": list(self.links), "warning": self.warning}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Normalised:
+        """Inverse of :meth:`to_json`; values are trusted as already normalised."""
+        return cls(title=d.get("title") or "", text=d.get("text") or "",
+                   media=tuple(d.get("media") or ()), links=tuple(d.get("links") or ()),
+                   warning=d.get("warning") or "")
+
+
+def normalise(post: PostContent) -> Normalised:
+    """The comparable content of ``post``. RedNote's ``#tag[话题]#`` becomes ``#tag``;
+    media and links keep their order, stripped and without duplicates."""
+    text = _REDNOTE_TOPIC.sub(r"#\1 ", _plain(post.text))
+    return Normalised(
+        title=_fold(_plain(post.title)),
+        text=_fold_lines(text),
+        media=tuple(dict.fromkeys(m for m in (str(m).strip() for m in post.media) if m)),
+        links=tuple(dict.fromkeys(u for u in (_link(str(u)) for u in post.links) if u)),
+        warning=_fold(_plain(str(post.extra.get("spoiler_text") or ""))),
+    )
+
+
+_SCALED = re.compile(r"(\d+(?:\.\d+)?)\s*([万亿千wWkKmM])")
+_GROUPED = re.compile(r"\d{1,3}(?:[, \u00a0\u202f]\d{3})+")
+_SCALE = {"万": 10_000, "w": 10_000, "W": 10_000, "亿": 100_000_000, "千": 1_000,
+          "k": 1_000, "K": 1_000, "m": 1_000_000, "M": 1_000_000}
+
+
+def parse_count(value: object) -> int | str:
+    """``"1.2万"`` → 12000, ``"3,456"`` → 3456, ``12`` → 12. Anything ambiguous
+    (``"10万+"`` is a floor, ``"3.456"`` may be German) stays the raw string."""
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else str(value)
+    if not isinstance(value, str):
+        return "" if value is None else str(value)
+    s = value.strip()
+    if s.isdecimal():
+        return int(s)
+    if _GROUPED.fullmatch(s):
+        return int(re.sub(r"\D", "", s))
+    if (m := _SCALED.fullmatch(s)) and (n := Decimal(m[1]) * _SCALE[m[2]]) % 1 == 0:
+        return int(n)
+    return value
+
+
+def counters(post: PostContent) -> dict[str, int | str]:
+    """The volatile counters (likes, shares...), parsed; never part of the hash."""
+    return {key: parse_count(value) for key, value in post.counters.items()}
+
+
+# --- tokens -------------------------------------------------------------------
+_SPACE, _WORD, _CJK, _EXTEND, _FLAG, _OTHER = range(6)
+_CJK_RANGES = ((0x2E80, 0x9FFF), (0xF900, 0xFAFF), (0xFE30, 0xFE4F), (0xFF00, 0xFFEF),
+               (0x20000, 0x3FFFF))
+
+
+@lru_cache(maxsize=65536)
+def _kind(ch: str) -> int:
+    cp = ord(ch)
+    if ch.isspace():
+        return _SPACE
+    if any(lo <= cp <= hi for lo, hi in _CJK_RANGES):
+        return _CJK
+    if ch.isalnum() or ch == "_":
+        return _WORD
+    if (ch in "\u200c\u200d" or 0x1F3FB <= cp <= 0x1F3FF or 0xE0020 <= cp <= 0xE007F
+            or unicodedata.category(ch).startswith("M")):
+        return _EXTEND  # combining mark, joiner, skin tone, emoji tag: glue to the left
+    return _FLAG if 0x1F1E6 <= cp <= 0x1F1FF else _OTHER  # regional indicators pair up
+
+
+def _tokenise(doc: str) -> list[tuple[int, int, int]]:
+    """Tokens as (lead, start, end): ``doc[lead:start]`` is the whitespace before one."""
+    tokens: list[tuple[int, int, int]] = []
+    start, kind, lead, glue = -1, _OTHER, 0, False
+    for i, ch in enumerate(doc):
+        k = _kind(ch)
+        if k == _SPACE:
+            if start >= 0:
+                tokens.append((lead, start, i))
+                start, lead = -1, i
+            glue = False
+            continue
+        if start >= 0 and (
+            k == _EXTEND or glue or k == kind == _WORD
+            or (k == kind == _FLAG and i - start == 1)
+            or (ch in "'’" and kind == _WORD and doc[i + 1 : i + 2].isalnum())
+        ):
+            glue = ch == "\u200d"
+            continue
+        if start >= 0:
+            tokens.append((lead, start, i))
+            lead = i
+        start, kind, glue = i, k, ch == "\u200d"
+    if start >= 0:
+        tokens.append((lead, start, len(doc)))
+    return tokens
+
+
+Op = tuple[str, int, int, int, int]  # (tag, old start, old end, new start, new end)
+
+
+def _affixes(a: Sequence[Any], b: Sequence[Any]) -> tuple[int, int]:
+    p = Prefix.similarity(a, b)
+    return p, Postfix.similarity(a[p:], b[p:])
+
+
+def _word_ops(a: list[str], b: list[str]) -> list[Op]:
+    """Token diff; each stretch of changes becomes one delete, then one insert.
+
+    LCS (Indel) when the matrix is small; on huge inputs with few edits,
+    rapidfuzz's low-memory Levenshtein alignment; otherwise one coarse change.
+    """
+    p, s = _affixes(a, b)
+    codes: list[Op] = [("equal", 0, p, 0, p), ("replace", p, len(a) - s, p, len(b) - s),
+                       ("equal", len(a) - s, len(a), len(b) - s, len(b))]
+    if (len(a) - p - s) * (len(b) - p - s) <= WORD_DIFF_MAX_CELLS:
+        codes = [(o.tag, o.src_start, o.src_end, o.dest_start, o.dest_end)
+                 for o in Indel.opcodes(a, b)]
+    elif (d := Indel.distance(a, b, score_cutoff=MAX_EDITS)) <= MAX_EDITS:
+        codes = [(o.tag, o.src_start, o.src_end, o.dest_start, o.dest_end)
+                 for o in Levenshtein.opcodes(a, b, score_hint=d)]
+    runs: list[Op] = []
+    for tag, i1, i2, j1, j2 in codes:
+        if tag != "equal" and runs and runs[-1][0] == "change":
+            runs[-1] = ("change", runs[-1][1], i2, runs[-1][3], j2)
+        elif i2 > i1 or j2 > j1:
+            runs.append(("equal" if tag == "equal" else "change", i1, i2, j1, j2))
+    ops: list[Op] = []
+    for tag, i1, i2, j1, j2 in runs:
+        if tag == "equal":
+            ops.append((tag, i1, i2, j1, j2))
+        else:
+            ops += [("delete", i1, i2, j1, j1)] if i2 > i1 else []
+            ops += [("insert", i2, i2, j1, j2)] if j2 > j1 else []
+    return ops
+
+
+def _nonspace(s: str) -> int:
+    return len(s) - sum(ch.isspace() for ch in s)
+
+
+def _similarity(a: str, b: str, word_diff: list[tuple[str, str]]) -> float:
+    """``fuzz.ratio(a, b)``; for huge, very different texts, estimated from the word diff."""
+    p, s = _affixes(a, b)
+    if (len(a) - p - s) * (len(b) - p - s) <= SIMILARITY_MAX_CELLS:
+        return round(fuzz.ratio(a, b), 2)
+    if (d := Indel.distance(a, b, score_cutoff=MAX_EDITS)) <= MAX_EDITS:
+        return round(100.0 * (1 - d / (len(a) + len(b))), 2)  # what fuzz.ratio computes
+    changed = sum(_nonspace(w) for op, w in word_diff if op != "equal")
+    return round(100.0 * (1 - changed / max(1, _nonspace(a) + _nonspace(b))), 2)
+
+
+# --- comparison ---------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class EditDiff:
+    """How two versions differ.
+
+    ``word_diff`` covers title and text as ``(op, words)``, op being ``equal``,
+    ``delete`` or ``insert``; a replacement is a delete followed by an insert.
+    ``words`` keeps the whitespace before it (a change at the very start: the
+    whitespace after it), so ``equal`` + ``insert`` parts give the new
+    ``title\\n\\ntext`` back exactly, and ``equal`` + ``delete`` the old one
+    up to whitespace (equal stretches carry the new side's spacing).
+    """
+
+    similarity: float
+    classes: tuple[str, ...]
+    word_diff: list[tuple[str, str]]
+    removed_media: tuple[str, ...] = ()
+    removed_links: tuple[str, ...] = ()
+    added_media: tuple[str, ...] = ()
+    added_links: tuple[str, ...] = ()
+    warning: tuple[str, str] = ("", "")  # (old, new) content warning
+
+    def to_json(self) -> dict[str, Any]:
+        return {"similarity": self.similarity, "classes": list(self.classes),
+                "word_diff": [[op, words] for op, words in self.word_diff],
+                **{k: list(getattr(self, k)) for k in ("removed_media", "removed_links",
+                                                       "added_media", "added_links", "warning")}}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> EditDiff:
+        """Inverse of :meth:`to_json`."""
+        old_w, new_w = d.get("warning") or ("", "")
+        return cls(similarity=float(d["similarity"]), classes=tuple(d["classes"]),
+                   word_diff=[(op, words) for op, words in d["word_diff"]],
+                   removed_media=tuple(d.get("removed_media") or ()),
+                   removed_links=tuple(d.get("removed_links") or ()),
+                   added_media=tuple(d.get("added_media") or ()),
+                   added_links=tuple(d.get("added_links") or ()), warning=(old_w, new_w))
+
+    def render(self, context: int | None = 60) -> str:
+        """``the [-old-]{+new+} words``, then lines for the warning, media and links.
+
+        Unchanged stretches keep ``context`` characters next to each change and
+        changes 4 × ``context`` at each end (None: everything).
+        """
+        out: list[str] = []
+        ops = [op for op, _ in self.word_diff]
+        for n, (op, words) in enumerate(self.word_diff):
+            if op == "equal":
+                out.append(_elide(words, n > 0, n < len(ops) - 1, context))
+                continue
+            body = _elide(words.strip(), True, True, context and 4 * context)
+            lead = words[: len(words) - len(words.lstrip())]
+            trail = words[len(words.rstrip()) :]
+            if op == "delete":  # git's style: a replacement reads [-old-]{+new+}
+                replaced = ops[n + 1 : n + 2] == ["insert"]
+                out.append(f"{lead}[-{body}-]{'' if replaced else trail}")
+            else:
+                out.append(f"{'' if ops[n - 1 : n] == ['delete'] else lead}{{+{body}+}}{trail}")
+        lines = ["".join(out)] if out else []
+        if self.warning[0] != self.warning[1]:
+            was, now = self.warning
+            lines.append("content warning: " + (f"[-{was}-]" if was else "")
+                         + (f"{{+{now}+}}" if now else ""))
+        for label, items in (("media removed", self.removed_media),
+                             ("media added", self.added_media),
+                             ("links removed", self.removed_links),
+                             ("links added", self.added_links)):
+            if items:
+                lines.append(f"{label}: {' '.join(items)}")
+        return "\n".join(lines) or "(no change)"
+
+
+def _elide(s: str, change_before: bool, change_after: bool, n: int | None) -> str:
+    """Keep ``n`` characters at each end that touches a change, cut at a space if any."""
+    if n is None or len(s) <= 2 * n + 5:
+        return s
+    head = s[:n].rsplit(" ", 1)[0] if " " in s[1:n] else s[:n]
+    tail = s[-n:].split(" ", 1)[-1] if " " in s[-n:-1] else s[-n:]
+    keep_head = change_before or not change_after
+    return " ".join([*([head] if keep_head else []), "…", *([tail] if change_after else [])])
+
+
+def _gone(a: Sequence[str], b: Sequence[str]) -> tuple[str, ...]:
+    kept = set(b)
+    return tuple(x for x in a if x not in kept)
+
+
+def compare(old: Normalised, new: Normalised) -> EditDiff:
+    """Explain the change from ``old`` to ``new``."""
+    a_doc = "\n\n".join(part for part in (old.title, old.text) if part)
+    b_doc = "\n\n".join(part for part in (new.title, new.text) if part)
+    a, b = _tokenise(a_doc), _tokenise(b_doc)
+    a_title, b_title = len(_tokenise(old.title)), len(_tokenise(new.title))
+
+    word_diff: list[tuple[str, str]] = []
+    deleted = inserted = changed = 0  # characters: of the text; of title and text
+    no_lead = -1  # a change at the very start takes the whitespace after it along
+    for tag, i1, i2, j1, j2 in _word_ops([a_doc[s:e] for _, s, e in a],
+                                         [b_doc[s:e] for _, s, e in b]):
+        doc, toks, k1, k2 = (a_doc, a, i1, i2) if tag == "delete" else (b_doc, b, j1, j2)
+        end = toks[k2][1] if k1 == 0 and tag != "equal" and k2 < len(toks) else toks[k2 - 1][2]
+        word_diff.append((tag, doc[toks[k1][1 if j1 == no_lead else 0] : end]))
+        changed += sum(e - s for _, s, e in toks[k1:k2]) if tag != "equal" else 0
+        if tag == "delete":
+            deleted += sum(e - s for _, s, e in a[max(i1, a_title) : i2])
+        elif tag == "insert":
+            inserted += sum(e - s for _, s, e in b[max(j1, b_title) : j2])
+            no_lead = j2 if j1 == 0 else no_lead
+    similarity = _similarity(_fold(a_doc), _fold(b_doc), word_diff)
+
+    old_marks = [_nonspace(m) for m in REDACTION.findall(old.text)]
+    new_marks = [_nonspace(m) for m in REDACTION.findall(new.text)]
+    added = max(0, inserted - max(0, sum(new_marks) - sum(old_marks)))  # markers aside
+    old_chars = sum(e - s for _, s, e in a[a_title:])
+    big = max(1.0, min(SUBSTANTIAL_SHARE * old_chars, SUBSTANTIAL_CHARS))
+    found: set[str] = set()
+    if deleted and added <= LITTLE_RATIO * deleted and (
+        len(new_marks) > len(old_marks) or deleted >= big
+    ):
+        found.add("text_removed")
+    elif inserted >= big and deleted <= LITTLE_RATIO * inserted:
+        found.add("text_added")
+    elif old.title != new.title or _fold(old.text) != _fold(new.text):
+        small = similarity >= MINOR_MIN_SIMILARITY and changed <= MINOR_MAX_CHARS
+        found.add("minor_fix" if small
+                  else "major_rewrite" if similarity < MAJOR_MAX_SIMILARITY
+                  else "text_changed")
+    if old.title != new.title:
+        found.add("title_changed")
+    if old.warning != new.warning:
+        found.add("warning_changed" if old.warning and new.warning
+                  else "warning_added" if new.warning else "warning_removed")
+    moved = {"media_removed": _gone(old.media, new.media),
+             "media_added": _gone(new.media, old.media),
+             "link_removed": _gone(old.links, new.links),
+             "link_added": _gone(new.links, old.links)}
+    found.update(name for name, items in moved.items() if items)
+    if not found:
+        found.add("unchanged" if old.content_hash == new.content_hash else "minor_fix")
+    return EditDiff(
+        similarity=similarity,
+        classes=tuple(name for name in EDIT_CLASSES if name in found),
+        word_diff=word_diff,
+        removed_media=moved["media_removed"],
+        removed_links=moved["link_removed"],
+        added_media=moved["media_added"],
+        added_links=moved["link_added"],
+        warning=(old.warning, new.warning),
+    )
+
+
+def is_flap(new_hash: str, recent_hashes: Sequence[str]) -> bool:
+    """True if ``new_hash`` is one of ``recent_hashes`` (the last :data:`FLAP_VERSIONS`
+    versions, say): content flipping back to an earlier version is not a new edit."""
+    return bool(new_hash) and new_hash in recent_hashes
