@@ -1,0 +1,130 @@
+"""Fault injection: with probability ``rate`` per request, one of the chosen faults.
+
+``timeout``, ``reset`` and ``truncated`` are carried out by the HTTP handler
+(they are about the socket); the others are ordinary responses built here.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Sequence
+
+from ._urls import HTML_TYPE, Response, html_response
+
+ALL_FAULTS: tuple[str, ...] = (
+    "timeout",
+    "server_error",
+    "rate_limit",
+    "reset",
+    "truncated",
+    "anti_bot",
+)
+
+_SERVER_ERRORS = {
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Temporarily Unavailable",
+}
+
+_CHALLENGE = (
+    '<!DOCTYPE html><html lang="en-US"><head><title>Just a moment...</title>'
+    '<meta http-equiv="refresh" content="390"></head><body>'
+    '<div class="main-wrapper" role="main"><h1>Just a moment...</h1>'
+    "<p>Verifying you are human. This may take a few seconds.</p>"
+    '<noscript><div class="h2">Enable JavaScript and cookies to continue</div></noscript>'
+    "</div></body></html>"
+)
+
+_XHS_VERIFY = (
+    '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>安全验证</title>'
+    '</head><body><div class="verify-container"><div class="verify-title">安全验证</div>'
+    "<p>请完成下方验证后继续访问</p></div></body></html>"
+)
+
+
+def platform_of(path: str) -> str:
+    """Which platform a path belongs to, for platform-shaped faults."""
+    if path.startswith(("/explore/", "/discovery/", "/user/profile/", "/404", "/img/")):
+        return "rednote"
+    if path.startswith(("/feeds/", "/articles/", "/media/")):
+        return "rss"
+    return "mastodon"
+
+
+class FaultInjector:
+    """Draws faults from its own seeded RNG; thread-safe; counts what it served."""
+
+    def __init__(self, seed: int, rate: float, faults: Sequence[str] = ALL_FAULTS) -> None:
+        unknown = set(faults) - set(ALL_FAULTS)
+        if unknown:
+            raise ValueError(
+                f"unknown fault(s) {', '.join(sorted(unknown))}; "
+                f"choose from {', '.join(ALL_FAULTS)}"
+            )
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"fault_rate must be between 0 and 1, not {rate}")
+        if rate > 0 and not faults:
+            raise ValueError("fault_rate is above 0 but no faults were chosen")
+        self.rate = rate
+        self.faults = tuple(faults)
+        self.counts = dict.fromkeys(ALL_FAULTS, 0)
+        self._rng = random.Random(seed * 1_000_003 + 99)
+        self._lock = threading.Lock()
+
+    def draw(self) -> str | None:
+        """The fault to serve for this request, or None."""
+        if self.rate <= 0:
+            return None
+        with self._lock:
+            if self._rng.random() >= self.rate:
+                return None
+            fault = self._rng.choice(self.faults)
+            self.counts[fault] += 1
+            return fault
+
+    def _pick(self, options: Sequence[int]) -> int:
+        with self._lock:
+            return self._rng.choice(list(options))
+
+    def response(self, fault: str, path: str) -> Response:
+        """The response for a fault that is an ordinary HTTP answer."""
+        if fault == "server_error":
+            code = self._pick(sorted(_SERVER_ERRORS))
+            title = f"{code} {_SERVER_ERRORS[code]}"
+            return html_response(
+                code,
+                f"<html><head><title>{title}</title></head><body><center><h1>{title}</h1>"
+                "</center><hr><center>nginx</center></body></html>",
+            )
+        if fault == "rate_limit":
+            headers = [("Retry-After", "1")]
+            if platform_of(path) == "mastodon":
+                headers += [("X-RateLimit-Limit", "300"), ("X-RateLimit-Remaining", "0")]
+            return html_response(
+                429, "<html><body><h1>429 Too Many Requests</h1></body></html>", headers
+            )
+        if fault == "anti_bot":
+            if platform_of(path) == "rednote":
+                if self._pick((0, 1)) == 0:
+                    return Response(
+                        461,
+                        b'{"code":461,"success":false,"msg":"\\u9700\\u8981\\u9a8c\\u8bc1"}',
+                        [
+                            ("Content-Type", "application/json; charset=utf-8"),
+                            ("Verifytype", "102"),
+                            ("Verifyuuid", f"sandbox-{self._pick(range(10**6)):06d}"),
+                        ],
+                        reason="Verify",
+                    )
+                return html_response(200, _XHS_VERIFY)
+            return Response(
+                403,
+                _CHALLENGE.encode(),
+                [
+                    ("Content-Type", HTML_TYPE),
+                    ("cf-mitigated", "challenge"),
+                    ("Server", "cloudflare"),
+                ],
+            )
+        raise ValueError(f"fault {fault!r} is not an HTTP answer")

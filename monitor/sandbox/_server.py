@@ -1,0 +1,204 @@
+"""The sandbox's HTTP server: routing, control endpoints and socket-level faults."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import count
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, urlsplit
+
+from . import _feeds, _mastodon, _rednote
+from ._faults import platform_of
+from ._urls import Response, json_response, simple_page, text_response
+
+if TYPE_CHECKING:
+    from ._sandbox import Sandbox
+
+logger = logging.getLogger(__name__)
+
+ROBOTS = "User-agent: *\nAllow: /\n"
+_RATE_LIMIT = 300
+
+
+class SandboxHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
+        super().__init__(address, SandboxHandler)
+        self.sandbox = sandbox
+        self.requests_served = count()
+
+    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
+        """Log instead of printing to stderr; a client hanging up is not an error."""
+        exc = sys.exc_info()[1]  # called from inside socketserver's except block
+        if isinstance(exc, ConnectionError):
+            logger.debug("sandbox: client %s hung up: %s", client_address, exc)
+        else:
+            logger.error("sandbox: error serving %s:\n%s", client_address, traceback.format_exc())
+
+
+class SandboxHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "sandbox"
+    sys_version = ""
+    server: SandboxHTTPServer
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self._dispatch("GET")
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._dispatch("HEAD")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._dispatch("POST")
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        logger.debug("sandbox %s %s", self.client_address[0], format % args)
+
+    # -- dispatch ----------------------------------------------------------------------
+
+    def _dispatch(self, method: str) -> None:
+        sandbox = self.server.sandbox
+        split = urlsplit(self.path)
+        path = split.path
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        try:
+            if path.startswith("/_sandbox/") or path == "/robots.txt":
+                self._send(self._control(method, path, query), method)
+                return
+            fault = sandbox.faults.draw()
+            if fault is not None:
+                logger.debug("sandbox fault %s on %s", fault, path)
+            if fault == "reset":
+                self._reset()
+                return
+            if fault == "timeout":
+                time.sleep(sandbox.timeout_delay)
+            if fault in ("server_error", "rate_limit", "anti_bot"):
+                response = sandbox.faults.response(fault, path)
+            elif method not in ("GET", "HEAD"):
+                response = json_response(405, {"error": "Method Not Allowed"})
+            else:
+                response = self._route(path, query)
+            if path.startswith("/api/"):
+                self._rate_limit_headers(response)
+            if fault == "truncated":
+                self._send_truncated(response)
+            else:
+                self._send(response, method)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _route(self, path: str, query: dict[str, str]) -> Response:
+        sandbox = self.server.sandbox
+        base = sandbox.base_url
+        world = sandbox.world
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        with world.lock:
+            platform = platform_of(path)
+            found: Response | None
+            if platform == "rednote":
+                found = _rednote.handle(world, base, path, query)
+            elif platform == "rss":
+                found = _feeds.handle(world, base, path, headers)
+            else:
+                found = _mastodon.handle(world, base, path, query)
+        if found is not None:
+            return found
+        if path.startswith("/api/"):
+            return json_response(404, {"error": "Not Found"})
+        return Response(
+            404,
+            simple_page("Not Found", "No such page in the sandbox.").encode(),
+            [("Content-Type", "text/html; charset=utf-8")],
+        )
+
+    def _control(self, method: str, path: str, query: dict[str, str]) -> Response:
+        sandbox = self.server.sandbox
+        if path == "/robots.txt":
+            return text_response(200, ROBOTS)
+        if path == "/_sandbox/truth" and method in ("GET", "HEAD"):
+            return json_response(200, sandbox.truth())
+        if path == "/_sandbox/watchlist.toml" and method in ("GET", "HEAD"):
+            body = sandbox.watchlist_toml(
+                group=query.get("group", "sandbox"), interval=query.get("interval", "5s")
+            )
+            return text_response(200, body, "application/toml; charset=utf-8")
+        if path == "/_sandbox/step":
+            if method != "POST":
+                return json_response(405, {"error": "POST to step the sandbox"})
+            try:
+                n = int(query.get("n", "1"))
+            except ValueError:
+                return json_response(400, {"error": "n must be a whole number"})
+            applied = sandbox.step(n)
+            return json_response(
+                200, {"tick": sandbox.tick, "done": sandbox.done, "applied": applied}
+            )
+        if path == "/_sandbox/finish":
+            if method != "POST":
+                return json_response(405, {"error": "POST to finish the sandbox"})
+            sandbox.finish()
+            return json_response(200, {"tick": sandbox.tick, "done": sandbox.done})
+        return json_response(404, {"error": "unknown sandbox control endpoint"})
+
+    def _rate_limit_headers(self, response: Response) -> None:
+        if response.header("X-RateLimit-Limit"):
+            return
+        served = next(self.server.requests_served)
+        reset = datetime.fromtimestamp((time.time() // 300 + 1) * 300, UTC)
+        response.headers += [
+            ("X-RateLimit-Limit", str(_RATE_LIMIT)),
+            ("X-RateLimit-Remaining", str(_RATE_LIMIT - 1 - served % _RATE_LIMIT)),
+            ("X-RateLimit-Reset", reset.strftime("%Y-%m-%dT%H:%M:%S.000Z")),
+        ]
+
+    # -- sending -----------------------------------------------------------------------
+
+    def _head(self, response: Response, length: int) -> None:
+        self.send_response_only(response.status, response.reason)
+        names = {k.lower() for k, _ in response.headers}
+        if "server" not in names:
+            self.send_header("Server", self.version_string())
+        self.send_header("Date", formatdate(usegmt=True))
+        for key, value in response.headers:
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+
+    def _send(self, response: Response, method: str) -> None:
+        self._head(response, len(response.body))
+        if method != "HEAD" and response.status != 304:
+            self.wfile.write(response.body)
+
+    def _send_truncated(self, response: Response) -> None:
+        """Promise the whole body, send half of it, hang up."""
+        body = response.body or b"{}"
+        self._head(response, len(body))
+        self.wfile.write(body[: len(body) // 2])
+        self.wfile.flush()
+        self.close_connection = True
+
+    def _reset(self) -> None:
+        """Close the socket with RST and no response at all."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:  # pragma: no cover - platform without SO_LINGER
+            pass
+        # The fd really closes (with RST, thanks to SO_LINGER 0) once finish() drops
+        # the last file object on it; shutdown_request's FIN then fails harmlessly.
+        self.connection.close()

@@ -1,0 +1,657 @@
+"""The sandbox platform: response shapes, the scripted life cycle, truth, and faults.
+
+Everything runs against a sandbox on 127.0.0.1 with a port picked by the OS.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import socket
+import time
+import tomllib
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import Message
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from monitor.events import CAUSES, EVENT_KINDS
+from monitor.sandbox import ALL_FAULTS, EDIT_STYLES, EXPECT, Sandbox, export_static
+from monitor.sandbox._mastodon import not_found
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+AT = "{http://purl.org/atompub/tombstones/1.0}"
+NOT_FOUND_BODIES = ({"error": "Record not found"}, {"error": "Not Found"})
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: Message
+    body: bytes
+    url: str
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def fetch(url: str, *, follow: bool = True, method: str = "GET", timeout: float = 5) -> Reply:
+    """GET (or POST) a URL; HTTP errors are replies too."""
+    opener = urllib.request.build_opener() if follow else urllib.request.build_opener(_NoRedirect())
+    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    try:
+        with opener.open(request, timeout=timeout) as r:
+            return Reply(r.status, r.headers, r.read(), r.url)
+    except urllib.error.HTTPError as e:
+        return Reply(e.code, e.headers, e.read(), e.url)
+
+
+def parse_state(page: str) -> dict[str, Any]:
+    """What MediaCrawler does with ``window.__INITIAL_STATE__``."""
+    found = re.search(r"window\.__INITIAL_STATE__=(.*?)</script>", page)
+    assert found, "no __INITIAL_STATE__ in page"
+    return json.loads(found.group(1).replace(":undefined", ":null"))
+
+
+def feed_entries(xml_text: str) -> tuple[list[ET.Element], ET.Element]:
+    root = ET.fromstring(xml_text)
+    if root.tag == f"{ATOM}feed":
+        return root.findall(f"{ATOM}entry"), root
+    return root.findall("channel/item"), root
+
+
+def entry_key(entry: ET.Element) -> str:
+    found = entry.find(f"{ATOM}id")
+    if found is None:
+        found = entry.find("guid")
+    assert found is not None and found.text
+    return found.text
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    """A demo sandbox left at tick 0: for shape tests that do not step."""
+    with Sandbox(seed=7) as sb:
+        yield sb
+
+
+def _account(sb: Sandbox, name: str) -> dict[str, Any]:
+    reply = fetch(f"{sb.base_url}/api/v1/accounts/lookup?acct={name}")
+    assert reply.status == 200
+    return reply.json()
+
+
+# -- Mastodon shapes ---------------------------------------------------------------------
+
+
+def test_mastodon_account_and_statuses_shapes(sandbox: Sandbox) -> None:
+    base = sandbox.base_url
+    account = _account(sandbox, "alice")
+    assert isinstance(account["id"], str) and account["acct"] == "alice"
+    assert account["url"] == f"{base}/@alice"
+    assert "suspended" not in account and "limited" not in account
+    assert fetch(f"{base}/api/v1/accounts/{account['id']}").json()["id"] == account["id"]
+    assert account["statuses_count"] == 4
+
+    reply = fetch(f"{base}/api/v1/accounts/{account['id']}/statuses?limit=3&exclude_reblogs=true")
+    assert reply.status == 200
+    assert reply.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert reply.headers["X-RateLimit-Limit"] == "300"
+    assert "X-RateLimit-Remaining" in reply.headers and "X-RateLimit-Reset" in reply.headers
+    page = reply.json()
+    assert len(page) == 3
+    ids = [int(s["id"]) for s in page]
+    assert ids == sorted(ids, reverse=True)
+    link = reply.headers["Link"]
+    assert f'max_id={page[-1]["id"]}>; rel="next"' in link
+    assert f'min_id={page[0]["id"]}>; rel="prev"' in link
+    # Walk the "next" link to the end: every status once, and no "next" on a short page.
+    nxt = re.search(r'<([^>]+)>; rel="next"', link)
+    assert nxt
+    rest = fetch(nxt.group(1))
+    assert [s["id"] for s in rest.json()] == [s["id"] for s in _statuses(sandbox, "alice")][3:]
+    assert 'rel="next"' not in rest.headers.get("Link", "")
+
+    status = fetch(f"{base}/api/v1/statuses/{page[0]['id']}").json()
+    for field in (
+        "id",
+        "uri",
+        "url",
+        "created_at",
+        "edited_at",
+        "sensitive",
+        "spoiler_text",
+        "visibility",
+        "language",
+        "content",
+        "media_attachments",
+        "account",
+        "favourites_count",
+        "reblogs_count",
+        "replies_count",
+        "quote",
+    ):
+        assert field in status, field
+    assert status["visibility"] == "public" and status["quote"] is None
+    assert status["edited_at"] is None
+    assert status["content"].startswith("<p>")
+    assert status["media_attachments"][0].keys() >= {"id", "type", "url"}
+    assert status["account"]["id"] == account["id"]
+    history = fetch(f"{base}/api/v1/statuses/{status['id']}/history").json()
+    assert len(history) == 1 and history[0]["content"] == status["content"]
+    assert fetch(f"{base}/@alice").status == 200
+
+
+def _statuses(sb: Sandbox, name: str) -> list[dict[str, Any]]:
+    account = _account(sb, name)
+    reply = fetch(f"{sb.base_url}/api/v1/accounts/{account['id']}/statuses?limit=40")
+    assert reply.status == 200
+    return reply.json()
+
+
+def test_mastodon_not_found(sandbox: Sandbox) -> None:
+    base = sandbox.base_url
+    reply = fetch(f"{base}/api/v1/accounts/lookup?acct=nobody")
+    assert (reply.status, reply.json()) == (404, {"error": "Record not found"})
+    reply = fetch(f"{base}/api/v1/statuses/123456789")
+    assert reply.status == 404 and reply.json() in NOT_FOUND_BODIES
+    assert reply.headers["Content-Type"] == "application/json; charset=utf-8"
+    bodies = {json.loads(not_found(str(n)).body)["error"] for n in range(10)}
+    assert bodies == {"Record not found", "Not Found"}
+    assert fetch(f"{base}/@nobody").status == 404
+
+
+# -- feeds --------------------------------------------------------------------------------
+
+
+def test_atom_and_rss_shapes(sandbox: Sandbox) -> None:
+    base = sandbox.base_url
+    atom = fetch(f"{base}/feeds/news.atom")
+    assert atom.status == 200 and "application/atom+xml" in atom.headers["Content-Type"]
+    assert 'xmlns:at="http://purl.org/atompub/tombstones/1.0"' in atom.text
+    entries, _ = feed_entries(atom.text)
+    assert len(entries) == 6
+    first = entries[0]
+    for tag in ("id", "title", "published", "updated", "author", "content"):
+        assert first.find(f"{ATOM}{tag}") is not None, tag
+    link = first.find(f"{ATOM}link[@rel='alternate']")
+    assert link is not None
+    assert fetch(link.attrib["href"]).status == 200
+    # Conditional GET works.
+    conn = http.client.HTTPConnection("127.0.0.1", sandbox.port, timeout=5)
+    conn.request("GET", "/feeds/news.atom", headers={"If-None-Match": atom.headers["ETag"]})
+    assert conn.getresponse().status == 304
+    conn.close()
+
+    rss = fetch(f"{base}/feeds/blog.rss")
+    items, root = feed_entries(rss.text)
+    assert root.tag == "rss" and root.attrib["version"] == "2.0"
+    guid = items[0].find("guid")
+    assert guid is not None and guid.attrib["isPermaLink"] == "true"
+    assert guid.text == items[0].findtext("link")
+    assert items[0].findtext("pubDate", "").endswith(" GMT")
+    assert fetch(f"{base}/feeds/news.rss").status == 404
+    assert fetch(f"{base}/robots.txt").text == "User-agent: *\nAllow: /\n"
+
+
+# -- RedNote ------------------------------------------------------------------------------
+
+
+def _note_urls(sb: Sandbox) -> list[str]:
+    return [p["url"] for p in sb.truth()["posts"] if p["platform"] == "rednote"]
+
+
+def test_rednote_note_page(sandbox: Sandbox) -> None:
+    url = _note_urls(sandbox)[0]
+    note_id = urlsplit(url).path.rsplit("/", 1)[1]
+    reply = fetch(url)
+    assert reply.status == 200 and reply.url == url
+    assert page_has_undefined(reply.text) and "noteDetailMap" in reply.text
+    state = parse_state(reply.text)
+    note = state["note"]["noteDetailMap"][note_id]["note"]
+    assert re.fullmatch(r"[0-9a-f]{24}", note["noteId"]) and note["noteId"] == note_id
+    assert note["type"] == "normal" and note["title"] and "[话题]#" in note["desc"]
+    assert isinstance(note["time"], int) and note["lastUpdateTime"] == note["time"]
+    assert note["user"].keys() >= {"userId", "nickname"}
+    assert all(isinstance(v, str) for k, v in note["interactInfo"].items() if k.endswith("Count"))
+    image = note["imageList"][0]
+    assert re.search(r"/img/[0-9a-f]+\?sign=[0-9a-f]+&t=\d+$", image["urlDefault"])
+    assert image["fileId"] in image["urlDefault"] and image["width"] and image["height"]
+    assert note["xsecToken"] in url and note["tagList"][0]["type"] == "topic"
+    # The reference xhs client's trick must parse too.
+    raw = re.search(r"__INITIAL_STATE__=(.*?)</script>", reply.text)
+    assert raw and json.loads(raw.group(1).replace("undefined", '""'))
+
+
+def page_has_undefined(page: str) -> bool:
+    return re.search(r"[:\[,]undefined[,}\]]", page) is not None
+
+
+def test_rednote_bad_token_is_the_300031_page(sandbox: Sandbox) -> None:
+    url = _note_urls(sandbox)[0]
+    for bad in (url.replace("xsec_token=AB", "xsec_token=XY"), url.split("?")[0]):
+        first = fetch(bad, follow=False)
+        assert first.status == 302
+        location = first.headers["Location"]
+        assert re.search(r"/404\?source=/404/sec_[0-9a-f]+&error_code=300031$", location)
+        page = fetch(bad)
+        assert page.status == 200 and page.url == location
+        assert "<title>小红书 - 你访问的页面不见了</title>" in page.text
+        assert '<div class="error-wrapper">当前笔记暂时无法浏览</div>' in page.text
+        assert "noteDetailMap" not in page.text and page_has_undefined(page.text)
+
+
+def test_rednote_profile_lists_notes_with_tokens(sandbox: Sandbox) -> None:
+    truth_notes = {urlsplit(u).path.rsplit("/", 1)[1]: u for u in _note_urls(sandbox)}
+    user_ids = set()
+    for url in truth_notes.values():
+        note_id = urlsplit(url).path.rsplit("/", 1)[1]
+        note = parse_state(fetch(url).text)["note"]["noteDetailMap"][note_id]["note"]
+        user_ids.add(note["user"]["userId"])
+    listed = {}
+    for user_id in user_ids:
+        page = fetch(f"{sandbox.base_url}/user/profile/{user_id}")
+        assert page.status == 200
+        tabs = parse_state(page.text)["user"]["notes"]
+        assert isinstance(tabs, list) and isinstance(tabs[0], list)
+        for card in tabs[0]:
+            assert card["noteCard"].keys() >= {
+                "noteId",
+                "displayTitle",
+                "type",
+                "user",
+                "interactInfo",
+            }
+            listed[card["id"]] = card["xsecToken"]
+    assert set(listed) == set(truth_notes)
+    assert all(f"xsec_token={token}&" in truth_notes[i] for i, token in listed.items())
+
+
+# -- the script and truth -------------------------------------------------------------------
+
+
+def test_same_seed_same_script() -> None:
+    assert Sandbox(seed=3).script == Sandbox(seed=3).script
+    assert Sandbox(seed=3).script != Sandbox(seed=4).script
+    knobs: dict[str, Any] = {"accounts": 4, "sites": 3, "notes": 4, "ticks": 15}
+    one = Sandbox(seed=11, scenario="random", **knobs).script
+    assert one == Sandbox(seed=11, scenario="random", **knobs).script
+    assert one != Sandbox(seed=12, scenario="random", **knobs).script
+    assert any("action" in row for row in one)
+    with pytest.raises(TypeError, match="unknown scenario option"):
+        Sandbox(scenario="random", bogus=1)
+    with pytest.raises(ValueError, match="unknown sandbox scenario"):
+        Sandbox(scenario="nope")
+
+
+def _check_rules(script: list[dict[str, Any]]) -> None:
+    """Posts are live two ticks before the first action; actions on a post are spaced."""
+    published = {row["publish"]: row["tick"] for row in script if "publish" in row}
+    last: dict[str, int] = {}
+    for row in script:
+        if "action" not in row:
+            continue
+        post, tick = row["post"], row["tick"]
+        assert tick - published[post] >= 2, row
+        assert tick - last.get(post, -10) >= 2, row
+        last[post] = tick
+    per_post: dict[str, int] = {}
+    for row in script:
+        if "action" in row:
+            per_post[row["post"]] = per_post.get(row["post"], 0) + 1
+    assert max(per_post.values()) <= 3
+
+
+def test_demo_covers_every_action_with_its_expectation() -> None:
+    script = Sandbox(seed=1).script
+    seen = {(row["platform"], row["action"]): row["expect"] for row in script if "action" in row}
+    assert set(seen) == set(EXPECT)
+    for key, expected in EXPECT.items():
+        assert seen[key] == expected, key
+        assert expected["kind"] in EVENT_KINDS
+        assert expected["cause"] is None or expected["cause"] in CAUSES
+        assert all(c in CAUSES for c in expected.get("candidates", []))
+    styles = {row["edit_style"] for row in script if row.get("action") == "edit"}
+    assert styles == set(EDIT_STYLES)
+    _check_rules(script)
+    for seed in range(5):
+        _check_rules(Sandbox(seed=seed, scenario="random", ticks=25, accounts=4).script)
+
+
+def test_watchlist_toml(sandbox: Sandbox) -> None:
+    text = sandbox.watchlist_toml()
+    assert text.startswith('[groups.sandbox]\ninterval = "5s"\ntags = ["sandbox"]\n')
+    group = tomllib.loads(text)["groups"]["sandbox"]
+    targets = group["targets"]
+    base = sandbox.base_url
+    assert {"platform": "mastodon", "account": "alice", "base_url": base} in targets
+    assert {"platform": "rss", "feed": f"{base}/feeds/news.atom"} in targets
+    assert {"platform": "rss", "feed": f"{base}/feeds/blog.rss"} in targets
+    notes = [t for t in targets if t["platform"] == "rednote"]
+    assert sorted(t["post"] for t in notes) == sorted(_note_urls(sandbox))
+    assert all(t["base_url"] == base for t in notes)
+    served = fetch(f"{base}/_sandbox/watchlist.toml?interval=1m")
+    assert tomllib.loads(served.text)["groups"]["sandbox"]["interval"] == "1m"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"scenario": "demo"}, {"scenario": "random", "ticks": 16, "accounts": 4, "sites": 3}],
+    ids=["demo", "random"],
+)
+def test_every_action_is_observable_right_after_its_tick(options: dict[str, Any]) -> None:
+    """Step tick by tick and check what a spider would see for every action."""
+    with Sandbox(seed=5, **options) as sb:
+        base = sb.base_url
+        reply = fetch(f"{base}/_sandbox/truth")
+        assert reply.json()["tick"] == 0 and reply.json()["actions"] == []
+        authors = _atom_authors(sb)
+        seen_tombstone = False
+        last: dict[str, str] = {}
+        while not sb.done:
+            applied = fetch(f"{base}/_sandbox/step?n=1", method="POST").json()["applied"]
+            for action in applied:
+                seen_tombstone |= _observe(sb, action, authors, last.get(action["post_key"]))
+                last[action["post_key"]] = action["action"]
+            authors.update(_atom_authors(sb))
+        truth = sb.truth()
+        assert truth["done"] and truth["tick"] == truth["ticks"]
+        assert truth["pending_actions"] == 0
+        assert len(truth["actions"]) == len([r for r in sb.script if "action" in r])
+        assert seen_tombstone or options["scenario"] == "random"
+        assert fetch(f"{base}/_sandbox/step", method="POST").json()["applied"] == []
+
+
+def _atom_authors(sb: Sandbox) -> dict[str, str]:
+    """Entry id → author name, from every Atom feed of the sandbox."""
+    feeds = {p["target"] for p in sb.truth()["posts"] if p["target"].endswith(".atom")}
+    out = {}
+    for feed in feeds:
+        entries, _ = feed_entries(fetch(feed).text)
+        out.update({entry_key(e): e.findtext(f"{ATOM}author/{ATOM}name", "") for e in entries})
+    return out
+
+
+def _observe(
+    sb: Sandbox, action: dict[str, Any], authors: dict[str, str], before: str | None
+) -> bool:
+    """Check one applied action over HTTP; True when it showed an Atom tombstone."""
+    platform = action["platform"]
+    if platform == "mastodon":
+        _observe_mastodon(sb, action)
+        return False
+    if platform == "rss":
+        return _observe_feed(action, authors, before)
+    _observe_rednote(action)
+    return False
+
+
+def _observe_mastodon(sb: Sandbox, action: dict[str, Any]) -> None:
+    base, kind, key, name = sb.base_url, action["action"], action["post_key"], action["target"]
+    status = fetch(f"{base}/api/v1/statuses/{key}")
+    listed = {s["id"] for s in _statuses(sb, name)}
+    account = _account(sb, name)
+    if kind in ("delete_by_author", "remove_by_moderator"):
+        assert status.status == 404 and status.json() in NOT_FOUND_BODIES
+        assert key not in listed
+    elif kind in ("suspend_account", "delete_account"):
+        assert status.status == 404 and listed == set()
+        assert account["suspended"] is True and account["display_name"] == ""
+        assert fetch(f"{base}/@{name}").status == (403 if kind == "suspend_account" else 410)
+    elif kind == "limit_account":
+        assert account.get("limited") is True and status.status == 200
+    elif kind == "hide_from_feed":
+        assert status.status == 200 and key not in listed
+    elif kind == "restore":
+        assert status.status == 200 and key in listed
+        assert "suspended" not in account and "limited" not in account
+    elif kind == "edit":
+        body = status.json()
+        assert body["edited_at"] is not None
+        history = fetch(f"{base}/api/v1/statuses/{key}/history").json()
+        assert len(history) >= 2 and history[-1]["content"] == body["content"]
+        assert history[-1]["content"] != history[-2]["content"] or (
+            history[-1]["media_attachments"] != history[-2]["media_attachments"]
+        )
+        assert history[-1]["account"]["id"] == account["id"]
+    else:
+        raise AssertionError(f"unexpected mastodon action {kind}")
+
+
+def _entry_time(entry: ET.Element) -> datetime:
+    stamp = entry.findtext(f"{ATOM}published")
+    if stamp:
+        return datetime.fromisoformat(stamp)
+    return parsedate_to_datetime(entry.findtext("pubDate", ""))
+
+
+def _article_time(page: str) -> datetime:
+    found = re.search(r'property="article:published_time" content="([^"]+)"', page)
+    assert found
+    return datetime.fromisoformat(found.group(1))
+
+
+def _observe_feed(action: dict[str, Any], authors: dict[str, str], before: str | None) -> bool:
+    kind, key, url = action["action"], action["post_key"], action["url"]
+    feed = fetch(action["target"]).text
+    entries, root = feed_entries(feed)
+    keys = {entry_key(e) for e in entries}
+    article = fetch(url)
+    stones = {s.attrib["ref"]: s for s in root.findall(f"{AT}deleted-entry")}
+    if kind in ("delete_by_author", "remove_by_moderator"):
+        stone = stones[key]
+        assert stone.attrib["when"].endswith("Z") and stone.findtext(f"{AT}comment")
+        by = stone.findtext(f"{AT}by/{ATOM}name")
+        if kind == "delete_by_author":
+            assert by == authors[key] and article.status == 410
+        else:
+            assert by == "Site Editor" and article.status == 404
+        assert key not in keys
+        return True
+    if kind in ("withhold_legal", "delete_silently"):
+        assert key not in keys and key not in stones
+        assert article.status == (451 if kind == "withhold_legal" else 410)
+        if kind == "withhold_legal":
+            assert 'rel="blocked-by"' in article.headers["Link"]
+    elif kind == "hide_from_feed":
+        assert key not in keys and article.status == 200
+        # Missing *inside* the window: newer than the oldest entry still served.
+        assert _article_time(article.text) > min(_entry_time(e) for e in entries)
+    elif kind == "restore":
+        assert article.status == 200 and key not in stones
+        if before == "hide_from_feed":
+            assert key in keys
+    elif kind == "edit":
+        assert article.status == 200
+        if key in keys and root.tag == f"{ATOM}feed":
+            entry = next(e for e in entries if entry_key(e) == key)
+            assert entry.findtext(f"{ATOM}updated") != entry.findtext(f"{ATOM}published")
+    else:
+        raise AssertionError(f"unexpected feed action {kind}")
+    return False
+
+
+_REDNOTE_NOTICE = {
+    "delete_by_author": "当前笔记暂时无法浏览",
+    "remove_by_platform": "该内容因违规已被删除",
+    "make_private": "私密笔记，仅作者可见",
+    "put_under_review": "笔记状态异常，请稍后查看",
+}
+
+
+def _observe_rednote(action: dict[str, Any]) -> None:
+    kind, url, key = action["action"], action["url"], action["post_key"]
+    page = fetch(url)
+    if kind in _REDNOTE_NOTICE:
+        assert "/404?" in page.url and page.status == 200
+        if kind == "delete_by_author":
+            assert page.url.endswith("error_code=300031")
+        else:
+            assert f"source=note&noteId={key}&errorCode=" in page.url
+        expected = _REDNOTE_NOTICE[kind]
+        assert f'<div class="error-wrapper">{expected}</div>' in page.text
+        assert "你访问的页面不见了" in page.text and "noteDetailMap" not in page.text
+        if kind == "put_under_review":
+            assert page.url.endswith("errorCode=-510001")
+        return
+    assert page.url == url and page.status == 200
+    note = parse_state(page.text)["note"]["noteDetailMap"][key]["note"]
+    if kind == "edit":
+        assert note["lastUpdateTime"] > note["time"]
+    elif kind != "restore":
+        raise AssertionError(f"unexpected rednote action {kind}")
+
+
+def test_feed_rotation_is_not_a_removal() -> None:
+    with Sandbox(seed=2) as sb:
+        entries, _ = feed_entries(fetch(f"{sb.base_url}/feeds/news.atom").text)
+        start = {entry_key(e) for e in entries}
+        sb.finish()
+        entries, _ = feed_entries(fetch(f"{sb.base_url}/feeds/news.atom").text)
+        assert len(entries) == 10
+        now = {entry_key(e) for e in entries}
+        acted = {a["post_key"] for a in sb.truth()["actions"]}
+        rotated = start - now - acted
+        assert rotated, "no entry rotated out of the window"
+        posts = {p["post_key"]: p for p in sb.truth()["posts"]}
+        for key in rotated:
+            assert posts[key]["state"] == "live"
+            assert fetch(posts[key]["url"]).status == 200
+
+
+def test_counters_move_but_content_does_not() -> None:
+    with Sandbox(seed=4) as sb:
+        key = next(p["post_key"] for p in sb.truth()["posts"] if p["platform"] == "mastodon")
+        before = fetch(f"{sb.base_url}/api/v1/statuses/{key}").json()
+        sb.step(1)
+        after = fetch(f"{sb.base_url}/api/v1/statuses/{key}").json()
+        assert after["content"] == before["content"] and after["edited_at"] is None
+        assert after["favourites_count"] > before["favourites_count"]
+
+
+def test_auto_ticker() -> None:
+    with Sandbox(seed=1, tick_seconds=0.05) as sb:
+        deadline = time.monotonic() + 5
+        while not sb.done and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sb.done
+
+
+# -- faults ---------------------------------------------------------------------------------
+
+
+def _raw(port: int, path: str) -> http.client.HTTPResponse:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("GET", path)
+    return conn.getresponse()
+
+
+def test_each_fault_kind() -> None:
+    paths = ("/api/v1/accounts/lookup?acct=alice", "/feeds/news.atom")
+    for fault in ALL_FAULTS:
+        with Sandbox(seed=1, fault_rate=1.0, faults=[fault], timeout_delay=0.3) as sb:
+            for path in paths:
+                _check_fault(sb, fault, path)
+            # Control endpoints and robots.txt are never faulted.
+            assert fetch(f"{sb.base_url}/robots.txt").status == 200
+            truth = fetch(f"{sb.base_url}/_sandbox/truth").json()
+            assert truth["faults"][fault] == len(paths)
+            assert sum(truth["faults"].values()) == len(paths)
+
+
+def _check_fault(sb: Sandbox, fault: str, path: str) -> None:
+    if fault == "reset":
+        with pytest.raises(ConnectionResetError) as info:
+            _raw(sb.port, path).read()
+        # A real RST, not a polite close before the status line.
+        assert not isinstance(info.value, http.client.RemoteDisconnected)
+        return
+    if fault == "truncated":
+        response = _raw(sb.port, path)
+        assert response.status == 200
+        with pytest.raises(http.client.IncompleteRead):
+            response.read()
+        return
+    started = time.monotonic()
+    reply = fetch(sb.base_url + path)
+    if fault == "timeout":
+        assert reply.status == 200 and time.monotonic() - started >= 0.3
+    elif fault == "server_error":
+        assert reply.status in (500, 502, 503) and reply.text.startswith("<html>")
+    elif fault == "rate_limit":
+        assert reply.status == 429 and reply.headers["Retry-After"] == "1"
+    elif fault == "anti_bot":
+        assert reply.status == 403 and reply.headers["cf-mitigated"] == "challenge"
+        assert "Just a moment..." in reply.text
+
+
+def test_rednote_anti_bot_is_platform_shaped() -> None:
+    with Sandbox(seed=1) as plain:
+        urls = _note_urls(plain)
+    seen = set()
+    with Sandbox(seed=1, fault_rate=1.0, faults=["anti_bot"]) as sb:
+        for url in urls * 4:
+            reply = fetch(url.replace(plain.base_url, sb.base_url))
+            if reply.status == 461:
+                assert reply.headers["Verifytype"] and reply.headers["Verifyuuid"]
+            else:
+                assert reply.status == 200 and "安全验证" in reply.text
+                assert "noteDetailMap" not in reply.text
+            seen.add(reply.status)
+    assert seen == {200, 461}
+
+
+def test_fault_rate_is_seeded() -> None:
+    def run() -> list[int]:
+        codes = []
+        with Sandbox(seed=9, fault_rate=0.5, faults=["server_error", "rate_limit"]) as sb:
+            for _ in range(20):
+                codes.append(fetch(f"{sb.base_url}/feeds/blog.rss").status)
+        return codes
+
+    first = run()
+    assert first == run()
+    assert 200 in first and set(first) - {200}
+
+
+def test_serves_loopback_only(sandbox: Sandbox) -> None:
+    assert urlsplit(sandbox.base_url).hostname == "127.0.0.1"
+    with socket.create_connection(("127.0.0.1", sandbox.port), timeout=2):
+        pass
+
+
+# -- static export --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("platform", ["mastodon", "rss", "rednote"])
+def test_export_static(tmp_path: Path, platform: str) -> None:
+    urls = export_static(tmp_path, 120, platform, base_url="http://127.0.0.1:9999")
+    assert len(urls) == len(set(urls)) == 120
+    assert (tmp_path / "urls.txt").read_text().splitlines() == urls
+    path = tmp_path / urlsplit(urls[0]).path.lstrip("/")
+    body = path.read_text()
+    if platform == "mastodon":
+        assert json.loads(body)["id"] == path.name == "113000000000000000"
+    elif platform == "rss":
+        assert body.startswith("<!DOCTYPE html>")
+    else:
+        assert "noteDetailMap" in body and path.name in body
