@@ -20,6 +20,10 @@ from .observation import Outcome
 #: will not say: a community moderator, or the platform itself.
 _REMOVER = {"mastodon": "removed_by_moderator", "rss": "removed_by_moderator"}
 
+#: A later, vaguer account state never overrides a more specific one.
+_ACCOUNT_SPECIFICITY = {"normal": 0, "limited": 0, "suspended": 1, "deleted": 2,
+                        "suspended_temporary": 2, "suspended_permanent": 2}
+
 _NOTICE_CAUSE: dict[str, tuple[str, str | None]] = {
     "deleted_by_author": ("deleted_by_author", None),
     "removed_violation": ("removed_by_platform", "policy"),
@@ -52,8 +56,14 @@ def classify_disappearance(
     if not probes:
         raise ValueError("a disappearance needs at least one probe")
     ctx: dict[str, Any] = dict(context or {})
-    for probe in probes:  # later probes override earlier ones
-        ctx.update({k: v for k, v in (probe.get("signals") or {}).items() if v is not None})
+    for probe in probes:  # later probes override earlier ones, unless less specific
+        for key, value in (probe.get("signals") or {}).items():
+            if value is None:
+                continue
+            if key == "account_state" and _ACCOUNT_SPECIFICITY.get(value, 0) < \
+                    _ACCOUNT_SPECIFICITY.get(ctx.get(key), 0):
+                continue
+            ctx[key] = value
     last = probes[-1]
     outcome = Outcome(last["outcome"])
     author_or_remover = ["deleted_by_author", remover(platform)]
@@ -67,8 +77,16 @@ def classify_disappearance(
         )
     if account == "deleted":
         return Verdict("account_deleted", reason="the platform reports the account deleted")
-    if account in {"suspended", "suspended_temporary"}:
-        return Verdict("account_suspended", reason="the author's account is suspended")
+    if account == "suspended_temporary":
+        return Verdict("account_suspended", reason="the author's account is suspended and its "
+                       "profile answers 403 (temporary suspension)")
+    if account == "suspended":
+        return Verdict(
+            "ambiguous",
+            candidates=["account_deleted", "account_suspended"],
+            reason="the account is flagged suspended, which Mastodon also shows for "
+            "self-deleted accounts; the profile check did not decide",
+        )
 
     notice = ctx.get("notice") if outcome is Outcome.UNAVAILABLE else None
     if notice in _NOTICE_CAUSE:

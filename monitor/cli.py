@@ -104,6 +104,15 @@ def _worker(c: Ctx, settings: Settings, db: Database, groups: list[str] | None =
     return Worker(db, settings, crawl, groups=groups, on_events=on_events)
 
 
+def run_on_crawl_loop(coro: Any) -> Any:
+    """Run ``coro`` on the process's one crawl loop (a Twisted reactor cannot restart)."""
+    from spiders.crawl import event_loop
+
+    loop = event_loop()
+    asyncio.set_event_loop(loop)
+    return loop.run_until_complete(coro)
+
+
 @cli.command()
 @click.option("--once", is_flag=True, help="One pass over everything due, then exit (cron).")
 @click.pass_obj
@@ -114,7 +123,7 @@ def check(c: Ctx, once: bool) -> None:
     with c.database(settings) as db:
         worker = _worker(c, settings, db, on_events=_print_events)
         worker.sync(wl.targets)
-        stats = asyncio.run(worker.cycle())
+        stats = run_on_crawl_loop(worker.cycle())
     click.echo(f"checked {stats['claimed']} item(s), recorded {stats['observations']} "
                f"observation(s), {stats['events']} event(s)")
 
@@ -141,7 +150,7 @@ def run(c: Ctx) -> None:
                 loop.add_signal_handler(sig, stop.set)
             await run_daemon(worker, reload=reload, stop=stop)
 
-        asyncio.run(main())
+        run_on_crawl_loop(main())
 
 
 def _print_events(events: list[Any]) -> None:

@@ -82,7 +82,9 @@ def run_demo(c: Any, *, seconds: float, seed: int, fault_rate: float,
                 await run_daemon(worker, stop=stop)
                 await task
 
-            asyncio.run(main())
+            from .cli import run_on_crawl_loop
+
+            run_on_crawl_loop(main())
             _summary(db, sandbox.truth())
     finally:
         sandbox.stop()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import diff
@@ -186,6 +186,7 @@ class Lifecycle:
         self._schedule_post(target, post, obs)
         if target.kind == "post":
             self._target_checked(target, obs)
+            self.changes.targets.append(target)
         self.changes.posts.append(post)
 
     # --- listings ----------------------------------------------------------
@@ -218,18 +219,20 @@ class Lifecycle:
                 self._finish_record(target, post, obs, entry)
                 if post.is_new or post.next_check is None:
                     self._schedule_post(target, post, obs)
-            oldest = min((e.published_at for e in entries if e.published_at), default=None)
+            oldest = window_start(obs)
             for ref, signals, message in obs.tombstones:
                 post = posts.get(ref)
                 if post is not None and post.state in {"visible", "hidden", "suspect"}:
                     ctx = {**signals, "author": post.author, "tombstone_comment": message}
                     self._suspect(post, "tombstone", "absence", now, ctx)
             for key, post in posts.items():
-                if key in listed or post.state not in {"visible", "suspect"}:
+                if key in listed or post.state not in {"visible", "suspect", "hidden"}:
                     continue
                 if account in {"suspended", "deleted"}:
                     self._suspect(post, "account_state", "absence", now,
                                   {"account_state": account})
+                elif post.state == "hidden":
+                    continue  # already hidden; only the account's fate changes that
                 elif account == "limited" and previous_state != "limited":
                     self._suspect(post, "account_limited", "hiding", now,
                                   {"account_state": "limited"})
@@ -353,6 +356,8 @@ class Lifecycle:
         if post.first_gone_at is None:
             post.first_gone_at = now
         suspicion["probes"].append(_probe_summary(obs, self._obs_id))
+        if obs.signals.get("followup_failed"):
+            return  # its second signal is missing: decide on a complete probe
         if self._confirmed(suspicion):
             verdict = classify_disappearance(
                 post.platform, suspicion["probes"],
@@ -511,6 +516,15 @@ class Lifecycle:
             wait = target.interval_s
         if target.kind != "post":
             target.next_due = now + timedelta(seconds=wait)
+
+
+def window_start(obs: Observation) -> datetime | None:
+    """The oldest publication time a listing vouches for: posts published since then
+    and not listed are missing from inside the window."""
+    entries = obs.entries or []
+    if obs.signals.get("listing_end") and obs.complete:
+        return datetime.min.replace(tzinfo=UTC)
+    return min((e.published_at for e in entries if e.published_at), default=None)
 
 
 def _remember(post: PostRow, entry: PostContent, probe: bool = False) -> None:

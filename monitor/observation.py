@@ -122,6 +122,10 @@ SIGNALS: dict[str, str] = {
     "editor_is_author": "bool: the last edit was made by the author (Mastodon history)",
     "sensitive": "bool: media hidden behind a content warning",
     "listed": "bool: a probe found the post in its author's listing (RedNote)",
+    "followup_failed": "bool: a secondary request of this probe (account, profile, history) "
+    "failed transiently, so the signals are incomplete",
+    "listing_end": "bool: the listing walk reached the oldest item (no further page), so "
+    "every tracked post of the target lies inside its window",
 }
 
 

@@ -28,7 +28,7 @@ from . import diff
 from .db import Database
 from .db import tracking as store
 from .events import Event
-from .lifecycle import Lifecycle, PostRow, Rules
+from .lifecycle import Lifecycle, PostRow, Rules, window_start
 from .observation import Observation, PostContent
 
 log = logging.getLogger(__name__)
@@ -112,8 +112,7 @@ class Recorder:
                         log.warning("observation for unknown target %s dropped", obs.target_key)
                         continue
                     entries = obs.entries or []
-                    oldest = min((e.published_at for e in entries if e.published_at),
-                                 default=None)
+                    oldest = window_start(obs)
                     keys = [e.key for e in entries] + [t[0] for t in obs.tombstones]
                     affected = store.lock_listing_posts(conn, target.id, keys, oldest)
                     for key, row in affected.items():  # share rows already in this batch

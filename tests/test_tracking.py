@@ -95,8 +95,8 @@ def test_unchanged_rechecks_extend_one_observation_row(world: World) -> None:
     for i in range(1, 6):
         counters = {"favourites_count": i * 10}
         world.listing(T0 + timedelta(minutes=i),
-                      [entry("3", "third post", 1, counters=counters), entry("2", "second post", 10),
-                       entry("1", "first post", 20)])
+                      [entry("3", "third post", 1, counters=counters),
+                       entry("2", "second post", 10), entry("1", "first post", 20)])
     assert world.one("SELECT count(*) AS n FROM observations")["n"] == before
     row = world.one("SELECT repeats, last_at, counters FROM observations WHERE post_id = %s",
                     world.post_id("3"))
@@ -193,6 +193,9 @@ def test_hidden_from_feed_then_restored(world: World) -> None:
 def test_account_suspension_decides_the_cause(world: World) -> None:
     world.listing(T0, three())
     world.listing(T0 + timedelta(minutes=1), [], signals={"account_state": "suspended"})
+    # The profile check failed on this probe: no decision on incomplete signals.
+    world.probe("3", T0 + timedelta(minutes=1, seconds=30), Outcome.NOT_FOUND, status=404,
+                signals={"account_state": "suspended", "followup_failed": True})
     for minutes in (2, 8):
         events = world.probe("3", T0 + timedelta(minutes=minutes), Outcome.NOT_FOUND,
                              status=404, signals={"account_state": "suspended_temporary"})
@@ -216,6 +219,28 @@ def test_replaying_a_batch_does_not_duplicate_events(world: World) -> None:
     world.probe("1", late, Outcome.GONE, status=410)
     world.probe("1", late, Outcome.GONE, status=410)  # the same probe delivered twice
     assert [e["kind"] for e in world.events()] == ["disappeared"]
+
+
+def test_single_post_target_records_its_checks(db: Database) -> None:
+    target = Target(group="g", platform="rss", kind="post", value="https://news.example/a",
+                    base_url=None, interval=60.0, tags=())
+    with db.transaction() as conn:
+        store.sync_targets(conn, [target], 600)
+        post = conn.execute("SELECT id, post_key, state FROM posts").fetchone()
+    assert post["state"] == "unseen"
+    recorder = Recorder(db, SETTINGS)
+    obs = Observation(mode="probe", platform="rss", target_key=target.key, url=target.value,
+                      outcome=Outcome.NOT_FOUND, row_id=post["id"], post_key=post["post_key"],
+                      http_status=404, observed_at=T0)
+    assert recorder.record([obs]) == []  # never seen visible: not a disappearance
+    obs.outcome, obs.http_status, obs.observed_at = Outcome.OK, 200, T0 + timedelta(minutes=1)
+    recorder.record([obs])
+    with db.transaction() as conn:
+        row = conn.execute("SELECT last_ok_at, last_checked_at, error_streak FROM targets"
+                           ).fetchone()
+        state = conn.execute("SELECT state FROM posts").fetchone()["state"]
+    assert row["last_ok_at"] == T0 + timedelta(minutes=1) == row["last_checked_at"]
+    assert state == "visible"
 
 
 def test_claim_due_leases_work_once(world: World) -> None:
