@@ -77,6 +77,8 @@ class Event:
     evidence: dict[str, Any] = field(default_factory=dict)
     #: Unique per post and transition: storing the same event twice is a no-op.
     dedupe_key: str = ""
+    #: The row id, once stored.
+    id: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in EVENT_KINDS:

@@ -53,10 +53,17 @@ class _Ids:
 class Recorder:
     """Applies observations to the database, one transaction per batch."""
 
-    def __init__(self, db: Database, settings: Any, on_events: EventCallback | None = None):
+    def __init__(self, db: Database, settings: Any, on_events: EventCallback | None = None,
+                 *, outbox: store.Outbox | None = None,
+                 on_recorded: Callable[[Sequence[Observation], list[Event]], None] | None = None
+                 ) -> None:
         self.db = db
         self.rules = Rules.from_settings(settings)
         self.on_events = on_events
+        #: Called inside the batch's transaction with the events it stored.
+        self.outbox = outbox
+        #: Called after commit with the batch and its stored events (metrics).
+        self.on_recorded = on_recorded
         self.retries = 5
         self.stats = {"observations": 0, "events": 0, "batches": 0, "db_retries": 0}
 
@@ -80,6 +87,11 @@ class Recorder:
             self.stats["observations"] += len(observations)
             self.stats["events"] += len(events)
             self.stats["batches"] += 1
+            if self.on_recorded is not None:
+                try:
+                    self.on_recorded(observations, events)
+                except Exception:
+                    log.exception("metrics callback failed")
             if events and self.on_events:
                 try:
                     self.on_events(events)
@@ -131,10 +143,11 @@ class Recorder:
                         log.warning("observation for unknown post %s dropped", obs.post_key)
                         continue
                     life.probe(targets[post.target_id], post, obs)
-            stored = store.apply(conn, life.changes)
-            if stored != len(life.changes.events):
-                log.info("%d event(s) were already stored", len(life.changes.events) - stored)
-            return life.changes.events
+            stored = store.apply(conn, life.changes, self.outbox)
+            if len(stored) != len(life.changes.events):
+                log.info("%d event(s) were already stored",
+                         len(life.changes.events) - len(stored))
+            return stored
 
     @staticmethod
     def _new_post(ids: _Ids, target_id: int, obs: Observation, entry: PostContent) -> PostRow:

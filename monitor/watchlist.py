@@ -47,7 +47,7 @@ from .settings import SETTINGS, Settings, parse_duration
 KINDS = ("account", "feed", "post")
 _TARGET_KEYS = ("platform", *KINDS, "base_url", "interval", "tags")
 _GROUP_KEYS = ("description", "interval", "tags", "targets")
-_TOP_KEYS = ("settings", "groups")
+_TOP_KEYS = ("settings", "groups", "alerts")
 
 _MASTODON_ACCOUNT = re.compile(r"@?(?P<user>[\w.-]+)(?:@(?P<host>[A-Za-z0-9.-]+(?::\d+)?))?")
 _REDNOTE_NOTE_PATH = re.compile(r"/(?:explore|discovery/item)/(?P<id>[^/]+)/?")
@@ -101,6 +101,8 @@ class Watchlist:
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: The raw ``[settings]`` table (already checked against monitor.settings.SETTINGS).
     settings_values: dict[str, Any] = field(default_factory=dict)
+    #: The raw ``[alerts]`` table; ``alerts.config`` validates it.
+    alerts: dict[str, Any] = field(default_factory=dict)
 
     def settings(self, environ: Mapping[str, str] | None = None) -> Settings:
         source = str(self.path) if self.path else "<watchlist>"
@@ -119,6 +121,11 @@ def parse_watchlist(text: str, source: str = "<watchlist>") -> Watchlist:
     problems: Problems = []
     _check_keys(data, "", _TOP_KEYS, problems)
     watchlist = Watchlist(None, settings_values=_check_settings(data.get("settings", {}), problems))
+    raw_alerts = data.get("alerts", {})
+    if isinstance(raw_alerts, dict):
+        watchlist.alerts = raw_alerts
+    else:
+        problems.append(("alerts", "must be a table, like [alerts]"))
     raw_groups = data.get("groups", {})
     if not isinstance(raw_groups, dict):
         problems.append(("groups", "must be a table of groups, like [groups.journalists]"))

@@ -36,12 +36,15 @@ CrawlFn = Callable[[Mapping[str, AsyncIterator[WorkItem]], Sink, Any], Awaitable
 class Worker:
     def __init__(self, db: Database, settings: Any, crawl: CrawlFn, *,
                  groups: Sequence[str] | None = None,
-                 on_events: EventCallback | None = None) -> None:
+                 on_events: EventCallback | None = None,
+                 outbox: Any = None, on_recorded: Any = None) -> None:
         self.db = db
         self.settings = settings
         self.crawl = crawl
         self.groups = list(groups) if groups else None
         self.on_events = on_events
+        self.outbox = outbox  # alerts: deliveries written with their events
+        self.on_recorded = on_recorded  # metrics: counts after each commit
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.cycles = 0
 
@@ -54,7 +57,8 @@ class Worker:
     async def cycle(self) -> dict[str, Any]:
         """One pass over everything due now; returns counts."""
         started = datetime.now(UTC)
-        recorder = Recorder(self.db, self.settings, self.on_events)
+        recorder = Recorder(self.db, self.settings, self.on_events, outbox=self.outbox,
+                            on_recorded=self.on_recorded)
         writer = BackgroundRecorder(recorder, batch_size=max(50, self.settings["BATCH_SIZE"]))
         platforms = await asyncio.to_thread(self._platforms_due, started)
         claimed: dict[str, int] = {}

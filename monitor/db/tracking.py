@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
+from ..events import Event
 from ..lifecycle import Changes, PostRow, TargetRow
 from ..observation import WorkItem
 from ..platforms import post_ref
@@ -191,8 +192,15 @@ def allocate_ids(conn: Conn, table: str, n: int) -> list[int]:
     return [r["id"] for r in rows]
 
 
-def apply(conn: Conn, changes: Changes) -> int:
-    """Write one batch of changes; returns the number of events actually stored."""
+Outbox = Callable[[Conn, list[Event]], None]
+
+
+def apply(conn: Conn, changes: Changes, outbox: Outbox | None = None) -> list[Event]:
+    """Write one batch of changes; returns the events actually stored (with ids).
+
+    ``outbox`` runs in the same transaction with the stored events, so an event
+    and its pending alert deliveries are committed together or not at all.
+    """
     posts = {p.id: p for p in changes.posts}  # one row per post, the last state wins
     new_posts = [p for p in posts.values() if p.is_new]
     if new_posts:
@@ -263,22 +271,27 @@ def apply(conn: Conn, changes: Changes) -> int:
                 [[getattr(t, c) for c in _TARGET_MUTABLE] + [t.id]
                  for t in {t.id: t for t in changes.targets}.values()],
             )
-    stored = 0
+    stored: list[Event] = []
     for e in changes.events:
-        cur = conn.execute(
+        row = conn.execute(
             """
             INSERT INTO events (dedupe_key, kind, cause, cause_detail, candidates, post_id,
                 target_id, platform, group_name, post_key, detected_at, last_seen_visible,
                 first_seen_gone, published_at, version_id, edit, evidence)
             VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (dedupe_key) DO NOTHING
+            RETURNING id
             """,
             (e.dedupe_key, e.kind, e.cause, e.cause_detail, e.candidates, e.post_id,
              e.target_id, e.platform, e.group, e.post_key, e.detected_at, e.last_seen_visible,
              e.first_seen_gone, e.published_at, e.version_id, _json_or_none(e.edit),
              Jsonb(e.evidence)),
-        )
-        stored += cur.rowcount
+        ).fetchone()
+        if row is not None:
+            e.id = row["id"]
+            stored.append(e)
+    if stored and outbox is not None:
+        outbox(conn, stored)
     return stored
 
 
