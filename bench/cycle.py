@@ -1,0 +1,252 @@
+"""One check cycle over 5,000 and over 50,000 single-post pages: wall time, peak RSS.
+
+nginx on 127.0.0.1 serves the largest size's Mastodon statuses. For each size,
+in a fresh database, this process syncs that many single-post targets
+(``sync_targets`` in one transaction, timed separately), then starts a fresh
+subprocess that runs exactly one ``Worker.cycle()`` over all the due posts
+(claim -> fetch -> parse -> diff -> store), so the sizes cannot contaminate each
+other. Peak RSS is the child's ``VmHWM`` (/proc/self/status) at the end: the
+``ru_maxrss`` that ``os.wait4`` returns for the child is recorded too, but Linux
+folds the spawning parent's high-water mark into it across (v)fork + exec, so
+it reads as the parent's size (about 210 MiB here, after exporting 50,000
+statuses) whatever the child does. The child also reports its RSS just before
+the cycle (imports, pool and reactor) so the cycle's own share shows. Every
+fetch must come back ``ok``; otherwise the run is flagged INVALID.
+
+Targets: the 50k cycle takes at most 11 x the 5k cycle (near-linear), and peak
+RSS stays under 250 MB.
+
+Run: ``.venv/bin/python -m bench.cycle [--sizes 5000,50000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+from monitor.db import Database
+
+from ._common import (
+    CRAWL_SETTINGS,
+    Stopwatch,
+    add_database_args,
+    crawl_settings,
+    fresh_database,
+    machine,
+    machine_rows,
+    maxrss_mib,
+    print_block,
+    scalar,
+    server_facts,
+    setup_logging,
+    stop_reactor_threads,
+    verdict,
+    write_result,
+)
+from ._static import StaticSite
+
+NAME = "cycle"
+MAX_SCALING = 11.0
+MAX_RSS_BYTES = 250_000_000
+
+
+def current_rss_mib() -> float:
+    with open("/proc/self/statm", encoding="ascii") as fh:
+        pages = int(fh.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def hwm_mib() -> float:
+    """Peak RSS of this process image since its exec (``VmHWM``).
+
+    Unlike ``ru_maxrss`` it does not inherit the spawning parent's high-water
+    mark: Linux carries the pre-exec memory's peak into ``ru_maxrss`` across
+    (v)fork + exec, so a child spawned by a big parent reports the parent's peak.
+    """
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def child(url: str, concurrency: int) -> int:
+    """Run one cycle over the database at ``url``; print its stats as JSON."""
+    from monitor.worker import Worker
+    from spiders.crawl import crawl, event_loop, install_reactor
+
+    install_reactor()
+    settings = crawl_settings(url, concurrent_requests=concurrency,
+                              concurrent_requests_per_host=concurrency)
+    db = Database(url)
+    loop = event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        worker = Worker(db, settings, crawl)
+        rss_before = current_rss_mib()
+        with Stopwatch() as sw:
+            stats = loop.run_until_complete(worker.cycle())
+    finally:
+        db.close()
+        stop_reactor_threads()
+    print(json.dumps({**stats, "wall_s": sw.wall, "cpu_s": sw.cpu, "hwm_mib": hwm_mib(),
+                      "rss_before_cycle_mib": rss_before, "maxrss_self_mib": maxrss_mib()}))
+    return 0
+
+
+def run_size(site: StaticSite, size: int, args: argparse.Namespace) -> dict[str, Any]:
+    from monitor.watchlist import Target
+
+    targets = [Target("bench", "mastodon", "post", site.status_url(sid), site.base, None, ())
+               for sid in site.ids[:size]]
+    with fresh_database(args.database_url, args.embedded) as url:
+        db = Database(url)
+        try:
+            db.migrate()
+            settings = crawl_settings(url)
+            from monitor.db import tracking as store
+
+            with Stopwatch() as sync_sw, db.transaction() as conn:
+                store.sync_targets(conn, targets, settings["DEFAULT_INTERVAL"])
+        finally:
+            db.close()
+        parent_rss = current_rss_mib()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.cycle", "--child", url,
+             "--concurrency", str(args.concurrency)],
+            stdout=subprocess.PIPE, cwd=os.path.dirname(os.path.dirname(__file__)),
+        )
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise SystemExit(f"the {size}-post cycle failed (exit {proc.returncode})")
+        stats = json.loads(out.decode().strip().splitlines()[-1])
+        db = Database(url)
+        try:
+            with db.transaction() as conn:
+                check = {
+                    "posts_visible": scalar(
+                        conn, "SELECT count(*) FROM posts WHERE state = 'visible'"),
+                    "observation_rows": scalar(conn, "SELECT count(*) FROM observations"),
+                    "outcomes": {r["outcome"]: r["n"] for r in conn.execute(
+                        "SELECT outcome, count(*) AS n FROM observations GROUP BY outcome")},
+                    "not_ok_sample": [dict(r) for r in conn.execute(
+                        "SELECT outcome, http_status, message, url, detail FROM observations "
+                        "WHERE outcome <> 'ok' ORDER BY id LIMIT 3")],
+                }
+        finally:
+            db.close()
+    return {
+        "size": size,
+        "sync_s": round(sync_sw.wall, 2),
+        "cycle_s": round(stats["wall_s"], 2),
+        "cycle_cpu_s": round(stats["cpu_s"], 2),
+        "obs_per_s": round(stats["observations"] / stats["wall_s"], 1),
+        "claimed": stats["claimed"],
+        "observations": stats["observations"],
+        "batches": stats["batches"],
+        "rss_before_cycle_mib": round(stats["rss_before_cycle_mib"], 1),
+        "peak_rss_mib": round(stats["hwm_mib"], 1),
+        "ru_maxrss_wait4_mib": round(usage.ru_maxrss / 1024, 1),
+        "parent_rss_at_spawn_mib": round(parent_rss, 1),
+        "nginx_alive": site.proc.poll() is None,
+        "check": check,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.cycle", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="5000,50000",
+                        help="comma-separated numbers of single-post targets (default %(default)s)")
+    parser.add_argument("--concurrency", type=int, default=64,
+                        help="CONCURRENT_REQUESTS and CONCURRENT_REQUESTS_PER_HOST")
+    parser.add_argument("--keep-site", action="store_true",
+                        help="keep nginx's directory (statuses, config, error.log) afterwards")
+    parser.add_argument("--child", metavar="DATABASE_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--verbose", action="store_true")
+    add_database_args(parser)
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    if args.child:
+        return child(args.child, args.concurrency)
+
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    info = machine()
+    runs: list[dict[str, Any]] = []
+    with StaticSite(max(sizes), keep=args.keep_site) as site:
+        if args.keep_site:
+            print(f"nginx directory (kept): {site.tmp}", file=sys.stderr)
+        exported = (site.exported_by, round(site.export_seconds, 1))
+        with fresh_database(args.database_url, args.embedded) as probe_url:
+            server = server_facts(probe_url)
+        for size in sizes:
+            print(f"cycle over {size} posts ...", file=sys.stderr, flush=True)
+            runs.append(run_size(site, size, args))
+
+    small, large = runs[0], runs[-1]
+    scaling = large["cycle_s"] / small["cycle_s"] if len(runs) > 1 else None
+    size_ratio = large["size"] / small["size"] if len(runs) > 1 else None
+    peak = max(r["peak_rss_mib"] for r in runs)
+    rss_ok = peak * 2**20 < MAX_RSS_BYTES
+    # 11x for 10x the posts: linear plus 10%; other size ratios scale the same way.
+    limit = MAX_SCALING * (size_ratio or 10) / 10
+    scaling_ok = scaling is None or scaling <= limit
+    result = {
+        "machine": info, "postgresql": server,
+        "params": {"sizes": sizes, "setup": "sync_targets, one transaction",
+                   "settings": {**CRAWL_SETTINGS, "concurrent_requests": args.concurrency,
+                                "concurrent_requests_per_host": args.concurrency},
+                   "exported_by": exported[0], "export_s": exported[1],
+                   "server": "embedded" if args.embedded else "given URL"},
+        "runs": runs,
+        "valid": all(set(r["check"]["outcomes"]) == {"ok"} for r in runs),
+        "scaling": scaling,
+        "target": {"scaling_at_most": limit, "scaling_met": scaling_ok,
+                   "peak_rss_below_bytes": MAX_RSS_BYTES, "rss_met": rss_ok},
+    }
+    path = write_result(NAME + ("-embedded" if args.embedded else ""), result)
+    rows: list[tuple[str, Any]] = [
+        *machine_rows(info, server),
+        ("statuses from", f"{exported[0]} ({exported[1]} s for {max(sizes)})"),
+        ("", ""),
+    ]
+    for r in runs:
+        rows += [
+            (f"{r['size']} posts: sync", f"{r['sync_s']:.1f} s (sync_targets, one transaction)"),
+            (f"{r['size']} posts: cycle", f"{r['cycle_s']:.1f} s wall, {r['cycle_cpu_s']:.1f} s "
+                                          f"CPU, {r['obs_per_s']:.0f} obs/s"),
+            (f"{r['size']} posts: peak RSS", f"{r['peak_rss_mib']:.0f} MiB VmHWM "
+                                             f"({r['peak_rss_mib'] * 2**20 / 1e6:.0f} MB; "
+                                             f"{r['rss_before_cycle_mib']:.0f} MiB before "
+                                             f"the cycle; wait4 ru_maxrss "
+                                             f"{r['ru_maxrss_wait4_mib']:.0f} MiB, parent "
+                                             f"{r['parent_rss_at_spawn_mib']:.0f} MiB at "
+                                             "spawn)"),
+            (f"{r['size']} posts: stored", f"{r['check']['observation_rows']} observation rows, "
+                                           f"{r['check']['posts_visible']} posts visible, "
+                                           f"outcomes {r['check']['outcomes']}"),
+        ]
+    if scaling is not None:
+        rows += [("", ""), ("scaling", f"{large['size']}/{small['size']} posts: cycle x"
+                                       f"{scaling:.2f} (target <= {limit:.1f}): "
+                                       f"{verdict(scaling_ok)}")]
+    bad = [r["size"] for r in runs if set(r["check"]["outcomes"]) != {"ok"}]
+    if bad:
+        rows += [("INVALID", f"not every fetch succeeded for sizes {bad}: see the json")]
+    rows += [("peak RSS", f"{peak:.0f} MiB (target < 250 MB): {verdict(rss_ok)}"),
+             ("json", str(path))]
+    print_block(f"bench.cycle: one check cycle over {', '.join(map(str, sizes))} "
+                "single-post pages", rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
