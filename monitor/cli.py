@@ -106,11 +106,14 @@ def _worker(c: Ctx, settings: Settings, db: Database, groups: list[str] | None =
 
 def run_on_crawl_loop(coro: Any) -> Any:
     """Run ``coro`` on the process's one crawl loop (a Twisted reactor cannot restart)."""
-    from spiders.crawl import event_loop
+    from spiders.crawl import event_loop, shutdown
 
     loop = event_loop()
     asyncio.set_event_loop(loop)
-    return loop.run_until_complete(coro)
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        shutdown()
 
 
 @cli.command()
@@ -168,7 +171,8 @@ def _print_events(events: list[Any]) -> None:
             f"sha256:{observed['body_hash'][:12]}" if observed.get("body_hash") else "") if x)
         extra = ""
         if e.kind == "edited" and e.edit:
-            extra = f" [{','.join(e.edit.get('classes', []))}] {e.edit.get('rendered', '')[:120]}"
+            rendered = " ".join(str(e.edit.get("rendered", "")).split())
+            extra = f" [{','.join(e.edit.get('classes', []))}] {rendered[:160]}"
         life = ""
         if e.kind == "disappeared" and e.published_at and e.first_seen_gone:
             life = f" after {query.human_duration(e.first_seen_gone - e.published_at)}"

@@ -170,6 +170,11 @@ SETTINGS: dict[str, Setting] = {
             parse_duration,
         ),
         Setting(
+            "METRICS_ADDRESS",
+            "127.0.0.1:9464",
+            "Where `takedown run` serves Prometheus /metrics (host:port); empty: no endpoint.",
+        ),
+        Setting(
             "ERROR_BACKOFF_MAX",
             3600.0,
             "Longest delay between retries of a failing target.",
