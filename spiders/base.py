@@ -1,0 +1,259 @@
+"""The spider base class: one WorkItem in, exactly one Observation out.
+
+Subclasses implement :meth:`MonitorSpider.start_job` and step callbacks of
+the form ``step(response, job) -> Iterable[Request | Observation]``. The base
+class makes the "exactly one" promise hold: a step that raises becomes a
+MALFORMED observation, a failed download becomes an observation with the
+failure's outcome, and a request Scrapy drops without calling back is still
+answered when the spider goes idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import scrapy
+from scrapy import signals
+from scrapy.exceptions import DontCloseSpider
+from scrapy.http import Request, Response
+
+from monitor.observation import Observation, Outcome, WorkItem, body_hash
+
+from .responses import (
+    header,
+    is_challenge,
+    outcome_for_failure,
+    outcome_for_status,
+    parse_retry_after,
+)
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from scrapy.crawler import Crawler
+    from twisted.python.failure import Failure
+
+logger = logging.getLogger(__name__)
+
+Output = Iterable[Request | Observation]
+Step = Callable[[Response, "Job"], Output]
+
+
+class Job:
+    """One WorkItem on its way to its Observation, with the state its steps share."""
+
+    __slots__ = ("item", "started", "done", "state")
+
+    def __init__(self, item: WorkItem) -> None:
+        self.item = item
+        self.started = time.monotonic()
+        self.done = False
+        #: Scratch space for multi-request walks (pages so far, signals, …).
+        self.state: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        it = self.item
+        return f"<Job {it.platform} {it.mode} {it.target_key} {it.url}>"
+
+
+class MonitorSpider(scrapy.Spider):
+    """Base of the monitor's spiders. ``work`` may be a sync or an async iterable."""
+
+    #: Canonical platform name (see :data:`monitor.platforms.PLATFORMS`).
+    platform: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        work: Iterable[WorkItem] | AsyncIterable[WorkItem] = (),
+        sink: Callable[[Observation], Any] | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.work = work
+        self.sink = sink
+        self._open: set[Job] = set()
+        self._in_flight = 0
+        self._room = asyncio.Event()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
+            crawler.signals.connect(spider._delivered, signal=signal)
+        crawler.signals.connect(spider._on_idle, signal=signals.spider_idle)
+        return spider
+
+    # --- work intake ---------------------------------------------------------
+
+    async def start(self) -> AsyncIterator[Any]:
+        """Turn work items into requests lazily, never more than MONITOR_MAX_IN_FLIGHT."""
+        limit = self.settings.getint("MONITOR_MAX_IN_FLIGHT", 64)
+        async for item in _aiter(self.work):
+            # Waiting here leaves the rest of the work unclaimed in the caller's
+            # iterator, so a 50,000-item cycle never sits in the scheduler.
+            while self._in_flight >= limit:
+                self._room.clear()
+                await self._room.wait()
+            self._in_flight += 1
+            job = Job(item)
+            self._open.add(job)
+            for out in self._guard(job, None, partial(self._first, job)):
+                yield out
+
+    def _first(self, job: Job) -> Output:
+        if job.item.mode not in ("listing", "probe"):
+            return [self.conclude(job, Outcome.MALFORMED,
+                                  detail=f"unknown work mode {job.item.mode!r}")]
+        return self.start_job(job)
+
+    def start_job(self, job: Job) -> Output:
+        """The first request(s) for a work item (or an Observation at once)."""
+        raise NotImplementedError
+
+    def _delivered(self, item: Any, **kwargs: Any) -> None:
+        if isinstance(item, Observation):
+            self._in_flight = max(0, self._in_flight - 1)
+            self._room.set()
+
+    # --- requests and callbacks ----------------------------------------------
+
+    def request(
+        self,
+        job: Job,
+        url: str,
+        step: Step,
+        on_error: Callable[[BaseException, Job, Request], Output] | None = None,
+        **kwargs: Any,
+    ) -> Request:
+        """A request whose response goes to ``step`` and whose failure to ``on_error``."""
+        meta = kwargs.pop("meta", {})
+        meta.update({"job": job, "step": step.__name__,
+                     "on_error": on_error.__name__ if on_error else None})
+        # dont_filter: two work items may share a URL, and each needs its answer.
+        return Request(url, callback=self._on_response, errback=self._on_failure,
+                       dont_filter=True, meta=meta, **kwargs)
+
+    def _on_response(self, response: Response) -> Iterator[Any]:
+        job: Job = response.meta["job"]
+        step: Step = getattr(self, response.meta["step"])
+        yield from self._guard(job, response, lambda: step(response, job))
+
+    def _on_failure(self, failure: Failure) -> Iterator[Any]:
+        request: Request = failure.request  # type: ignore[attr-defined]
+        job: Job = request.meta["job"]
+        exc = failure.value
+        name = request.meta.get("on_error")
+        handler = getattr(self, name) if name else self.failed
+        yield from self._guard(job, None, lambda: handler(exc, job, request))
+
+    def failed(self, exc: BaseException, job: Job, request: Request) -> Output:
+        """Default failure handler: the failure's outcome ends the job."""
+        return [self.failure_observation(exc, job, request)]
+
+    def failure_observation(self, exc: BaseException, job: Job, request: Request) -> Observation:
+        """Conclude ``job`` with what a failed download of ``request`` says."""
+        outcome, detail = outcome_for_failure(exc)
+        logger.info("%s %s for %s (%s): %s", job.item.platform, outcome.value,
+                    job.item.target_key, request.url, detail)
+        obs = self.conclude(job, outcome, detail=detail)
+        if obs.final_url is None:
+            obs.final_url = request.url
+        if detail == "forbidden by robots.txt":
+            obs.signals["robots_txt"] = "disallowed"
+        return obs
+
+    def _guard(self, job: Job, response: Response | None,
+               produce: Callable[[], Output]) -> Iterator[Any]:
+        try:
+            out = list(produce())
+        except Exception as exc:
+            if job.done:
+                logger.exception("Step failed after %s was concluded", job)
+                return
+            logger.warning("Could not parse %s for %s: %s", job.item.url,
+                           job.item.target_key, exc, exc_info=True)
+            yield self.conclude(job, Outcome.MALFORMED, response,
+                                detail=f"{type(exc).__name__}: {exc}")
+            return
+        yield from out
+
+    def _on_idle(self) -> None:
+        orphans = [job for job in self._open if not job.done]
+        if not orphans:
+            return
+        # Scrapy dropped a request without calling back (should not happen with
+        # dont_filter, but the promise is one observation per item).
+        logger.warning("%d work item(s) got no response; recording them", len(orphans))
+        self.crawler.engine.crawl(Request("data:,", callback=self._flush_orphans,
+                                          dont_filter=True, meta={"orphans": orphans}))
+        raise DontCloseSpider
+
+    def _flush_orphans(self, response: Response) -> Iterator[Observation]:
+        for job in response.meta["orphans"]:
+            if not job.done:
+                yield self.conclude(job, Outcome.CONNECTION_ERROR,
+                                    detail="request dropped without a response")
+
+    # --- observations --------------------------------------------------------
+
+    def status_outcome(self, response: Response) -> Outcome | None:
+        """ANTI_BOT for challenge pages, else what the status alone says."""
+        if is_challenge(response):
+            return Outcome.ANTI_BOT
+        return outcome_for_status(response.status)
+
+    def conclude(self, job: Job, outcome: Outcome, response: Response | None = None,
+                 **fields: Any) -> Observation:
+        """Build the job's one Observation and mark the job done."""
+        if job.done:
+            raise RuntimeError(f"{job!r} already has its observation")
+        job.done = True
+        self._open.discard(job)
+        item = job.item
+        obs = Observation(
+            mode=item.mode,
+            platform=item.platform,
+            target_key=item.target_key,
+            url=item.url,
+            outcome=outcome,
+            row_id=item.row_id,
+            post_key=item.post_key,
+            vantage=self._vantage(),
+            elapsed_ms=round((time.monotonic() - job.started) * 1000, 1),
+        )
+        primary = response if response is not None else job.state.get("primary")
+        if primary is not None:
+            obs.http_status = primary.status
+            obs.final_url = primary.url
+            obs.body_hash = body_hash(primary.body)
+            if outcome in (Outcome.RATE_LIMITED, Outcome.SERVER_ERROR):
+                wait = parse_retry_after(header(primary, "Retry-After"))
+                if wait is not None:
+                    obs.signals["retry_after"] = int(wait)
+        for name, value in fields.items():
+            if name == "signals":
+                obs.signals.update(value)
+            else:
+                setattr(obs, name, value)
+        return obs
+
+    def _vantage(self) -> str:
+        crawler = getattr(self, "crawler", None)
+        return str(crawler.settings.get("MONITOR_VANTAGE", "local")) if crawler else "local"
+
+
+async def _aiter(work: Iterable[WorkItem] | AsyncIterable[WorkItem]) -> AsyncIterator[WorkItem]:
+    if isinstance(work, AsyncIterable):
+        async for item in work:
+            yield item
+    else:
+        for item in work:
+            yield item
+            # Let the engine run between items of a long synchronous list.
+            await asyncio.sleep(0)

@@ -1,0 +1,307 @@
+"""Mastodon (any instance), through the public REST API, logged out.
+
+Listing work: ``url`` is the account (``alice`` or ``alice@host``), ``base_url``
+the instance. Probe work: ``url`` is ``{base}/api/v1/statuses/{id}``; ``known``
+may carry ``account_id``, ``username`` and the last seen ``edited_at``.
+
+A 404 on a status cannot say why it is gone, so a probe that meets one also
+reads the account (``signals["account_state"]``) and, for a suspended account,
+the web profile (403 temporary, 410 permanent). All of it lands in the one
+probe observation.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from scrapy.http import Request, Response
+
+from monitor.errors import ParseError
+from monitor.observation import Outcome, PostContent
+
+from .base import Job, MonitorSpider, Output
+from .responses import html_links, json_body, json_error, outcome_for_failure
+
+logger = logging.getLogger(__name__)
+
+_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+_STATUS_PATH = re.compile(r"^/(?:@[^/]+|users/[^/]+/statuses|api/v1/statuses)/(\d+)/?$")
+
+
+def account_state(account: dict[str, Any]) -> str:
+    """``suspended`` / ``limited`` / ``normal`` from an Account entity."""
+    if account.get("suspended"):
+        return "suspended"
+    if account.get("limited"):
+        return "limited"
+    return "normal"
+
+
+def parse_status(status: dict[str, Any], base_url: str) -> PostContent:
+    """A Status entity as PostContent. Raises ParseError when it is not one."""
+    if not isinstance(status, dict) or not status.get("id"):
+        raise ParseError("expected a Mastodon Status object with an id")
+    account = status.get("account") or {}
+    content = status.get("content") or ""
+    extra: dict[str, Any] = {
+        "account_id": _str(account.get("id")),
+        "username": account.get("username"),
+        "edited_at": status.get("edited_at"),
+        "spoiler_text": status.get("spoiler_text") or "",
+        "sensitive": bool(status.get("sensitive")),
+        "visibility": status.get("visibility"),
+        "uri": status.get("uri"),
+    }
+    quote_obj = status.get("quote")
+    if isinstance(quote_obj, dict) and quote_obj.get("state"):
+        # 4.4+: "deleted"/"revoked" here is a deletion signal for the quoted post.
+        extra["quote_state"] = quote_obj["state"]
+    status_id = str(status["id"])
+    return PostContent(
+        key=status_id,
+        url=status.get("url"),
+        probe_url=f"{base_url}/api/v1/statuses/{status_id}",
+        text=content,
+        author=account.get("acct"),
+        published_at=_date(status.get("created_at")),
+        updated_at=_date(status.get("edited_at")),
+        media=[str(m["id"]) for m in status.get("media_attachments") or [] if m.get("id")],
+        links=html_links(content),
+        counters={
+            name: int(status.get(name) or 0)
+            for name in ("favourites_count", "reblogs_count", "replies_count")
+        },
+        extra=extra,
+    )
+
+
+def next_link(response: Response) -> str | None:
+    """The ``rel="next"`` URL of a paginated answer's Link header."""
+    for value in response.headers.getlist("Link"):
+        match = _LINK_NEXT.search(value.decode("latin-1"))
+        if match:
+            return match.group(1)
+    return None
+
+
+def _date(raw: Any) -> datetime | None:
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _base_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class MastodonSpider(MonitorSpider):
+    """Account timelines (listing) and single statuses (probe)."""
+
+    name = "mastodon"
+    platform = "mastodon"
+
+    def start_job(self, job: Job) -> Output:
+        item = job.item
+        target = item.url.strip()
+        if item.mode == "listing" and "/" not in target:
+            acct = target.lstrip("@")
+            base = (item.base_url or "").rstrip("/")
+            if not base and "@" in acct:
+                base = f"https://{acct.split('@', 1)[1]}"
+            if not base:
+                yield self.conclude(job, Outcome.MALFORMED,
+                                    detail=f"no base_url for Mastodon account {target!r}")
+                return
+            job.state.update(base=base, pages=0, entries=[], signals={})
+            url = f"{base}/api/v1/accounts/lookup?{urlencode({'acct': acct})}"
+            yield self.request(job, url, self.parse_lookup)
+            return
+        # A probe, or the listing of a watchlist ``post`` target: read one status.
+        base = (item.base_url or _base_of(target)).rstrip("/")
+        match = _STATUS_PATH.match(urlsplit(target).path)
+        if match is None:
+            yield self.conclude(job, Outcome.MALFORMED,
+                                detail=f"not a Mastodon status URL: {target!r}")
+            return
+        job.state.update(base=base, signals={})
+        yield self.request(job, f"{base}/api/v1/statuses/{match.group(1)}", self.parse_status)
+
+    # --- listing -------------------------------------------------------------
+
+    def parse_lookup(self, response: Response, job: Job) -> Output:
+        outcome = self.status_outcome(response)
+        if outcome is not None:
+            yield self.conclude(job, outcome, response, message=json_error(response))
+            return
+        account = json_body(response)
+        if not isinstance(account, dict) or not account.get("id"):
+            yield self.conclude(job, Outcome.MALFORMED, response,
+                                detail="account lookup did not return an Account")
+            return
+        job.state["signals"]["account_state"] = account_state(account)
+        job.state["account_id"] = str(account["id"])
+        query = urlencode({"limit": 40, "exclude_reblogs": "true"})
+        url = f"{job.state['base']}/api/v1/accounts/{quote(str(account['id']))}/statuses?{query}"
+        yield self.request(job, url, self.parse_statuses, on_error=self.statuses_failed)
+
+    def parse_statuses(self, response: Response, job: Job) -> Output:
+        state = job.state
+        first = state["pages"] == 0
+        outcome = self.status_outcome(response)
+        page: list[Any] = []
+        if outcome is None:
+            try:
+                page = json_body(response)
+                if not isinstance(page, list):
+                    raise ParseError("statuses endpoint did not return a list")
+            except (ValueError, ParseError) as exc:
+                if first:
+                    raise
+                # A bad later page must not throw away the good first one.
+                yield self._partial(job, f"page {state['pages'] + 1}: {exc}")
+                return
+        if first:
+            # The first page is the listing's evidence: its status, URL, hash.
+            state["primary"] = response
+        if outcome is not None:
+            if first:
+                yield self.conclude(job, outcome, response, message=json_error(response),
+                                    signals=state["signals"])
+            else:
+                yield self._partial(job, f"page {state['pages'] + 1}: HTTP {response.status}")
+            return
+        state["pages"] += 1
+        for status in page:
+            if isinstance(status, dict) and status.get("reblog"):
+                continue  # a boost is someone else's post
+            state["entries"].append(parse_status(status, state["base"]))
+        nxt = next_link(response)
+        max_pages = self.settings.getint("MASTODON_MAX_PAGES", 2)
+        if nxt and page and state["pages"] < max_pages:
+            yield self.request(job, nxt, self.parse_statuses, on_error=self.statuses_failed)
+            return
+        # No next page: the walk reached the account's oldest post, so the window
+        # spans the whole timeline and nothing tracked can have rotated out of it.
+        signals = {**state["signals"], "listing_end": not (nxt and page)}
+        yield self.conclude(job, Outcome.OK, entries=state["entries"], signals=signals)
+
+    def statuses_failed(self, exc: BaseException, job: Job, request: Request) -> Output:
+        if job.state["pages"] == 0:
+            obs = self.failure_observation(exc, job, request)
+            obs.signals.update(job.state["signals"])
+            return [obs]
+        _, detail = outcome_for_failure(exc)
+        return [self._partial(job, f"page {job.state['pages'] + 1}: {detail}")]
+
+    def _partial(self, job: Job, detail: str) -> Any:
+        """Entries so far, flagged incomplete: a later page failed."""
+        return self.conclude(job, Outcome.OK, entries=job.state["entries"], complete=False,
+                             detail=detail, signals=job.state["signals"])
+
+    # --- probe ---------------------------------------------------------------
+
+    def parse_status(self, response: Response, job: Job) -> Output:
+        state = job.state
+        state["primary"] = response
+        known = job.item.known
+        outcome = self.status_outcome(response)
+        if outcome is Outcome.NOT_FOUND:
+            # Match on the status, never on the message: it changed wording.
+            state["message"] = json_error(response)
+            state["outcome"] = outcome
+            account_id = known.get("account_id")
+            if account_id:
+                url = f"{state['base']}/api/v1/accounts/{quote(str(account_id))}"
+                yield self.request(job, url, self.parse_account, on_error=self.followup_failed)
+            else:
+                yield self._finish_probe(job)
+            return
+        if outcome is not None:
+            yield self.conclude(job, outcome, response, message=json_error(response))
+            return
+        post = parse_status(json_body(response), state["base"])
+        state["post"] = post
+        state["outcome"] = Outcome.OK
+        edited_at = post.extra.get("edited_at")
+        if edited_at and edited_at != known.get("edited_at"):
+            url = f"{state['base']}/api/v1/statuses/{quote(post.key)}/history"
+            yield self.request(job, url, self.parse_history, on_error=self.followup_failed)
+            return
+        yield self._finish_probe(job)
+
+    def parse_history(self, response: Response, job: Job) -> Output:
+        post: PostContent = job.state["post"]
+        history = json_body(response) if response.status == 200 else None
+        if isinstance(history, list) and history and isinstance(history[-1], dict):
+            last = history[-1]
+            editor = _str((last.get("account") or {}).get("id"))
+            author = post.extra.get("account_id")
+            if editor is not None and author is not None:
+                job.state["signals"]["editor_is_author"] = editor == author
+            job.state["signals"]["sensitive"] = bool(last.get("sensitive", post.extra["sensitive"]))
+        else:
+            job.state["detail"] = f"edit history: HTTP {response.status}"
+        yield self._finish_probe(job)
+
+    def parse_account(self, response: Response, job: Job) -> Output:
+        signals = job.state["signals"]
+        if response.status == 404:
+            # The account record itself is gone from this instance.
+            signals["account_state"] = "deleted"
+        elif response.status == 410:
+            # Mastodon 2.4–3.2 answered a suspended account with 410.
+            signals["account_state"] = "suspended"
+        elif response.status == 200:
+            account = json_body(response)
+            if isinstance(account, dict):
+                signals["account_state"] = account_state(account)
+        else:
+            job.state["detail"] = f"account check: HTTP {response.status}"
+            signals["followup_failed"] = True
+        username = job.item.known.get("username")
+        if signals.get("account_state") == "suspended" and username:
+            url = f"{job.state['base']}/@{quote(str(username))}"
+            yield self.request(job, url, self.parse_profile, on_error=self.followup_failed,
+                               meta={"handle_httpstatus_all": True})
+            return
+        yield self._finish_probe(job)
+
+    def parse_profile(self, response: Response, job: Job) -> Output:
+        # Mastodon answers a suspended account's web profile with 403 while the
+        # deletion window is open and 410 once the data is gone. A challenge page
+        # is a 403 too: it says nothing about the account.
+        if self.status_outcome(response) is Outcome.ANTI_BOT or response.status >= 429 and \
+                response.status != 451:
+            job.state["signals"]["followup_failed"] = True
+            job.state["detail"] = f"profile check: HTTP {response.status}"
+        elif response.status == 403:
+            job.state["signals"]["account_state"] = "suspended_temporary"
+        elif response.status == 410:
+            job.state["signals"]["account_state"] = "suspended_permanent"
+        yield self._finish_probe(job)
+
+    def followup_failed(self, exc: BaseException, job: Job, request: Request) -> Output:
+        _, detail = outcome_for_failure(exc)
+        job.state["detail"] = f"follow-up {request.url}: {detail}"
+        # The main probe's answer stands, but its second signal is missing: the
+        # core waits for another probe before deciding a cause on it.
+        job.state["signals"]["followup_failed"] = True
+        return [self._finish_probe(job)]
+
+    def _finish_probe(self, job: Job) -> Any:
+        state = job.state
+        return self.conclude(job, state["outcome"], post=state.get("post"),
+                             message=state.get("message"), signals=state["signals"],
+                             detail=state.get("detail"))

@@ -1,0 +1,479 @@
+"""RedNote / Xiaohongshu note pages (and, optionally, user profile pages).
+
+Probe work (and the listing of a watchlist ``post`` target): ``url`` is the
+note page ``{base}/explore/{note_id}?xsec_token=…&xsec_source=pc_feed``; a
+``known["xsec_token"]`` replaces the URL's token. Listing work for an
+``account`` target: ``url`` is ``{base}/user/profile/{user_id}``.
+
+The page's ``window.__INITIAL_STATE__`` carries the note. When it does not,
+the page's own words say why, and :func:`read_notice` turns them into an
+outcome and a notice code. "当前笔记暂时无法浏览" (error_code 300031) is
+*ambiguous*: an expired token and an anti-bot block serve the same page, so it
+is recorded as ``unavailable_generic`` and never as a deletion.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from scrapy.http import Response
+
+from monitor.errors import ParseError
+from monitor.observation import Outcome, PostContent
+
+from .base import Job, MonitorSpider, Output
+from .responses import header, is_challenge, outcome_for_status, text_of
+
+logger = logging.getLogger(__name__)
+
+_STATE = re.compile(r"window\.__INITIAL_STATE__\s*=\s*(.*?)\s*;?\s*</script>", re.S)
+# A JSON string (consumed whole, so nothing inside it is touched) or a bare
+# ``undefined``: the one JS-only token the state literal uses.
+_STRING_OR_UNDEFINED = re.compile(r'"(?:[^"\\]|\\.)*"|\bundefined\b', re.S)
+_NOTE_PATH = re.compile(r"/(?:explore|discovery/item)/([0-9a-zA-Z]{16,32})")
+_PROFILE_PATH = re.compile(r"/user/profile/([0-9a-zA-Z]{16,32})")
+_BARE_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+_MESSAGE_CHARS = 200
+
+#: Words of anti-bot walls: the request was judged, not the content.
+ANTI_BOT_TEXTS = ("安全验证", "访问频繁", "IP存在风险", "网络环境存在风险",
+                  "网络连接异常", "浏览器异常")
+ANTI_BOT_CODES = frozenset({"300011", "300012", "300015"})
+ANTI_BOT_STATUSES = frozenset({461, 471})
+TOKEN_EXPIRED_TEXTS = ("登录已过期",)
+#: The web refuses and sends readers to the app: says nothing about the note.
+APP_ONLY_TEXTS = ("请打开小红书App扫码查看", "页面无法浏览")
+
+#: (platform words, notice code), most specific first: the generic 404 title
+#: "你访问的页面不见了" often frames a more specific sentence.
+NOTICE_TEXTS: tuple[tuple[str, str], ...] = (
+    ("因违规", "removed_violation"),
+    ("该笔记已被删除", "deleted"),
+    ("笔记已删除", "deleted"),
+    ("私密笔记", "private"),
+    ("仅作者可见", "private"),
+    ("仅自己可见", "private"),
+    ("因用户设置", "private"),
+    ("笔记状态异常", "under_review"),
+    ("当前内容无法展示", "content_unavailable"),
+    ("该用户已注销", "account_deleted"),
+    ("用户不存在", "account_deleted"),
+    ("笔记不存在", "not_found"),
+    ("内容不存在", "not_found"),
+    ("已失效", "not_found"),
+    ("当前笔记暂时无法浏览", "unavailable_generic"),
+    ("你访问的页面不见了", "unavailable_generic"),
+    ("笔记不见了", "unavailable_generic"),
+)
+#: Platform error codes that say something about the content.
+NOTICE_CODES = {
+    "300031": "unavailable_generic",
+    "-510000": "not_found",
+    "-510001": "under_review",
+}
+
+
+@dataclass(slots=True)
+class Notice:
+    """What an unavailable page or error envelope says."""
+
+    outcome: Outcome
+    notice: str | None = None
+    error_code: str | None = None
+    message: str | None = None
+    detail: str | None = None
+    extra_signals: dict[str, Any] = field(default_factory=dict)
+
+    def signals(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.extra_signals)
+        if self.notice:
+            out["notice"] = self.notice
+        if self.error_code:
+            out["error_code"] = self.error_code
+        return out
+
+
+# --- the state literal -------------------------------------------------------
+
+
+def js_literal_to_json(literal: str) -> Any:
+    """``json.loads`` for the state literal: bare ``undefined`` becomes null."""
+    cleaned = _STRING_OR_UNDEFINED.sub(
+        lambda m: m.group(0) if m.group(0).startswith('"') else "null", literal
+    )
+    try:
+        return json.loads(cleaned)
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"__INITIAL_STATE__ is not a parseable literal: {exc}") from None
+
+
+def initial_state(html: str) -> dict[str, Any] | None:
+    """The page's ``__INITIAL_STATE__``; None when there is none."""
+    match = _STATE.search(html)
+    if match is None:
+        return None
+    state = js_literal_to_json(match.group(1))
+    if not isinstance(state, dict):
+        raise ParseError("__INITIAL_STATE__ is not an object")
+    return state
+
+
+def note_from_state(state: dict[str, Any], note_id: str | None, base: str,
+                    token: str | None = None) -> PostContent | None:
+    """The note in ``note.noteDetailMap``; None when the state does not hold it."""
+    detail_map = (state.get("note") or {}).get("noteDetailMap") or {}
+    if not isinstance(detail_map, dict):
+        return None
+    entry = detail_map.get(note_id) if note_id else None
+    if entry is None and len(detail_map) == 1 and not note_id:
+        entry = next(iter(detail_map.values()))
+    note = (entry or {}).get("note") if isinstance(entry, dict) else None
+    if not isinstance(note, dict) or not (note.get("noteId") or note.get("title")
+                                          or note.get("desc")):
+        return None
+    return parse_note(note, base, note_id, token)
+
+
+def parse_note(note: dict[str, Any], base: str, note_id: str | None = None,
+               token: str | None = None) -> PostContent:
+    """A note object (camelCase page shape or snake_case API shape) as PostContent."""
+    def get(camel: str, snake: str) -> Any:
+        return note.get(camel, note.get(snake))
+
+    key = str(get("noteId", "note_id") or note_id or "")
+    if not key:
+        raise ParseError("note object without a noteId")
+    user = note.get("user") or {}
+    interact = get("interactInfo", "interact_info") or {}
+    last_update = get("lastUpdateTime", "last_update_time")
+    media = [m for m in (_image_id(img) for img in get("imageList", "image_list") or []) if m]
+    video = _video_id(note.get("video"))
+    if video:
+        media.append(video)
+    return PostContent(
+        key=key,
+        url=f"{base}/explore/{key}",
+        title=note.get("title") or note.get("display_title") or None,
+        text=note.get("desc") or "",
+        author=user.get("nickname") or user.get("nick_name"),
+        published_at=_ms(note.get("time")),
+        updated_at=_ms(last_update),
+        media=media,
+        counters=_counts(interact),
+        extra={
+            "xsec_token": get("xsecToken", "xsec_token") or token,
+            "user_id": user.get("userId") or user.get("user_id"),
+            "last_update_time": last_update,
+            "ip_location": get("ipLocation", "ip_location"),
+            "type": note.get("type"),
+            "tags": [t.get("name") for t in get("tagList", "tag_list") or []
+                     if isinstance(t, dict) and t.get("name")],
+        },
+    )
+
+
+def profile_entries(state: dict[str, Any], base: str) -> list[PostContent] | None:
+    """Notes on a profile page (first tab: the user's own posts); None if absent."""
+    tabs = (state.get("user") or {}).get("notes")
+    if not isinstance(tabs, list):
+        return None
+    cards = tabs[0] if tabs and isinstance(tabs[0], list) else []
+    entries: list[PostContent] = []
+    for card in cards:
+        if not isinstance(card, dict):
+            continue
+        note = card.get("noteCard") or {}
+        key = str(card.get("id") or note.get("noteId") or "")
+        if not key:
+            continue
+        user = note.get("user") or {}
+        entries.append(PostContent(
+            key=key,
+            url=f"{base}/explore/{key}",
+            title=note.get("displayTitle") or None,
+            author=user.get("nickname") or user.get("nickName"),
+            counters=_counts(note.get("interactInfo") or {}),
+            extra={"xsec_token": card.get("xsecToken") or note.get("xsecToken"),
+                   "user_id": user.get("userId"), "type": note.get("type")},
+        ))
+    return entries
+
+
+def _counts(interact: dict[str, Any]) -> dict[str, int | str]:
+    """The ``…Count`` fields, as served ("1.2万" stays a string); not liked/followed flags."""
+    return {k: v for k, v in interact.items()
+            if k.lower().endswith("count") and isinstance(v, int | str)
+            and not isinstance(v, bool)}
+
+
+def _image_id(image: Any) -> str | None:
+    """A stable id for an image: never the signed, expiring CDN URL."""
+    if not isinstance(image, dict):
+        return None
+    for key in ("fileId", "file_id", "traceId", "trace_id"):
+        if image.get(key):
+            return str(image[key])
+    url = image.get("urlDefault") or image.get("url_default") or image.get("url")
+    if not url:
+        return None
+    # CDN paths start with a date and a signature; the last segment (before
+    # the "!style" suffix) is the file's trace id.
+    path = urlsplit(str(url)).path
+    return path.rsplit("/", 1)[-1].split("!", 1)[0] or path
+
+
+def _video_id(video: Any) -> str | None:
+    if not isinstance(video, dict):
+        return None
+    media = video.get("media") or {}
+    consumer = video.get("consumer") or {}
+    value = media.get("videoId") or consumer.get("originVideoKey")
+    return str(value) if value else None
+
+
+def _ms(value: Any) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, UTC) if value else None
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+# --- notices -----------------------------------------------------------------
+
+
+def page_texts(html: str) -> list[str]:
+    """Title and visible text nodes, in order (scripts and styles left out)."""
+    from parsel import Selector
+
+    try:
+        sel = Selector(text=html)
+        parts = sel.xpath("//title//text() | //body//text()[not(ancestor::script)"
+                          " and not(ancestor::style) and not(ancestor::noscript)]").getall()
+    except ValueError:
+        return []
+    return [re.sub(r"\s+", " ", p).strip() for p in parts if p.strip()]
+
+
+def _find(texts: list[str], markers: tuple[str, ...]) -> str | None:
+    for text in texts:
+        for marker in markers:
+            if marker in text:
+                return text[:_MESSAGE_CHARS]
+    return None
+
+
+def url_error_code(url: str) -> str | None:
+    query = dict(parse_qsl(urlsplit(url).query))
+    return query.get("error_code") or query.get("errorCode")
+
+
+def read_notice(texts: list[str], error_code: str | None = None,
+                error_msg: str | None = None) -> Notice | None:
+    """Outcome and notice from a page's words and/or an error code; None if silent."""
+    if error_msg:
+        texts = [error_msg, *texts]
+    if (found := _find(texts, ANTI_BOT_TEXTS)) or error_code in ANTI_BOT_CODES:
+        return Notice(Outcome.ANTI_BOT, error_code=error_code, message=found or error_msg)
+    if (found := _find(texts, TOKEN_EXPIRED_TEXTS)) or error_code == "-100":
+        return Notice(Outcome.TOKEN_EXPIRED, error_code=error_code, message=found or error_msg)
+    if found := _find(texts, APP_ONLY_TEXTS):
+        return Notice(Outcome.AUTH_REQUIRED, error_code=error_code, message=found)
+    for marker, notice in NOTICE_TEXTS:
+        if found := _find(texts, (marker,)):
+            return Notice(Outcome.UNAVAILABLE, notice=notice, error_code=error_code,
+                          message=found)
+    if error_code in NOTICE_CODES:
+        return Notice(Outcome.UNAVAILABLE, notice=NOTICE_CODES[error_code],
+                      error_code=error_code, message=error_msg)
+    return None
+
+
+def read_envelope(data: dict[str, Any], base: str, note_id: str | None) -> Notice | PostContent:
+    """A JSON API answer: the note (code 0) or what its error code says."""
+    code = str(data.get("code"))
+    msg = data.get("msg") or data.get("message")
+    msg = str(msg) if msg else None
+    if code == "0" or (data.get("success") is True and "code" not in data):
+        items = (data.get("data") or {}).get("items") or []
+        for item in items:
+            card = item.get("note_card") if isinstance(item, dict) else None
+            if isinstance(card, dict):
+                return parse_note(card, base, note_id or item.get("id"))
+        # Clients report empty items while crawling fast: a throttle, not an answer.
+        return Notice(Outcome.MALFORMED, error_code=code, message=msg,
+                      detail="API answered success with no items (throttling suspected)")
+    notice = read_notice([], error_code=code, error_msg=msg)
+    if notice is not None:
+        return notice
+    return Notice(Outcome.MALFORMED, error_code=code, message=msg,
+                  detail=f"unknown RedNote API code {code}")
+
+
+# --- spider ------------------------------------------------------------------
+
+
+def with_token(url: str, token: str | None) -> str:
+    """``url`` with its xsec_token replaced by ``token`` (kept if None)."""
+    if not token:
+        return url
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if k != "xsec_token"]
+    query.insert(0, ("xsec_token", token))
+    if not any(k == "xsec_source" for k, _ in query):
+        query.append(("xsec_source", "pc_feed"))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+class RednoteSpider(MonitorSpider):
+    """Note pages (probe, and ``post`` listings) and profile pages (``account`` listings)."""
+
+    name = "rednote"
+    platform = "rednote"
+    default_base = "https://www.xiaohongshu.com"
+
+    def start_job(self, job: Job) -> Output:
+        item = job.item
+        url = item.url.strip()
+        parts = urlsplit(url)
+        base = (item.base_url or (f"{parts.scheme}://{parts.netloc}" if parts.netloc
+                                  else self.default_base)).rstrip("/")
+        job.state["base"] = base
+        match = _NOTE_PATH.search(parts.path)
+        # Watchlist account targets are bare user ids; a note URL in a listing
+        # (a ``post`` target) is walked as a probe.
+        kind = item.known.get("kind") or ("post" if match else "account")
+        if item.mode == "listing" and kind == "account":
+            if _PROFILE_PATH.search(parts.path) is None:
+                if not _BARE_ID.match(url):
+                    yield self.conclude(job, Outcome.MALFORMED,
+                                        detail=f"not a RedNote user id or profile URL: {url!r}")
+                    return
+                url = f"{base}/user/profile/{url}"
+            yield self.request(job, url, self.parse_profile)
+            return
+        note_id = match.group(1) if match else item.post_key
+        if note_id is None and _BARE_ID.match(url):
+            note_id = url
+        if not parts.netloc:
+            if not note_id:
+                yield self.conclude(job, Outcome.MALFORMED,
+                                    detail=f"not a RedNote note URL: {url!r}")
+                return
+            url = f"{base}/explore/{note_id}"
+        job.state["note_id"] = note_id
+        job.state["token"] = item.known.get("xsec_token") or dict(
+            parse_qsl(parts.query)).get("xsec_token")
+        yield self.request(job, with_token(url, item.known.get("xsec_token")), self.parse_note)
+
+    def parse_note(self, response: Response, job: Job) -> Output:
+        state = job.state
+        early = self._transport_outcome(response)
+        if early is not None:
+            yield self.conclude(job, early.outcome, response, message=early.message,
+                                signals=early.signals())
+            return
+        text = text_of(response)
+        result: Notice | PostContent
+        if _looks_like_json(response, text):
+            data = json.loads(text)  # ValueError → MALFORMED via the base class
+            if not isinstance(data, dict):
+                raise ParseError("JSON answer is not an object")
+            result = read_envelope(data, state["base"], state["note_id"])
+            yield self._conclude_result(job, response, result)
+            return
+        note: PostContent | None = None
+        parse_error: str | None = None
+        page_state: dict[str, Any] | None = None
+        try:
+            page_state = initial_state(text)
+        except ParseError as exc:
+            parse_error = str(exc)
+        if page_state is not None:
+            note = note_from_state(page_state, state["note_id"], state["base"], state["token"])
+        if note is not None:
+            result = note
+        else:
+            result = self._absent(response, text, page_state, parse_error)
+        yield self._conclude_result(job, response, result)
+
+    def parse_profile(self, response: Response, job: Job) -> Output:
+        early = self._transport_outcome(response)
+        if early is not None:
+            yield self.conclude(job, early.outcome, response, message=early.message,
+                                signals=early.signals())
+            return
+        text = text_of(response)
+        parse_error = None
+        page_state = None
+        try:
+            page_state = initial_state(text)
+        except ParseError as exc:
+            parse_error = str(exc)
+        notice = read_notice(page_texts(text), url_error_code(response.url))
+        if notice is not None:
+            yield self.conclude(job, notice.outcome, response, message=notice.message,
+                                signals=notice.signals(), detail=notice.detail)
+            return
+        entries = profile_entries(page_state, job.state["base"]) if page_state else None
+        if entries is None:
+            yield self.conclude(job, Outcome.MALFORMED, response,
+                                detail=parse_error or "profile page has no user.notes")
+            return
+        yield self.conclude(job, Outcome.OK, response, entries=entries)
+
+    def _transport_outcome(self, response: Response) -> Notice | None:
+        """Statuses that decide before the body is read."""
+        if response.status in ANTI_BOT_STATUSES:
+            extra = {k: v for k, v in (("verify_type", header(response, "Verifytype")),
+                                       ("verify_uuid", header(response, "Verifyuuid"))) if v}
+            return Notice(Outcome.ANTI_BOT, extra_signals=extra,
+                          message=f"HTTP {response.status} captcha required")
+        if is_challenge(response) or response.status == 403:
+            # RedNote answers blocked clients with 403: about us, not the note.
+            return Notice(Outcome.ANTI_BOT, message=f"HTTP {response.status}")
+        if response.status in (200, 404, 410):
+            return None  # the body says more than the status
+        outcome = outcome_for_status(response.status)
+        return Notice(outcome or Outcome.MALFORMED)
+
+    def _absent(self, response: Response, text: str, page_state: dict[str, Any] | None,
+                parse_error: str | None) -> Notice:
+        code = url_error_code(response.url)
+        notice = read_notice(page_texts(text), code)
+        if notice is not None:
+            return notice
+        path = urlsplit(response.url).path
+        query = dict(parse_qsl(urlsplit(response.url).query))
+        if path.rstrip("/").endswith("/404") or query.get("source") == "404":
+            return Notice(Outcome.UNAVAILABLE, notice="unavailable_generic", error_code=code,
+                          detail="redirected to the 404 page without a notice text")
+        if response.status in (404, 410):
+            return Notice(outcome_for_status(response.status) or Outcome.NOT_FOUND)
+        if parse_error:
+            return Notice(Outcome.MALFORMED, detail=parse_error)
+        if page_state is None:
+            return Notice(Outcome.MALFORMED, detail="no __INITIAL_STATE__ and no known notice")
+        return Notice(Outcome.UNAVAILABLE, notice="unavailable_generic",
+                      detail="page state holds no entry for this note")
+
+    def _conclude_result(self, job: Job, response: Response,
+                         result: Notice | PostContent) -> Any:
+        if isinstance(result, PostContent):
+            fields: dict[str, Any] = {"post": result}
+            if job.item.mode == "listing":
+                fields["entries"] = [result]
+            return self.conclude(job, Outcome.OK, response, **fields)
+        return self.conclude(job, result.outcome, response, message=result.message,
+                             signals=result.signals(), detail=result.detail)
+
+
+def _looks_like_json(response: Response, text: str) -> bool:
+    ctype = (header(response, "Content-Type") or "").lower()
+    return "json" in ctype or text.lstrip().startswith("{")

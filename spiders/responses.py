@@ -1,0 +1,251 @@
+"""What a response or a failed download says, before any platform is involved.
+
+Pure functions shared by every spider: the HTTP status → outcome table, the
+generic anti-bot check, the download-failure → outcome table, and small text
+helpers that never raise on bad bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin
+
+from parsel import Selector
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+)
+from scrapy.http import Response
+from twisted.internet import error as tx_error
+from twisted.web._newclient import ResponseFailed, _DataLoss
+from twisted.web.client import PartialDownloadError
+
+from monitor.observation import Outcome
+
+#: Robots.txt refusals. No Outcome says "we chose not to fetch"; MALFORMED is
+#: transient, so the classifier never reads it as a disappearance. Flagged to
+#: the lead: this wants its own transient outcome.
+ROBOTS_OUTCOME = Outcome.MALFORMED
+
+# Markers of interstitial challenge pages (Cloudflare, hCaptcha, reCAPTCHA,
+# DataDome, PerimeterX). Matched case-insensitively on the start of the body.
+_CHALLENGE_MARKERS = (
+    "just a moment...",
+    "cf-challenge",
+    "challenge-platform",
+    "attention required! | cloudflare",
+    "g-recaptcha",
+    "h-captcha",
+    "hcaptcha.com",
+    "captcha-delivery.com",
+    "px-captcha",
+    "please verify you are a human",
+)
+_SNIPPET_CHARS = 200
+
+
+def text_of(response: Response) -> str:
+    """The body as text; undecodable bytes become U+FFFD instead of raising."""
+    encoding = getattr(response, "encoding", None) or "utf-8"
+    try:
+        return response.body.decode(encoding, errors="replace")
+    except LookupError:  # an encoding name Python does not know
+        return response.body.decode("utf-8", errors="replace")
+
+
+def header(response: Response, name: str) -> str | None:
+    value = response.headers.get(name)
+    if value is None:
+        return None
+    return value.decode("latin-1").strip()
+
+
+def is_challenge(response: Response) -> bool:
+    """True for a bot-challenge interstitial served instead of the page."""
+    if (header(response, "cf-mitigated") or "").lower() == "challenge":
+        return True
+    if response.status not in (403, 429, 503):
+        return False
+    head = response.body[:65536].decode("utf-8", errors="replace").lower()
+    return any(marker in head for marker in _CHALLENGE_MARKERS)
+
+
+def outcome_for_status(status: int) -> Outcome | None:
+    """The outcome an HTTP status decides on its own; None for 2xx."""
+    if 200 <= status < 300:
+        return None
+    if status == 404:
+        return Outcome.NOT_FOUND
+    if status == 410:
+        return Outcome.GONE
+    if status == 451:
+        return Outcome.LEGAL
+    if status == 403:
+        return Outcome.FORBIDDEN
+    if status == 401:
+        return Outcome.AUTH_REQUIRED
+    if status == 429:
+        return Outcome.RATE_LIMITED
+    if status == 408:
+        return Outcome.TIMEOUT
+    if status >= 500:
+        return Outcome.SERVER_ERROR
+    # 3xx left unfollowed, 400, 405…: nothing we can classify, so transient.
+    return Outcome.MALFORMED
+
+
+def parse_retry_after(value: str | bytes | None, now: datetime | None = None) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception, its cause chain, and Twisted's wrapped reasons."""
+    seen: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if any(current is s for s in seen):
+            continue
+        seen.append(current)
+        for nxt in (current.__cause__, current.__context__):
+            if nxt is not None:
+                todo.append(nxt)
+        for reason in getattr(current, "reasons", None) or []:
+            value = getattr(reason, "value", reason)
+            if isinstance(value, BaseException):
+                todo.append(value)
+    return seen
+
+
+def outcome_for_failure(exc: BaseException) -> tuple[Outcome, str]:
+    """Map a download failure (after retries) to an outcome and a detail line."""
+    detail = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+    chain = _causes(exc)
+    if isinstance(exc, IgnoreRequest):
+        if "robots.txt" in str(exc).lower():
+            return ROBOTS_OUTCOME, "forbidden by robots.txt"
+        return Outcome.MALFORMED, f"request ignored: {exc}"
+    if any(isinstance(e, ResponseDataLossError | _DataLoss | PartialDownloadError)
+           for e in chain):
+        return Outcome.TRUNCATED, detail
+    if isinstance(exc, DownloadCancelledError) or (
+        "maxsize" in str(exc).lower() and isinstance(exc, DownloadFailedError)
+    ):
+        # Scrapy cancels a download that grows past DOWNLOAD_MAXSIZE.
+        return Outcome.TOO_LARGE, detail
+    if any(isinstance(e, DownloadTimeoutError | tx_error.TimeoutError | tx_error.TCPTimedOutError)
+           for e in chain):
+        return Outcome.TIMEOUT, detail
+    if any(
+        isinstance(
+            e,
+            DownloadConnectionRefusedError
+            | DownloadFailedError
+            | CannotResolveHostError
+            | ResponseFailed
+            | tx_error.ConnectError
+            | tx_error.ConnectionLost
+            | tx_error.ConnectionDone
+            | ConnectionError,
+        )
+        for e in chain
+    ):
+        return Outcome.CONNECTION_ERROR, detail
+    return Outcome.MALFORMED, detail
+
+
+def json_body(response: Response) -> Any:
+    """The body parsed as JSON; raises ValueError with the parser's message."""
+    return json.loads(text_of(response))
+
+
+def json_error(response: Response) -> str | None:
+    """The ``error``/``msg``/``message`` string of a JSON error body, if any."""
+    try:
+        data = json_body(response)
+    except ValueError:
+        return None
+    if isinstance(data, dict):
+        for key in ("error", "msg", "message", "error_description"):
+            if isinstance(data.get(key), str) and data[key]:
+                return str(data[key])
+    return None
+
+
+def page_message(response: Response) -> str | None:
+    """A page's own words: its <title>, else the start of its visible text."""
+    body = text_of(response)
+    if not body.strip():
+        return None
+    try:
+        sel = Selector(text=body)
+        title = " ".join(sel.xpath("//title//text()").getall()).strip()
+        if title:
+            return _squash(title)
+        text = " ".join(sel.xpath("//body//text()[not(ancestor::script)"
+                                  " and not(ancestor::style)]").getall())
+    except ValueError:
+        text = body
+    text = _squash(text)
+    return text or None
+
+
+def visible_text(html: str) -> str:
+    """Text a reader sees (no scripts or styles), whitespace squashed."""
+    try:
+        sel = Selector(text=html)
+        parts = sel.xpath("//text()[not(ancestor::script) and not(ancestor::style)]").getall()
+    except ValueError:
+        return _squash(html)
+    return " ".join(p.strip() for p in parts if p.strip())
+
+
+def html_links(html: str, base: str | None = None) -> list[str]:
+    """``href`` targets of the links in an HTML fragment, in order, deduplicated."""
+    if not html or "<" not in html:
+        return []
+    try:
+        hrefs = Selector(text=html).xpath("//a/@href").getall()
+    except ValueError:
+        return []
+    out: list[str] = []
+    for href in hrefs:
+        href = href.strip()
+        if not href or href.startswith(("javascript:", "#")):
+            continue
+        if base:
+            href = urljoin(base, href)
+        if href not in out:
+            out.append(href)
+    return out
+
+
+def _squash(text: str) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    return text[:_SNIPPET_CHARS]

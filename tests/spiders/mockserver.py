@@ -1,0 +1,168 @@
+"""A tiny HTTP server for fetch-behaviour tests, Scrapy-mockserver style.
+
+Runs the stdlib ``ThreadingHTTPServer`` in a thread on 127.0.0.1, port 0.
+Endpoints:
+
+- ``/status?n=503``           answer with that status
+- ``/delay?s=3``              answer after ``s`` seconds
+- ``/drop``                   reset the connection without answering
+- ``/truncate``               promise 1,000 bytes, send 10, close
+- ``/big?n=100000``           a body of ``n`` bytes
+- ``/retry-after?s=1&key=k``  429 with ``Retry-After: s`` the first time per key, then 200
+- ``/echo-ua``                200 with the request's User-Agent as the body
+- ``/robots.txt``             disallows ``/private``
+- ``/fixture/<path>``         a file under tests/fixtures (``status``/``ctype`` in the query)
+- ``/route/<name>``           a response registered with :meth:`MockServer.route`
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@dataclass
+class Canned:
+    """A registered answer: status, headers, body."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass  # keep test output quiet
+
+    def do_GET(self) -> None:  # noqa: N802
+        parts = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        self.server.hits[parts.path] += 1
+        self.server.requests.append((self.path, dict(self.headers.items())))
+        path = parts.path
+        if path == "/robots.txt":
+            return self._send(200, b"User-agent: *\nDisallow: /private\n", "text/plain")
+        if path == "/status":
+            n = int(query.get("n", "200"))
+            return self._send(n, f"status {n}".encode(), "text/plain")
+        if path == "/delay":
+            time.sleep(float(query.get("s", "1")))
+            return self._send(200, b"late", "text/plain")
+        if path == "/drop":
+            # SO_LINGER 0 makes close() send a RST: a reset, not a clean close.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+            return None
+        if path == "/truncate":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"0123456789")
+            self.wfile.flush()
+            self.close_connection = True
+            return None
+        if path == "/big":
+            return self._send(200, b"x" * int(query.get("n", "100000")), "text/plain")
+        if path == "/retry-after":
+            key = query.get("key", "")
+            self.server.keys[key] += 1
+            if self.server.keys[key] == 1:
+                return self._send(429, b"slow down", "text/plain",
+                                  {"Retry-After": query.get("s", "1")})
+            return self._send(200, b"fine now", "text/plain")
+        if path == "/echo-ua":
+            return self._send(200, self.headers.get("User-Agent", "").encode(), "text/plain")
+        if path.startswith("/fixture/"):
+            body = (FIXTURES / path.removeprefix("/fixture/")).read_bytes()
+            return self._send(int(query.get("status", "200")), body,
+                              query.get("ctype", "application/octet-stream"))
+        if path.startswith("/route/") or path in self.server.routes:
+            key = path if path in self.server.routes else path.removeprefix("/route/")
+            canned = self.server.routes.get(key)
+            if callable(canned):
+                canned = canned(self.path)
+            if canned is not None:
+                return self._send(canned.status, canned.body, None, canned.headers)
+        return self._send(404, b"no such endpoint", "text/plain")
+
+    def _send(self, status: int, body: bytes, ctype: str | None,
+              headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        if ctype:
+            self.send_header("Content-Type", ctype)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # Clients that time out or give up hang up on us: expected, not news.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+    hits: Counter[str]
+    keys: Counter[str]
+    requests: list[tuple[str, dict[str, str]]]
+    routes: dict[str, Canned | Callable[[str], Canned | None]]
+
+
+class MockServer:
+    """Start with ``with MockServer() as server``; ``server.url("/status?n=500")``."""
+
+    def __init__(self) -> None:
+        self.httpd = _Server(("127.0.0.1", 0), _Handler)
+        self.httpd.hits = Counter()
+        self.httpd.keys = Counter()
+        self.httpd.requests = []
+        self.httpd.routes = {}
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> MockServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    @property
+    def base(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def route(self, path: str, answer: Canned | Callable[[str], Canned | None]) -> None:
+        """Serve ``answer`` at ``path`` (an exact path, query ignored)."""
+        self.httpd.routes[path] = answer
+
+    @property
+    def hits(self) -> Counter[str]:
+        return self.httpd.hits
+
+    @property
+    def requests(self) -> list[tuple[str, dict[str, str]]]:
+        return self.httpd.requests

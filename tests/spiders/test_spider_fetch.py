@@ -1,0 +1,253 @@
+"""Fetch behaviour against a local mock server: real sockets, 127.0.0.1 only.
+
+One crawl over a table of misbehaving endpoints, then the crawl runner's own
+promises: repeatable in one process, on one loop, lazy with async work,
+every spider at once, and UnknownPlatform before any request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from conftest import fixture
+from mockserver import Canned, MockServer
+
+from monitor.errors import UnknownPlatform
+from monitor.observation import Observation, Outcome, WorkItem
+from monitor.settings import Settings
+from spiders import crawl, crawl_blocking, event_loop
+
+
+def settings(**values: Any) -> Settings:
+    # Autothrottle's 1 s start delay per host is politeness, not behaviour under test.
+    values = {"autothrottle": False, **values}
+    return Settings.load(environ={}, file_values={k.lower(): v for k, v in values.items()})
+
+
+def probe(server: MockServer, path: str, key: str | None = None) -> WorkItem:
+    return WorkItem(mode="probe", platform="rss", target_key=key or path,
+                    url=server.url(path), post_key=key or path, row_id=len(path))
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[MockServer]:
+    with MockServer() as srv:
+        yield srv
+
+
+def _closed_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+TABLE = [
+    # (path, outcome, expected server hits on that path or None)
+    ("/status?n=200", Outcome.OK, None),
+    ("/status?n=404", Outcome.NOT_FOUND, None),
+    ("/status?n=503", Outcome.SERVER_ERROR, None),  # after RETRY_TIMES retries
+    ("/delay?s=3", Outcome.TIMEOUT, None),
+    ("/drop", Outcome.CONNECTION_ERROR, None),
+    ("/truncate", Outcome.TRUNCATED, None),
+    ("/big?n=200000", Outcome.TOO_LARGE, None),
+    ("/retry-after?s=1&key=short", Outcome.OK, None),
+    ("/retry-after?s=600&key=long", Outcome.RATE_LIMITED, None),
+    ("/private/page", Outcome.MALFORMED, None),  # robots.txt says no
+]
+
+
+@pytest.fixture(scope="module")
+def table_run(server: MockServer) -> dict[str, Any]:
+    got: list[Observation] = []
+    items = [probe(server, path) for path, _, _ in TABLE]
+    refused = WorkItem(mode="probe", platform="rss", target_key="refused",
+                       url=f"http://127.0.0.1:{_closed_port()}/x")
+    started = time.monotonic()
+    stats = crawl_blocking(
+        {"rss": [*items, refused]}, got.append,
+        settings(download_timeout=1, retry_times=1, max_body_bytes=50_000, retry_after_max=5),
+    )
+    return {"observations": {o.target_key: o for o in got}, "count": len(got),
+            "stats": stats, "seconds": time.monotonic() - started}
+
+
+@pytest.mark.parametrize(("path", "outcome", "_"), TABLE, ids=[t[0] for t in TABLE])
+def test_fetch_outcome(table_run, path, outcome, _):
+    obs = table_run["observations"][path]
+    assert obs.outcome is outcome, obs.detail
+    assert (obs.mode, obs.platform, obs.post_key) == ("probe", "rss", path)
+    if outcome.transient and obs.http_status is None:
+        assert obs.detail  # the exception, for the record
+
+
+def test_every_item_has_one_observation(table_run):
+    assert table_run["count"] == len(TABLE) + 1
+    stats = table_run["stats"]["rss"]
+    assert stats["observations/count"] == len(TABLE) + 1
+    assert stats["finish_reason"] == "finished"
+
+
+def test_connection_refused(table_run):
+    assert table_run["observations"]["refused"].outcome is Outcome.CONNECTION_ERROR
+
+
+def test_server_error_was_retried(table_run, server):
+    assert server.hits["/status"] >= 4  # 200, 404, and 503 twice (RETRY_TIMES=1)
+    assert table_run["observations"]["/status?n=503"].http_status == 503
+
+
+def test_short_retry_after_is_honoured(table_run, server):
+    assert server.httpd.keys["short"] == 2  # 429, then the retry after 1 s
+    assert table_run["seconds"] >= 1.0
+
+
+def test_long_retry_after_is_recorded_not_waited(table_run, server):
+    obs = table_run["observations"]["/retry-after?s=600&key=long"]
+    assert server.httpd.keys["long"] == 1
+    assert obs.http_status == 429
+    assert obs.signals["retry_after"] == 600
+    assert table_run["seconds"] < 30
+
+
+def test_robots_refusal_is_recorded(table_run, server):
+    obs = table_run["observations"]["/private/page"]
+    assert obs.detail == "forbidden by robots.txt"
+    assert obs.signals["robots_txt"] == "disallowed"
+    assert server.hits["/private/page"] == 0
+
+
+def test_robots_off_fetches(server):
+    got: list[Observation] = []
+    crawl_blocking({"rss": [probe(server, "/private/other")]}, got.append,
+                   settings(robotstxt_obey=False))
+    assert got[0].outcome is Outcome.NOT_FOUND  # the mock has no such page
+    assert server.hits["/private/other"] == 1
+
+
+def test_user_agent_and_no_cookies_sent(server):
+    got: list[Observation] = []
+    ua = "TakedownMonitorTest/9 (+https://example.org/contact)"
+    crawl_blocking({"rss": [probe(server, "/echo-ua", "ua")]}, got.append,
+                   settings(user_agent=ua))
+    assert got[0].outcome is Outcome.OK
+    (headers,) = [h for p, h in server.requests if p == "/echo-ua"]
+    assert headers["User-Agent"] == ua
+    assert "Cookie" not in headers
+
+
+def test_crawl_blocking_runs_twice_in_one_process(server):
+    for _ in range(2):
+        got: list[Observation] = []
+        crawl_blocking({"rss": [probe(server, "/status?n=410", "again")]}, got.append,
+                       settings())
+        assert [o.outcome for o in got] == [Outcome.GONE]
+
+
+def test_crawl_twice_on_one_loop_with_async_work_and_async_sink(server):
+    got: list[Observation] = []
+
+    async def sink(obs: Observation) -> None:
+        await asyncio.sleep(0)
+        got.append(obs)
+
+    async def work(n: int) -> AsyncIterator[WorkItem]:
+        for i in range(n):
+            await asyncio.sleep(0)
+            yield probe(server, f"/status?n=200&i={i}", f"a{i}")
+
+    async def main() -> list[dict[str, Any]]:
+        first = await crawl({"rss": work(3)}, sink, settings())
+        second = await crawl({"feed": work(2)}, sink, settings())  # an alias
+        return [first, second]
+
+    first, second = event_loop().run_until_complete(main())
+    assert len(got) == 5 and all(o.outcome is Outcome.OK for o in got)
+    assert first["rss"]["observations/count"] == 3
+    assert second["rss"]["observations/count"] == 2
+
+
+def test_async_work_is_consumed_lazily(server):
+    """The spider claims work only as observations leave: memory stays flat."""
+    produced = delivered = 0
+    worst = 0
+
+    async def work() -> AsyncIterator[WorkItem]:
+        nonlocal produced, worst
+        for i in range(30):
+            worst = max(worst, produced - delivered)
+            produced += 1
+            yield probe(server, f"/status?n=204&lazy={i}", f"lazy{i}")
+
+    def sink(obs: Observation) -> None:
+        nonlocal delivered
+        delivered += 1
+
+    crawl_blocking({"rss": work()}, sink, settings(), MONITOR_MAX_IN_FLIGHT=3)
+    assert delivered == 30
+    assert worst <= 3
+
+
+def test_sink_errors_do_not_stop_the_crawl(server):
+    def sink(obs: Observation) -> None:
+        raise RuntimeError("database down")
+
+    stats = crawl_blocking({"rss": [probe(server, "/status?n=200", "s1"),
+                                    probe(server, "/status?n=200&x", "s2")]},
+                           sink, settings())
+    assert stats["rss"]["observations/sink_error"] == 2
+
+
+def test_unknown_platform_raises_before_crawling(server):
+    before = sum(server.hits.values())
+    with pytest.raises(UnknownPlatform, match="myspace"):
+        crawl_blocking({"rss": [probe(server, "/status?n=200", "u")], "myspace": []},
+                       lambda o: None, settings())
+    assert sum(server.hits.values()) == before
+
+
+def test_crawl_blocking_inside_a_running_loop_is_refused():
+    async def main() -> None:
+        crawl_blocking({}, lambda o: None, settings())
+
+    with pytest.raises(RuntimeError, match="running event loop"):
+        event_loop().run_until_complete(main())
+
+
+def test_all_spiders_in_one_crawl(server):
+    account = fixture("mastodon/account_normal.json")
+    json_type = {"Content-Type": "application/json; charset=utf-8"}
+    server.route("/api/v1/accounts/lookup", Canned(200, account, json_type))
+    server.route("/api/v1/accounts/117020566092212359/statuses",
+                 Canned(200, fixture("mastodon/statuses_page1.json"), json_type))
+    server.route("/explore/66a1b2c3000000000d00e1f2",
+                 Canned(302, b"", {"Location": "/404?source=/404/sec_x&error_code=300031"}))
+    server.route("/404", Canned(200, fixture("rednote/unavailable_300031.html"),
+                                {"Content-Type": "text/html; charset=utf-8"}))
+    server.route("/feed.xml", Canned(200, fixture("rss/atom_tombstones.xml"),
+                                     {"Content-Type": "application/atom+xml"}))
+    work = {
+        "rss": [WorkItem(mode="listing", platform="rss", target_key="f", url=server.url(
+            "/feed.xml"))],
+        "mastodon": [WorkItem(mode="listing", platform="mastodon", target_key="m",
+                              url="alice", base_url=server.base)],
+        "xhs": [WorkItem(mode="probe", platform="rednote", target_key="r",
+                         url=server.url("/explore/66a1b2c3000000000d00e1f2?xsec_token=old"),
+                         base_url=server.base, known={"xsec_token": "fresh"})],
+    }
+    got: dict[str, Observation] = {}
+    stats = crawl_blocking(work, lambda o: got.__setitem__(o.platform, o), settings())
+    assert set(stats) == {"rss", "mastodon", "rednote"}
+    assert got["rss"].outcome is Outcome.OK and len(got["rss"].tombstones) == 2
+    assert got["mastodon"].outcome is Outcome.OK and len(got["mastodon"].entries or []) == 2
+    red = got["rednote"]
+    assert red.outcome is Outcome.UNAVAILABLE
+    assert red.signals == {"notice": "unavailable_generic", "error_code": "300031"}
+    assert red.final_url and red.final_url.endswith("error_code=300031")
+    assert any("xsec_token=fresh" in p for p, _ in server.requests)

@@ -1,0 +1,151 @@
+"""Platform-free tables: status → outcome, failure → outcome, Retry-After, settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from conftest import make_response
+from scrapy import Request
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+)
+from twisted.internet import error as tx_error
+from twisted.python.failure import Failure
+from twisted.web._newclient import ResponseFailed, ResponseNeverReceived, _DataLoss
+
+from monitor.observation import Outcome
+from monitor.settings import Settings
+from spiders import scrapy_settings
+from spiders.responses import (
+    is_challenge,
+    outcome_for_failure,
+    outcome_for_status,
+    page_message,
+    parse_retry_after,
+    text_of,
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [(200, None), (204, None), (404, Outcome.NOT_FOUND), (410, Outcome.GONE),
+     (451, Outcome.LEGAL), (403, Outcome.FORBIDDEN), (401, Outcome.AUTH_REQUIRED),
+     (429, Outcome.RATE_LIMITED), (408, Outcome.TIMEOUT), (500, Outcome.SERVER_ERROR),
+     (503, Outcome.SERVER_ERROR), (520, Outcome.SERVER_ERROR), (400, Outcome.MALFORMED),
+     (304, Outcome.MALFORMED)],
+)
+def test_outcome_for_status(status, outcome):
+    assert outcome_for_status(status) is outcome
+
+
+def _failure_with_dataloss() -> ResponseFailed:
+    return ResponseFailed([Failure(_DataLoss())])
+
+
+def _wrapped(cls: type[Exception], cause: BaseException) -> Exception:
+    exc = cls(str(cause))
+    exc.__cause__ = cause
+    return exc
+
+
+@pytest.mark.parametrize(
+    ("exc", "outcome"),
+    [
+        (DownloadTimeoutError("took longer than 1.0 seconds"), Outcome.TIMEOUT),
+        (tx_error.TimeoutError(), Outcome.TIMEOUT),
+        (tx_error.TCPTimedOutError(), Outcome.TIMEOUT),
+        (DownloadConnectionRefusedError("refused"), Outcome.CONNECTION_ERROR),
+        (tx_error.ConnectionRefusedError(), Outcome.CONNECTION_ERROR),
+        (tx_error.ConnectionLost(), Outcome.CONNECTION_ERROR),
+        (CannotResolveHostError("no.such.host"), Outcome.CONNECTION_ERROR),
+        (ResponseNeverReceived([Failure(tx_error.ConnectionLost())]), Outcome.CONNECTION_ERROR),
+        (_wrapped(DownloadFailedError, ResponseNeverReceived([Failure(
+            tx_error.ConnectionLost())])), Outcome.CONNECTION_ERROR),
+        (ConnectionResetError(104, "Connection reset by peer"), Outcome.CONNECTION_ERROR),
+        (ResponseDataLossError(), Outcome.TRUNCATED),
+        (_failure_with_dataloss(), Outcome.TRUNCATED),
+        (_wrapped(DownloadFailedError, _failure_with_dataloss()), Outcome.TRUNCATED),
+        (DownloadCancelledError("larger than download max size (50000)"), Outcome.TOO_LARGE),
+        (IgnoreRequest("Forbidden by robots.txt"), Outcome.MALFORMED),
+        (ValueError("something else"), Outcome.MALFORMED),
+    ],
+)
+def test_outcome_for_failure(exc, outcome):
+    got, detail = outcome_for_failure(exc)
+    assert got is outcome
+    assert detail
+
+
+def test_robots_refusal_detail():
+    assert outcome_for_failure(IgnoreRequest("Forbidden by robots.txt"))[1] == \
+        "forbidden by robots.txt"
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("120", 120.0), (b"0", 0.0), (" 5 ", 5.0), ("Wed, 21 Oct 2026 07:28:30 GMT", 30.0),
+     ("Wed, 21 Oct 2026 07:27:00 GMT", 0.0), ("soon", None), ("", None), (None, None),
+     ("-5", None)],
+)
+def test_parse_retry_after(value, seconds):
+    now = datetime(2026, 10, 21, 7, 28, 0, tzinfo=UTC)
+    assert parse_retry_after(value, now) == seconds
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "challenge"),
+    [
+        (403, {"cf-mitigated": "challenge"}, b"", True),
+        (503, {}, b"<title>Just a moment...</title>", True),
+        (403, {}, b'<div class="g-recaptcha"></div>', True),
+        (403, {}, b"<title>Forbidden</title>", False),
+        (200, {}, b"<title>Just a moment...</title> a blog post about waiting", False),
+        (404, {}, b"captcha", False),
+    ],
+)
+def test_is_challenge(status, headers, body, challenge):
+    response = make_response(Request("https://example.org/x"), status, body,
+                             {"Content-Type": "text/html", **headers})
+    assert is_challenge(response) is challenge
+
+
+def test_text_of_never_raises_on_bad_bytes():
+    response = make_response(Request("https://example.org/x"), 200, b"ok \xff\xfe done",
+                             {"Content-Type": "text/plain; charset=utf-8"})
+    assert text_of(response) == "ok \ufffd\ufffd done"
+    odd = make_response(Request("https://example.org/x"), 200, b"<title>x</title>",
+                        {"Content-Type": "text/html; charset=no-such-codec"})
+    assert page_message(odd) == "x"
+
+
+def test_scrapy_settings_mapping():
+    settings = Settings.load(environ={}, file_values={
+        "user_agent": "Probe/1.0 (+https://example.org)", "concurrent_requests_per_host": 2,
+        "concurrent_requests": 8, "max_body_bytes": 1000, "retry_times": 4,
+        "download_timeout": "30s", "robotstxt_obey": False, "autothrottle": False,
+        "download_delay": 0.5, "retry_after_max": "1m", "vantage": "berlin"})
+    s = scrapy_settings(settings, LOG_LEVEL="DEBUG")
+    assert s.getbool("COOKIES_ENABLED") is False
+    assert s["USER_AGENT"] == "Probe/1.0 (+https://example.org)"
+    assert s.getbool("ROBOTSTXT_OBEY") is False
+    assert s.getint("CONCURRENT_REQUESTS") == 8
+    assert s.getint("CONCURRENT_REQUESTS_PER_DOMAIN") == 2
+    assert s.getbool("AUTOTHROTTLE_ENABLED") is False
+    assert s.getfloat("DOWNLOAD_DELAY") == 0.5
+    assert s.getfloat("DOWNLOAD_TIMEOUT") == 30.0
+    assert s.getint("DOWNLOAD_MAXSIZE") == 1000
+    assert s.getint("RETRY_TIMES") == 4
+    assert {429, 500, 502, 503, 504} <= set(s.getlist("RETRY_HTTP_CODES"))
+    assert s.getbool("DOWNLOAD_FAIL_ON_DATALOSS") is True
+    assert s.getbool("TELNETCONSOLE_ENABLED") is False
+    assert s.getfloat("RETRY_AFTER_MAX") == 60.0
+    assert s["MONITOR_VANTAGE"] == "berlin"
+    assert s["LOG_LEVEL"] == "DEBUG"  # overrides win
+    assert s["TWISTED_REACTOR"] == "twisted.internet.asyncioreactor.AsyncioSelectorReactor"

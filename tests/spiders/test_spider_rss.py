@@ -1,0 +1,219 @@
+"""RSS/Atom: feed parsing (pure) and the spider's outcomes (in-memory responses)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from conftest import fixture, routes
+
+from monitor.errors import ParseError
+from monitor.observation import Outcome, WorkItem, body_hash
+from spiders import RssSpider, parse_feed
+
+FEED = "https://news.example.org/feed.xml"
+
+
+def listing(url: str = FEED) -> WorkItem:
+    return WorkItem(mode="listing", platform="rss", target_key="feed:news", url=url, row_id=7)
+
+
+def probe(url: str = "https://news.example.org/2026/08/01/headline") -> WorkItem:
+    return WorkItem(mode="probe", platform="rss", target_key="feed:news", url=url,
+                    post_key="tag:1", row_id=99)
+
+
+# --- parsing -------------------------------------------------------------------
+
+
+def test_rss2_entries_keys_dates_links():
+    feed = parse_feed(fixture("rss/rss2.xml"), FEED)
+    assert feed.kind == "rss"
+    first, second, third = feed.entries
+    # guid, then link, then a hash of title+date
+    assert first.key == "https://news.example.org/2026/08/01/headline"
+    assert second.key == "https://news.example.org/2026/07/31/second"
+    assert third.key.startswith("sha256:") and third.url is None
+    assert first.published_at == datetime(2026, 8, 1, 9, 0, tzinfo=UTC)
+    assert second.published_at == datetime(2026, 7, 31, 16, 30, tzinfo=UTC)
+    assert first.updated_at is None
+    assert first.author == "Jane Reporter"
+    assert "<a href=" in first.text  # HTML kept as served
+    assert first.links == ["https://source.example.net/doc",
+                           "https://news.example.org/2026/07/31/background"]
+    # content:encoded wins over the short description
+    assert "Full text" in second.text
+    assert second.links == ["https://other.example.com/x"]
+    assert feed.tombstones == []
+
+
+def test_rss_hash_key_is_stable():
+    a = parse_feed(fixture("rss/rss2.xml"), FEED).entries[2].key
+    b = parse_feed(fixture("rss/rss2.xml"), FEED).entries[2].key
+    assert a == b
+
+
+def test_atom_entries_and_tombstones():
+    feed = parse_feed(fixture("rss/atom_tombstones.xml"), "https://news.example.org/feed.atom")
+    assert feed.kind == "atom"
+    keys = [e.key for e in feed.entries]
+    assert keys == ["tag:news.example.org,2026:article-12346",
+                    "tag:news.example.org,2026:article-12344",
+                    "tag:news.example.org,2026:brief-7"]  # newest first, as served
+    follow, headline, brief = feed.entries
+    assert follow.url == "https://news.example.org/2026/08/02/follow-up"  # alternate, not edit
+    assert follow.published_at == datetime(2026, 8, 2, 7, 0, tzinfo=UTC)
+    assert follow.updated_at == datetime(2026, 8, 2, 7, 45, tzinfo=UTC)
+    assert follow.author == "Sam Writer"
+    assert follow.title == "Follow-up <em>headline</em>"
+    assert follow.links == ["https://court.example.gov/ruling.pdf"]
+    assert headline.url == "https://news.example.org/2026/08/01/headline"  # link without rel
+    assert headline.author == "Example Newsroom"  # feed-level author
+    assert '<a href="https://source.example.net/doc">' in headline.text  # xhtml serialised
+    assert headline.links == ["https://source.example.net/doc"]
+    assert brief.url == "https://news.example.org/briefs/7"  # relative link resolved
+    assert brief.text == "Only a summary."
+    assert brief.published_at is None
+    assert feed.tombstones == [
+        ("tag:news.example.org,2026:article-12345",
+         {"tombstone_by": "Editor", "tombstone_when": "2026-08-02T08:00:00Z"},
+         "Removed at the request of the subject."),
+        ("tag:news.example.org,2026:article-12300",
+         {"tombstone_when": "2026-08-01T20:15:00+02:00"}, None),
+    ]
+
+
+def test_rss1_rdf():
+    feed = parse_feed(fixture("rss/rss1.rdf"))
+    assert feed.kind == "rdf"
+    (entry,) = feed.entries
+    assert entry.key == "https://blog.example.org/posts/1"
+    assert entry.published_at == datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("rss/malformed.xml", "not well-formed XML"),
+        ("rss/not_a_feed.html", "not"),
+        ("rss/invalid_utf8.xml", "not well-formed XML"),
+    ],
+)
+def test_parse_errors(name, message):
+    with pytest.raises(ParseError, match=message):
+        parse_feed(fixture(name))
+
+
+def test_entities_are_not_expanded():
+    body = (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+            b'<rss version="2.0"><channel><item><title>&x;</title><guid>g</guid></item>'
+            b'</channel></rss>')
+    entries = parse_feed(body).entries
+    assert "root:" not in (entries[0].title or "")
+
+
+# --- spider outcomes -------------------------------------------------------------
+
+XML = {"Content-Type": "application/rss+xml; charset=utf-8"}
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+
+
+def test_listing_ok_copies_work_identity(driver_for):
+    (obs,) = driver_for(RssSpider).run(listing(), routes({FEED: (200, "rss/rss2.xml", XML)}))
+    assert obs.outcome is Outcome.OK
+    assert (obs.mode, obs.platform, obs.target_key, obs.row_id, obs.url) == (
+        "listing", "rss", "feed:news", 7, FEED)
+    assert obs.http_status == 200
+    assert obs.body_hash == body_hash(fixture("rss/rss2.xml"))
+    assert [e.key for e in obs.entries or []][:2] == [
+        "https://news.example.org/2026/08/01/headline",
+        "https://news.example.org/2026/07/31/second"]
+    assert obs.entries and obs.entries[0].probe_url is None
+    assert obs.elapsed_ms is not None
+
+
+def test_listing_with_tombstones(driver_for):
+    (obs,) = driver_for(RssSpider).run(
+        listing(), routes({FEED: (200, "rss/atom_tombstones.xml",
+                                  {"Content-Type": "application/atom+xml"})}))
+    assert obs.outcome is Outcome.OK
+    assert obs.tombstones[0][0] == "tag:news.example.org,2026:article-12345"
+    assert obs.tombstones[0][1]["tombstone_by"] == "Editor"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "outcome"),
+    [
+        (404, "rss/not_a_feed.html", HTML, Outcome.NOT_FOUND),
+        (410, "gone", {}, Outcome.GONE),
+        (451, "rss/legal_451.html", HTML, Outcome.LEGAL),
+        (403, "no", {}, Outcome.FORBIDDEN),
+        (403, "rss/challenge_403.html", HTML, Outcome.ANTI_BOT),
+        (503, "rss/challenge_403.html", {**HTML, "cf-mitigated": "challenge"}, Outcome.ANTI_BOT),
+        (500, "oops", {}, Outcome.SERVER_ERROR),
+        (429, "slow", {"Retry-After": "600"}, Outcome.RATE_LIMITED),
+        (200, "rss/malformed.xml", XML, Outcome.MALFORMED),
+        (200, "rss/not_a_feed.html", HTML, Outcome.MALFORMED),
+        (200, "rss/invalid_utf8.xml", XML, Outcome.MALFORMED),
+        (200, "", XML, Outcome.MALFORMED),
+    ],
+)
+def test_listing_outcomes(driver_for, status, body, headers, outcome):
+    (obs,) = driver_for(RssSpider).run(listing(), routes({FEED: (status, body, headers)}))
+    assert obs.outcome is outcome
+    assert obs.http_status == status
+    assert obs.entries is None
+    if outcome is Outcome.MALFORMED:
+        assert obs.detail
+    if outcome is Outcome.RATE_LIMITED:
+        assert obs.signals["retry_after"] == 600
+
+
+def test_legal_message_is_the_page_title(driver_for):
+    (obs,) = driver_for(RssSpider).run(probe(), routes({"headline": (451, "rss/legal_451.html",
+                                                                     HTML)}))
+    assert obs.outcome is Outcome.LEGAL
+    assert obs.message == "Unavailable For Legal Reasons"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "outcome"),
+    [
+        (200, "<html><title>Headline</title></html>", HTML, Outcome.OK),
+        (404, "<html><title>Page not found</title></html>", HTML, Outcome.NOT_FOUND),
+        (410, "", {}, Outcome.GONE),
+        (451, "rss/legal_451.html", HTML, Outcome.LEGAL),
+        (403, "<html><title>Forbidden</title></html>", HTML, Outcome.FORBIDDEN),
+        (403, "rss/challenge_403.html", HTML, Outcome.ANTI_BOT),
+        (502, "", {}, Outcome.SERVER_ERROR),
+        (400, "", {}, Outcome.MALFORMED),
+    ],
+)
+def test_probe_outcomes(driver_for, status, body, headers, outcome):
+    (obs,) = driver_for(RssSpider).run(probe(), routes({"headline": (status, body, headers)}))
+    assert obs.outcome is outcome
+    assert obs.post is None  # reachability only
+    assert (obs.mode, obs.post_key, obs.row_id) == ("probe", "tag:1", 99)
+
+
+def test_probe_of_invalid_utf8_page_does_not_crash(driver_for):
+    (obs,) = driver_for(RssSpider).run(probe(), routes({"headline": (
+        404, b"<html><title>Nicht gefunden \xff\xfe</title></html>", HTML)}))
+    assert obs.outcome is Outcome.NOT_FOUND
+    assert obs.message and "Nicht gefunden" in obs.message
+
+
+def test_post_target_listing_is_a_probe(driver_for):
+    item = listing("https://news.example.org/2026/08/01/headline")
+    item.known["kind"] = "post"
+    (obs,) = driver_for(RssSpider).run(item, routes({"headline": (200, "<html/>", HTML)}))
+    assert obs.outcome is Outcome.OK and obs.entries is None
+
+
+def test_download_failure_becomes_an_observation(driver_for):
+    from scrapy.exceptions import DownloadTimeoutError
+
+    (obs,) = driver_for(RssSpider).run(listing(), routes({FEED: DownloadTimeoutError("slow")}))
+    assert obs.outcome is Outcome.TIMEOUT
+    assert obs.http_status is None and obs.detail and "slow" in obs.detail
+    assert obs.final_url == FEED
