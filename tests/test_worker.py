@@ -1,0 +1,106 @@
+"""The worker and daemon with an injected crawl: bad input never stops them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from monitor.db import Database
+from monitor.errors import WatchlistError
+from monitor.observation import Observation, Outcome, PostContent, WorkItem
+from monitor.settings import Settings
+from monitor.watchlist import parse_watchlist
+from monitor.worker import Worker, run_daemon
+
+WATCHLIST = """
+[groups.g]
+[[groups.g.targets]]
+platform = "rss"
+feed = "http://127.0.0.1:9/feed.xml"
+[[groups.g.targets]]
+platform = "mastodon"
+account = "alice"
+base_url = "http://127.0.0.1:9"
+"""
+
+
+def fake_crawl(outcomes: dict[str, Outcome]) -> Any:
+    """A crawl that answers every work item without the network."""
+
+    async def crawl(work: Mapping[str, AsyncIterator[WorkItem]], sink: Any, settings: Any
+                    ) -> dict[str, int]:
+        seen = 0
+        for platform, items in work.items():
+            async for item in items:
+                seen += 1
+                outcome = outcomes[platform]
+                obs = Observation(mode=item.mode, platform=platform,
+                                  target_key=item.target_key, url=item.url, outcome=outcome,
+                                  row_id=item.row_id, post_key=item.post_key)
+                if outcome is Outcome.OK:
+                    obs.entries = [PostContent(key="p1", url="http://127.0.0.1:9/p1",
+                                               text="hello")]
+                else:
+                    obs.detail = "not well-formed (invalid token): line 1, column 0"
+                await sink(obs)
+        return {"seen": seen}
+
+    return crawl
+
+
+def test_malformed_pages_are_recorded_as_errors_and_the_daemon_goes_on(db: Database) -> None:
+    settings = Settings.load({"tick": "0.2s", "default_interval": "0.1s"}, environ={})
+    worker = Worker(db, settings, fake_crawl({"rss": Outcome.MALFORMED,
+                                              "mastodon": Outcome.OK}))
+    worker.sync(parse_watchlist(WATCHLIST).targets)
+    reloads = []
+
+    def broken_reload() -> Any:
+        reloads.append(1)
+        raise WatchlistError("watchlist.toml", "groups.g.targets[0].platform",
+                             "unknown platform 'tiktokk'")
+
+    asyncio.run(run_daemon(worker, reload=broken_reload, max_cycles=4))
+    assert worker.cycles >= 4
+    with db.transaction() as conn:
+        rows = {r["platform"]: r for r in conn.execute(
+            "SELECT platform, error_streak, last_error, last_outcome, active FROM targets")}
+        events = conn.execute("SELECT count(*) AS n FROM events").fetchone()["n"]
+    assert rows["rss"]["last_outcome"] == "malformed"
+    assert rows["rss"]["error_streak"] >= 1
+    assert "not well-formed" in rows["rss"]["last_error"]
+    assert rows["mastodon"]["error_streak"] == 0
+    assert all(r["active"] for r in rows.values())  # a broken reload keeps the old targets
+    assert events == 0
+
+
+def test_a_failing_cycle_is_logged_and_the_next_tick_retries(db: Database) -> None:
+    settings = Settings.load({"tick": "0.2s", "default_interval": "0.1s"}, environ={})
+    calls = []
+
+    async def flaky(work: Any, sink: Any, s: Any) -> None:
+        calls.append(1)
+        for items in work.values():
+            async for _ in items:
+                pass
+        if len(calls) == 1:
+            raise ConnectionError("reactor hiccup")
+
+    worker = Worker(db, settings, flaky)
+    worker.sync(parse_watchlist(WATCHLIST).targets)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+
+        async def stopper() -> None:
+            while len(calls) < 3:
+                await asyncio.sleep(0.05)
+            stop.set()
+
+        task = asyncio.create_task(stopper())
+        await asyncio.wait_for(run_daemon(worker, stop=stop), timeout=20)
+        await task
+
+    asyncio.run(main())
+    assert len(calls) >= 3
