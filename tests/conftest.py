@@ -6,6 +6,8 @@ template."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,9 +27,12 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     from monitor.db._embedded import start_embedded
 
-    server, url = start_embedded(Path(tmp_path_factory.mktemp("embedded-pg")))
+    # Not under pytest's basetemp: a concurrent pytest run prunes those folders.
+    home = Path(tempfile.mkdtemp(prefix="takedown-test-pg-"))
+    server, url = start_embedded(home)
     yield url
     server.cleanup()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def _with_db(url: str, name: str) -> str:

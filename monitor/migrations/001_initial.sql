@@ -126,3 +126,10 @@ CREATE TABLE events (
 CREATE INDEX events_detected ON events (detected_at);
 CREATE INDEX events_target ON events (target_id, detected_at);
 CREATE INDEX events_post ON events (post_id);
+
+-- Re-checks update posts and observation runs in place; vacuum them early so
+-- dead row versions are reused instead of growing the tables.
+ALTER TABLE posts SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 500);
+ALTER TABLE observations SET (autovacuum_vacuum_scale_factor = 0.02,
+                              autovacuum_vacuum_threshold = 500);
+ALTER TABLE targets SET (autovacuum_vacuum_scale_factor = 0.05);
