@@ -95,13 +95,14 @@ def main() -> None:
 
 
 def _worker(c: Ctx, settings: Settings, db: Database, groups: list[str] | None = None,
-            on_events: Any = None) -> Any:
+            on_events: Any = None, on_recorded: Any = None) -> Any:
     from spiders.crawl import crawl, install_reactor
 
     from .worker import Worker
 
     install_reactor()
-    return Worker(db, settings, crawl, groups=groups, on_events=on_events)
+    return Worker(db, settings, crawl, groups=groups, on_events=on_events,
+                  on_recorded=on_recorded)
 
 
 def run_on_crawl_loop(coro: Any) -> Any:
@@ -135,12 +136,16 @@ def check(c: Ctx, once: bool) -> None:
 @click.pass_obj
 def run(c: Ctx) -> None:
     """Run the monitor as a daemon until interrupted."""
+    from .metrics import Metrics
     from .worker import run_daemon
 
     wl = c.watchlist()
     settings = wl.settings()
     with c.database(settings) as db:
-        worker = _worker(c, settings, db, on_events=_print_events)
+        metrics = Metrics(db=db)
+        address = settings["METRICS_ADDRESS"]
+        stop_metrics = metrics.serve(address) if address else None
+        worker = _worker(c, settings, db, on_events=_print_events, on_recorded=metrics.recorded)
         worker.sync(wl.targets)
 
         def reload() -> Any:
@@ -153,7 +158,11 @@ def run(c: Ctx) -> None:
                 loop.add_signal_handler(sig, stop.set)
             await run_daemon(worker, reload=reload, stop=stop)
 
-        run_on_crawl_loop(main())
+        try:
+            run_on_crawl_loop(main())
+        finally:
+            if stop_metrics is not None:
+                stop_metrics()
 
 
 def _print_events(events: list[Any]) -> None:

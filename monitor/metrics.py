@@ -76,8 +76,10 @@ METRICS: dict[str, str] = {
     "check of any active target of the group; 0 if none has ever succeeded.",
     "takedown_platform_error_streak": "Longest run of failed checks in a row among the "
     "platform's active targets.",
-    "takedown_alert_deliveries": "Alert deliveries in the queue table, by state (pending, "
-    "sending, sent, failed, dead); absent before the alerts migration.",
+    # Not "takedown_alert_deliveries": that is the family name of the counter above, and a
+    # gauge of the same name is invalid OpenMetrics (prometheus_client refuses it).
+    "takedown_alert_delivery_queue": "Alert deliveries in the deliveries table, by state "
+    "(pending, sending, sent, failed, dead); absent before the alerts migration.",
     "takedown_collector_up": "1 if the last scrape read the database, 0 if the query failed "
     "(see the log); the database gauges are missing while it is 0.",
 }
@@ -264,8 +266,9 @@ def parse_address(address: str) -> tuple[str, int]:
         sep = ""
     if not sep or not port.isdigit() or int(port) > 65535 or "/" in host:
         raise ConfigError(
-            f"metrics address {address!r} is not HOST:PORT. Write 127.0.0.1:9464 (this "
-            "machine only), :9464 (every interface) or [::1]:9464 (IPv6)."
+            f"metrics address (METRICS_ADDRESS) {address!r} is not HOST:PORT. Write "
+            "127.0.0.1:9464 (this machine only), :9464 (every interface) or [::1]:9464 "
+            "(IPv6); leave METRICS_ADDRESS empty for no endpoint."
         )
     return host or "0.0.0.0", int(port)
 
@@ -328,7 +331,7 @@ class DatabaseCollector(Collector):
             ("streak", _gauge("takedown_platform_error_streak", ["platform"])),
         ]
         if has_deliveries:
-            out.append(("deliveries", _gauge("takedown_alert_deliveries", ["state"])))
+            out.append(("deliveries", _gauge("takedown_alert_delivery_queue", ["state"])))
         out.append(("up", _gauge("takedown_collector_up")))
         return out
 
