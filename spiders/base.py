@@ -77,6 +77,9 @@ class MonitorSpider(scrapy.Spider):
         super().__init__(*args, **kwargs)
         self.work = work
         self.sink = sink
+        #: Why this crawl must be reported as failed (the work iterator or the
+        #: sink raised); :func:`spiders.crawl.crawl` re-raises it at the end.
+        self.failure: BaseException | None = None
         self._open: set[Job] = set()
         self._in_flight = 0
         self._room = asyncio.Event()
@@ -94,12 +97,22 @@ class MonitorSpider(scrapy.Spider):
     async def start(self) -> AsyncIterator[Any]:
         """Turn work items into requests lazily, never more than MONITOR_MAX_IN_FLIGHT."""
         limit = self.settings.getint("MONITOR_MAX_IN_FLIGHT", 64)
-        async for item in _aiter(self.work):
+        items = aiter(_aiter(self.work))
+        while self.failure is None:
             # Waiting here leaves the rest of the work unclaimed in the caller's
             # iterator, so a 50,000-item cycle never sits in the scheduler.
             while self._in_flight >= limit:
                 self._room.clear()
                 await self._room.wait()
+            try:
+                item = await anext(items)
+            except StopAsyncIteration:
+                return
+            except Exception as exc:
+                # Work already started still ends in observations; no more is taken.
+                logger.exception("The %s work iterator failed: %s", self.platform, exc)
+                self.failure = exc
+                return
             self._in_flight += 1
             job = Job(item)
             self._open.add(job)

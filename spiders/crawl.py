@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from functools import partial
 from typing import Any
 
 from scrapy.crawler import AsyncCrawlerRunner
@@ -88,7 +90,24 @@ def _mark_reactor_running() -> None:
     from twisted.internet import reactor
 
     if not reactor.running and not getattr(reactor, "_started", False):
+        # Nobody will stop this reactor, so nothing would stop its pool either:
+        # non-daemon pool threads would keep the process alive at exit.
+        pool = reactor.getThreadPool()  # type: ignore[attr-defined]
+        pool.threadFactory = partial(threading.Thread, daemon=True)
         reactor.startRunning(installSignalHandlers=False)  # type: ignore[attr-defined]
+
+
+#: Scrapy loggers that say "opened/closed/enabled…" at INFO on every crawl;
+#: a daemon crawls every few seconds. Levels set by the application win.
+_CHATTY_LOGGERS = ("scrapy.addons", "scrapy.core.engine", "scrapy.crawler", "scrapy.middleware",
+                   "scrapy.extensions.logstats", "scrapy.statscollectors")
+
+
+def _quiet_scrapy_logs() -> None:
+    for name in _CHATTY_LOGGERS:
+        log = logging.getLogger(name)
+        if log.level == logging.NOTSET:
+            log.setLevel(logging.WARNING)
 
 
 async def crawl(work: Mapping[str, Work], sink: Sink, settings: Mapping[str, Any],
@@ -99,7 +118,9 @@ async def crawl(work: Mapping[str, Work], sink: Sink, settings: Mapping[str, Any
     sync or async iterable consumed lazily. Every WorkItem yields exactly one
     Observation, passed to ``sink`` (awaited if it returns an awaitable).
     Returns ``{platform: scrapy stats}``; the stats carry
-    ``observations/count`` and ``observations/outcome/<outcome>``.
+    ``observations/count`` and ``observations/outcome/<outcome>``. An exception
+    raised by a work iterator or by ``sink`` stops that platform's crawl and is
+    re-raised here once every crawl has closed.
     """
     spiders: dict[str, tuple[type[MonitorSpider], Work]] = {}
     for name, items in work.items():
@@ -118,6 +139,7 @@ async def crawl(work: Mapping[str, Work], sink: Sink, settings: Mapping[str, Any
             "loop it was installed on (spiders.event_loop()), e.g. with crawl_blocking()"
         )
     _mark_reactor_running()
+    _quiet_scrapy_logs()
 
     runner = AsyncCrawlerRunner(scrapy_settings(settings, **scrapy_overrides))
     crawlers = {}
@@ -132,6 +154,11 @@ async def crawl(work: Mapping[str, Work], sink: Sink, settings: Mapping[str, Any
         if isinstance(result, BaseException):
             logger.error("The %s crawl failed: %s", platform, result, exc_info=result)
             raise result
+    for crawler in crawlers.values():
+        failure = getattr(crawler.spider, "failure", None)
+        if failure is not None:
+            # The work iterator or the sink failed; every platform has closed.
+            raise failure
     return {platform: dict(crawler.stats.get_stats()) if crawler.stats else {}
             for platform, crawler in crawlers.items()}
 

@@ -253,6 +253,7 @@ class MastodonSpider(MonitorSpider):
             job.state["signals"]["sensitive"] = bool(last.get("sensitive", post.extra["sensitive"]))
         else:
             job.state["detail"] = f"edit history: HTTP {response.status}"
+            job.state["signals"]["followup_failed"] = True
         yield self._finish_probe(job)
 
     def parse_account(self, response: Response, job: Job) -> Output:

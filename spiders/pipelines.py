@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from typing import TYPE_CHECKING, Any
@@ -19,12 +20,15 @@ logger = logging.getLogger(__name__)
 class SinkPipeline:
     """Deliver observations to ``spider.sink``; awaiting it is the backpressure.
 
-    A sink that raises loses that one observation (it is logged with its
-    target and counted as ``observations/sink_error``); the crawl goes on.
+    A sink that raises stops the crawl: fetching on while nothing can be
+    recorded would only burn requests. The error is counted
+    (``observations/sink_error``), kept as ``spider.failure`` and re-raised by
+    :func:`spiders.crawl.crawl` once the crawl has closed.
     """
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+        self._stopping: asyncio.Task[None] | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -44,10 +48,16 @@ class SinkPipeline:
             result = sink(item)
             if inspect.isawaitable(result):
                 await result
-        except Exception:
+        except Exception as exc:
             stats.inc_value("observations/sink_error")
             logger.exception(
-                "Sink failed for %s %s %s (%s)",
+                "Sink failed for %s %s %s (%s); stopping the crawl",
                 item.platform, item.mode, item.target_key, item.url,
             )
+            spider = self.crawler.spider
+            if spider is not None and getattr(spider, "failure", None) is None:
+                spider.failure = exc  # type: ignore[attr-defined]
+            if self._stopping is None:
+                # Not awaited here: stopping waits for this very item to finish.
+                self._stopping = asyncio.ensure_future(self.crawler.stop_async())
         return item

@@ -115,6 +115,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # The stdlib default listen backlog (5) makes a burst of connections wait
+    # for a SYN retransmit (1 s), which reads as a client timeout.
+    request_queue_size = 128
 
     def handle_error(self, request: object, client_address: object) -> None:
         # Clients that time out or give up hang up on us: expected, not news.

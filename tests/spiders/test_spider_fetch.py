@@ -194,14 +194,35 @@ def test_async_work_is_consumed_lazily(server):
     assert worst <= 3
 
 
-def test_sink_errors_do_not_stop_the_crawl(server):
+def test_sink_error_stops_the_crawl_and_is_raised(server):
+    calls = 0
+
     def sink(obs: Observation) -> None:
+        nonlocal calls
+        calls += 1
         raise RuntimeError("database down")
 
-    stats = crawl_blocking({"rss": [probe(server, "/status?n=200", "s1"),
-                                    probe(server, "/status?n=200&x", "s2")]},
-                           sink, settings())
-    assert stats["rss"]["observations/sink_error"] == 2
+    work = [probe(server, f"/status?n=200&sink={i}", f"s{i}") for i in range(50)]
+    with pytest.raises(RuntimeError, match="database down"):
+        crawl_blocking({"rss": work}, sink, settings(), MONITOR_MAX_IN_FLIGHT=2)
+    assert 1 <= calls < 50
+
+
+def test_work_iterator_error_is_raised_after_in_flight_items(server):
+    got: list[Observation] = []
+
+    async def work() -> AsyncIterator[WorkItem]:
+        yield probe(server, "/status?n=200&w=1", "w1")
+        raise ConnectionError("claiming work failed")
+
+    with pytest.raises(ConnectionError, match="claiming work failed"):
+        crawl_blocking({"rss": work()}, got.append, settings())
+    assert [o.target_key for o in got] == ["w1"]
+
+
+def test_crawl_on_another_loop_is_refused():
+    with pytest.raises(RuntimeError, match="another asyncio loop"):
+        asyncio.run(crawl({}, lambda o: None, settings()))
 
 
 def test_unknown_platform_raises_before_crawling(server):

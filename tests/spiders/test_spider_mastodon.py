@@ -244,6 +244,7 @@ def test_probe_history_failure_still_ok(driver_for):
     }))
     assert obs.outcome is Outcome.OK and "editor_is_author" not in obs.signals
     assert "history" in (obs.detail or "")
+    assert obs.signals["followup_failed"] is True
 
 
 @pytest.mark.parametrize("body", ["mastodon/not_found_record.json", "mastodon/not_found_new.json"])
@@ -290,6 +291,35 @@ def test_probe_404_account_check_fails(driver_for):
     }))
     assert obs.outcome is Outcome.NOT_FOUND
     assert "account_state" not in obs.signals and "slow" in (obs.detail or "")
+    assert obs.signals["followup_failed"] is True  # incomplete: decide on a later probe
+
+
+def test_probe_404_account_check_server_error(driver_for):
+    (obs,) = driver_for(MastodonSpider).run(probe(account_id=ACCOUNT_ID), routes({
+        f"/statuses/{STATUS_ID}": (404, "mastodon/not_found_record.json", JSON),
+        f"/accounts/{ACCOUNT_ID}": (502, "", {}),
+    }))
+    assert obs.outcome is Outcome.NOT_FOUND and obs.http_status == 404
+    assert obs.signals == {"followup_failed": True}
+
+
+@pytest.mark.parametrize(
+    ("profile", "failed"),
+    [((403, "rss/challenge_403.html", {"Content-Type": "text/html", "cf-mitigated": "challenge"}),
+      True),
+     ((503, "", {}), True),
+     (DownloadTimeoutError("slow"), True)],
+)
+def test_probe_404_profile_check_fails(driver_for, profile, failed):
+    (obs,) = driver_for(MastodonSpider).run(probe(account_id=ACCOUNT_ID, username="alice"),
+                                            routes({
+        f"/statuses/{STATUS_ID}": (404, "mastodon/not_found_new.json", JSON),
+        f"/api/v1/accounts/{ACCOUNT_ID}": ok("account_suspended.json"),
+        "/@alice": profile,
+    }))
+    assert obs.outcome is Outcome.NOT_FOUND
+    assert obs.signals["account_state"] == "suspended"  # not upgraded on a failed check
+    assert obs.signals.get("followup_failed") is failed
 
 
 @pytest.mark.parametrize(

@@ -217,3 +217,26 @@ def test_download_failure_becomes_an_observation(driver_for):
     assert obs.outcome is Outcome.TIMEOUT
     assert obs.http_status is None and obs.detail and "slow" in obs.detail
     assert obs.final_url == FEED
+
+
+def test_idle_spider_answers_orphaned_work():
+    """A request Scrapy drops without calling back still ends in an observation."""
+    from types import SimpleNamespace
+
+    from conftest import make_response, make_spider
+    from scrapy.exceptions import DontCloseSpider
+
+    from spiders.base import Job
+
+    spider = make_spider(RssSpider)
+    scheduled = []
+    spider.crawler = SimpleNamespace(engine=SimpleNamespace(crawl=scheduled.append),
+                                     settings=spider.crawler.settings)
+    job = Job(listing())
+    spider._open.add(job)
+    with pytest.raises(DontCloseSpider):
+        spider._on_idle()
+    (request,) = scheduled
+    (obs,) = list(request.callback(make_response(request, 200, b"")))
+    assert obs.outcome is Outcome.CONNECTION_ERROR and obs.target_key == "feed:news"
+    spider._on_idle()  # nothing left: the spider may close
