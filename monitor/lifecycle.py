@@ -358,6 +358,8 @@ class Lifecycle:
         suspicion["probes"].append(_probe_summary(obs, self._obs_id))
         if obs.signals.get("followup_failed"):
             return  # its second signal is missing: decide on a complete probe
+        if not self._listing_caught_up(target, suspicion, now):
+            return  # the listing may still bring a tombstone or the account's state
         if self._confirmed(suspicion):
             verdict = classify_disappearance(
                 post.platform, suspicion["probes"],
@@ -377,6 +379,18 @@ class Lifecycle:
                           "context": context, "probes": [], "fresh": True}
         if post.state != "suspect":
             post.state, post.state_since = "suspect", now
+
+    def _listing_caught_up(self, target: TargetRow, suspicion: dict[str, Any],
+                           now: datetime) -> bool:
+        """Decide a cause only after the target's listing was read since the suspicion
+        began (or it has failed for three intervals): a tombstone or an account state
+        found there decides causes that the probe alone cannot."""
+        if target.kind == "post":
+            return True
+        since = datetime.fromisoformat(suspicion["since"])
+        if target.last_ok_at is not None and target.last_ok_at >= since:
+            return True
+        return (now - since).total_seconds() >= 3 * target.interval_s
 
     def _confirmed(self, suspicion: dict[str, Any]) -> bool:
         probes = suspicion["probes"]
