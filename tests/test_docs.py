@@ -31,3 +31,10 @@ def test_every_command_is_documented(name: str) -> None:
 def test_changelog_follows_keep_a_changelog() -> None:
     text = (Path(__file__).resolve().parent.parent / "CHANGELOG.md").read_text(encoding="utf-8")
     assert "## [Unreleased]" in text and "Keep a Changelog" in text
+
+
+def test_every_metric_is_documented() -> None:
+    from monitor.metrics import METRICS
+
+    missing = [name for name in METRICS if f"| `{name}` |" not in README]
+    assert missing == []
