@@ -98,14 +98,22 @@ def main() -> None:
 
 
 def _worker(c: Ctx, settings: Settings, db: Database, groups: list[str] | None = None,
-            on_events: Any = None, on_recorded: Any = None) -> Any:
+            on_events: Any = None, on_recorded: Any = None, outbox: Any = None) -> Any:
     from spiders.crawl import crawl, install_reactor
 
     from .worker import Worker
 
     install_reactor()
     return Worker(db, settings, crawl, groups=groups, on_events=on_events,
-                  on_recorded=on_recorded)
+                  on_recorded=on_recorded, outbox=outbox)
+
+
+def _alerts(wl: Any) -> Any:
+    """The [alerts] config, checked before anything runs; None without channels."""
+    from alerts import from_watchlist
+
+    config = from_watchlist(wl)
+    return config if config.channels else None
 
 
 def run_on_crawl_loop(coro: Any) -> Any:
@@ -125,30 +133,41 @@ def run_on_crawl_loop(coro: Any) -> Any:
 @click.pass_obj
 def check(c: Ctx, once: bool) -> None:
     """Check every due target and post once, then exit."""
+    from alerts import Outbox, dispatch_once
+
     wl = c.watchlist()
     settings = wl.settings()
+    alerts = _alerts(wl)
     with c.database(settings) as db:
-        worker = _worker(c, settings, db, on_events=_print_events)
+        worker = _worker(c, settings, db, on_events=_print_events,
+                         outbox=Outbox(alerts) if alerts else None)
         worker.sync(wl.targets)
         stats = run_on_crawl_loop(worker.cycle())
+        sent = dispatch_once(db, alerts) if alerts else None
     click.echo(f"checked {stats['claimed']} item(s), recorded {stats['observations']} "
                f"observation(s), {stats['events']} event(s)")
+    if sent is not None:
+        click.echo("alerts: " + ", ".join(f"{k} {v}" for k, v in sent.items()))
 
 
 @cli.command()
 @click.pass_obj
 def run(c: Ctx) -> None:
     """Run the monitor as a daemon until interrupted."""
+    from alerts import Outbox, run_dispatcher
+
     from .metrics import Metrics
     from .worker import run_daemon
 
     wl = c.watchlist()
     settings = wl.settings()
+    alerts = _alerts(wl)
     with c.database(settings) as db:
         metrics = Metrics(db=db)
         address = settings["METRICS_ADDRESS"]
         stop_metrics = metrics.serve(address) if address else None
-        worker = _worker(c, settings, db, on_events=_print_events, on_recorded=metrics.recorded)
+        worker = _worker(c, settings, db, on_events=_print_events, on_recorded=metrics.recorded,
+                         outbox=Outbox(alerts) if alerts else None)
         worker.sync(wl.targets)
 
         def reload() -> Any:
@@ -159,7 +178,10 @@ def run(c: Ctx) -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            await run_daemon(worker, reload=reload, stop=stop)
+            jobs = [run_daemon(worker, reload=reload, stop=stop)]
+            if alerts is not None:
+                jobs.append(run_dispatcher(db, alerts, stop, metrics))
+            await asyncio.gather(*jobs)
 
         try:
             run_on_crawl_loop(main())
@@ -254,11 +276,16 @@ def history(c: Ctx, post: str) -> None:
 @click.pass_obj
 def status(c: Ctx) -> None:
     """Each target's last successful check, error streak and next due time."""
+    from alerts import delivery_summary
+    from alerts.cli import format_summary
+
     with c.database() as db, db.transaction() as conn:
         rows = q.status(conn)
         backlog = q.overdue(conn, datetime.now(UTC) - timedelta(minutes=1))
+        deliveries = delivery_summary(conn)
     click.echo(query.format_status(rows), nl=False)
     click.echo(f"{len(rows)} target(s); {backlog} check(s) overdue by more than a minute")
+    click.echo(format_summary(deliveries))
 
 
 @cli.command()
@@ -352,3 +379,12 @@ def demo(c: Ctx, seconds: float, seed: int, fault_rate: float) -> None:
 
     run_demo(c, seconds=seconds, seed=seed, fault_rate=fault_rate,
              worker_factory=_worker, print_events=_print_events)
+
+
+def _add_alerts() -> None:
+    from alerts.cli import alerts_group
+
+    cli.add_command(alerts_group)
+
+
+_add_alerts()
