@@ -206,13 +206,7 @@ def crawl_settings(database_url: str = "", **extra: Any) -> Any:
 
 
 def stop_reactor_threads() -> None:
-    """Stop Twisted's thread pool, which spiders.crawl starts and never stops.
+    """Stop Twisted's thread pool after the last crawl (see spiders.crawl.shutdown)."""
+    from spiders.crawl import shutdown
 
-    Its threads are not daemons, so without this the interpreter hangs at exit
-    after a crawl_blocking() (reported to the spiders/ owners).
-    """
-    from twisted.internet import reactor
-
-    pool = getattr(reactor, "threadpool", None)
-    if pool is not None:
-        pool.stop()
+    shutdown()
