@@ -61,7 +61,7 @@ def classify_disappearance(
             if value is None:
                 continue
             if key == "account_state" and _ACCOUNT_SPECIFICITY.get(value, 0) < \
-                    _ACCOUNT_SPECIFICITY.get(ctx.get(key), 0):
+                    _ACCOUNT_SPECIFICITY.get(str(ctx.get(key)), 0):
                 continue
             ctx[key] = value
     last = probes[-1]

@@ -506,10 +506,10 @@ class Lifecycle:
             wait = max(rules.confirm_retry, float(obs.signals.get("retry_after") or 0))
             post.next_check = now + timedelta(seconds=min(wait, max_gap or wait))
             return
-        when, step = next_post_check(post.first_seen, now, rules.offsets, rules.horizon, max_gap)
-        if when is None and target.kind == "post":
-            when = now + timedelta(seconds=max_gap or 86400)
-        post.next_check, post.check_step = when, step
+        due, step = next_post_check(post.first_seen, now, rules.offsets, rules.horizon, max_gap)
+        if due is None and target.kind == "post":
+            due = now + timedelta(seconds=max_gap or 86400)
+        post.next_check, post.check_step = due, step
 
     def _target_checked(self, target: TargetRow, obs: Observation) -> None:
         now = obs.observed_at

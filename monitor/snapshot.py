@@ -14,6 +14,7 @@ the database falls behind (backpressure instead of unbounded memory).
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -133,8 +134,7 @@ class Recorder:
                         if row.is_new and row.target_id == target.id:
                             affected.setdefault(row.post_key, row)
                     life.listing(target, affected, obs,
-                                 lambda entry, t=target, o=obs: self._new_post(ids, t.id, o,
-                                                                               entry))
+                                 functools.partial(self._new_post, ids, target.id, obs))
                     for row in affected.values():
                         posts.setdefault(row.id, row)
                 else:

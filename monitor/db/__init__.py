@@ -105,4 +105,4 @@ def _redact(url: str) -> str:
         return "<unparseable URL>"
     if "password" in info:
         info["password"] = "***"
-    return psycopg.conninfo.make_conninfo(**info)
+    return psycopg.conninfo.make_conninfo("", **info)
