@@ -125,7 +125,7 @@ def run_scenario(db_url: str, fault_rate: float, seed: int = 1) -> tuple[list[An
             from spiders.crawl import event_loop
 
             event_loop().run_until_complete(drive(sb, worker, settle=10.0 if fault_rate else 6.0,
-                                                  per_step=4.0 if fault_rate else 2.5))
+                                                  per_step=5.0 if fault_rate else 2.5))
             return stored_events(db), sb.truth()
 
 
@@ -150,8 +150,13 @@ def test_thirty_percent_transient_faults_cause_no_false_deletions(db_url: str) -
     false = [p for p in problems if p.startswith("false")]
     wrong = [p for p in problems if p.startswith("wrong")]
     assert false == [] and wrong == []
-    # Detection may be delayed by faults, not lost: allow at most one miss in this run.
-    assert len([p for p in problems if p.startswith("missed")]) <= 1, problems
+    # Detection is delayed by faults, not lost: every removal that lasts is found.
+    lasting = {p["post_key"] for p in truth["posts"] if p["state"] != "live"}
+    found = {e["post_key"] for e in events if e["kind"] == "disappeared"}
+    assert lasting <= found, sorted(lasting - found)
+    # A hiding undone within a few seconds can slip between faulted probes; a
+    # run of this script is allowed one such pair (the hiding and its undoing).
+    assert len([p for p in problems if p.startswith("missed")]) <= 2, problems
 
 
 def test_sigkill_mid_crawl_loses_and_duplicates_nothing(db_url: str, tmp_path: Path) -> None:
