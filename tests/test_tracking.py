@@ -32,11 +32,11 @@ def entry(key: str, text: str, minutes_old: int, **kw: Any) -> PostContent:
 class World:
     """One Mastodon account target and a recorder; helpers to feed observations."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, interval: float = 60.0) -> None:
         self.db = db
         self.recorder = Recorder(db, SETTINGS)
         target = Target(group="g", platform="mastodon", kind="account", value="alice",
-                        base_url="https://ex.social", interval=60.0, tags=())
+                        base_url="https://ex.social", interval=interval, tags=())
         with db.transaction() as conn:
             store.sync_targets(conn, [target], 600)
             row = conn.execute("SELECT id, key FROM targets").fetchone()
@@ -255,3 +255,19 @@ def test_claim_due_leases_work_once(world: World) -> None:
     with world.db.transaction() as conn:  # the lease ran out: the work is due again
         third = store.claim_due(conn, now + timedelta(minutes=11), 100, 600)
     assert len(third) == len(first)
+
+
+def test_a_cause_waits_for_the_listing_that_may_carry_a_tombstone(db: Database) -> None:
+    world = World(db, interval=3600.0)  # the listing is read hourly
+    world.listing(T0, three())
+    world.probe("2", T0 + timedelta(minutes=2), Outcome.GONE, status=410)
+    # Consistent and spaced, but the listing has not been read since: no verdict yet.
+    assert world.probe("2", T0 + timedelta(minutes=8), Outcome.GONE, status=410) == []
+    # The listing brings a tombstone signed by the author ...
+    world.listing(T0 + timedelta(minutes=9), [entry("3", "third post", 1),
+                                              entry("1", "first post", 20)],
+                  tombstones=[("2", {"tombstone_by": "alice"}, "Withdrawn by the author.")])
+    events = world.probe("2", T0 + timedelta(minutes=10), Outcome.GONE, status=410)
+    assert [(e.kind, e.cause) for e in events] == [("disappeared", "deleted_by_author")]
+    assert events[0].evidence["suspicion"]["context"]["tombstone_comment"] == \
+        "Withdrawn by the author."
