@@ -79,24 +79,24 @@ def is_challenge(response: Response) -> bool:
     return any(marker in head for marker in _CHALLENGE_MARKERS)
 
 
+#: Statuses that decide an outcome by themselves.
+_STATUS_OUTCOMES = {
+    404: Outcome.NOT_FOUND,
+    410: Outcome.GONE,
+    451: Outcome.LEGAL,
+    403: Outcome.FORBIDDEN,
+    401: Outcome.AUTH_REQUIRED,
+    429: Outcome.RATE_LIMITED,
+    408: Outcome.TIMEOUT,
+}
+
+
 def outcome_for_status(status: int) -> Outcome | None:
     """The outcome an HTTP status decides on its own; None for 2xx."""
     if 200 <= status < 300:
         return None
-    if status == 404:
-        return Outcome.NOT_FOUND
-    if status == 410:
-        return Outcome.GONE
-    if status == 451:
-        return Outcome.LEGAL
-    if status == 403:
-        return Outcome.FORBIDDEN
-    if status == 401:
-        return Outcome.AUTH_REQUIRED
-    if status == 429:
-        return Outcome.RATE_LIMITED
-    if status == 408:
-        return Outcome.TIMEOUT
+    if status in _STATUS_OUTCOMES:
+        return _STATUS_OUTCOMES[status]
     if status >= 500:
         return Outcome.SERVER_ERROR
     # 3xx left unfollowed, 400, 405…: nothing we can classify, so transient.
