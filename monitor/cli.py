@@ -281,7 +281,7 @@ def status(c: Ctx) -> None:
 
     with c.database() as db, db.transaction() as conn:
         rows = q.status(conn)
-        backlog = q.overdue(conn, datetime.now(UTC) - timedelta(minutes=1))
+        backlog = q.overdue(conn)
         deliveries = delivery_summary(conn)
     click.echo(query.format_status(rows), nl=False)
     click.echo(f"{len(rows)} target(s); {backlog} check(s) overdue by more than a minute")

@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from psycopg.rows import dict_row
 
+from .db.queries import gauge_rows
 from .errors import ConfigError
 from .observation import Observation, Outcome
 
@@ -105,7 +105,6 @@ DELIVERY_STATES = ("pending", "sending", "sent", "failed", "dead")
 POST_STATES = ("unseen", "visible", "suspect", "gone", "hidden")
 MODES = ("listing", "probe")
 #: A backlog item counts as overdue this long after it fell due.
-OVERDUE_AFTER_S = 60
 
 # Free-form label values (platform, channel type) must look like a short name. Anything
 # else - a URL, an account - is a bug upstream; it is counted as "invalid" and logged,
@@ -339,15 +338,7 @@ class DatabaseCollector(Collector):
         # The pool directly, not Database.transaction(): that waits 30 s for a connection,
         # three times Prometheus's scrape timeout.
         with self.db.pool.connection(timeout=self.timeout) as conn, conn.transaction():
-            cur = conn.cursor(row_factory=dict_row)
-            head = cur.execute(
-                "SELECT set_config('statement_timeout', %s, true), "
-                "to_regclass('deliveries') IS NOT NULL AS has_deliveries",
-                (f"{int(self.timeout * 1000)}ms",),
-            ).fetchone()
-            has_deliveries = bool(head and head["has_deliveries"])
-            query = _GAUGES_SQL + (_DELIVERIES_SQL if has_deliveries else "")
-            rows = cur.execute(query, {"after": OVERDUE_AFTER_S}).fetchall()
+            rows, has_deliveries = gauge_rows(conn, self.timeout)
         if has_deliveries:
             # Every state at zero, so a queue that empties reads 0, not "no data".
             seen = {r["a"] for r in rows if r["metric"] == "deliveries"}
@@ -363,33 +354,3 @@ def _gauge(name: str, labels: Sequence[str] = (), value: float | None = None
     return GaugeMetricFamily(name, METRICS[name], labels=list(labels))
 
 
-# One statement, one row per sample: (metric, label a, label b, value). Only active
-# targets and their posts count: a target removed from the watchlist is deactivated,
-# keeps its history, and is no longer checked. The overdue test matches claim_due's.
-_GAUGES_SQL = """
-SELECT 'targets' AS metric, platform AS a, '' AS b, count(*)::float8 AS value
-  FROM targets WHERE active GROUP BY platform
-UNION ALL
-SELECT 'streak', platform, '', max(error_streak)::float8
-  FROM targets WHERE active GROUP BY platform
-UNION ALL
-SELECT 'group', group_name, '', COALESCE(extract(epoch FROM max(last_ok_at)), 0)::float8
-  FROM targets WHERE active GROUP BY group_name
-UNION ALL
-SELECT 'posts', p.platform, p.state, count(*)::float8
-  FROM posts p JOIN targets t ON t.id = p.target_id WHERE t.active
-  GROUP BY p.platform, p.state
-UNION ALL
-SELECT 'overdue', '', '', (
-    (SELECT count(*) FROM targets
-      WHERE active AND kind <> 'post'
-        AND next_due < now() - make_interval(secs => %(after)s))
-  + (SELECT count(*) FROM posts p JOIN targets t ON t.id = p.target_id
-      WHERE t.active AND p.next_check < now() - make_interval(secs => %(after)s))
-)::float8
-"""
-
-_DELIVERIES_SQL = """
-UNION ALL
-SELECT 'deliveries', state, '', count(*)::float8 FROM deliveries GROUP BY state
-"""

@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
 
 Conn = psycopg.Connection[Any]
 
@@ -127,11 +128,60 @@ def status(conn: Conn) -> list[dict[str, Any]]:
     ).fetchall()
 
 
-def overdue(conn: Conn, now: datetime) -> int:
-    row = conn.execute(
-        "SELECT (SELECT count(*) FROM targets WHERE active AND next_due < %(n)s) + "
-        "(SELECT count(*) FROM posts p JOIN targets t ON t.id = p.target_id "
-        " WHERE t.active AND p.next_check < %(n)s) AS n",
-        {"n": now},
-    ).fetchone()
+#: A check counts as overdue (backlog) once it is this many seconds late.
+OVERDUE_AFTER_S = 60
+
+# Same test as claim_due: listings of active non-post targets, probes of their posts.
+_OVERDUE_SQL = """
+    (SELECT count(*) FROM targets
+      WHERE active AND kind <> 'post'
+        AND next_due < now() - make_interval(secs => %(after)s))
+  + (SELECT count(*) FROM posts p JOIN targets t ON t.id = p.target_id
+      WHERE t.active AND p.next_check < now() - make_interval(secs => %(after)s))
+"""
+
+
+def overdue(conn: Conn, after: float = OVERDUE_AFTER_S) -> int:
+    """Checks more than ``after`` seconds late: the backlog."""
+    row = conn.execute(f"SELECT ({_OVERDUE_SQL})::bigint AS n", {"after": after}).fetchone()
     return int(row["n"]) if row else 0
+
+
+# One statement, one row per sample: (metric, label a, label b, value). Only active
+# targets and their posts count: a target removed from the watchlist is deactivated,
+# keeps its history, and is no longer checked. The overdue test matches claim_due's.
+_GAUGES_SQL = """
+SELECT 'targets' AS metric, platform AS a, '' AS b, count(*)::float8 AS value
+  FROM targets WHERE active GROUP BY platform
+UNION ALL
+SELECT 'streak', platform, '', max(error_streak)::float8
+  FROM targets WHERE active GROUP BY platform
+UNION ALL
+SELECT 'group', group_name, '', COALESCE(extract(epoch FROM max(last_ok_at)), 0)::float8
+  FROM targets WHERE active GROUP BY group_name
+UNION ALL
+SELECT 'posts', p.platform, p.state, count(*)::float8
+  FROM posts p JOIN targets t ON t.id = p.target_id WHERE t.active
+  GROUP BY p.platform, p.state
+UNION ALL
+SELECT 'overdue', '', '', (""" + _OVERDUE_SQL + """)::float8
+"""
+
+_DELIVERIES_SQL = """
+UNION ALL
+SELECT 'deliveries', state, '', count(*)::float8 FROM deliveries GROUP BY state
+"""
+
+
+def gauge_rows(conn: Conn, timeout: float) -> tuple[list[dict[str, Any]], bool]:
+    """The metrics collector's gauges as (metric, a, b, value) rows, in one statement
+    bounded by ``timeout`` seconds; also whether the alerts' deliveries table exists."""
+    cur = conn.cursor(row_factory=dict_row)
+    head = cur.execute(
+        "SELECT set_config('statement_timeout', %s, true), "
+        "to_regclass('deliveries') IS NOT NULL AS has_deliveries",
+        (f"{int(timeout * 1000)}ms",),
+    ).fetchone()
+    has_deliveries = bool(head and head["has_deliveries"])
+    query = _GAUGES_SQL + (_DELIVERIES_SQL if has_deliveries else "")
+    return cur.execute(query, {"after": OVERDUE_AFTER_S}).fetchall(), has_deliveries
