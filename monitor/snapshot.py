@@ -20,7 +20,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -218,7 +217,3 @@ class BackgroundRecorder:
                 log.exception("recording %d observations failed", len(batch))
                 self.error = exc
                 return
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -62,13 +62,24 @@ class Worker:
         writer = BackgroundRecorder(recorder, batch_size=max(50, self.settings["BATCH_SIZE"]))
         platforms = await asyncio.to_thread(self._platforms_due, started)
         claimed: dict[str, int] = {}
-        work = {p: self._due(p, started, claimed) for p in platforms}
+        #: Claimed work with no observation yet, by (mode, row id).
+        pending: dict[tuple[str, int], WorkItem] = {}
+        work = {p: self._due(p, started, claimed, pending) for p in platforms}
+
+        async def sink(obs: Observation) -> None:
+            pending.pop((obs.mode, obs.row_id), None)
+            await writer.aput(obs)
+
         crawl_stats: Any = None
         try:
             if work:
-                crawl_stats = await self.crawl(work, writer.aput, self.settings)
+                crawl_stats = await self.crawl(work, sink, self.settings)
         finally:
             await asyncio.to_thread(writer.close)
+            if pending:
+                # The crawl was cut short: give the unobserved work back now rather
+                # than leave it leased for LEASE seconds.
+                await asyncio.to_thread(self._release, list(pending.values()))
         self.cycles += 1
         stats = {"claimed": sum(claimed.values()), **recorder.stats,
                  "seconds": (datetime.now(UTC) - started).total_seconds()}
@@ -92,16 +103,22 @@ class Worker:
             ).fetchall()
         return sorted(r["platform"] for r in rows)
 
-    async def _due(self, platform: str, now: datetime,
-                   claimed: dict[str, int]) -> AsyncIterator[WorkItem]:
+    async def _due(self, platform: str, now: datetime, claimed: dict[str, int],
+                   pending: dict[tuple[str, int], WorkItem]) -> AsyncIterator[WorkItem]:
         """Claim due work lazily, a batch at a time, so memory stays flat."""
         while True:
             items = await asyncio.to_thread(self._claim, platform, now)
             if not items:
                 return
             claimed[platform] = claimed.get(platform, 0) + len(items)
+            pending.update(((item.mode, item.row_id), item) for item in items)
             for item in items:
                 yield item
+
+    def _release(self, items: list[WorkItem]) -> None:
+        log.warning("releasing %d claimed item(s) the crawl did not observe", len(items))
+        with self.db.transaction() as conn:
+            store.release(conn, items)
 
     def _claim(self, platform: str, now: datetime) -> list[WorkItem]:
         with self.db.transaction() as conn:

@@ -104,3 +104,28 @@ def test_a_failing_cycle_is_logged_and_the_next_tick_retries(db: Database) -> No
 
     asyncio.run(main())
     assert len(calls) >= 3
+
+
+def test_a_crawl_cut_short_gives_its_unobserved_work_back(db: Database) -> None:
+    settings = Settings.load({"lease": "1h"}, environ={})
+
+    async def dies(work: Any, sink: Any, s: Any) -> None:
+        for items in work.values():
+            async for _ in items:
+                pass  # claimed, never observed
+        raise ConnectionError("reactor hiccup")
+
+    worker = Worker(db, settings, dies)
+    worker.sync(parse_watchlist(WATCHLIST).targets)
+    try:
+        asyncio.run(worker.cycle())
+    except ConnectionError:
+        pass
+    else:  # pragma: no cover - the crawl must raise
+        raise AssertionError("the crawl's error was swallowed")
+    with db.transaction() as conn:
+        leased = conn.execute("SELECT count(*) AS n FROM targets WHERE lease_until IS NOT NULL"
+                              ).fetchone()["n"]
+        claimable = conn.execute("SELECT count(*) AS n FROM targets WHERE next_due <= now()"
+                                 ).fetchone()["n"]
+    assert (leased, claimable) == (0, 2)  # due again at once, not in an hour
