@@ -220,13 +220,20 @@ class Lifecycle:
                 if post.is_new or post.next_check is None:
                     self._schedule_post(target, post, obs)
             oldest = window_start(obs)
+            # Entries the spider could not parse were skipped: their posts were
+            # served, so their absence here says nothing. When a skipped entry's
+            # key is unknown, it could be any post: vouch for no absence at all.
+            skipped_keys = set(obs.signals.get("skipped_keys") or ())
+            if int(obs.signals.get("skipped_entries") or 0) > len(skipped_keys):
+                oldest = None
             for ref, signals, message in obs.tombstones:
                 post = posts.get(ref)
                 if post is not None and post.state in {"visible", "hidden", "suspect"}:
                     ctx = {**signals, "author": post.author, "tombstone_comment": message}
                     self._suspect(post, "tombstone", "absence", now, ctx)
             for key, post in posts.items():
-                if key in listed or post.state not in {"visible", "suspect", "hidden"}:
+                if key in listed or key in skipped_keys or \
+                        post.state not in {"visible", "suspect", "hidden"}:
                     continue
                 if account in {"suspended", "deleted"}:
                     self._suspect(post, "account_state", "absence", now,

@@ -52,6 +52,10 @@ class Outcome(StrEnum):
     TOKEN_EXPIRED = "token_expired"
     AUTH_REQUIRED = "auth_required"
     MALFORMED = "malformed"
+    #: We chose not to fetch: robots.txt disallows it, or the URL broke the
+    #: fetch policy (not http(s), another host than the target's, a private
+    #: address). ``detail`` names the rule and what to do.
+    REFUSED = "refused"
 
     @property
     def transient(self) -> bool:
@@ -75,6 +79,7 @@ TRANSIENT = frozenset(
         Outcome.TOKEN_EXPIRED,
         Outcome.AUTH_REQUIRED,
         Outcome.MALFORMED,
+        Outcome.REFUSED,
     }
 )
 ABSENT = frozenset(
@@ -126,6 +131,12 @@ SIGNALS: dict[str, str] = {
     "failed transiently, so the signals are incomplete",
     "listing_end": "bool: the listing walk reached the oldest item (no further page), so "
     "every tracked post of the target lies inside its window",
+    "skipped_entries": "int: listing entries that could not be parsed and were skipped; "
+    "the rest of the listing is recorded",
+    "skipped_keys": "list[str]: the post keys of skipped entries, where they could be read; "
+    "a skipped entry's absence never makes its post suspect",
+    "robots_txt": "'disallowed' when robots.txt refused the fetch (outcome refused)",
+    "url_policy": "the fetch-policy rule that refused the URL (outcome refused)",
 }
 
 

@@ -31,10 +31,8 @@ from twisted.web.client import PartialDownloadError
 
 from monitor.observation import Outcome
 
-#: Robots.txt refusals. No Outcome says "we chose not to fetch"; MALFORMED is
-#: transient, so the classifier never reads it as a disappearance. Flagged to
-#: the lead: this wants its own transient outcome.
-ROBOTS_OUTCOME = Outcome.MALFORMED
+#: Robots.txt refusals: we chose not to fetch (transient, never classified).
+ROBOTS_OUTCOME = Outcome.REFUSED
 
 # Markers of interstitial challenge pages (Cloudflare, hCaptcha, reCAPTCHA,
 # DataDome, PerimeterX). Matched case-insensitively on the start of the body.

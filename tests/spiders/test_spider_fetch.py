@@ -59,7 +59,7 @@ TABLE = [
     ("/big?n=200000", Outcome.TOO_LARGE, None),
     ("/retry-after?s=1&key=short", Outcome.OK, None),
     ("/retry-after?s=600&key=long", Outcome.RATE_LIMITED, None),
-    ("/private/page", Outcome.MALFORMED, None),  # robots.txt says no
+    ("/private/page", Outcome.REFUSED, None),  # robots.txt says no
 ]
 
 
