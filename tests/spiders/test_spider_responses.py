@@ -73,7 +73,7 @@ def _wrapped(cls: type[Exception], cause: BaseException) -> Exception:
         (_failure_with_dataloss(), Outcome.TRUNCATED),
         (_wrapped(DownloadFailedError, _failure_with_dataloss()), Outcome.TRUNCATED),
         (DownloadCancelledError("larger than download max size (50000)"), Outcome.TOO_LARGE),
-        (IgnoreRequest("Forbidden by robots.txt"), Outcome.MALFORMED),
+        (IgnoreRequest("Forbidden by robots.txt"), Outcome.REFUSED),
         (ValueError("something else"), Outcome.MALFORMED),
     ],
 )
