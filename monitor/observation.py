@@ -13,6 +13,8 @@ walk a listing (an account timeline, a feed) or to probe one post's permalink.
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -137,6 +139,8 @@ SIGNALS: dict[str, str] = {
     "a skipped entry's absence never makes its post suspect",
     "robots_txt": "'disallowed' when robots.txt refused the fetch (outcome refused)",
     "url_policy": "the fetch-policy rule that refused the URL (outcome refused)",
+    "sanitised": "list[str]: kinds of value changed so PostgreSQL could store them "
+    "(unsafe_text, out_of_range, naive_datetime, not_datetime, not_text, not_json)",
 }
 
 
@@ -175,6 +179,11 @@ class WorkItem:
     #: What the core already knows and a spider may need: an xsec_token, the
     #: last seen ``edited_at``, a Mastodon account id.
     known: dict[str, Any] = field(default_factory=dict)
+    #: The fetch policy's bounds (:mod:`spiders.urlpolicy`): the target's own
+    #: URL (its feed or post URL, else its base_url), whose host a spider may
+    #: fetch from, and the other hosts the watchlist allows (``*.`` wildcards).
+    target_url: str | None = None
+    allow_hosts: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -212,3 +221,150 @@ class Observation:
 def body_hash(body: bytes) -> str:
     """The evidence hash of a response body: SHA-256, hex."""
     return hashlib.sha256(body).hexdigest()
+
+
+# --- sanitising: what PostgreSQL cannot store never reaches it ----------------
+
+#: Characters PostgreSQL's text and jsonb refuse (NUL) or UTF-8 cannot encode
+#: (lone surrogates, e.g. from a JSON ``"\ud800"`` escape).
+_UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")
+_BIGINT = (-(2**63), 2**63 - 1)
+_SMALLINT = (-(2**15), 2**15 - 1)
+
+
+class _Cleaner:
+    """Cleans values for storage and remembers what kind of fix each needed."""
+
+    def __init__(self) -> None:
+        self.fixes: set[str] = set()
+
+    def text(self, value: str) -> str:
+        if _UNSAFE_TEXT.search(value) is None:
+            return value
+        self.fixes.add("unsafe_text")
+        return _UNSAFE_TEXT.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", value)
+
+    def opt_text(self, value: Any) -> str | None:
+        if value is None or isinstance(value, str):
+            return None if value is None else self.text(value)
+        self.fixes.add("not_text")
+        return self.text(_int_text(value) if isinstance(value, int) else _safe_str(value))
+
+    def when(self, value: Any) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            self.fixes.add("not_datetime")
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            self.fixes.add("naive_datetime")
+            return value.replace(tzinfo=UTC)
+        return value
+
+    def int_in(self, value: Any, bounds: tuple[int, int]) -> int | None:
+        if value is None or (type(value) is int and bounds[0] <= value <= bounds[1]):
+            return value  # type: ignore[no-any-return]
+        self.fixes.add("out_of_range")
+        return None
+
+    def finite(self, value: Any) -> float | None:
+        if value is None or (isinstance(value, int | float) and math.isfinite(value)):
+            return value  # type: ignore[no-any-return]
+        self.fixes.add("out_of_range")
+        return None
+
+    def json(self, value: Any) -> Any:
+        """A JSON value PostgreSQL accepts: clean strings and keys, bigint-sized
+        integers, finite numbers; anything else becomes its (clean) string."""
+        if isinstance(value, str):
+            return self.text(value)
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            if _BIGINT[0] <= value <= _BIGINT[1]:
+                return value
+            self.fixes.add("out_of_range")
+            return _int_text(value)
+        if isinstance(value, float):
+            if math.isfinite(value):
+                return value
+            self.fixes.add("out_of_range")
+            return str(value)
+        if isinstance(value, dict):
+            return {self._key(k): self.json(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.json(v) for v in value]
+        if isinstance(value, datetime):
+            value = self.when(value)
+            return value.isoformat() if value is not None else None
+        self.fixes.add("not_json")
+        return self.text(_safe_str(value))
+
+    def _key(self, key: Any) -> str:
+        return self.opt_text(key) or ""
+
+    def strings(self, values: Any) -> list[str]:
+        return [self.opt_text(v) or "" for v in values or ()]
+
+    def post(self, p: PostContent) -> PostContent:
+        return PostContent(
+            key=self.opt_text(p.key) or "",
+            url=self.opt_text(p.url), probe_url=self.opt_text(p.probe_url),
+            title=self.opt_text(p.title), text=self.opt_text(p.text) or "",
+            author=self.opt_text(p.author), published_at=self.when(p.published_at),
+            updated_at=self.when(p.updated_at), media=self.strings(p.media),
+            links=self.strings(p.links),
+            counters={self._key(k): self.json(v) for k, v in (p.counters or {}).items()},
+            extra={self._key(k): self.json(v) for k, v in (p.extra or {}).items()},
+        )
+
+
+def _int_text(value: int) -> str:
+    """The decimal text of ``value``, even beyond Python's 4300-digit limit."""
+    try:
+        return str(value)
+    except ValueError:
+        return f"{value:x}" if value >= 0 else f"-{-value:x}"
+
+
+def _safe_str(value: Any) -> str:
+    try:
+        return str(value)
+    except Exception:  # a hostile __str__ is still only a value to record
+        return f"<unprintable {type(value).__name__}>"
+
+
+def sanitise(obs: Observation) -> Observation:
+    """``obs`` with every value made storable by PostgreSQL, or ``obs`` itself when
+    nothing needed a fix.
+
+    Strings lose NUL and lone surrogates (replaced by U+FFFD), recursively through
+    signals, tombstones, counters and extra values, dict keys included; integers
+    beyond bigint, non-finite floats and values JSON cannot hold become strings;
+    naive datetimes are taken as UTC; an HTTP status outside smallint is dropped.
+    ``signals["sanitised"]`` lists the kinds of fix, so the evidence says so. The
+    recorder applies this to every observation on its way in.
+    """
+    c = _Cleaner()
+    signals = {c._key(k): c.json(v) for k, v in (obs.signals or {}).items()}
+    clean = Observation(
+        mode=obs.mode, platform=c.text(obs.platform), target_key=c.text(obs.target_key),
+        url=c.opt_text(obs.url) or "", outcome=obs.outcome, row_id=obs.row_id,
+        post_key=c.opt_text(obs.post_key), http_status=c.int_in(obs.http_status, _SMALLINT),
+        final_url=c.opt_text(obs.final_url), body_hash=c.opt_text(obs.body_hash),
+        message=c.opt_text(obs.message), signals=signals,
+        post=c.post(obs.post) if obs.post is not None else None,
+        entries=[c.post(e) for e in obs.entries] if obs.entries is not None else None,
+        tombstones=[(c.opt_text(k) or "", {c._key(sk): c.json(sv) for sk, sv in
+                                           (s or {}).items()}, c.opt_text(m))
+                    for k, s, m in obs.tombstones],
+        complete=bool(obs.complete), detail=c.opt_text(obs.detail),
+        vantage=c.opt_text(obs.vantage) or "local",
+        observed_at=c.when(obs.observed_at) or datetime.now(UTC),
+        elapsed_ms=c.finite(obs.elapsed_ms),
+    )
+    if not c.fixes:
+        return obs
+    before = signals.get("sanitised")
+    clean.signals["sanitised"] = sorted(c.fixes | set(before if isinstance(before, list) else ()))
+    return clean

@@ -20,20 +20,20 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
-
-import psycopg
+from typing import Any, TypeVar
 
 from . import diff
-from .db import Database
+from .db import Database, is_transient
 from .db import tracking as store
 from .events import Event
 from .lifecycle import Lifecycle, PostRow, Rules, window_start
-from .observation import Observation, PostContent
+from .observation import Observation, Outcome, PostContent, sanitise
+from .spool import Spool
 
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[[list[Event]], None]
+_T = TypeVar("_T")
 
 
 class _Ids:
@@ -50,13 +50,25 @@ class _Ids:
         return free.pop()
 
 
+class Aborted(Exception):
+    """The recorder was told to stop while the database was away; nothing was written."""
+
+
 class Recorder:
-    """Applies observations to the database, one transaction per batch."""
+    """Applies observations to the database, one transaction per batch.
+
+    Every observation is :func:`~monitor.observation.sanitise`\\ d on its way in.
+    A connection fault is retried with capped back-off until the database is
+    back (or :attr:`abort` is set); any other failure is isolated by splitting
+    the batch, so the rest commits and the observation at fault is recorded as
+    ``malformed`` with the reason instead.
+    """
 
     def __init__(self, db: Database, settings: Any, on_events: EventCallback | None = None,
                  *, outbox: store.Outbox | None = None,
-                 on_recorded: Callable[[Sequence[Observation], list[Event]], None] | None = None
-                 ) -> None:
+                 on_recorded: Callable[[Sequence[Observation], list[Event]], None] | None = None,
+                 sleep: Callable[[float], object] | None = None,
+                 backoff: tuple[float, float] = (0.5, 30.0)) -> None:
         self.db = db
         self.rules = Rules.from_settings(settings)
         self.on_events = on_events
@@ -64,41 +76,125 @@ class Recorder:
         self.outbox = outbox
         #: Called after commit with the batch and its stored events (metrics).
         self.on_recorded = on_recorded
-        self.retries = 5
-        self.stats = {"observations": 0, "events": 0, "batches": 0, "db_retries": 0}
+        #: Set to stop retrying during an outage: :meth:`record` raises :class:`Aborted`.
+        self.abort = threading.Event()
+        #: Waits between retries; the default wakes up at once when aborted.
+        self.sleep = sleep or self.abort.wait
+        self.backoff = backoff
+        self.stats = {"observations": 0, "events": 0, "batches": 0, "db_retries": 0,
+                      "malformed": 0, "unstorable": 0}
 
     def record(self, observations: Sequence[Observation]) -> list[Event]:
-        """Store a batch; retries the whole transaction on connection faults."""
+        """Store a batch; returns its stored events. Raises only :class:`Aborted`."""
         if not observations:
             return []
-        delay = 0.5
-        for attempt in range(self.retries + 1):
+        batch = sorted((sanitise(o) for o in observations), key=lambda o: o.observed_at)
+        stored: list[Observation] = []
+        events = self._isolate(batch, stored)
+        self.stats["observations"] += len(stored)
+        self.stats["events"] += len(events)
+        if self.on_recorded is not None and stored:
             try:
-                events = self._record_once(observations)
-            except psycopg.OperationalError as exc:
-                if attempt == self.retries:
+                self.on_recorded(stored, events)
+            except Exception:
+                log.exception("metrics callback failed")
+        if events and self.on_events:
+            try:
+                self.on_events(events)
+            except Exception:
+                log.exception("event callback failed")
+        return events
+
+    def _isolate(self, batch: list[Observation], stored: list[Observation],
+                 top: bool = True) -> list[Event]:
+        """Record ``batch``; on a failure that is not the connection's, split it in
+        halves until the observation at fault stands alone (log2 n extra tries)."""
+        try:
+            events = self._retrying(lambda: self._record_once(batch))
+        except Aborted:
+            raise
+        except Exception as exc:
+            if len(batch) == 1:
+                return self._poison(batch[0], exc, stored)
+            if top:
+                log.info("a batch of %d observations failed (%s); isolating the one(s) at "
+                         "fault", len(batch), _reason(exc))
+            half = len(batch) // 2
+            return (self._isolate(batch[:half], stored, False)
+                    + self._isolate(batch[half:], stored, False))
+        self.stats["batches"] += 1
+        stored.extend(batch)
+        return events
+
+    def _poison(self, obs: Observation, exc: Exception,
+                stored: list[Observation]) -> list[Event]:
+        """Record ``obs`` as ``malformed`` with the reason and no content; if even that
+        fails, give its lease back so the work is done again."""
+        reason = _reason(exc)
+        where = f"{obs.mode} of {obs.target_key}" + (f" post {obs.post_key}"
+                                                      if obs.post_key else "")
+        stand_in = sanitise(Observation(
+            mode=obs.mode, platform=obs.platform, target_key=obs.target_key, url=obs.url,
+            outcome=Outcome.MALFORMED, row_id=obs.row_id, post_key=obs.post_key,
+            http_status=obs.http_status, final_url=obs.final_url, body_hash=obs.body_hash,
+            detail=f"could not be stored: {reason}", vantage=obs.vantage,
+            observed_at=obs.observed_at, elapsed_ms=obs.elapsed_ms))
+        try:
+            events = self._retrying(lambda: self._record_once([stand_in]))
+        except Aborted:
+            raise
+        except Exception as again:
+            self.stats["unstorable"] += 1
+            log.error("%s could not be stored (%s), nor as malformed (%s); its lease is "
+                      "given back so it is checked again", where, reason, _reason(again))
+            try:
+                self._retrying(lambda: self._release(obs))
+            except Aborted:
+                raise
+            except Exception as failed:
+                log.error("lease of %s not given back (%s); it runs out by itself", where,
+                          _reason(failed))
+            return []
+        log.warning("%s recorded as malformed: the observation as served was refused (%s)",
+                    where, reason)
+        self.stats["malformed"] += 1
+        self.stats["batches"] += 1
+        stored.append(stand_in)
+        return events
+
+    def _release(self, obs: Observation) -> None:
+        with self.db.transaction() as conn:
+            store.release_rows(conn, obs.mode, [obs.row_id])
+
+    def _retrying(self, attempt: Callable[[], _T]) -> _T:
+        """Run ``attempt`` until it stops failing on connection faults (the database's
+        :class:`~monitor.db.Health` logs the outage once); other errors propagate."""
+        delay, cap = self.backoff
+        while True:
+            try:
+                return attempt()
+            except Exception as exc:
+                if not is_transient(exc):
                     raise
                 self.stats["db_retries"] += 1
-                log.warning("database fault while recording %d observations (%s); retrying "
-                            "in %.1fs", len(observations), exc, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 30.0)
-                continue
-            self.stats["observations"] += len(observations)
-            self.stats["events"] += len(events)
-            self.stats["batches"] += 1
-            if self.on_recorded is not None:
-                try:
-                    self.on_recorded(observations, events)
-                except Exception:
-                    log.exception("metrics callback failed")
-            if events and self.on_events:
-                try:
-                    self.on_events(events)
-                except Exception:
-                    log.exception("event callback failed")
-            return events
-        return []  # pragma: no cover - the loop returns or raises
+                if self.abort.is_set():
+                    raise Aborted(_reason(exc)) from exc
+                self.sleep(delay)
+                if self.abort.is_set():
+                    raise Aborted(_reason(exc)) from exc
+                delay = min(delay * 2, cap)
+
+    def fresh(self, observations: Sequence[Observation]) -> list[Observation]:
+        """Of spooled ``observations``, those whose target or post has not been checked
+        since (replaying an older one would undo a newer state)."""
+        def query() -> set[tuple[str, int]]:
+            with self.db.transaction() as conn:
+                return {(mode, row_id) for mode in ("listing", "probe") for row_id in
+                        store.checked_since(conn, mode, [(o.row_id, o.observed_at)
+                                                         for o in observations
+                                                         if o.mode == mode])}
+        done = self._retrying(query)
+        return [o for o in observations if (o.mode, o.row_id) not in done]
 
     def _record_once(self, observations: Sequence[Observation]) -> list[Event]:
         with self.db.transaction() as conn:
@@ -160,15 +256,28 @@ class Recorder:
 
 
 class BackgroundRecorder:
-    """A Recorder in a writer thread, fed through a bounded queue."""
+    """A Recorder in a writer thread, fed through a bounded queue.
+
+    While the database is away the thread keeps the batch it holds and retries;
+    the queue fills and the crawl waits (backpressure). :meth:`close` waits at
+    most ``close_timeout`` seconds, then stops the retries and spools what is
+    still unwritten to ``spool`` (replayed by the next writer that starts).
+    """
 
     def __init__(self, recorder: Recorder, *, batch_size: int = 200, max_wait: float = 0.25,
-                 max_queue: int = 2000) -> None:
+                 max_queue: int = 2000, spool: Spool | None = None,
+                 close_timeout: float = 60.0) -> None:
         self.recorder = recorder
         self.batch_size = batch_size
         self.max_wait = max_wait
+        self.spool = spool
+        self.close_timeout = close_timeout
         self.queue: queue.Queue[Observation | None] = queue.Queue(maxsize=max_queue)
         self.error: BaseException | None = None
+        #: Observations written to the spool by this writer.
+        self.spooled = 0
+        self._closing = False
+        recorder.abort.clear()
         self._thread = threading.Thread(target=self._run, name="takedown-recorder", daemon=True)
         self._thread.start()
 
@@ -176,6 +285,8 @@ class BackgroundRecorder:
         """Queue without blocking; False when the queue is full (caller waits and retries)."""
         if self.error is not None:
             raise RuntimeError("the recorder thread failed") from self.error
+        if self.recorder.abort.is_set():
+            raise Aborted("the recorder was stopped; this observation is not recorded")
         try:
             self.queue.put_nowait(obs)
         except queue.Full:
@@ -188,32 +299,118 @@ class BackgroundRecorder:
         while not self.put(obs):
             await asyncio.sleep(0.01)
 
-    def close(self) -> None:
-        """Flush everything queued, then stop the thread."""
-        self.queue.put(None)
-        self._thread.join()
+    def close(self, timeout: float | None = None) -> None:
+        """Flush everything queued and stop the thread, waiting at most ``timeout``
+        seconds (default ``close_timeout``) before spooling what is left."""
+        timeout = self.close_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        self._closing = True
+        try:
+            self.queue.put(None, timeout=timeout)
+        except queue.Full:
+            pass  # the thread notices _closing once the queue runs dry
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive():
+            self.stop()
         if self.error is not None:
             raise RuntimeError("the recorder thread failed") from self.error
 
+    def stop(self, grace: float = 60.0) -> None:
+        """Stop retrying now: what is unwritten goes to the spool. ``grace`` bounds the
+        wait for a database call already under way (the pool's own timeout)."""
+        self._closing = True
+        self.recorder.abort.set()
+        self._thread.join(grace)
+        if self._thread.is_alive():
+            log.error("the recorder did not stop within %.0f s; what it holds is left to "
+                      "the leases (the work is done again)", grace)
+
+    def _next(self, timeout: float | None) -> Observation | None:
+        """The next queued observation; None at the end (or when ``timeout`` passed)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
+            try:
+                return self.queue.get(timeout=max(0.0, wait))
+            except queue.Empty:
+                if self._closing or self.recorder.abort.is_set():
+                    return None
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
     def _run(self) -> None:
+        if self.spool is not None and not self._replay(self.spool):
+            return
         stop = False
         while not stop:
             batch: list[Observation] = []
-            item = self.queue.get()
+            item = self._next(None)
             deadline = time.monotonic() + self.max_wait
             while item is not None:
                 batch.append(item)
                 if len(batch) >= self.batch_size:
                     break
                 try:
-                    item = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    item = self._next(max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
             else:
                 stop = True
-            try:
-                self.recorder.record(batch)
-            except BaseException as exc:  # surfaced to the crawl through put()
-                log.exception("recording %d observations failed", len(batch))
-                self.error = exc
+            if batch and not self._record(batch):
                 return
+
+    def _record(self, batch: list[Observation]) -> bool:
+        """Record one batch; False when stopped during an outage (after spooling)."""
+        try:
+            self.recorder.record(batch)
+        except Aborted:
+            self._spool(batch)
+            return False
+        except Exception:  # a bug: keep the thread alive, leave the batch to its leases
+            log.exception("recording %d observations failed; their leases run out and the "
+                          "work is done again", len(batch))
+        return True
+
+    def _spool(self, held: list[Observation]) -> None:
+        rest: list[Observation] = []
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                rest.append(item)
+        unwritten = held + rest
+        if self.spool is None:
+            log.error("stopped while the database is away: %d observation(s) not recorded; "
+                      "their leases run out and the work is done again", len(unwritten))
+            return
+        self.spooled = self.spool.write(unwritten)
+        log.warning("stopped while the database is away: %d observation(s) spooled to %s, "
+                    "replayed at the next start", self.spooled, self.spool.directory)
+
+    def _replay(self, spool: Spool) -> bool:
+        """Record what an earlier writer spooled; False when stopped meanwhile."""
+        for path, observations in spool.take():
+            try:
+                fresh = self.recorder.fresh(observations)
+                for i in range(0, len(fresh), self.batch_size):
+                    self.recorder.record(fresh[i:i + self.batch_size])
+            except Aborted:
+                spool.give_back(path)
+                return False
+            except Exception:
+                log.exception("replaying spool file %s failed; it is kept for the next start",
+                              path)
+                spool.give_back(path)
+                continue
+            spool.done(path)
+            log.warning("replayed %d spooled observation(s) from %s (%d out of date, skipped)",
+                        len(fresh), path.name, len(observations) - len(fresh))
+        return True
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of an error, bounded: for details and logs, never a traceback."""
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split("\n", 1)[0].split())[:300]

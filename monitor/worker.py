@@ -19,13 +19,15 @@ import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from .db import Database
+from .db import Database, default_data_dir, is_transient
 from .db import tracking as store
 from .errors import TakedownError
 from .observation import Observation, WorkItem
 from .snapshot import BackgroundRecorder, EventCallback, Recorder
+from .spool import Spool
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,8 @@ class Worker:
     def __init__(self, db: Database, settings: Any, crawl: CrawlFn, *,
                  groups: Sequence[str] | None = None,
                  on_events: EventCallback | None = None,
-                 outbox: Any = None, on_recorded: Any = None) -> None:
+                 outbox: Any = None, on_recorded: Any = None,
+                 spool_dir: Path | None = None) -> None:
         self.db = db
         self.settings = settings
         self.crawl = crawl
@@ -47,6 +50,9 @@ class Worker:
         self.on_recorded = on_recorded  # metrics: counts after each commit
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.cycles = 0
+        #: Unwritten observations at a shutdown during an outage; replayed at start.
+        self.spool = Spool(spool_dir or _spool_dir(settings, db))
+        self._writer: BackgroundRecorder | None = None
 
     def sync(self, targets: Sequence[Any]) -> dict[str, int]:
         """Make the database's targets match the watchlist's."""
@@ -59,8 +65,16 @@ class Worker:
         started = datetime.now(UTC)
         recorder = Recorder(self.db, self.settings, self.on_events, outbox=self.outbox,
                             on_recorded=self.on_recorded)
-        writer = BackgroundRecorder(recorder, batch_size=max(50, self.settings["BATCH_SIZE"]))
-        platforms = await asyncio.to_thread(self._platforms_due, started)
+        try:
+            platforms = await asyncio.to_thread(self._platforms_due, started)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            # The database's health tracker logged the outage once; the next tick retries.
+            return {"claimed": 0, **recorder.stats, "database": "unavailable"}
+        writer = BackgroundRecorder(recorder, batch_size=max(50, self.settings["BATCH_SIZE"]),
+                                    spool=self.spool)
+        self._writer = writer
         claimed: dict[str, int] = {}
         #: Claimed work with no observation yet, by (mode, row id).
         pending: dict[tuple[str, int], WorkItem] = {}
@@ -76,6 +90,7 @@ class Worker:
                 crawl_stats = await self.crawl(work, sink, self.settings)
         finally:
             await asyncio.to_thread(writer.close)
+            self._writer = None
             if pending:
                 # The crawl was cut short: give the unobserved work back now rather
                 # than leave it leased for LEASE seconds.
@@ -103,11 +118,23 @@ class Worker:
             ).fetchall()
         return sorted(r["platform"] for r in rows)
 
+    def stop(self) -> None:
+        """Shutdown: stop a cycle's recorder from waiting for the database (what it
+        holds is spooled and replayed at the next start)."""
+        if self._writer is not None:
+            self._writer.stop()
+
     async def _due(self, platform: str, now: datetime, claimed: dict[str, int],
                    pending: dict[tuple[str, int], WorkItem]) -> AsyncIterator[WorkItem]:
-        """Claim due work lazily, a batch at a time, so memory stays flat."""
+        """Claim due work lazily, a batch at a time, so memory stays flat. The database
+        going away ends the claims (the health tracker logs it); the next tick retries."""
         while True:
-            items = await asyncio.to_thread(self._claim, platform, now)
+            try:
+                items = await asyncio.to_thread(self._claim, platform, now)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                return
             if not items:
                 return
             claimed[platform] = claimed.get(platform, 0) + len(items)
@@ -117,8 +144,13 @@ class Worker:
 
     def _release(self, items: list[WorkItem]) -> None:
         log.warning("releasing %d claimed item(s) the crawl did not observe", len(items))
-        with self.db.transaction() as conn:
-            store.release(conn, items)
+        try:
+            with self.db.transaction() as conn:
+                store.release(conn, items)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.info("database unavailable: %d lease(s) run out by themselves", len(items))
 
     def _claim(self, platform: str, now: datetime) -> list[WorkItem]:
         with self.db.transaction() as conn:
@@ -127,8 +159,10 @@ class Worker:
 
 
 async def run_daemon(worker: Worker, *, reload: Callable[[], Sequence[Any]] | None = None,
-                     stop: asyncio.Event | None = None, max_cycles: int | None = None) -> None:
-    """Run cycles every TICK seconds until ``stop`` is set (or ``max_cycles`` ran)."""
+                     stop: asyncio.Event | None = None, max_cycles: int | None = None,
+                     reload_every: float = 30.0) -> None:
+    """Run cycles every TICK seconds until ``stop`` is set (or ``max_cycles`` ran);
+    call ``reload`` for the watchlist's targets every ``reload_every`` seconds."""
     from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -149,6 +183,11 @@ async def run_daemon(worker: Worker, *, reload: Callable[[], Sequence[Any]] | No
         except TakedownError as exc:
             # A broken watchlist never stops the daemon: keep the last good one.
             log.error("watchlist not reloaded, keeping the previous targets: %s", exc)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            # The database is away (logged once by its health tracker): the next reload
+            # syncs the targets.
 
     def on_job_event(event: JobExecutionEvent) -> None:
         if event.exception is not None:
@@ -161,10 +200,17 @@ async def run_daemon(worker: Worker, *, reload: Callable[[], Sequence[Any]] | No
                       max_instances=1, misfire_grace_time=max(1, int(tick)),
                       next_run_time=datetime.now(UTC))
     if reload is not None:
-        scheduler.add_job(reload_watchlist, "interval", seconds=max(tick, 30.0), id="reload",
+        scheduler.add_job(reload_watchlist, "interval", seconds=reload_every, id="reload",
                           coalesce=True, max_instances=1, misfire_grace_time=30)
     scheduler.start()
     try:
         await stop.wait()
     finally:
         scheduler.shutdown(wait=False)
+        worker.stop()
+
+
+def _spool_dir(settings: Any, db: Database) -> Path:
+    """One spool per database, under the data directory."""
+    base = Path(settings["DATA_DIR"]) if settings["DATA_DIR"] else default_data_dir()
+    return base / "spool" / db.identity

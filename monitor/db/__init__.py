@@ -8,6 +8,7 @@ several workers can start at once.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,13 +19,19 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from ..errors import StorageError
+from ..errors import ConfigError, StorageError
 from ._embedded import start_embedded
 from ._migrate import migrate
+from .health import Health, is_transient
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Database", "default_data_dir"]
+__all__ = ["URL_SETTING", "Database", "Health", "default_data_dir", "is_transient"]
+
+#: Where a database URL comes from, as error messages name it.
+URL_SETTING = "TAKEDOWN_DATABASE_URL (or database_url in the watchlist's [settings])"
+#: Seconds the first, direct connection may take before giving up.
+PROBE_TIMEOUT = 10
 
 
 def default_data_dir() -> Path:
@@ -36,9 +43,18 @@ def default_data_dir() -> Path:
 class Database:
     """A pool of connections to one PostgreSQL database, migrated on open."""
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 4) -> None:
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 4,
+                 timeout: float = 30.0, setting: str | None = URL_SETTING) -> None:
+        """Connect to ``url``, failing at once with the server's own reason.
+
+        ``timeout`` bounds each wait for a pooled connection; ``setting`` names
+        where the URL came from, for error messages (None: the embedded server).
+        """
         self.url = url
         self._embedded: Any = None
+        self.health = Health()
+        _check_url(url, setting)
+        _probe(url, setting)
         try:
             self.pool = ConnectionPool(
                 url,
@@ -47,17 +63,13 @@ class Database:
                 kwargs={"autocommit": False, "row_factory": dict_row},
                 open=False,
                 name="takedown",
+                timeout=timeout,
             )
-            self.pool.open(wait=True, timeout=30)
-        except psycopg.Error as exc:
+            self.pool.open(wait=True, timeout=timeout)
+        except Exception as exc:  # PoolTimeout: the server went away right after the probe
             raise StorageError(
-                f"cannot connect to PostgreSQL at {_redact(url)}: {exc}. Check DATABASE_URL, "
-                "or unset it to use the embedded database."
-            ) from exc
-        except Exception as exc:  # PoolTimeout
-            raise StorageError(
-                f"cannot connect to PostgreSQL at {_redact(url)} within 30 s ({exc}). Is the "
-                "server running? Unset DATABASE_URL to use the embedded database."
+                f"cannot connect to PostgreSQL at {_redact(url)} within {timeout:g} s "
+                f"({exc}). Is the server running?{_advice(setting)}"
             ) from exc
 
     @classmethod
@@ -68,11 +80,17 @@ class Database:
         if not url:
             data_dir = Path(settings["DATA_DIR"]) if settings["DATA_DIR"] else default_data_dir()
             embedded, url = start_embedded(data_dir)
-        db = cls(url)
+        db = cls(url, setting=URL_SETTING if settings["DATABASE_URL"] else None)
         db._embedded = embedded
         if migrate_schema:
             db.migrate()
         return db
+
+    @property
+    def identity(self) -> str:
+        """A short stable name for this database (host, port, name, user; no password),
+        for files kept per database such as the recorder's spool."""
+        return hashlib.sha256(_redact(self.url).encode()).hexdigest()[:16]
 
     def migrate(self) -> list[str]:
         with self.pool.connection() as conn:
@@ -80,10 +98,19 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection[Any]]:
-        """A connection inside one transaction: committed on exit, rolled back on error."""
-        with self.pool.connection() as conn:
-            with conn.transaction():
-                yield conn
+        """A connection inside one transaction: committed on exit, rolled back on error.
+
+        Connection faults are reported to :attr:`health` (which logs an outage
+        once) and re-raised; :func:`is_transient` tells callers to retry.
+        """
+        try:
+            with self.pool.connection() as conn:
+                with conn.transaction():
+                    yield conn
+        except Exception as exc:
+            self.health.failed(exc)
+            raise
+        self.health.ok()
 
     def close(self) -> None:
         self.pool.close()
@@ -95,6 +122,46 @@ class Database:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_url(url: str, setting: str | None) -> None:
+    """Fail at once on a URL libpq cannot parse (no waiting, no retries)."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+        for port in str(info.get("port") or "").split(","):
+            if port and not port.strip().isdecimal():
+                raise psycopg.ProgrammingError(f"port {port!r} is not a number")
+    except psycopg.ProgrammingError as exc:
+        where = setting or "the embedded server's URL"
+        raise ConfigError(
+            f"{where} is not a valid PostgreSQL URL ({_first_line(exc)}). Write it as "
+            "postgresql://USER:PASSWORD@HOST:5432/DBNAME, or unset it to use the embedded "
+            "database."
+        ) from exc
+
+
+def _probe(url: str, setting: str | None) -> None:
+    """One direct connection, so the server's own reason (no such database, bad
+    password, connection refused) reaches the user at once, not a pool timeout."""
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    timeout = PROBE_TIMEOUT if "connect_timeout" not in info else info["connect_timeout"]
+    try:
+        psycopg.connect(url, connect_timeout=timeout, autocommit=True).close()
+    except psycopg.Error as exc:
+        reason = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        raise StorageError(
+            f"cannot connect to PostgreSQL at {_redact(url)}: {reason}.{_advice(setting)}"
+        ) from exc
+
+
+def _advice(setting: str | None) -> str:
+    if setting is None:
+        return " The embedded server did not accept connections: look at its log under DATA_DIR."
+    return f" Check {setting}, or unset it to use the embedded database."
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().split("\n", 1)[0]
 
 
 def _redact(url: str) -> str:

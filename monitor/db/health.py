@@ -1,0 +1,94 @@
+"""Is the database there? One tracker per :class:`~monitor.db.Database`.
+
+Every caller that meets a connection fault reports it here instead of logging
+it: the tracker writes ONE warning when the database goes away, counts the
+failed attempts while it is away, and writes ONE warning when it is back (how
+long it was away, how many attempts failed). No tracebacks: a connection fault
+is expected, and the first line already says what it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Health", "is_transient"]
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A fault worth retrying: the connection or the server, not the data.
+
+    ``OperationalError`` covers a lost or refused connection, a server shutting
+    down, a pool timeout (``PoolTimeout``) and serialisation failures or
+    deadlocks; anything else (bad data, a bug) fails the same way again.
+    """
+    return isinstance(exc, psycopg.OperationalError)
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """A transient fault that means the server is out of reach: no SQLSTATE (the
+    client lost or could not make the connection; a pool timeout), class 08
+    (connection exception) or 57P (shut down, starting up). A deadlock or a
+    serialisation failure is retried too, but the server is there."""
+    if not is_transient(exc):
+        return False
+    state = getattr(exc, "sqlstate", None)
+    return state is None or state.startswith(("08", "57P"))
+
+
+class Health:
+    """Up/down state of one database, with its transitions logged once each."""
+
+    def __init__(self, name: str = "PostgreSQL",
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = name
+        self.clock = clock
+        self._lock = threading.Lock()
+        self.down_since: float | None = None
+        #: Failed attempts in the current outage.
+        self.failures = 0
+        #: Outages seen by this process (a count for status and metrics).
+        self.outages = 0
+
+    @property
+    def down(self) -> bool:
+        return self.down_since is not None
+
+    def failed(self, exc: BaseException, doing: str = "") -> None:
+        """Report a failed attempt; logs only the first of an outage."""
+        if not _is_outage(exc):
+            return
+        with self._lock:
+            self.failures += 1
+            if self.down_since is not None:
+                log.debug("%s still unreachable (%d failed attempts): %s", self.name,
+                          self.failures, _reason(exc))
+                return
+            self.down_since = self.clock()
+            self.outages += 1
+        log.warning("%s went away%s: %s; retrying with back-off until it returns",
+                    self.name, f" while {doing}" if doing else "", _reason(exc))
+
+    def ok(self) -> None:
+        """Report a successful round trip; logs the end of an outage."""
+        if self.down_since is None:  # the common case: no lock needed
+            return
+        with self._lock:
+            if self.down_since is None:
+                return
+            away, failures = self.clock() - self.down_since, self.failures
+            self.down_since, self.failures = None, 0
+        log.warning("%s is back after %.1f s and %d failed attempt(s)", self.name, away,
+                    failures)
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of the error: the server's reason, without a traceback."""
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split("\n", 1)[0].split())[:300]

@@ -1,0 +1,347 @@
+"""The database under faults: wrong URLs fail at once with the server's reason, an
+outage is logged once each way and loses nothing (issue 6, database items).
+
+Outages are real: a small TCP proxy on 127.0.0.1 sits in front of the test
+server and can be cut (every connection dropped, new ones refused) and restored.
+Retry waits are injected, so the tests never sleep through a back-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+import monitor.db as dbmod
+from monitor.db import Database, Health
+from monitor.db import tracking as store
+from monitor.errors import ConfigError, StorageError
+from monitor.observation import Observation, Outcome, PostContent
+from monitor.settings import Settings
+from monitor.snapshot import BackgroundRecorder, Recorder
+from monitor.spool import Spool
+from monitor.watchlist import Target
+from monitor.worker import Worker, run_daemon
+
+T0 = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
+SETTINGS = Settings.load({}, environ={})
+
+
+# --- a wrong URL --------------------------------------------------------------
+
+
+@pytest.fixture
+def no_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The error must come before any pool wait (the old code waited 30 s)."""
+
+    def refuse(*args: Any, **kw: Any) -> Any:
+        raise AssertionError("the pool was tried: the error was not found up front")
+
+    monkeypatch.setattr(dbmod, "ConnectionPool", refuse)
+
+
+@pytest.mark.parametrize("url", ["postgresql://127.0.0.1:notaport/x", "host=127.0.0.1 port",
+                                 "postgresql://[::1"])
+def test_an_unparseable_url_fails_at_once_naming_the_setting(url: str, no_pool: None) -> None:
+    with pytest.raises(ConfigError) as err:
+        Database(url)
+    message = str(err.value)
+    assert "TAKEDOWN_DATABASE_URL" in message and "database_url" in message
+    assert "postgresql://USER:PASSWORD@HOST:5432/DBNAME" in message
+
+
+def test_a_missing_database_says_so_at_default_verbosity(pg_server_url: str,
+                                                         no_pool: None) -> None:
+    url = psycopg.conninfo.make_conninfo(pg_server_url, dbname="takedown_no_such_db")
+    with pytest.raises(StorageError) as err:
+        Database(url)
+    message = str(err.value)
+    assert 'database "takedown_no_such_db" does not exist' in message
+    assert "TAKEDOWN_DATABASE_URL" in message
+
+
+def test_a_closed_port_says_connection_refused(no_pool: None) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(StorageError) as err:
+        Database(f"postgresql://postgres:secret@127.0.0.1:{port}/x")
+    message = str(err.value)
+    assert "refused" in message.lower()
+    assert "secret" not in message  # the password is redacted
+
+
+# --- the health tracker -------------------------------------------------------
+
+
+def test_health_logs_one_line_each_way_with_duration_and_count(
+        caplog: pytest.LogCaptureFixture) -> None:
+    now = [100.0]
+    health = Health(clock=lambda: now[0])
+    lost = psycopg.OperationalError("connection refused\nIs the server running?")
+    for _ in range(5):
+        health.failed(lost)
+        now[0] += 2.0
+    health.failed(psycopg.errors.DeadlockDetected("deadlock"))  # the server is there
+    health.failed(psycopg.DataError("bad data"))  # not an outage at all
+    assert health.down and health.failures == 5
+    health.ok()
+    health.ok()
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert lines == [
+        "PostgreSQL went away: connection refused; retrying with back-off until it returns",
+        "PostgreSQL is back after 10.0 s and 5 failed attempt(s)",
+    ]
+    assert not health.down and health.outages == 1
+
+
+# --- a real outage ------------------------------------------------------------
+
+
+class Proxy:
+    """A TCP proxy on 127.0.0.1 in front of the test server, with a switch."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.upstream = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.up = True
+        self.refused = 0
+        self._socks: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self) -> None:
+        with self._lock:
+            self.up = False
+            for s in self._socks:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+            self._socks.clear()
+
+    def restore(self) -> None:
+        self.up = True
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.up:
+                self.refused += 1
+                client.close()
+                continue
+            server = socket.create_connection(self.upstream)
+            with self._lock:
+                self._socks |= {client, server}
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def proxy(db_url: str) -> Iterator[Proxy]:
+    info = psycopg.conninfo.conninfo_to_dict(db_url)
+    p = Proxy(str(info.get("host") or "127.0.0.1"), int(info.get("port") or 5432))
+    yield p
+    p.close()
+
+
+class Site:
+    """Targets set up directly; a Database reached through the proxy for the recorder."""
+
+    def __init__(self, db: Database, db_url: str, proxy: Proxy) -> None:
+        self.direct = db
+        targets = [Target(group="g", platform="mastodon", kind="account", value=f"a{i}",
+                          base_url="https://ex.social", interval=60.0, tags=())
+                   for i in range(6)]
+        with db.transaction() as conn:
+            store.sync_targets(conn, targets, 600)
+            conn.execute("UPDATE targets SET lease_until = now() + interval '1 hour'")
+            self.rows = conn.execute("SELECT id, key FROM targets ORDER BY id").fetchall()
+        url = psycopg.conninfo.make_conninfo(db_url, host="127.0.0.1", port=str(proxy.port))
+        self.proxied = Database(url, timeout=0.5)
+
+    def observations(self, at: datetime = T0) -> list[Observation]:
+        return [Observation(mode="listing", platform="mastodon", target_key=r["key"],
+                            url="x", outcome=Outcome.OK, row_id=r["id"], observed_at=at,
+                            entries=[PostContent(key=f"{r['id']}-p", text="hello",
+                                                 published_at=at - timedelta(minutes=1))])
+                for r in self.rows]
+
+    def counts(self) -> dict[str, int]:
+        with self.direct.transaction() as conn:
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM posts) AS posts, "
+                "(SELECT count(*) FROM versions) AS versions, "
+                "(SELECT count(*) FROM observations WHERE post_id IS NULL) AS listings, "
+                "(SELECT count(*) FROM targets WHERE lease_until IS NOT NULL) AS leased"
+            ).fetchone()
+        assert row is not None
+        return dict(row)
+
+
+@pytest.fixture
+def site(db: Database, db_url: str, proxy: Proxy) -> Iterator[Site]:
+    s = Site(db, db_url, proxy)
+    yield s
+    s.proxied.close()
+
+
+def outage_lines(caplog: pytest.LogCaptureFixture) -> tuple[list[str], list[str]]:
+    messages = [r.getMessage() for r in caplog.records]
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    return ([m for m in messages if "went away" in m], [m for m in messages if "is back" in m])
+
+
+def test_the_recorder_keeps_its_batch_through_an_outage(site: Site, proxy: Proxy,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 6:
+            proxy.restore()
+
+    recorder = Recorder(site.proxied, SETTINGS, sleep=sleep, backoff=(0.5, 4.0))
+    recorder.record(site.observations()[:1])  # the pool holds a live connection
+    proxy.cut()
+    recorder.record(site.observations()[1:])
+    assert waits[:6] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]  # capped back-off
+    assert proxy.refused > 0  # the outage was real: connections were refused
+    assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
+    went, back = outage_lines(caplog)
+    assert len(went) == 1 and len(back) == 1
+    assert "failed attempt(s)" in back[0]
+    # And it goes on recording normally, with no new outage line.
+    recorder.record(site.observations(T0 + timedelta(minutes=1)))
+    assert outage_lines(caplog) == (went, back)
+
+
+def test_closing_during_an_outage_spools_and_the_next_start_replays(
+        site: Site, proxy: Proxy, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    spool = Spool(tmp_path / "spool")
+    recorder = Recorder(site.proxied, SETTINGS, backoff=(0.05, 0.2))
+    writer = BackgroundRecorder(recorder, batch_size=4, max_wait=0.01, spool=spool)
+    for obs in site.observations()[:1]:
+        assert writer.put(obs)
+    writer.close()
+    assert site.counts()["listings"] == 1
+    proxy.cut()
+    writer = BackgroundRecorder(recorder, batch_size=4, max_wait=0.01, spool=spool)
+    for obs in site.observations()[1:]:
+        assert writer.put(obs)
+    writer.close(timeout=0.5)  # does not hang: spools what it holds
+    assert writer.spooled == 5
+    assert len(list((tmp_path / "spool").glob("*.jsonl"))) == 1
+    assert site.counts()["listings"] == 1
+    proxy.restore()
+    # The next start: a writer with the same spool replays it before anything else.
+    later = BackgroundRecorder(Recorder(site.proxied, SETTINGS), spool=spool)
+    later.close()
+    assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
+    assert list((tmp_path / "spool").iterdir()) == []
+    # Replaying the same file again (a crash before it was deleted) adds nothing.
+    Spool(tmp_path / "spool").write(site.observations()[1:])
+    BackgroundRecorder(Recorder(site.proxied, SETTINGS), spool=spool).close()
+    assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
+    went, back = outage_lines(caplog)
+    assert len(went) == 1 and len(back) == 1
+
+
+def test_spool_is_bounded(tmp_path: Path, site: Site) -> None:
+    spool = Spool(tmp_path, max_bytes=1500)
+    kept = spool.write(site.observations())
+    assert 0 < kept < 6
+    assert sum(p.stat().st_size for p in tmp_path.iterdir()) <= 1500
+    assert spool.write(site.observations()) == 0
+
+
+def test_the_daemon_rides_out_an_outage_without_a_traceback(
+        site: Site, proxy: Proxy, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    crawled: list[str] = []
+
+    async def crawl(work: Any, sink: Any, settings: Any) -> None:
+        for items in work.values():
+            async for item in items:
+                crawled.append(item.target_key)
+
+    settings = Settings.load({"tick": "0.1s"}, environ={})
+    worker = Worker(site.proxied, settings, crawl, spool_dir=tmp_path)
+    reloads: list[int] = []
+
+    busy = threading.Event()  # a reload in flight: stopping now would cancel it
+    sync = worker.sync
+
+    def reload() -> list[Any]:
+        busy.set()
+        reloads.append(1)
+        return [Target(group="g", platform="mastodon", kind="account", value="new",
+                       base_url="https://ex.social", interval=60.0, tags=())]
+
+    cycle = worker.cycle
+    results: list[dict[str, Any]] = []
+
+    async def main() -> None:
+        stop = asyncio.Event()
+
+        async def counted() -> dict[str, Any]:
+            results.append(await cycle())
+            if len(results) >= 3 and reloads and not busy.is_set():
+                stop.set()  # between jobs, so none is cut short
+            return results[-1]
+
+        def synced(targets: Any) -> Any:
+            try:
+                return sync(targets)
+            finally:
+                busy.clear()
+
+        worker.cycle = counted  # type: ignore[method-assign]
+        worker.sync = synced  # type: ignore[method-assign]
+        await run_daemon(worker, reload=reload, stop=stop, reload_every=0.1)
+
+    proxy.cut()
+    asyncio.run(main())
+    worker.cycle = cycle  # type: ignore[method-assign]
+    assert [r.get("database") for r in results] == ["unavailable"] * len(results)
+    assert crawled == [] and reloads  # both jobs ran, and failed quietly
+    went, back = outage_lines(caplog)
+    assert len(went) == 1 and back == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    proxy.restore()
+    with site.direct.transaction() as conn:
+        conn.execute("UPDATE targets SET lease_until = NULL, next_due = now()")
+    for _ in range(40):  # the next ticks: the pool reconnects with its own back-off
+        if asyncio.run(worker.cycle()).get("database") != "unavailable":
+            break
+    assert len(crawled) == 6
+    assert len(outage_lines(caplog)[1]) == 1
