@@ -12,6 +12,8 @@
     base_url = "https://example.social" # optional: instance, mirror or test server
     interval = "5m"                     # optional: seconds, or 90s / 5m / 2h / 1d
     tags = ["urgent"]
+    allow_hosts = ["media.example.social"]  # optional, also on a group: other hosts
+                                        # its spider may fetch (``*.example.org`` too)
 
 Reading uses :mod:`tomllib` and checks the whole file, reporting every problem in
 one :class:`~monitor.errors.WatchlistError`, each under its dotted key
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import ipaddress
 import json
 import math
 import os
@@ -45,8 +48,8 @@ from .platforms import PLATFORMS, Platform, get_platform
 from .settings import SETTINGS, Settings, parse_duration
 
 KINDS = ("account", "feed", "post")
-_TARGET_KEYS = ("platform", *KINDS, "base_url", "interval", "tags")
-_GROUP_KEYS = ("description", "interval", "tags", "targets")
+_TARGET_KEYS = ("platform", *KINDS, "base_url", "interval", "tags", "allow_hosts")
+_GROUP_KEYS = ("description", "interval", "tags", "allow_hosts", "targets")
 _TOP_KEYS = ("settings", "groups", "alerts")
 
 _MASTODON_ACCOUNT = re.compile(r"@?(?P<user>[\w.-]+)(?:@(?P<host>[A-Za-z0-9.-]+(?::\d+)?))?")
@@ -74,6 +77,9 @@ class Target:
     base_url: str | None
     interval: float | None
     tags: tuple[str, ...]
+    #: Hosts besides the target's own that its spider may fetch from (the
+    #: group's, then the target's): names, or ``*.example.org`` for subdomains.
+    allow_hosts: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -145,13 +151,15 @@ def parse_watchlist(text: str, source: str = "<watchlist>") -> Watchlist:
             "interval": _check_interval(raw.get("interval"), f"{where}.interval", problems),
             "tags": _check_tags(raw.get("tags"), f"{where}.tags", problems),
         }
+        group_hosts = _check_hosts(raw.get("allow_hosts"), f"{where}.allow_hosts", problems)
         entries = raw.get("targets", [])
         if not isinstance(entries, list):
             problems.append((f"{where}.targets", f"add targets as [[{where}.targets]]"))
             entries = []
         for index, entry in enumerate(entries):
             at = f"{where}.targets[{index}]"
-            if (target := _check_target(name, entry, at, defaults, problems)) is None:
+            if (target := _check_target(name, entry, at, {**defaults, "allow_hosts": group_hosts},
+                                        problems)) is None:
                 continue
             if target.key in first_seen:
                 problems.append((at, f"duplicate target {target.key}: already listed at "
@@ -257,6 +265,7 @@ def _check_target(
         base_url = base_url.rstrip("/") if base_url else None
     interval = _check_interval(raw.get("interval"), f"{where}.interval", problems)
     tags = _check_tags(raw.get("tags"), f"{where}.tags", problems)
+    allow_hosts = _check_hosts(raw.get("allow_hosts"), f"{where}.allow_hosts", problems)
     if kind is None or not isinstance(value, str):
         return None
     if platform is None:
@@ -273,7 +282,8 @@ def _check_target(
         return None
     interval = defaults["interval"] if interval is None else interval
     return Target(group, platform.name, kind, value, base_url or implied, interval,
-                  tuple(dict.fromkeys((*defaults["tags"], *tags))))
+                  tuple(dict.fromkeys((*defaults["tags"], *tags))),
+                  tuple(dict.fromkeys((*defaults.get("allow_hosts", ()), *allow_hosts))))
 
 
 def _check_value(
@@ -362,6 +372,47 @@ def _check_tags(raw: Any, where: str, problems: Problems) -> tuple[str, ...]:
         problems.append((where, 'must be a list of non-empty strings, like tags = ["hk"]'))
         return ()
     return tuple(dict.fromkeys(t.strip() for t in raw))
+
+
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def _check_hosts(raw: Any, where: str, problems: Problems) -> tuple[str, ...]:
+    """``allow_hosts``: host names (or IP addresses), ``*.example.org`` for subdomains."""
+    if raw is None:
+        return ()
+    example = 'like allow_hosts = ["cdn.example.org", "*.example.org"]'
+    if not isinstance(raw, list):
+        problems.append((where, f"must be a list of host names, {example}"))
+        return ()
+    hosts: list[str] = []
+    for index, entry in enumerate(raw):
+        host = _host_entry(entry)
+        if host is None:
+            problems.append((f"{where}[{index}]", f"{entry!r} is not a host name; write the "
+                             f"host alone (no scheme, path or port), {example}"))
+        else:
+            hosts.append(host)
+    return tuple(dict.fromkeys(hosts))
+
+
+def _host_entry(entry: Any) -> str | None:
+    if not isinstance(entry, str):
+        return None
+    host = entry.strip().rstrip(".").lower()
+    name = host.removeprefix("*.")
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(name.strip("[]"))
+        return None if name != host else name.strip("[]")
+    try:
+        name = name.encode("idna").decode("ascii") if not name.isascii() else name
+    except UnicodeError:
+        return None
+    labels = name.split(".")
+    if len(labels) < (2 if host.startswith("*.") else 1) or not all(
+            _HOST_LABEL.fullmatch(label) for label in labels):
+        return None
+    return ("*." if host.startswith("*.") else "") + name
 
 
 def _check_settings(raw: Any, problems: Problems) -> dict[str, Any]:

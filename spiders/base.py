@@ -31,6 +31,7 @@ from .responses import (
     outcome_for_status,
     parse_retry_after,
 )
+from .urlpolicy import UrlRefused
 
 if TYPE_CHECKING:
     from typing import Self
@@ -83,6 +84,7 @@ class MonitorSpider(scrapy.Spider):
         self._open: set[Job] = set()
         self._in_flight = 0
         self._room = asyncio.Event()
+        self._flushing: set[asyncio.Future[None]] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -179,6 +181,11 @@ class MonitorSpider(scrapy.Spider):
             obs.final_url = request.url
         if detail == "forbidden by robots.txt":
             obs.signals["robots_txt"] = "disallowed"
+        if isinstance(exc, UrlRefused):
+            obs.signals["url_policy"] = exc.rule
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, int):  # not fetched: its host is paused (politeness)
+            obs.signals["retry_after"] = retry_after
         return obs
 
     def _guard(self, job: Job, response: Response | None,
@@ -203,15 +210,16 @@ class MonitorSpider(scrapy.Spider):
         # Scrapy dropped a request without calling back (should not happen with
         # dont_filter, but the promise is one observation per item).
         logger.warning("%d work item(s) got no response; recording them", len(orphans))
-        self.crawler.engine.crawl(Request("data:,", callback=self._flush_orphans,
-                                          dont_filter=True, meta={"orphans": orphans}))
+        scraper = self.crawler.engine.scraper
+        for job in orphans:
+            obs = self.conclude(job, Outcome.CONNECTION_ERROR,
+                                detail="request dropped without a response")
+            # Straight to the item pipelines: no request, so no download handler.
+            task = asyncio.ensure_future(scraper.start_itemproc_async(obs, response=None))
+            self._flushing.add(task)
+            task.add_done_callback(self._flushing.discard)
+        # The engine checks idleness again on its heartbeat, after the pipelines ran.
         raise DontCloseSpider
-
-    def _flush_orphans(self, response: Response) -> Iterator[Observation]:
-        for job in response.meta["orphans"]:
-            if not job.done:
-                yield self.conclude(job, Outcome.CONNECTION_ERROR,
-                                    detail="request dropped without a response")
 
     # --- observations --------------------------------------------------------
 

@@ -141,6 +141,9 @@ INVALID = [
     ("unknown platform", _one('platform = "tiktokk"\naccount = "x"'),
      "groups.g.targets[0].platform",
      ["unknown platform 'tiktokk'", "known platforms: mastodon, rednote, rss"]),
+    ("platform typo", _one('platform = "mastodn"\naccount = "a@b.c"'),
+     "groups.g.targets[0].platform",
+     ["unknown platform 'mastodn'; did you mean 'mastodon'?", "known platforms:"]),
     ("missing platform", _one('feed = "https://x.org/f"'),
      "groups.g.targets[0].platform", ["mastodon, rednote, rss"]),
     ("kind not allowed", _one('platform = "rss"\naccount = "alice"'),
@@ -432,3 +435,50 @@ def test_edit_tomlkit_cannot_place_is_refused_not_garbled(tmp_path: Path) -> Non
     with pytest.raises(WatchlistError, match="edit it by hand"):
         remove_target(path, "https://a.org/2")
     assert path.read_text(encoding="utf-8") == split
+
+
+# -- allow_hosts: the fetch policy's second hosts -------------------------------------
+
+
+def test_allow_hosts_on_group_and_target_are_merged_and_normalised() -> None:
+    wl = parse_watchlist("""
+[groups.g]
+allow_hosts = ["*.Example.org", "cdn.example.com."]
+[[groups.g.targets]]
+platform = "rss"
+feed = "https://feeds.example.net/f.xml"
+allow_hosts = ["cdn.example.com", "bücher.de"]
+[[groups.g.targets]]
+platform = "rss"
+feed = "https://feeds.example.net/g.xml"
+""")
+    first, second = wl.targets
+    assert first.allow_hosts == ("*.example.org", "cdn.example.com", "xn--bcher-kva.de")
+    assert second.allow_hosts == ("*.example.org", "cdn.example.com")
+    assert first.key == "rss:feed:https://feeds.example.net/f.xml"  # not part of the identity
+
+
+@pytest.mark.parametrize(("value", "where", "shown"), [
+    ('"cdn.example.org"', "targets[0].allow_hosts", "must be a list of host names"),
+    ('["https://cdn.example.org/"]', "targets[0].allow_hosts[0]", "'https://cdn.example.org/'"),
+    ('["cdn.example.org:8080"]', "targets[0].allow_hosts[0]", "no scheme, path or port"),
+    ('["ok.example.org", "*"]', "targets[0].allow_hosts[1]", "'*' is not a host name"),
+    ('["*.org"]', "targets[0].allow_hosts[0]", "is not a host name"),
+    ('["a.*.example.org"]', "targets[0].allow_hosts[0]", "is not a host name"),
+    ('[""]', "targets[0].allow_hosts[0]", "is not a host name"),
+    ("[3]", "targets[0].allow_hosts[0]", "3 is not a host name"),
+])
+def test_bad_allow_hosts_name_the_entry_and_the_fix(value: str, where: str, shown: str) -> None:
+    text = _one(f'platform = "rss"\nfeed = "https://x.org/f"\nallow_hosts = {value}')
+    with pytest.raises(WatchlistError) as info:
+        parse_watchlist(text, "w.toml")
+    message = str(info.value)
+    assert f"groups.g.{where}" in message and shown in message, message
+    assert 'like allow_hosts = ["cdn.example.org", "*.example.org"]' in message
+
+
+def test_bad_group_allow_hosts_is_reported_under_the_group() -> None:
+    text = '[groups.g]\nallow_hosts = ["http://x"]\n' + _one(
+        'platform = "rss"\nfeed = "https://x.org/f"').replace("[groups.g]\n", "")
+    with pytest.raises(WatchlistError, match=r"groups\.g\.allow_hosts\[0\]"):
+        parse_watchlist(text)

@@ -42,17 +42,19 @@ def sync_targets(conn: Conn, targets: Iterable[Any], default_interval: float,
         row = conn.execute(
             """
             INSERT INTO targets (key, group_name, platform, kind, value, base_url, interval_s,
-                                 tags, next_due)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, CASE WHEN %s = 'post' THEN NULL ELSE now() END)
+                                 tags, allow_hosts, next_due)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s,
+                    CASE WHEN %s = 'post' THEN NULL ELSE now() END)
             ON CONFLICT (key) DO UPDATE SET group_name = EXCLUDED.group_name,
                 interval_s = EXCLUDED.interval_s, tags = EXCLUDED.tags,
+                allow_hosts = EXCLUDED.allow_hosts,
                 base_url = EXCLUDED.base_url, active = true,
                 next_due = CASE WHEN targets.kind = 'post' THEN NULL
                            ELSE COALESCE(targets.next_due, now()) END
             RETURNING id, (xmax = 0) AS inserted
             """,
             (t.key, t.group, t.platform, t.kind, t.value, t.base_url, interval,
-             list(t.tags), t.kind),
+             list(t.tags), list(getattr(t, "allow_hosts", ())), t.kind),
         ).fetchone()
         assert row is not None
         added += bool(row["inserted"])
@@ -96,14 +98,15 @@ def claim_due(
                 AND (%(groups)s::text[] IS NULL OR group_name = ANY(%(groups)s))
               ORDER BY next_due LIMIT %(limit)s FOR UPDATE SKIP LOCKED) due
         WHERE t.id = due.id
-        RETURNING t.id, t.key, t.platform, t.kind, t.value, t.base_url, t.known
+        RETURNING t.id, t.key, t.platform, t.kind, t.value, t.base_url, t.known,
+                  t.allow_hosts
         """,
         {"until": until, "now": now, "limit": limit, "platforms": platforms, "groups": groups},
     ).fetchall()
     for r in rows:
         items.append(WorkItem(mode="listing", platform=r["platform"], target_key=r["key"],
                               url=r["value"], base_url=r["base_url"], row_id=r["id"],
-                              known=dict(r["known"] or {})))
+                              known=dict(r["known"] or {}), **_policy(r)))
     if len(items) >= limit:
         return items
     rows = conn.execute(
@@ -118,7 +121,7 @@ def claim_due(
              targets t
         WHERE p.id = due.id AND t.id = p.target_id
         RETURNING p.id, p.platform, p.post_key, p.url, p.probe_url, p.known,
-                  t.key AS target_key, t.base_url
+                  t.key AS target_key, t.base_url, t.kind, t.value, t.allow_hosts
         """,
         {"until": until, "now": now, "limit": limit - len(items), "platforms": platforms,
          "groups": groups},
@@ -127,8 +130,18 @@ def claim_due(
         items.append(WorkItem(mode="probe", platform=r["platform"], target_key=r["target_key"],
                               url=r["probe_url"] or r["url"], base_url=r["base_url"],
                               post_key=r["post_key"], row_id=r["id"],
-                              known=dict(r["known"] or {})))
+                              known=dict(r["known"] or {}), **_policy(r)))
     return items
+
+
+def _policy(row: dict[str, Any]) -> dict[str, Any]:
+    """The fetch policy's bounds for a work item: the target's own URL, its allowed hosts.
+
+    A probe's URL came from content, so the spider must learn the target's own
+    URL from here: the feed or post URL, else the base_url (an account's server).
+    """
+    own = row["value"] if row["kind"] in ("feed", "post") else row["base_url"]
+    return {"target_url": own, "allow_hosts": tuple(row["allow_hosts"] or ())}
 
 
 def release(conn: Conn, items: Iterable[WorkItem]) -> None:
@@ -310,3 +323,25 @@ def _db_value(col: str, value: Any) -> Any:
 
 def _json_or_none(value: Any) -> Any:
     return None if value is None else Jsonb(value)
+
+
+def release_rows(conn: Conn, mode: str, row_ids: Sequence[int]) -> None:
+    """Give back the leases of targets (``listing``) or posts (``probe``) by row id."""
+    table = "targets" if mode == "listing" else "posts"
+    conn.execute(f"UPDATE {table} SET lease_until = NULL WHERE id = ANY(%s)", (list(row_ids),))
+
+
+def checked_since(conn: Conn, mode: str, rows: Sequence[tuple[int, datetime]]) -> set[int]:
+    """Of ``(row id, time)`` pairs, the targets (``listing``) or posts (``probe``) already
+    checked at or after that time: a spooled observation of them is out of date."""
+    if not rows:
+        return set()
+    ids, times = [r[0] for r in rows], [r[1] for r in rows]
+    if mode == "listing":
+        query = ("SELECT t.id FROM targets t JOIN unnest(%s::bigint[], %s::timestamptz[]) "
+                 "AS s(id, at) ON s.id = t.id WHERE t.last_checked_at >= s.at")
+    else:
+        query = ("SELECT p.id FROM posts p JOIN unnest(%s::bigint[], %s::timestamptz[]) "
+                 "AS s(id, at) ON s.id = p.id JOIN observations o ON o.id = p.last_obs_id "
+                 "WHERE o.last_at >= s.at")
+    return {r["id"] for r in conn.execute(query, (ids, times)).fetchall()}
