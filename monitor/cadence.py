@@ -58,3 +58,30 @@ def backoff(streak: int, base: float, cap: float) -> float:
     if streak <= 0:
         return base
     return float(min(cap, base * (2 ** min(streak, 20))))
+
+
+def target_retry(streak: int, interval: float, cap: float, retry_after: float = 0.0) -> float:
+    """Seconds until a target that failed ``streak`` times in a row is checked again.
+
+    The first retries come sooner than the interval (a blip should not cost a
+    whole interval), then the wait doubles past it up to ``cap``
+    (ERROR_BACKOFF_MAX): a failing target is fetched less often than a healthy
+    one. A longer ``Retry-After`` from the server wins over both.
+    """
+    wait = backoff(streak, min(interval, 60.0), max(cap, min(interval, 60.0)))
+    return max(wait, retry_after)
+
+
+def probe_retry(streak: int, confirm_retry: float, cap: float, retry_after: float = 0.0,
+                until_scheduled: float | None = None) -> float:
+    """Seconds until a post whose probe failed transiently ``streak`` times is probed again.
+
+    CONFIRM_RETRY after the first failure, doubling up to ``cap``
+    (ERROR_BACKOFF_MAX), and never later than the post's next scheduled re-check
+    (``until_scheduled`` seconds away), so it keeps its place in the schedule;
+    a longer ``Retry-After`` from the server wins over all of these.
+    """
+    wait = backoff(max(0, streak - 1), confirm_retry, max(cap, confirm_retry))
+    if until_scheduled is not None:
+        wait = min(wait, max(0.0, until_scheduled))
+    return max(wait, retry_after)

@@ -29,6 +29,9 @@ DEMO_SETTINGS = {
     "confirm_retry": "2s",
     "download_timeout": "2s",
     "retry_times": 1,
+    # Host back-off scaled down with everything else (faults pause the sandbox host).
+    "retry_backoff_base": "0.2s",
+    "retry_backoff_max": "2s",
     "autothrottle": False,
     "concurrent_requests_per_host": 8,
 }

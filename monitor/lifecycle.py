@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import diff
-from .cadence import backoff, next_post_check
+from .cadence import next_post_check, probe_retry, target_retry
 from .classify import classify_disappearance, classify_hiding
 from .events import Event, Verdict
 from .observation import Observation, Outcome, PostContent
@@ -500,8 +500,21 @@ class Lifecycle:
         now = obs.observed_at
         rules = self.rules
         max_gap = target.interval_s if target.kind == "post" else None
+        failed_probe = obs.mode == "probe" and obs.outcome.transient
+        if obs.mode == "probe":
+            # Transient probe failures in a row, per post (kept in ``known``).
+            streak = int(post.known.get(PROBE_FAILURES) or 0) + 1 if failed_probe else 0
+            if streak:
+                post.known[PROBE_FAILURES] = streak
+            else:
+                post.known.pop(PROBE_FAILURES, None)
+        retry_after = float(obs.signals.get("retry_after") or 0) if failed_probe else 0.0
         if post.state == "suspect" and post.suspicion is not None:
-            when = now + timedelta(seconds=rules.confirm_retry)
+            wait = rules.confirm_retry
+            if failed_probe:
+                wait = probe_retry(int(post.known[PROBE_FAILURES]), rules.confirm_retry,
+                                   rules.error_backoff_max, retry_after)
+            when = now + timedelta(seconds=wait)
             probes = post.suspicion["probes"]
             if probes and len(probes) >= rules.confirm_probes - 1:
                 earliest = datetime.fromisoformat(probes[0]["at"]) + timedelta(
@@ -509,27 +522,34 @@ class Lifecycle:
                 when = max(when, earliest)
             post.next_check = when
             return
-        if obs.outcome.transient and obs.mode == "probe":
-            wait = max(rules.confirm_retry, float(obs.signals.get("retry_after") or 0))
-            post.next_check = now + timedelta(seconds=min(wait, max_gap or wait))
-            return
         due, step = next_post_check(post.first_seen, now, rules.offsets, rules.horizon, max_gap)
         if due is None and target.kind == "post":
             due = now + timedelta(seconds=max_gap or 86400)
+        if failed_probe:
+            # Back off, but never past the post's next scheduled re-check: it keeps
+            # its place in the schedule (the schedule counts from first sight).
+            until = (due - now).total_seconds() if due is not None else None
+            wait = probe_retry(int(post.known[PROBE_FAILURES]), rules.confirm_retry,
+                               rules.error_backoff_max, retry_after, until)
+            post.next_check = now + timedelta(seconds=wait)
+            return
         post.next_check, post.check_step = due, step
 
     def _target_checked(self, target: TargetRow, obs: Observation) -> None:
         now = obs.observed_at
         target.last_checked_at = now
         target.last_outcome = obs.outcome.value
-        if obs.outcome.transient:
+        # A listing that is absent before it was ever read (a mistyped feed URL or
+        # account) is the user's error to fix, not news about the target.
+        never_read = (obs.mode == "listing" and obs.outcome.absent
+                      and target.last_ok_at is None)
+        if obs.outcome.transient or never_read:
             target.error_streak += 1
-            target.last_error = f"{obs.outcome.value}: {obs.detail or obs.http_status or ''}"
-            wait = backoff(target.error_streak, min(target.interval_s, 60.0),
-                           self.rules.error_backoff_max)
-            wait = max(wait, float(obs.signals.get("retry_after") or 0))
-            wait = min(wait, max(target.interval_s, wait if obs.signals.get("retry_after")
-                                 else target.interval_s))
+            target.last_error = (_first_check_error(target, obs) if never_read else
+                                 f"{obs.outcome.value}: {obs.detail or obs.http_status or ''}")
+            wait = target_retry(target.error_streak, target.interval_s,
+                                self.rules.error_backoff_max,
+                                float(obs.signals.get("retry_after") or 0))
         else:
             target.error_streak = 0
             target.last_error = None
@@ -537,6 +557,19 @@ class Lifecycle:
             wait = target.interval_s
         if target.kind != "post":
             target.next_due = now + timedelta(seconds=wait)
+
+
+#: Key in ``PostRow.known``: transient probe failures in a row (for the back-off).
+PROBE_FAILURES = "probe_failures"
+
+
+def _first_check_error(target: TargetRow, obs: Observation) -> str:
+    """What the user sees when a listing was absent on its first check."""
+    answer = f"HTTP {obs.http_status}" if obs.http_status else f"'{obs.outcome.value}'"
+    if target.platform == "rss":
+        return f"the feed answered {answer} on its first check: check the URL"
+    return (f"the {target.kind} {target.value!r} answered {answer} on its first check: "
+            f"check its name and base_url")
 
 
 def window_start(obs: Observation) -> datetime | None:

@@ -114,6 +114,27 @@ SETTINGS: dict[str, Setting] = {
             parse_duration,
         ),
         Setting(
+            "RETRY_BACKOFF_BASE",
+            2.0,
+            "A host that answers 5xx or 429, times out or refuses connections is paused "
+            "this long, doubling with each such failure in a row (plus up to 50% jitter); "
+            "every request to it waits, other hosts go on.",
+            parse_duration,
+        ),
+        Setting(
+            "RETRY_BACKOFF_MAX",
+            600.0,
+            "Longest such pause of a failing host.",
+            parse_duration,
+        ),
+        Setting(
+            "ROBOTSTXT_CACHE",
+            86400.0,
+            "How long a host's robots.txt is reused by later checks; its Cache-Control "
+            "or Expires may shorten it.",
+            parse_duration,
+        ),
+        Setting(
             "DEFAULT_INTERVAL",
             600.0,
             "How often a target's listing is checked unless the target says otherwise.",

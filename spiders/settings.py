@@ -14,6 +14,8 @@ from scrapy.settings import Settings as ScrapySettings
 
 from monitor.settings import Settings
 
+from .politeness import MIN_SLOT_DELAY
+
 #: Status codes Scrapy's RetryMiddleware retries. 429 and the 5xx family are
 #: transient by definition; 408 is the server saying it timed us out.
 RETRY_HTTP_CODES = [408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524]
@@ -41,7 +43,10 @@ def scrapy_settings(settings: Mapping[str, Any], **overrides: Any) -> ScrapySett
         "CONCURRENT_ITEMS": 4,
         "AUTOTHROTTLE_ENABLED": settings["AUTOTHROTTLE"],
         "AUTOTHROTTLE_START_DELAY": max(1.0, float(settings["DOWNLOAD_DELAY"])),
-        "DOWNLOAD_DELAY": float(settings["DOWNLOAD_DELAY"]),
+        # Never 0: with no delay, Scrapy 2.19's slot sends every queued request
+        # at once, past CONCURRENT_REQUESTS_PER_DOMAIN, and never reads the
+        # slot's lastseen, which holds queued requests through a host's pause.
+        "DOWNLOAD_DELAY": max(MIN_SLOT_DELAY, float(settings["DOWNLOAD_DELAY"])),
         "DOWNLOAD_TIMEOUT": float(settings["DOWNLOAD_TIMEOUT"]),
         "DOWNLOAD_MAXSIZE": int(settings["MAX_BODY_BYTES"]),
         # Warn at half the limit so a growing page shows up in the log first.
@@ -51,21 +56,38 @@ def scrapy_settings(settings: Mapping[str, Any], **overrides: Any) -> ScrapySett
         "RETRY_ENABLED": True,
         "RETRY_TIMES": settings["RETRY_TIMES"],
         "RETRY_HTTP_CODES": RETRY_HTTP_CODES,
-        # The spider records the last failure itself; Scrapy's give-up line
-        # would only duplicate it at ERROR level.
-        "RETRY_GIVE_UP_LOG_LEVEL": "INFO",
+        # The spider records (and logs, once) the last failure itself; Scrapy's
+        # give-up line would only repeat it.
+        "RETRY_GIVE_UP_LOG_LEVEL": "DEBUG",
         "RETRY_AFTER_MAX": float(settings["RETRY_AFTER_MAX"]),
+        # Per-host pauses and back-off that outlive the crawl (spiders.politeness).
+        "RETRY_BACKOFF_BASE": float(settings["RETRY_BACKOFF_BASE"]),
+        "RETRY_BACKOFF_MAX": float(settings["RETRY_BACKOFF_MAX"]),
+        "ROBOTSTXT_CACHE": float(settings["ROBOTSTXT_CACHE"]),
+        "SCHEDULER": "spiders.politeness.PoliteScheduler",
         # Every status reaches the spider: a 404 is an observation, not noise.
         "HTTPERROR_ALLOW_ALL": True,
         # A notice page's <meta refresh> ("back to the home page in 3 s") would
         # replace the notice we came for with the home page.
         "METAREFRESH_ENABLED": False,
         "REDIRECT_ENABLED": True,
+        # The fetch policy (spiders/urlpolicy.py): only http(s), only the
+        # target's own or allowed hosts, no internal addresses, resolved ones
+        # included. No handler for any other scheme exists at all.
+        "DOWNLOAD_HANDLERS": {"file": None, "s3": None, "ftp": None, "data": None},
+        "TWISTED_DNS_RESOLVER": "spiders.urlpolicy.PolicyResolver",
         "DOWNLOADER_MIDDLEWARES": {
+            # First, so nothing (robots.txt included) fetches for a refused URL.
+            "spiders.urlpolicy.UrlPolicyMiddleware": 50,
+            # Below RetryMiddleware (550): a refused address is not retried.
+            "spiders.urlpolicy.RefusedAddressMiddleware": 580,
             "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
             "spiders.middlewares.RobotsTxtMiddleware": 100,
             # Above RetryMiddleware (550) so its process_response runs first.
             "spiders.middlewares.RetryAfterMiddleware": 560,
+            # Sees every answer before the retry middlewares (it sets the host's
+            # pause they rely on) and is the last check before a request is sent.
+            "spiders.politeness.HostPolitenessMiddleware": 590,
         },
         "ITEM_PIPELINES": {"spiders.pipelines.SinkPipeline": 100},
         "MASTODON_MAX_PAGES": MASTODON_MAX_PAGES,

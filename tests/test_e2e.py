@@ -36,6 +36,9 @@ FAST = {
     "download_timeout": "1s",
     "retry_times": 1,
     "retry_after_max": "2s",
+    # Host back-off scaled down with everything else (faults pause the sandbox host).
+    "retry_backoff_base": "0.1s",
+    "retry_backoff_max": "1s",
     "autothrottle": False,
     "concurrent_requests_per_host": 16,
     "lease": "5s",

@@ -271,3 +271,37 @@ def test_a_cause_waits_for_the_listing_that_may_carry_a_tombstone(db: Database) 
     assert [(e.kind, e.cause) for e in events] == [("disappeared", "deleted_by_author")]
     assert events[0].evidence["suspicion"]["context"]["tombstone_comment"] == \
         "Withdrawn by the author."
+
+
+def test_a_listing_absent_on_its_first_check_is_a_stored_error(world: World) -> None:
+    """A mistyped account or feed URL: 404 before any good check is a failing target
+    (the old code stored last_ok_at and 0 errors: healthy)."""
+    world.recorder.record([Observation(
+        mode="listing", platform="mastodon", target_key=world.target_key, url="alice",
+        outcome=Outcome.NOT_FOUND, row_id=world.target_id, observed_at=T0, http_status=404)])
+    row = world.one("SELECT last_ok_at, error_streak, last_error, next_due FROM targets")
+    assert row["last_ok_at"] is None
+    assert row["error_streak"] == 1
+    assert "answered HTTP 404 on its first check" in row["last_error"]
+    assert row["next_due"] == T0 + timedelta(minutes=2)  # the error back-off, not the interval
+    world.listing(T0 + timedelta(minutes=2), three())
+    row = world.one("SELECT last_ok_at, error_streak, last_error FROM targets")
+    assert (row["last_ok_at"], row["error_streak"], row["last_error"]) == \
+        (T0 + timedelta(minutes=2), 0, None)
+
+
+def test_transient_probe_failures_back_off_through_the_store(world: World) -> None:
+    """The per-post failure streak survives the round trip through PostgreSQL."""
+    world.listing(T0, three())
+    at = T0 + timedelta(days=2, hours=1)  # past the dense offsets: next re-check is daily
+    waits = []
+    for _ in range(4):
+        world.probe("1", at, Outcome.TIMEOUT)
+        due = world.one("SELECT next_check FROM posts WHERE post_key = '1'")["next_check"]
+        waits.append((due - at).total_seconds())
+        at = due
+    assert waits == [120.0, 240.0, 480.0, 960.0]  # old code: 120 s forever
+    world.probe("1", at, Outcome.OK, post=three()[0], status=200)
+    row = world.one("SELECT next_check, known FROM posts WHERE post_key = '1'")
+    assert "probe_failures" not in row["known"]
+    assert row["next_check"] == datetime(2026, 8, 4, 12, 0, tzinfo=UTC)  # back on schedule
