@@ -13,7 +13,8 @@ Modules: :mod:`~alerts.config` (the ``[alerts]`` table), :mod:`~alerts.rules`
 (pure decisions), :mod:`~alerts.outbox` (writes deliveries), :mod:`~alerts.store`
 (SQL), :mod:`~alerts.dispatcher` (sends), :mod:`~alerts.channels` (Apprise and
 webhook senders), :mod:`~alerts.webhook` (payload, signature, ``verify``),
-:mod:`~alerts.render` (text and Markdown), :mod:`~alerts.cli` (``takedown alerts``).
+:mod:`~alerts.render` (text and Markdown), :mod:`~alerts.cli` (``takedown alerts``),
+:mod:`~alerts.redact` (secrets scrubbed from every log record).
 See ``alerts/README.md``.
 """
 

@@ -43,6 +43,8 @@ from monitor.events import CAUSES, EVENT_KINDS, REMOVAL_DETAILS
 from monitor.platforms import get_platform
 from monitor.settings import parse_duration
 
+from . import redact
+
 __all__ = ["AlertConfig", "Channel", "Route", "OPTIONS", "CHANNEL_OPTIONS", "load_config",
            "from_watchlist"]
 
@@ -93,6 +95,9 @@ CHANNEL_OPTIONS: dict[str, tuple[Any, str]] = {
     "secret_file": (None, "webhook: read the key from this file."),
 }
 
+#: Apprise schemes whose URL names a real host (they POST to it over HTTP(S)).
+_HOST_SCHEMES = frozenset({"json", "jsons", "xml", "xmls", "form", "forms"})
+
 ROUTE_KEYS = ("channels", "groups", "platforms", "kinds", "causes")
 
 Problems = list[tuple[str, str]]
@@ -116,16 +121,28 @@ class Channel:
         return self.url.split("://", 1)[0].lower() if "://" in self.url else "?"
 
     def secrets(self) -> list[str]:
-        """The strings to scrub from error messages before they are stored or logged."""
+        """The strings to scrub from error messages and log records (:mod:`alerts.redact`).
+
+        Besides the URL and key: the user, password and query, and the tokens of the
+        path. Apprise URLs keep tokens in the "host" and path, and the request Apprise
+        makes carries them joined (``slack://A/B/C`` posts to ``/services/A/B/C``), so
+        the joined form is a secret too. Apprise's json://, xml:// and form:// name a
+        real host, which is harmless, and a path of the user's choosing, which is a
+        secret. Of a web hook's (http/https) path, only the token-like segments (16
+        characters or more) are: the HMAC key protects it.
+        """
         found = [s for s in (self.url, self.secret) if s]
         if "://" in self.url:
             parts = urlsplit(self.url)
             found += [p for p in (parts.username, parts.password, parts.query) if p]
-            # Apprise URLs keep tokens in the "host" and path; a web hook's host is harmless.
             web = parts.scheme in ("http", "https")
-            where = parts.path if web else parts.netloc + parts.path
-            found += [seg for seg in re.split(r"[/@:?&=]", where) if len(seg) >= (16 if web
-                                                                             else 6)]
+            host = parts.scheme in _HOST_SCHEMES or web
+            where = parts.path if host else parts.netloc.rpartition("@")[2] + parts.path
+            found += [seg for seg in re.split(r"[/@:?&=]", where)
+                      if len(seg) >= (16 if web else 6)]
+            joined = where.strip("/")
+            if not web and len(joined) >= 6:
+                found.append(joined)
         return sorted(set(found), key=len, reverse=True)
 
 
@@ -167,7 +184,10 @@ class AlertConfig:
 def from_watchlist(watchlist: Any, environ: Mapping[str, str] | None = None) -> AlertConfig:
     """The alert config of a loaded :class:`monitor.watchlist.Watchlist`."""
     source = str(watchlist.path) if getattr(watchlist, "path", None) else "<watchlist>"
-    return load_config(watchlist.alerts, source, environ, groups=list(watchlist.groups))
+    config = load_config(watchlist.alerts, source, environ, groups=list(watchlist.groups))
+    # From now on no log record, whichever library writes it, shows these secrets.
+    redact.protect(s for channel in config.channels.values() for s in channel.secrets())
+    return config
 
 
 def load_config(raw: Mapping[str, Any] | None, source: str = "<watchlist>",

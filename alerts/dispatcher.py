@@ -11,7 +11,8 @@ outside any transaction; then it records the result and the attempt:
 - the dispatcher died mid-send (SIGKILL, power loss): the lease runs out, the
   next step finds the row still ``sending``, logs the lost try as
   ``interrupted`` and sends again. Delivery is therefore at least once; the row
-  becomes ``sent`` exactly once (finishing checks the try it claimed).
+  becomes ``sent`` exactly once (finishing checks the try it claimed). The
+  metrics count such a delivery ``resent``, not ``sent``: it may have arrived twice.
 
 :func:`run_dispatcher` runs steps on the asyncio loop of ``takedown run`` (the
 database and the sends go through :func:`asyncio.to_thread`);
@@ -47,7 +48,8 @@ WORKERS = 2  # concurrent sends in run_dispatcher
 
 
 class Metrics(Protocol):
-    def delivery(self, channel_type: str, result: str) -> None: ...
+    def delivery(self, channel_type: str, result: str) -> None:
+        """One attempt: sent, resent (sent after an interrupted try), failed or dead."""
 
 
 class Dispatcher:
@@ -83,7 +85,6 @@ class Dispatcher:
                               "`takedown alerts retry` sends it again", row["id"],
                               channel.name, row["tries"])
                     return "dead"
-                self._count(channel.type, "failed")
             tries = store.start_sending(conn, row["id"], now,
                                         now + timedelta(seconds=cfg.lease), self.name)
             content: Content | None = None
@@ -120,7 +121,11 @@ class Dispatcher:
         with self.db.transaction() as conn:
             current = store.finish(conn, row["id"], tries, result, finished, due, problem)
             store.log_attempt(conn, row["id"], tries, now, finished, result, problem, self.name)
-        self._count(kind, result)
+            # A re-send after an interrupted try that may have arrived: a possible
+            # duplicate at the receiver, counted apart (the process that was cut off
+            # counted nothing).
+            resent = result == "sent" and current and store.was_interrupted(conn, row["id"])
+        self._count(kind, "resent" if resent else result)
         what = f"{row['kind']} {row['event_id'] or row['id']}"
         if not current:
             log.warning("alert %s (%s) to channel %s: try %d ended (%s) after the lease ran "

@@ -209,6 +209,13 @@ def log_attempt(conn: Conn, delivery_id: int, attempt: int, started: datetime,
         (delivery_id, attempt, started, finished, result, error, by))
 
 
+def was_interrupted(conn: Conn, delivery_id: int) -> bool:
+    """True when an earlier try of the delivery was interrupted (it may have arrived)."""
+    row = conn.execute("SELECT EXISTS (SELECT 1 FROM delivery_attempts WHERE delivery_id = %s "
+                       "AND result = 'interrupted') AS interrupted", (delivery_id,)).fetchone()
+    return bool(row and row["interrupted"])
+
+
 def members(conn: Conn, parent_id: int) -> list[int]:
     rows = conn.execute("SELECT event_id FROM deliveries WHERE parent_id = %s "
                         "AND event_id IS NOT NULL ORDER BY id", (parent_id,)).fetchall()

@@ -4,12 +4,17 @@ Every POST carries::
 
     Content-Type: application/json; charset=utf-8
     X-Takedown-Timestamp: 1785585600                 # Unix seconds when signed
-    X-Takedown-Signature: sha256=<hex HMAC-SHA256(secret, f"{timestamp}.{body}")>
     Idempotency-Key: event-123                       # the same on every retry
+    X-Takedown-Signature-Version: 2
+    X-Takedown-Signature: sha256=<hex HMAC-SHA256(secret, f"{timestamp}.{key}.{body}")>
 
+Signature scheme 2 covers the ``Idempotency-Key`` too (scheme 1 signed only the
+timestamp and body, so a replay under a fresh key verified). Keys are
+``[A-Za-z0-9_-]{1,200}``, so the dots in the signed string are unambiguous.
 The body is UTF-8 JSON with ``"version": 1`` (see ``alerts/README.md``).
 Delivery is at least once: a receiver deduplicates on ``Idempotency-Key``.
-:func:`verify` uses only the standard library so receivers can copy it.
+:func:`verify` uses only the standard library so receivers can copy it; it
+returns False for any malformed input and never raises.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -25,11 +31,14 @@ from typing import Any
 
 from .render import Message, cause_text, lifetime
 
-__all__ = ["VERSION", "SIGNATURE_HEADER", "TIMESTAMP_HEADER", "IDEMPOTENCY_HEADER",
-           "payload", "encode", "sign", "signed_headers", "verify", "post"]
+__all__ = ["VERSION", "SIGNATURE_VERSION", "SIGNATURE_HEADER", "SIGNATURE_VERSION_HEADER",
+           "TIMESTAMP_HEADER", "IDEMPOTENCY_HEADER", "payload", "encode", "sign",
+           "signed_headers", "verify", "post"]
 
-VERSION = 1
+VERSION = 1  # of the JSON payload
+SIGNATURE_VERSION = "2"  # of the signature scheme: timestamp, key and body are signed
 SIGNATURE_HEADER = "X-Takedown-Signature"
+SIGNATURE_VERSION_HEADER = "X-Takedown-Signature-Version"
 TIMESTAMP_HEADER = "X-Takedown-Timestamp"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 USER_AGENT = "TakedownMonitor-Webhook/1"
@@ -93,10 +102,14 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__} in a webhook payload")
 
 
-def sign(body: bytes, secret: str | bytes, timestamp: int) -> str:
+def sign(body: bytes, secret: str | bytes, timestamp: int, idempotency_key: str) -> str:
+    """``sha256=<hex HMAC-SHA256(secret, "{timestamp}.{idempotency_key}.{body}")>``."""
+    if not _KEY.fullmatch(idempotency_key):
+        raise ValueError(f"Idempotency-Key {idempotency_key!r} is not 1-200 characters of "
+                         "[A-Za-z0-9_-]; the signed string would be ambiguous")
     key = secret.encode("utf-8") if isinstance(secret, str) else secret
-    mac = hmac.new(key, str(timestamp).encode("ascii") + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
+    signed = f"{int(timestamp)}.{idempotency_key}.".encode("ascii") + body
+    return "sha256=" + hmac.new(key, signed, hashlib.sha256).hexdigest()
 
 
 def signed_headers(body: bytes, secret: str | bytes, idempotency_key: str,
@@ -106,31 +119,59 @@ def signed_headers(body: bytes, secret: str | bytes, idempotency_key: str,
         "Content-Type": "application/json; charset=utf-8",
         "User-Agent": USER_AGENT,
         TIMESTAMP_HEADER: str(ts),
-        SIGNATURE_HEADER: sign(body, secret, ts),
         IDEMPOTENCY_HEADER: idempotency_key,
+        SIGNATURE_VERSION_HEADER: SIGNATURE_VERSION,
+        SIGNATURE_HEADER: sign(body, secret, ts, idempotency_key),
     }
+
+
+# verify() and these patterns are copied verbatim into alerts/README.md for receivers
+# (tests/alerts/test_alerts_webhook.py checks the copy behaves the same).
+_STAMP = re.compile(r"[0-9]{1,12}")
+_KEY = re.compile(r"[A-Za-z0-9_-]{1,200}")
+_SIGNATURE = re.compile(r"sha256=[0-9a-f]{64}")
+_SIGNED = ("x-takedown-timestamp", "idempotency-key", "x-takedown-signature-version",
+           "x-takedown-signature")
 
 
 def verify(body: bytes | str, headers: Mapping[str, str], secret: str | bytes,
            tolerance: float = 300, now: float | None = None) -> bool:
-    """True when ``body`` was signed with ``secret`` less than ``tolerance`` s ago.
+    """True when ``body`` and its Idempotency-Key were signed with ``secret`` less than
+    ``tolerance`` seconds ago (signature scheme 2).
 
-    Give the raw request body (bytes, as received, before any JSON parsing) and
-    its headers (any case). Rejects a missing or malformed header, a timestamp
-    outside ``tolerance`` either way (replays), and any change to the body.
-    Standard library only: copy it into your receiver.
+    Give the raw request body (bytes, as received, before any JSON parsing) and its
+    headers (any case). Returns False, never raises, for anything malformed: a
+    missing, repeated or non-ASCII header, a timestamp that is not 1-12 digits or is
+    more than ``tolerance`` s away (replays), an unknown signature version, a changed
+    body or key. Standard library only: copy it into your receiver.
     """
-    lower = {k.lower(): v for k, v in headers.items()}
-    stamp = lower.get("x-takedown-timestamp", "")
-    given = lower.get("x-takedown-signature", "")
-    if not (stamp.isascii() and stamp.isdigit()) or not given.startswith("sha256="):
+    found: dict[str, str] = {}
+    try:
+        for name, value in headers.items():
+            name = name.lower() if isinstance(name, str) else ""
+            if name in _SIGNED:
+                if name in found or not isinstance(value, str):
+                    return False  # a repeated header, or not text
+                found[name] = value
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        if isinstance(secret, str):
+            secret = secret.encode("utf-8")
+    except (AttributeError, TypeError, ValueError):  # not a mapping; unencodable text
         return False
-    current = time.time() if now is None else now
-    if abs(current - int(stamp)) > tolerance:
+    if not isinstance(body, (bytes, bytearray)) or not isinstance(secret, bytes) or not secret:
         return False
-    raw = body.encode("utf-8") if isinstance(body, str) else body
-    key = secret.encode("utf-8") if isinstance(secret, str) else secret
-    mac = hmac.new(key, stamp.encode("ascii") + b"." + raw, hashlib.sha256)
+    stamp, key, version, given = (found.get(name, "") for name in _SIGNED)
+    if (version != "2" or not _STAMP.fullmatch(stamp) or not _KEY.fullmatch(key)
+            or not _SIGNATURE.fullmatch(given)):
+        return False
+    try:
+        current = time.time() if now is None else float(now)
+        if not abs(current - int(stamp)) <= tolerance:  # False for NaN too
+            return False
+    except (TypeError, ValueError):
+        return False
+    mac = hmac.new(secret, f"{stamp}.{key}.".encode("ascii") + bytes(body), hashlib.sha256)
     return hmac.compare_digest("sha256=" + mac.hexdigest(), given)
 
 

@@ -6,12 +6,16 @@
 - counters and histograms fed by :meth:`Metrics.recorded`, the Recorder's
   ``on_recorded`` callback. It runs *after* each batch commits, so the counts
   match what the database holds (a rolled-back batch is never counted);
-- ``takedown_alert_deliveries_total``, fed by the alerts dispatcher through
-  :meth:`Metrics.delivery`;
+- ``takedown_alert_delivery_attempts_total``, fed by the alerts dispatcher
+  through :meth:`Metrics.delivery`;
 - gauges computed at scrape time by :class:`DatabaseCollector` from one short
   query (tracked targets and posts, the backlog, per-group freshness, error
-  streaks, the delivery queue). A failing query never fails the scrape: it is
-  logged and ``takedown_collector_up`` drops to 0.
+  streaks, the delivery queue and dead letters). A failing query never fails the
+  scrape: it is logged and ``takedown_collector_up`` drops to 0;
+- ``takedown_build_info`` and prometheus_client's ``process_*`` metrics.
+
+No ``_created`` series: prometheus_client's are switched off when a
+:class:`Metrics` is built (they double the series count and no rule reads them).
 
 :data:`METRICS` names every metric with its help text; the README documents each.
 Labels come from a small fixed set (:data:`LABELS`): never a URL, a post id or an
@@ -33,9 +37,18 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Sequence
+from platform import python_version
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -51,7 +64,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LABELS", "METRICS", "DatabaseCollector", "Metrics", "MetricsServer"]
+__all__ = ["LABELS", "METRICS", "BuildInfoCollector", "DatabaseCollector", "Metrics",
+           "MetricsServer"]
 
 #: Every metric, with its help text. ``tests/test_docs.py`` checks the README lists each.
 METRICS: dict[str, str] = {
@@ -60,8 +74,9 @@ METRICS: dict[str, str] = {
     "auth_required outcomes means the platform changed under the spiders.",
     "takedown_events_total": "Events stored, by platform, watchlist group, kind and cause "
     "(cause is empty for edits and restorations).",
-    "takedown_alert_deliveries_total": "Alert delivery attempts by channel type and result "
-    "(sent, failed: will retry, dead: gave up).",
+    "takedown_alert_delivery_attempts_total": "Alert delivery attempts by channel type and "
+    "result: sent; resent (sent after an interrupted try, which may have arrived too: a "
+    "possible duplicate); failed (will retry); dead (gave up).",
     "takedown_check_duration_seconds": "Time one check took (fetch and parse), by platform "
     "and mode.",
     "takedown_time_to_takedown_seconds": "Post lifetime at deletion: first seen gone minus "
@@ -76,17 +91,21 @@ METRICS: dict[str, str] = {
     "check of any active target of the group; 0 if none has ever succeeded.",
     "takedown_platform_error_streak": "Longest run of failed checks in a row among the "
     "platform's active targets.",
-    # Not "takedown_alert_deliveries": that is the family name of the counter above, and a
-    # gauge of the same name is invalid OpenMetrics (prometheus_client refuses it).
-    "takedown_alert_delivery_queue": "Alert deliveries in the deliveries table, by state "
-    "(pending, sending, sent, failed, dead); absent before the alerts migration.",
+    "takedown_alert_delivery_queue": "Alert deliveries waiting to go out, by state "
+    "(pending, sending, failed: due again after its backoff); absent before the alerts "
+    "migration.",
+    "takedown_alert_dead_letters": "Alert deliveries given up after max_tries: nobody was "
+    "told. Falls when `takedown alerts retry` puts them back.",
     "takedown_collector_up": "1 if the last scrape read the database, 0 if the query failed "
     "(see the log); the database gauges are missing while it is 0.",
+    "takedown_build_info": "Always 1; the labels say which Takedown Monitor version and "
+    "Python version run.",
 }
 
 #: The only label names any metric may carry.
 LABELS = frozenset(
-    {"platform", "mode", "outcome", "group", "kind", "cause", "channel_type", "result", "state"}
+    {"platform", "mode", "outcome", "group", "kind", "cause", "channel_type", "result", "state",
+     "version", "python_version"}
 )
 
 #: 10 ms … 60 s: a cached RSS feed answers in tens of ms, a throttled API in seconds.
@@ -100,11 +119,18 @@ TAKEDOWN_BUCKETS = (
     2 * _HOUR, 6 * _HOUR, 12 * _HOUR, _DAY, 2 * _DAY, 3 * _DAY, 7 * _DAY, 14 * _DAY, 30 * _DAY,
 )
 
-DELIVERY_RESULTS = ("sent", "failed", "dead")
-DELIVERY_STATES = ("pending", "sending", "sent", "failed", "dead")
+DELIVERY_RESULTS = ("sent", "resent", "failed", "dead")
+#: Deliveries waiting to go out; sent, folded and suppressed rows are done, dead ones
+#: are ``takedown_alert_dead_letters``.
+QUEUE_STATES = ("pending", "sending", "failed")
 POST_STATES = ("unseen", "visible", "suspect", "gone", "hidden")
 MODES = ("listing", "probe")
-#: A backlog item counts as overdue this long after it fell due.
+#: Outcomes created at 0 for each (platform, mode) on first sight: those the shared fetch
+#: layer gives any platform in either mode (HTTP statuses, network and size failures,
+#: challenge pages, refusals). A platform's own verdicts (a token expiring, a notice page,
+#: a tombstone) are not invented where they cannot occur: their series start when seen.
+PRECREATED_OUTCOMES = frozenset(Outcome) - {Outcome.TOKEN_EXPIRED, Outcome.UNAVAILABLE,
+                                            Outcome.TOMBSTONE}
 
 # Free-form label values (platform, channel type) must look like a short name. Anything
 # else - a URL, an account - is a bug upstream; it is counted as "invalid" and logged,
@@ -115,13 +141,19 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 class Metrics:
     """The monitor's metrics on one registry; with ``db``, also the database gauges.
 
-    Pass ``prometheus_client.REGISTRY`` as ``registry`` to export the process_* and
-    python_* metrics too; by default a new, empty registry is used.
+    By default a new registry is used, with ``process_*`` (a ``ProcessCollector``) and
+    ``takedown_build_info``; pass ``prometheus_client.REGISTRY`` to export its
+    ``python_*`` metrics too (it has its own process collector).
     """
 
     def __init__(self, registry: CollectorRegistry | None = None,
                  db: Database | None = None) -> None:
+        disable_created_metrics()  # process-wide in prometheus_client; read at scrape time
         self.registry = registry if registry is not None else CollectorRegistry()
+        #: The collectors this object registered (besides its counters and histograms).
+        self.collectors: list[Collector] = [BuildInfoCollector()]
+        if self.registry is not REGISTRY:
+            self.collectors.append(ProcessCollector(registry=None))
         self.checks = Counter(
             "takedown_checks_total", METRICS["takedown_checks_total"],
             ["platform", "mode", "outcome"], registry=self.registry)
@@ -129,7 +161,8 @@ class Metrics:
             "takedown_events_total", METRICS["takedown_events_total"],
             ["platform", "group", "kind", "cause"], registry=self.registry)
         self.deliveries = Counter(
-            "takedown_alert_deliveries_total", METRICS["takedown_alert_deliveries_total"],
+            "takedown_alert_delivery_attempts_total",
+            METRICS["takedown_alert_delivery_attempts_total"],
             ["channel_type", "result"], registry=self.registry)
         self.check_duration = Histogram(
             "takedown_check_duration_seconds", METRICS["takedown_check_duration_seconds"],
@@ -139,7 +172,9 @@ class Metrics:
             ["platform", "cause"], buckets=TAKEDOWN_BUCKETS, registry=self.registry)
         self.collector = DatabaseCollector(db) if db is not None else None
         if self.collector is not None:
-            self.registry.register(self.collector)
+            self.collectors.append(self.collector)
+        for collector in self.collectors:
+            self.registry.register(collector)
         # Series created at zero on first sight, so rate() and increase() see the first
         # anti_bot or dead delivery instead of a series that starts at 1.
         self._seen: set[tuple[str, ...]] = set()
@@ -152,7 +187,7 @@ class Metrics:
             mode = obs.mode if obs.mode in MODES else "invalid"
             if ("checks", platform, mode) not in self._seen:
                 self._seen.add(("checks", platform, mode))
-                for outcome in Outcome:
+                for outcome in PRECREATED_OUTCOMES:
                     self.checks.labels(platform, mode, outcome.value)
             self.checks.labels(platform, mode, str(obs.outcome)).inc()
             if obs.elapsed_ms is not None and obs.elapsed_ms >= 0:
@@ -173,7 +208,8 @@ class Metrics:
                     self.time_to_takedown.labels(platform, cause).observe(lifetime)
 
     def delivery(self, channel_type: str, result: str) -> None:
-        """Count one delivery attempt; ``result`` is sent, failed (will retry) or dead."""
+        """Count one delivery attempt; ``result`` is sent, resent (sent after an
+        interrupted try: a possible duplicate), failed (will retry) or dead."""
         if result not in DELIVERY_RESULTS:
             self._warn(f"result:{result}", "delivery result %r is not one of %s; not counted",
                        result, ", ".join(DELIVERY_RESULTS))
@@ -218,8 +254,11 @@ class Metrics:
         except ValueError as exc:
             raise ConfigError(f"{exc}: create the directory PROMETHEUS_MULTIPROC_DIR names, "
                               "or unset it to serve this process's metrics only.") from exc
-        if self.collector is not None:
-            registry.register(self.collector)
+        # Build info and the database gauges are the same from any process; process_*
+        # would describe only the serving one, so it is left out here.
+        for collector in self.collectors:
+            if not isinstance(collector, ProcessCollector):
+                registry.register(collector)
         return registry
 
     def _name(self, value: str, label: str) -> str:
@@ -310,6 +349,11 @@ class DatabaseCollector(Collector):
                 posts.setdefault(a, dict.fromkeys(POST_STATES, 0.0))[b] = value
             elif metric == "overdue":
                 families["overdue"].add_metric([], value)
+            elif metric == "deliveries":
+                if a in QUEUE_STATES:
+                    families["deliveries"].add_metric([a], value)
+                elif a == "dead":
+                    families["dead"].add_metric([], value)
             else:
                 if metric == "targets":  # a platform with targets but no posts yet
                     posts.setdefault(a, dict.fromkeys(POST_STATES, 0.0))
@@ -331,6 +375,7 @@ class DatabaseCollector(Collector):
         ]
         if has_deliveries:
             out.append(("deliveries", _gauge("takedown_alert_delivery_queue", ["state"])))
+            out.append(("dead", _gauge("takedown_alert_dead_letters")))
         out.append(("up", _gauge("takedown_collector_up")))
         return out
 
@@ -343,8 +388,19 @@ class DatabaseCollector(Collector):
             # Every state at zero, so a queue that empties reads 0, not "no data".
             seen = {r["a"] for r in rows if r["metric"] == "deliveries"}
             rows += [{"metric": "deliveries", "a": s, "b": "", "value": 0}
-                     for s in DELIVERY_STATES if s not in seen]
+                     for s in (*QUEUE_STATES, "dead") if s not in seen]
         return rows, has_deliveries
+
+
+class BuildInfoCollector(Collector):
+    """``takedown_build_info{version, python_version} 1``: which build is running."""
+
+    def collect(self) -> Iterable[Metric]:
+        from . import __version__
+
+        family = _gauge("takedown_build_info", ["version", "python_version"])
+        family.add_metric([__version__, python_version()], 1.0)
+        return [family]
 
 
 def _gauge(name: str, labels: Sequence[str] = (), value: float | None = None

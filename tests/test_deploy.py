@@ -42,7 +42,7 @@ UNIT = DEPLOY / "systemd" / "takedown-monitor.service"
 COUNTERS = {
     "takedown_checks_total",
     "takedown_events_total",
-    "takedown_alert_deliveries_total",
+    "takedown_alert_delivery_attempts_total",
 }
 HISTOGRAMS = {"takedown_check_duration_seconds", "takedown_time_to_takedown_seconds"}
 GAUGES = {
@@ -52,7 +52,9 @@ GAUGES = {
     "takedown_group_last_success_timestamp_seconds",
     "takedown_platform_error_streak",
     "takedown_alert_delivery_queue",
+    "takedown_alert_dead_letters",
     "takedown_collector_up",
+    "takedown_build_info",
 }
 SERIES = (
     COUNTERS
@@ -66,10 +68,11 @@ LABEL_VALUES = {
     "outcome": {o.value for o in Outcome},
     "kind": set(EVENT_KINDS),
     "cause": set(CAUSES),
-    "result": {"sent", "failed", "dead"},
+    "result": {"sent", "resent", "failed", "dead"},
     "mode": {"listing", "probe"},
+    "state": {"pending", "sending", "failed"},
 }
-MATCHER = re.compile(r'\b(outcome|kind|cause|result|mode)\s*(?:=~|!~|=|!=)\s*"([^"]*)"')
+MATCHER = re.compile(r'\b(outcome|kind|cause|result|mode|state)\s*(?:=~|!~|=|!=)\s*"([^"]*)"')
 
 INSTALL = {
     "promtool": "apt-get install -y --no-install-recommends prometheus",
@@ -130,6 +133,7 @@ def test_metric_list_matches_the_code() -> None:
     assert COUNTERS | HISTOGRAMS | GAUGES == set(metrics.METRICS)
     assert LABEL_VALUES["result"] == set(metrics.DELIVERY_RESULTS)
     assert LABEL_VALUES["mode"] == set(metrics.MODES)
+    assert LABEL_VALUES["state"] == set(metrics.QUEUE_STATES)
 
 
 # --- Prometheus --------------------------------------------------------------
@@ -187,12 +191,26 @@ def test_rules_use_known_metrics_and_label_values() -> None:
         assert unknown_label_values(expr) == [], name
 
 
+def error_rate_rules(all_rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in all_rules
+            if r.get("record", "").startswith("platform:takedown_check_failures:")]
+
+
+def check_error_rate(all_rules: list[dict[str, Any]]) -> None:
+    found = error_rate_rules(all_rules)
+    assert found, "no platform:takedown_check_failures:* recording rule: the error-rate " \
+        "alert has nothing to read"
+    for rule in found:
+        matched = re.search(r'outcome=~"([^"]+)"', rule["expr"])
+        assert matched, rule["record"]
+        assert set(matched.group(1).split("|")) == {o.value for o in TRANSIENT}
+
+
 def test_error_rate_counts_exactly_the_transient_outcomes() -> None:
-    for rule in rules():
-        if rule.get("record", "").startswith("platform:takedown_check_failures:"):
-            matched = re.search(r'outcome=~"([^"]+)"', rule["expr"])
-            assert matched, rule["record"]
-            assert set(matched.group(1).split("|")) == {o.value for o in TRANSIENT}
+    check_error_rate(rules())
+    # The check cannot pass on nothing: without the recording rules, it fails.
+    with pytest.raises(AssertionError, match="no platform:takedown_check_failures"):
+        check_error_rate([r for r in rules() if r not in error_rate_rules(rules())])
 
 
 def test_prometheus_scrapes_the_job_the_rules_name() -> None:
@@ -243,14 +261,33 @@ def test_alertmanager_routes(labels: list[str], receivers: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_inhibition_names_real_alerts() -> None:
+def check_inhibitions(inhibit_rules: list[dict[str, Any]]) -> set[str]:
+    """The alert names the inhibitions' source matchers name, each checked to exist."""
     names = {r["alert"] for r in alert_rules()}
-    config = load_yaml(ALERTMANAGER_YML)
-    for inhibit in config["inhibit_rules"]:
-        for matcher in inhibit["source_matchers"] + inhibit["target_matchers"]:
-            value = re.fullmatch(r'alertname=~?"([^"]+)"', matcher)
-            assert value, matcher
-            assert set(value.group(1).split("|")) <= names, matcher
+    assert inhibit_rules, "alertmanager.yml has no inhibit_rules"
+    sources: set[str] = set()
+    for inhibit in inhibit_rules:
+        assert inhibit.get("source_matchers") and inhibit.get("target_matchers"), inhibit
+        for side in ("source_matchers", "target_matchers"):
+            for matcher in inhibit[side]:
+                value = re.fullmatch(r'alertname=~?"([^"]+)"', matcher)
+                assert value, matcher
+                named = set(value.group(1).split("|"))
+                assert named <= names, matcher
+                if side == "source_matchers":
+                    sources |= named
+    return sources
+
+
+def test_inhibition_names_real_alerts() -> None:
+    inhibit_rules = load_yaml(ALERTMANAGER_YML).get("inhibit_rules") or []
+    # MonitorDown silences the alerts it causes: the check really read that rule.
+    assert "TakedownMonitorDown" in check_inhibitions(inhibit_rules)
+    # And it cannot pass on nothing: with no rules, or a rule with no matchers, it fails.
+    with pytest.raises(AssertionError, match="no inhibit_rules"):
+        check_inhibitions([])
+    with pytest.raises(AssertionError):
+        check_inhibitions([{"source_matchers": [], "target_matchers": []}])
 
 
 # --- Grafana -----------------------------------------------------------------

@@ -83,12 +83,32 @@ def test_checks_are_counted_by_platform_mode_and_outcome(registry: CollectorRegi
                  outcome="timeout") == 1
     assert value(registry, "takedown_checks_total", platform="rss", mode="listing",
                  outcome="ok") == 1
-    # Every outcome exists at 0 once its platform and mode were seen, so increase()
-    # catches the first anti-bot wall instead of a series born at 1.
+    # Every outcome any fetch can end in exists at 0 once its platform and mode were
+    # seen, so increase() catches the first anti-bot wall instead of a series born at 1.
     assert value(registry, "takedown_checks_total", platform="rss", mode="listing",
-                 outcome="token_expired") == 0
+                 outcome="anti_bot") == 0
     assert value(registry, "takedown_checks_total", platform="rss", mode="probe",
                  outcome="ok") is None
+
+
+def test_only_outcomes_that_can_occur_are_pre_created(registry: CollectorRegistry) -> None:
+    """A platform's own verdicts (a RedNote token expiring, a notice page, a tombstone)
+    are not invented for every platform and mode: they appear when they happen."""
+    from monitor.metrics import PRECREATED_OUTCOMES
+
+    metrics = Metrics(registry)
+    metrics.recorded([obs(platform="rss", mode="listing")], [])
+    created = {s.labels["outcome"] for f in registry.collect() for s in f.samples
+               if s.name == "takedown_checks_total"}
+    assert created == {o.value for o in PRECREATED_OUTCOMES}
+    for never in ("token_expired", "unavailable", "tombstone"):
+        assert never not in created
+        assert value(registry, "takedown_checks_total", platform="rss", mode="listing",
+                     outcome=never) is None
+    assert {"ok", "anti_bot", "timeout", "refused", "not_found"} <= created
+    metrics.recorded([obs(platform="rednote", outcome=Outcome.TOKEN_EXPIRED)], [])
+    assert value(registry, "takedown_checks_total", platform="rednote", mode="probe",
+                 outcome="token_expired") == 1
 
 
 def test_check_duration_histogram(registry: CollectorRegistry) -> None:
@@ -159,22 +179,27 @@ def test_events_and_time_to_takedown(registry: CollectorRegistry) -> None:
                  cause="hidden_from_feed") is None
 
 
-def test_deliveries(registry: CollectorRegistry, caplog: pytest.LogCaptureFixture) -> None:
+def test_delivery_attempts(registry: CollectorRegistry,
+                           caplog: pytest.LogCaptureFixture) -> None:
     metrics = Metrics(registry)
     metrics.delivery("webhook", "sent")
     metrics.delivery("webhook", "sent")
     metrics.delivery("webhook", "failed")
+    metrics.delivery("webhook", "resent")
     metrics.delivery("email", "dead")
     with caplog.at_level(logging.WARNING, logger="monitor.metrics"):
         metrics.delivery("webhook", "retrying")
         metrics.delivery("https://hooks.example.org/T000/B000", "sent")
 
     def d(channel: str, result: str) -> float | None:
-        return value(registry, "takedown_alert_deliveries_total", channel_type=channel,
+        return value(registry, "takedown_alert_delivery_attempts_total", channel_type=channel,
                      result=result)
 
     assert (d("webhook", "sent"), d("webhook", "failed"), d("webhook", "dead")) == (2, 1, 0)
-    assert (d("email", "sent"), d("email", "dead")) == (0, 1)
+    assert d("webhook", "resent") == 1  # a possible duplicate after an interrupted try
+    assert (d("email", "sent"), d("email", "dead"), d("email", "resent")) == (0, 1, 0)
+    assert value(registry, "takedown_alert_deliveries_total", channel_type="webhook",
+                 result="sent") is None  # the old name is gone
     assert d("webhook", "retrying") is None
     assert d("invalid", "sent") == 1  # a URL never becomes a label value
     assert "retrying" in caplog.text and "not a short name" in caplog.text
@@ -304,10 +329,20 @@ def test_deliveries_gauge_only_when_the_table_exists(db: Database) -> None:
         conn.execute("INSERT INTO deliveries (state) VALUES ('pending'), ('pending'), "
                      "('sent'), ('dead')")
     assert value(registry, "takedown_alert_delivery_queue", state="pending") == 2
-    assert value(registry, "takedown_alert_delivery_queue", state="sent") == 1
-    assert value(registry, "takedown_alert_delivery_queue", state="dead") == 1
     assert value(registry, "takedown_alert_delivery_queue", state="failed") == 0
     assert value(registry, "takedown_alert_delivery_queue", state="sending") == 0
+    # The queue is what waits to be sent: sent rows (which only grow), folded and
+    # suppressed ones are not in it; dead letters have their own gauge.
+    for state in ("sent", "dead", "folded", "suppressed"):
+        assert value(registry, "takedown_alert_delivery_queue", state=state) is None, state
+    assert value(registry, "takedown_alert_dead_letters") == 1
+    with db.transaction() as conn:
+        conn.execute("INSERT INTO deliveries (state) VALUES ('folded'), ('sent'), ('sending')")
+    assert value(registry, "takedown_alert_delivery_queue", state="sending") == 1
+    assert value(registry, "takedown_alert_delivery_queue", state="folded") is None
+    with db.transaction() as conn:
+        conn.execute("DELETE FROM deliveries WHERE state = 'dead'")
+    assert value(registry, "takedown_alert_dead_letters") == 0  # retried: none left
 
 
 def test_failing_query_exports_collector_down_then_recovers(
@@ -337,7 +372,9 @@ def test_unreachable_database_exports_collector_down(db_url: str) -> None:
     registry = CollectorRegistry(auto_describe=True)
     Metrics(registry, broken)
     assert value(registry, "takedown_collector_up") == 0
-    assert [f.name for f in registry.collect() if f.type == "gauge"] == ["takedown_collector_up"]
+    database = [f.name for f in registry.collect() if f.type == "gauge"
+                and f.name != "takedown_build_info" and not f.name.startswith("process_")]
+    assert database == ["takedown_collector_up"]
 
 
 def test_busy_pool_does_not_hang_the_scrape(db_url: str) -> None:
@@ -383,6 +420,8 @@ def test_every_metric_is_named_and_labelled_as_documented(tracked: Database) -> 
     forbidden = {POST_URL, "110000000000000001", "alice", "mastodon:account:alice@ex.social",
                  "https://news.example.org/feed.xml"}
     for family in registry.collect():
+        if family.name.startswith("process_"):  # prometheus_client's ProcessCollector
+            continue
         # prometheus_client strips _total from a counter family's name.
         names.add(family.name + "_total" if family.type == "counter" else family.name)
         assert family.name.startswith("takedown_")
@@ -392,6 +431,39 @@ def test_every_metric_is_named_and_labelled_as_documented(tracked: Database) -> 
             assert not any("://" in v for v in sample.labels.values()), sample
     assert names == set(METRICS)
     assert all(text.strip() for text in METRICS.values())
+
+
+def test_build_info_and_process_metrics(registry: CollectorRegistry) -> None:
+    import platform
+
+    from monitor import __version__
+
+    Metrics(registry)
+    assert value(registry, "takedown_build_info", version=__version__,
+                 python_version=platform.python_version()) == 1
+    assert value(registry, "process_cpu_seconds_total") is not None
+    assert (value(registry, "process_resident_memory_bytes") or 0) > 0
+    assert (value(registry, "process_start_time_seconds") or 0) > 0
+
+
+def test_the_default_registry_keeps_its_own_process_collector() -> None:
+    """prometheus_client.REGISTRY has process_* already: no second collector (it would
+    raise on duplicate names)."""
+    from platform import python_version
+
+    from prometheus_client import REGISTRY
+
+    from monitor import __version__
+
+    metrics = Metrics(REGISTRY)
+    try:
+        assert REGISTRY.get_sample_value("process_cpu_seconds_total") is not None
+        assert REGISTRY.get_sample_value("takedown_build_info", {
+            "version": __version__, "python_version": python_version()}) == 1
+    finally:
+        for collector in (*metrics.collectors, metrics.checks, metrics.events,
+                          metrics.deliveries, metrics.check_duration, metrics.time_to_takedown):
+            REGISTRY.unregister(collector)
 
 
 # --- the HTTP endpoint -------------------------------------------------------------------
@@ -425,6 +497,11 @@ def test_serve_scrape_and_stop(tracked: Database) -> None:
         assert families["takedown_time_to_takedown_seconds"].type == "histogram"
         assert {s.labels["platform"] for s in families["takedown_tracked_targets"].samples} == {
             "mastodon", "rss"}
+        # No _created series: they double the series count and no rule reads them.
+        samples = [s.name for f in families.values() for s in f.samples]
+        assert samples and not [n for n in samples if n.endswith("_created")]
+        assert families["takedown_build_info"].samples[0].value == 1.0
+        assert "process_cpu_seconds" in families
     finally:
         stop()
     stop()  # idempotent

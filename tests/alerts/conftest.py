@@ -28,6 +28,15 @@ from alerts_world import Mailbox, Receiver, World, refused_url, start_receiver  
 from monitor.db import Database  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _forget_log_secrets() -> Iterator[None]:
+    """from_watchlist registers secrets with the process-wide log filter: not across tests."""
+    yield
+    from alerts import redact
+
+    redact.uninstall()
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = start_receiver()

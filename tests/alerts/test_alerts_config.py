@@ -172,6 +172,19 @@ def test_channel_secrets_are_listed_for_scrubbing() -> None:
     assert "r.example" not in web  # a web hook's host is not a secret
 
 
+def test_apprise_tokens_are_secrets_as_apprise_sends_them() -> None:
+    """Apprise posts slack://A/B/C to /services/A/B/C: the joined tokens are a secret,
+    however short each is; a json:// path is the user's own, so all of it is."""
+    cfg = load_config({"channels": {
+        "slack": {"url": "slack://T000000/B000000/XXXXXXXXXXXX/#news"},
+        "json": {"url": "json://hooks.example.org:8080/in/abc123"}}}, environ=ENV)
+    slack = cfg.channels["slack"].secrets()
+    assert "T000000/B000000/XXXXXXXXXXXX" in slack
+    js = cfg.channels["json"].secrets()
+    assert "in/abc123" in js and "abc123" in js
+    assert not {"hooks.example.org", "8080", "hooks.example.org:8080"} & set(js)
+
+
 def test_every_option_is_documented_in_the_readme() -> None:
     readme = (Path(__file__).resolve().parents[2] / "alerts" / "README.md").read_text()
     for name in [*OPTIONS, *CHANNEL_OPTIONS]:

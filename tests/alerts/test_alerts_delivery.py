@@ -160,12 +160,64 @@ def test_an_interrupted_last_try_becomes_a_dead_letter(world: World, receiver: R
                      "claimed_at = %s, claimed_by = 'host:123', next_attempt_at = %s",
                      (T0, T0 + 120 * S))
     assert dispatch_once(world.db, cfg, now=T0 + 60 * S)["dead"] == 0  # lease still running
-    assert dispatch_once(world.db, cfg, now=T0 + 121 * S) == {"sent": 0, "failed": 0, "dead": 1}
+    metrics = Metrics()
+    assert dispatch_once(world.db, cfg, now=T0 + 121 * S, metrics=metrics) == {
+        "sent": 0, "failed": 0, "dead": 1}
+    assert metrics.calls == [("webhook", "dead")]
     (row,) = world.deliveries()
     assert row["state"] == "dead" and "host:123 claimed try 2" in row["last_error"]
     with world.db.transaction() as conn:
         assert [a["result"] for a in attempts(conn, row["id"])] == ["interrupted"]
     assert receiver.received == []
+
+
+def interrupt(world: World, tries: int = 1) -> None:
+    """Leave the delivery as a dispatcher killed mid-send leaves it."""
+    with world.db.transaction() as conn:
+        conn.execute("UPDATE deliveries SET state = 'sending', tries = %s, "
+                     "claimed_at = %s, claimed_by = 'host:123', next_attempt_at = %s",
+                     (tries, T0, T0 + 120 * S))
+
+
+def test_a_send_after_an_interrupted_try_is_counted_as_resent(world: World,
+                                                              receiver: Receiver) -> None:
+    """The interrupted try may have arrived: its re-send is a possible duplicate, counted
+    apart from first sends so at-least-once duplicates show in the metrics."""
+    from monitor.metrics import Metrics as Real
+
+    cfg = config({"hook": hook(receiver.url())})
+    one_event(world, cfg)
+    interrupt(world)
+    metrics = Metrics()
+    assert dispatch_once(world.db, cfg, now=T0 + 121 * S, metrics=metrics)["sent"] == 1
+    assert metrics.calls == [("webhook", "resent")]
+    # The real counter.
+    real = Real()
+    interrupt(world)
+    dispatch_once(world.db, cfg, now=T0 + 121 * S, metrics=real)
+    get = real.registry.get_sample_value
+    labels = {"channel_type": "webhook"}
+    assert get("takedown_alert_delivery_attempts_total", {**labels, "result": "resent"}) == 1
+    assert get("takedown_alert_delivery_attempts_total", {**labels, "result": "sent"}) == 0
+    assert get("takedown_alert_delivery_attempts_total", {**labels, "result": "failed"}) == 0
+
+
+def test_a_later_success_after_an_interrupted_try_is_still_resent(world: World,
+                                                                  receiver: Receiver) -> None:
+    cfg = config({"hook": hook(receiver.url())}, retry_base="1s")
+    one_event(world, cfg)
+    interrupt(world)
+    receiver.answer("500")
+    metrics = Metrics()
+    assert dispatch_once(world.db, cfg, now=T0 + 121 * S, metrics=metrics)["failed"] == 1
+    assert dispatch_once(world.db, cfg, now=T0 + 200 * S, metrics=metrics)["sent"] == 1
+    assert metrics.calls == [("webhook", "failed"), ("webhook", "resent")]
+    # A delivery never interrupted is plainly sent.
+    other = Metrics()
+    p = world.post(world.target("bob"), "110", "text")
+    world.record(outbox(cfg), world.event("disappeared", p, T0, "deleted_by_author"))
+    assert dispatch_once(world.db, cfg, now=T0 + 300 * S, metrics=other)["sent"] == 1
+    assert other.calls == [("webhook", "sent")]
 
 
 def test_a_send_that_outlives_its_lease_is_taken_over(world: World, receiver: Receiver,
