@@ -8,22 +8,26 @@ crawl.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import logging
 import os
 import signal
 import sys
+from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import click
 
 from . import query
 from .db import Database
 from .db import queries as q
-from .errors import TakedownError
-from .events import CAUSES, EVENT_KINDS
-from .platforms import PLATFORMS
+from .errors import TakedownError, UnknownPlatform
+from .events import CAUSES, EVENT_KINDS, REMOVAL_DETAILS
+from .platforms import PLATFORMS, get_platform
 from .settings import Settings, parse_duration
 
 log = logging.getLogger("monitor")
@@ -144,8 +148,12 @@ def check(c: Ctx, once: bool) -> None:
         worker.sync(wl.targets)
         stats = run_on_crawl_loop(worker.cycle())
         sent = dispatch_once(db, alerts) if alerts else None
+        with db.transaction() as conn:
+            failing = q.failing_targets(conn)
     click.echo(f"checked {stats['claimed']} item(s), recorded {stats['observations']} "
-               f"observation(s), {stats['events']} event(s)")
+               f"observation(s), {stats['events']} event(s)"
+               + (f"; {len(failing)} target(s) failing" if failing else ""))
+    click.echo(query.format_failing(failing), nl=False)
     if sent is not None:
         click.echo("alerts: " + ", ".join(f"{k} {v}" for k, v in sent.items()))
 
@@ -169,6 +177,7 @@ def run(c: Ctx) -> None:
         worker = _worker(c, settings, db, on_events=_print_events, on_recorded=metrics.recorded,
                          outbox=Outbox(alerts) if alerts else None)
         worker.sync(wl.targets)
+        click.echo(startup_line(wl, settings))
 
         def reload() -> Any:
             return c.watchlist().targets
@@ -190,28 +199,57 @@ def run(c: Ctx) -> None:
                 stop_metrics()
 
 
+def startup_line(wl: Any, settings: Settings) -> str:
+    """What ``takedown run`` is about to do: targets, database, metrics endpoint."""
+    platforms = Counter(t.platform for t in wl.targets)
+    groups = {t.group for t in wl.targets}
+    per = ", ".join(f"{n} {p}" for p, n in sorted(platforms.items())) or "none"
+    address = settings["METRICS_ADDRESS"]
+    metrics = (f"metrics at http://{address}/metrics" if address
+               else "no metrics endpoint (METRICS_ADDRESS is empty)")
+    return (f"takedown run: watching {len(wl.targets)} target(s) in {len(groups)} group(s) "
+            f"({per}); database {describe_database(settings)}; {metrics}")
+
+
+def describe_database(settings: Settings) -> str:
+    """The database the settings name, with any password hidden."""
+    url = settings["DATABASE_URL"]
+    if not url:
+        from .db import default_data_dir
+
+        return f"embedded at {settings['DATA_DIR'] or default_data_dir()}"
+    return redact_url(url)
+
+
+def redact_url(url: str) -> str:
+    """``url`` (a URL or a key=value conninfo) with its password replaced by ***."""
+    if url.startswith(("postgresql://", "postgres://")):
+        parts = urlsplit(url)
+        if parts.password is not None:
+            userinfo, _, hostport = parts.netloc.rpartition("@")
+            parts = parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{hostport}")
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        if any(k == "password" for k, _ in pairs):
+            parts = parts._replace(query=urlencode(
+                [(k, "***" if k == "password" else v) for k, v in pairs], safe="*"))
+        # Not urlunsplit: it drops the empty host of postgresql:///db.
+        return (f"{parts.scheme}://{parts.netloc}{parts.path}"
+                + (f"?{parts.query}" if parts.query else "")
+                + (f"#{parts.fragment}" if parts.fragment else ""))
+    import psycopg
+
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "<unparseable DATABASE_URL>"
+    if "password" in info:
+        info["password"] = "***"
+    return psycopg.conninfo.make_conninfo("", **info)
+
+
 def _print_events(events: list[Any]) -> None:
     for e in events:
-        cause = e.cause or ""
-        if e.cause_detail:
-            cause += f"/{e.cause_detail}"
-        if e.candidates:
-            cause += " (one of: " + ", ".join(e.candidates) + ")"
-        observed = e.evidence.get("observed", {})
-        status = observed.get("http_status")
-        words = observed.get("message")
-        evidence = " ".join(x for x in (
-            f"HTTP {status}" if status else "", f"“{words}”" if words else "",
-            f"sha256:{observed['body_hash'][:12]}" if observed.get("body_hash") else "") if x)
-        extra = ""
-        if e.kind == "edited" and e.edit:
-            rendered = " ".join(str(e.edit.get("rendered", "")).split())
-            extra = f" [{','.join(e.edit.get('classes', []))}] {rendered[:160]}"
-        life = ""
-        if e.kind == "disappeared" and e.published_at and e.first_seen_gone:
-            life = f" after {query.human_duration(e.first_seen_gone - e.published_at)}"
-        click.echo(f"{e.detected_at:%H:%M:%S} {e.kind:<11} {e.platform}:{e.post_key} "
-                   f"{cause}{life} {evidence}{extra}".rstrip())
+        click.echo(query.format_live_event(e))
 
 
 # --- querying ---------------------------------------------------------------
@@ -232,16 +270,55 @@ def _when(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _unknown(param: str, value: str, known: Iterable[str], what: str,
+             listed: bool = True) -> click.BadParameter:
+    """The error for a filter value nothing has: a close match and the known values."""
+    names = sorted(set(known))
+    close = difflib.get_close_matches(value, names, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    if listed:
+        hint += f"known {what}s: " + (", ".join(names) or "none yet")
+    else:
+        hint += "`takedown status` lists the targets' keys"
+    return click.BadParameter(f"unknown {what} {value!r}; {hint}", param_hint=param)
+
+
+def _platforms(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+               ) -> tuple[str, ...]:
+    try:
+        return tuple(get_platform(v).name for v in values)
+    except UnknownPlatform as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def _vocabulary(what: str, known: Iterable[str]) -> Any:
+    names = list(known)
+
+    def check(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+              ) -> tuple[str, ...]:
+        for value in values:
+            if value not in names:
+                raise _unknown(f"--{param.name}".removesuffix("s"), value, names, what)
+        return values
+
+    return check
+
+
 @cli.command()
 @click.option("--since", help="ISO time, or a duration ago (24h, 7d).")
 @click.option("--until", help="ISO time, or a duration ago.")
-@click.option("--platform", "platforms", multiple=True, type=click.Choice(sorted(PLATFORMS)))
-@click.option("--group", "groups", multiple=True)
-@click.option("--target", "targets", multiple=True, help="Target key or value.")
-@click.option("--kind", "kinds", multiple=True, type=click.Choice(sorted(EVENT_KINDS)))
+@click.option("--platform", "platforms", multiple=True, callback=_platforms,
+              help=f"One of: {', '.join(sorted(PLATFORMS))}.")
+@click.option("--group", "groups", multiple=True, help="A watchlist group.")
+@click.option("--target", "targets", multiple=True,
+              help="Target key or value, as `takedown status` prints it.")
+@click.option("--kind", "kinds", multiple=True, callback=_vocabulary("kind", EVENT_KINDS),
+              help=f"One of: {', '.join(EVENT_KINDS)}.")
 @click.option("--cause", "causes", multiple=True,
-              help=f"One of: {', '.join(CAUSES)} (or a detail such as legal).")
-@click.option("--limit", type=int)
+              callback=_vocabulary("cause", [*CAUSES, *REMOVAL_DETAILS]),
+              help=f"One of: {', '.join(CAUSES)} (or a detail: {', '.join(REMOVAL_DETAILS)}).")
+@click.option("--limit", type=click.IntRange(min=0),
+              help="At most this many events, oldest first (0: none; default: all).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
 @click.pass_obj
 def events(c: Ctx, since: str | None, until: str | None, platforms: tuple[str, ...],
@@ -252,17 +329,42 @@ def events(c: Ctx, since: str | None, until: str | None, platforms: tuple[str, .
                       groups=list(groups) or None, targets=list(targets) or None,
                       kinds=list(kinds) or None, causes=list(causes) or None, limit=limit)
     with c.database() as db, db.transaction() as conn:
+        if groups or targets:
+            _check_names(c, q.target_names(conn), groups, targets)
         rows = q.events(conn, f)
     click.echo(query.format_events(rows, fmt), nl=False)
+
+
+def _check_names(c: Ctx, names: list[dict[str, Any]], groups: Iterable[str],
+                 targets: Iterable[str]) -> None:
+    """Reject a group or target that neither the watchlist nor the database knows."""
+    known_groups = {r["group_name"] for r in names}
+    if c.watchlist_path.exists():
+        known_groups |= set(c.watchlist().groups)
+    for group in groups:
+        if group not in known_groups:
+            raise _unknown("--group", group, known_groups, "group")
+    known_targets = {r["key"] for r in names} | {r["value"] for r in names}
+    for target in targets:
+        if target not in known_targets:
+            raise _unknown("--target", target, known_targets, "target", listed=False)
 
 
 @cli.command()
 @click.argument("post")
 @click.pass_obj
 def history(c: Ctx, post: str) -> None:
-    """Every stored version of POST (URL or id), with word diffs and its timeline."""
+    """Every stored version of POST, with word diffs and its timeline.
+
+    POST is a post key, URL, or platform:key as `takedown events` and `check` print
+    it; a target key (as `takedown status` prints it) lists the target's posts.
+    """
     with c.database() as db, db.transaction() as conn:
-        found = q.find_posts(conn, post)
+        found = q.find_posts(conn, post, sorted(PLATFORMS))
+        if not found and (target := q.find_target(conn, post)) is not None:
+            click.echo(query.format_target_posts(target, q.target_posts(conn, target["id"])),
+                       nl=False)
+            return
         if not found:
             raise click.ClickException(f"no tracked post has the id or URL {post!r}; "
                                        "try `takedown events` to find one")
@@ -284,7 +386,9 @@ def status(c: Ctx) -> None:
         backlog = q.overdue(conn)
         deliveries = delivery_summary(conn)
     click.echo(query.format_status(rows), nl=False)
-    click.echo(f"{len(rows)} target(s); {backlog} check(s) overdue by more than a minute")
+    failing = sum(query.target_state(r) == "failing" for r in rows)
+    click.echo(f"{len(rows)} target(s), {failing} failing; {backlog} check(s) overdue by more "
+               "than a minute")
     click.echo(format_summary(deliveries))
 
 

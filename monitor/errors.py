@@ -33,9 +33,11 @@ class WatchlistError(ConfigError):
 
 
 class UnknownPlatform(ConfigError):
-    def __init__(self, name: str, known: list[str]) -> None:
-        super().__init__(f"unknown platform {name!r}; known platforms: {', '.join(known)}")
+    def __init__(self, name: str, known: list[str], suggestion: str | None = None) -> None:
+        hint = f"did you mean {suggestion!r}? " if suggestion else ""
+        super().__init__(f"unknown platform {name!r}; {hint}known platforms: {', '.join(known)}")
         self.name = name
+        self.suggestion = suggestion
 
 
 class StorageError(TakedownError):

@@ -7,6 +7,7 @@ spiders. Adding a platform means adding an entry here and a spider in
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -54,11 +55,23 @@ ALIASES = {"atom": "rss", "feed": "rss", "xiaohongshu": "rednote", "xhs": "redno
 
 
 def get_platform(name: str) -> Platform:
+    """The platform called ``name`` (or one of its aliases).
+
+    Raises UnknownPlatform naming the known platforms and, for a typo such as
+    ``mastodn``, the closest one.
+    """
     key = ALIASES.get(name.strip().lower(), name.strip().lower())
     try:
         return PLATFORMS[key]
     except KeyError:
-        raise UnknownPlatform(name, sorted(PLATFORMS)) from None
+        raise UnknownPlatform(name, sorted(PLATFORMS), closest_platform(key)) from None
+
+
+def closest_platform(name: str) -> str | None:
+    """The canonical platform a misspelt ``name`` most likely means, if any is close."""
+    spellings = {**{p: p for p in PLATFORMS}, **ALIASES}
+    close = difflib.get_close_matches(name.strip().lower(), list(spellings), n=1, cutoff=0.6)
+    return spellings[close[0]] if close else None
 
 
 def post_ref(platform: str, url: str, base_url: str | None) -> tuple[str, str]:

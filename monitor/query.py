@@ -11,14 +11,19 @@ from typing import Any
 
 from . import diff
 
-EVENT_COLUMNS = [
+#: An event's fields in JSON lines and CSV, in this order. The webhook payload
+#: (``alerts/webhook.py``) uses the same names for the same values.
+EVENT_FIELDS = [
     "id", "detected_at", "kind", "cause", "cause_detail", "candidates", "platform",
-    "group_name", "target", "post_key", "url", "author", "published_at",
-    "last_seen_visible", "first_seen_gone", "lifetime", "title", "text", "edit", "evidence",
+    "group", "target", "target_key", "post_key", "url", "author", "published_at",
+    "last_seen_visible", "first_seen_gone", "lifetime_seconds", "title", "text", "edit",
+    "evidence",
 ]
-TABLE_COLUMNS = ["detected_at", "kind", "cause", "platform", "group_name", "post_key",
-                 "lifetime", "summary"]
-
+#: The events table, for people: ``lifetime`` is human text, as in the webhook.
+TABLE_COLUMNS = ["detected_at", "kind", "cause", "platform", "group", "post_key", "lifetime",
+                 "summary"]
+#: Identifiers a user pastes into other commands: never cut in a table.
+_UNCUT = frozenset({"post_key", "target", "key", "url", "value"})
 
 def lifetime(row: dict[str, Any]) -> timedelta | None:
     """How long the post lived: publication (or first sight) to last seen visible."""
@@ -63,35 +68,39 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def event_record(row: dict[str, Any]) -> dict[str, Any]:
+    """One event as JSON-ready values under :data:`EVENT_FIELDS`."""
+    record = {c: _plain(row.get(c)) for c in EVENT_FIELDS if c != "lifetime_seconds"}
+    life = lifetime(row)
+    record["lifetime_seconds"] = life.total_seconds() if life else None
+    return {c: record[c] for c in EVENT_FIELDS}
+
+
 def format_events(rows: Sequence[dict[str, Any]], fmt: str) -> str:
     out = io.StringIO()
     if fmt == "json":
         for row in rows:
-            record = {c: _plain(row.get(c)) for c in EVENT_COLUMNS if c != "lifetime"}
-            life = lifetime(row)
-            record["lifetime_seconds"] = life.total_seconds() if life else None
-            out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            out.write(json.dumps(event_record(row), ensure_ascii=False, default=str) + "\n")
     elif fmt == "csv":
         writer = csv.writer(out)
-        columns = [c for c in EVENT_COLUMNS if c not in {"edit", "evidence"}]
-        writer.writerow(columns + ["evidence"])
+        writer.writerow(EVENT_FIELDS)
         for row in rows:
-            values = []
-            for c in columns:
-                if c == "lifetime":
-                    life = lifetime(row)
-                    values.append(life.total_seconds() if life else "")
-                elif c == "candidates":
-                    values.append(";".join(row.get(c) or []))
-                else:
-                    values.append(_plain(row.get(c)) if row.get(c) is not None else "")
-            values.append(json.dumps(row.get("evidence"), ensure_ascii=False, default=str))
-            writer.writerow(values)
+            writer.writerow([_csv_value(c, v) for c, v in event_record(row).items()])
     else:
         table = [[_cell(row, c) for c in TABLE_COLUMNS] for row in rows]
         out.write(render_table(TABLE_COLUMNS, table))
         out.write(f"{len(rows)} event(s)\n")
     return out.getvalue()
+
+
+def _csv_value(column: str, value: Any) -> Any:
+    if value is None:
+        return ""
+    if column == "candidates":
+        return ";".join(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return value
 
 
 def _cell(row: dict[str, Any], column: str) -> str:
@@ -107,8 +116,36 @@ def _cell(row: dict[str, Any], column: str) -> str:
     return "" if value is None else str(value)
 
 
+def format_live_event(e: Any) -> str:
+    """One line for an event as it happens (``check``, ``run``, ``demo``)."""
+    cause = e.cause or ""
+    if e.cause_detail:
+        cause += f"/{e.cause_detail}"
+    if e.candidates:
+        cause += " (one of: " + ", ".join(e.candidates) + ")"
+    observed = e.evidence.get("observed", {})
+    status = observed.get("http_status")
+    words = observed.get("message")
+    evidence = " ".join(x for x in (
+        f"HTTP {status}" if status else "", f"“{words}”" if words else "",
+        f"sha256:{observed['body_hash'][:12]}" if observed.get("body_hash") else "") if x)
+    extra = ""
+    if e.kind == "edited" and e.edit:
+        rendered = " ".join(str(e.edit.get("rendered", "")).split())
+        extra = f" [{','.join(e.edit.get('classes', []))}] {rendered[:160]}"
+    life = ""
+    if e.kind == "disappeared" and e.published_at and e.first_seen_gone:
+        life = f" after {human_duration(e.first_seen_gone - e.published_at)}"
+    return (f"{e.detected_at:%H:%M:%S} {e.kind:<11} {e.platform}:{e.post_key} "
+            f"{cause}{life} {evidence}{extra}".rstrip())
+
+
 def render_table(headers: Sequence[str], rows: Iterable[Sequence[str]], width: int = 48) -> str:
-    rows = [[(c if len(c) <= width else c[: width - 1] + "…") for c in r] for r in rows]
+    """A plain-text table; cells over ``width`` are cut, except identifiers (post_key,
+    target, key, url, value), which users paste into other commands."""
+    cut = [h not in _UNCUT for h in headers]
+    rows = [[(c if len(c) <= width or not cut[i] else c[: width - 1] + "…")
+             for i, c in enumerate(r)] for r in rows]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
@@ -150,16 +187,78 @@ def format_history(post: dict[str, Any], versions: list[dict[str, Any]],
     return out.getvalue()
 
 
+def target_state(row: dict[str, Any]) -> str:
+    """``inactive``, ``failing`` (its last check failed), ``new`` (never checked) or ``ok``."""
+    if not row["active"]:
+        return "inactive"
+    if row["error_streak"]:
+        return "failing"
+    return "new" if row["last_checked_at"] is None else "ok"
+
+
 def format_status(rows: Sequence[dict[str, Any]]) -> str:
-    headers = ["group", "target", "last_ok", "errors", "next_due", "posts", "gone", "hidden",
-               "note"]
+    headers = ["group", "target", "state", "last_ok", "errors", "next_due", "posts", "gone",
+               "hidden", "note"]
     table = []
     for r in rows:
-        note = "inactive" if not r["active"] else (r["last_error"] or r["account_state"] or "")
-        table.append([r["group_name"], f"{r['platform']}:{r['value']}", _ts(r["last_ok_at"]),
+        note = "" if not r["active"] else (r["last_error"] or r["account_state"] or "")
+        table.append([r["group_name"], r["key"], target_state(r), _ts(r["last_ok_at"]),
                       str(r["error_streak"]), _ts(r["next_due"]), str(r["posts"]),
                       str(r["gone"]), str(r["hidden"]), note])
     return render_table(headers, table)
+
+
+#: What to do about a target whose last check ended with this outcome.
+ADVICE: dict[str, str] = {
+    "not_found": "if the address is wrong, replace it: `takedown watch remove KEY`, then "
+    "`takedown watch add` with the right one",
+    "gone": "the feed or account was removed (410): check it in a browser, and stop "
+    "watching it with `takedown watch remove KEY` if it is gone for good",
+    "forbidden": "the server refuses us (403): open the address logged out in a browser; "
+    "it may be geo-blocked from here",
+    "legal": "the server withholds it for legal reasons (451) from this vantage point",
+    "timeout": "the host did not answer in time: check the address and the network; "
+    "retried with back-off",
+    "connection_error": "cannot connect to the host: check the address and the network; "
+    "retried with back-off",
+    "server_error": "the server is failing (5xx): nothing to do unless it persists; "
+    "retried with back-off",
+    "rate_limited": "the server asks us to slow down (429): retried after its Retry-After",
+    "anti_bot": "the platform served an anti-bot page: lower the request rate "
+    "(DOWNLOAD_DELAY) or check from another vantage point",
+    "token_expired": "the link's token expired: copy a fresh link (with its xsec_token) "
+    "from the browser and replace the target",
+    "auth_required": "the platform wants a login for this page; logged-out monitoring "
+    "cannot see it",
+    "malformed": "the answer could not be read as this platform's page: check the address "
+    "points at a feed, account or post",
+    "truncated": "the answer was cut short: retried with back-off",
+    "too_large": "the answer is larger than MAX_BODY_BYTES: raise it if the page is right",
+    "refused": "robots.txt or the fetch policy forbids this address (the error names the "
+    "rule): check the address or the allow_hosts option",
+}
+
+
+def format_failing(rows: Sequence[dict[str, Any]]) -> str:
+    """One line per failing target: which, what went wrong, what to do."""
+    lines = []
+    for r in rows:
+        advice = ADVICE.get(r["last_outcome"] or "", "see `takedown status`")
+        lines.append(f"failing: {r['key']} ({r['error_streak']} in a row): "
+                     f"{r['last_error'] or r['last_outcome']}; "
+                     + advice.replace("KEY", r["key"]))
+    return "".join(line + "\n" for line in lines)
+
+
+def format_target_posts(target: dict[str, Any], posts: Sequence[dict[str, Any]]) -> str:
+    """A listing target's posts, for ``history`` given a target: pick one by its key."""
+    head = (f"{target['key']} is a {target['platform']} {target['kind']} target; "
+            f"`takedown history POST_KEY` shows one of its posts")
+    if not posts:
+        return head + "\n(no posts recorded yet)\n"
+    table = [[p["post_key"], p["state"], _ts(p["first_seen"]), p["url"] or ""] for p in posts]
+    return head + f" ({len(posts)} most recent):\n" + render_table(
+        ["post_key", "state", "first_seen", "url"], table, width=60)
 
 
 def _ts(value: datetime | None) -> str:

@@ -6,14 +6,17 @@ import csv
 import io
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from monitor.cli import cli
+from monitor.cli import cli, redact_url, startup_line
 from monitor.sandbox import Sandbox
 
 
@@ -99,8 +102,130 @@ def test_history_of_an_unknown_post_says_what_to_do(checked: dict[str, str]) -> 
 
 def test_status_lists_every_target(checked: dict[str, str]) -> None:
     out = invoke(checked, "status")
-    assert "10 target(s)" in out
-    assert "mastodon:alice" in out
+    assert "10 target(s), 0 failing" in out
+    rows = table_rows(out)
+    assert {r["state"] for r in rows} == {"ok"}
+    assert any(r["target"].startswith("mastodon:account:alice@") for r in rows)
+
+
+def table_rows(out: str) -> list[dict[str, str]]:
+    """The rows of a table as printed, cut at the header's column starts."""
+    lines = out.splitlines()
+    header = lines[0]
+    names = header.split()
+    starts = [header.index(f"{n} ") if i < len(names) - 1 else header.rindex(n)
+              for i, n in enumerate(names)]
+    rows = []
+    for line in lines[1:]:
+        if not line.startswith(" ") and line[:starts[1]].strip() and "  " in line:
+            cells = [line[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)]
+            rows.append(dict(zip(names, cells, strict=True)))
+    return rows
+
+
+def run_cli(checked: dict[str, str], *args: str) -> Any:
+    env = {"TAKEDOWN_DATABASE_URL": checked["url"], "TAKEDOWN_WATCHLIST": checked["watchlist"]}
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+def test_events_limit_rejects_negatives_and_zero_means_none(checked: dict[str, str]) -> None:
+    result = run_cli(checked, "events", "--limit", "-1")
+    assert result.exit_code == 2 and result.exception is not None
+    assert isinstance(result.exception, SystemExit)  # click's usage error, not a crash
+    assert "--limit" in result.output and "-1 is not in the range x>=0" in result.output
+    header, *rest = invoke(checked, "events", "--limit", "0").splitlines()
+    assert header.split() == invoke(checked, "events").splitlines()[0].split()
+    assert rest == ["0 event(s)"]
+    assert invoke(checked, "events", "--limit", "0", "--format", "json") == ""
+    everything = invoke(checked, "events", "--format", "json").splitlines()
+    assert len(everything) > 2
+    assert invoke(checked, "events", "--limit", "2", "--format", "json").splitlines() == \
+        everything[:2]
+
+
+def test_what_the_tables_print_pastes_into_history(checked: dict[str, str]) -> None:
+    keys = [r["post_key"] for r in table_rows(invoke(checked, "events"))]
+    assert any(len(k) > 48 for k in keys)  # long keys are printed whole, not cut
+    for key in keys:
+        out = invoke(checked, "history", key)
+        assert f" post {key}  (" in out and "Versions (" in out
+    # `check` prints platform:post_key
+    printed = {line.split()[2] for line in checked["output"].splitlines()
+               if line[:2].isdigit() and line[2] == ":"}
+    assert printed
+    for ref in printed:
+        platform, key = ref.split(":", 1)
+        assert f"{platform} post {key}  (" in invoke(checked, "history", ref)
+    # `status` prints target keys: a post target gives its post, a listing its posts
+    targets = table_rows(invoke(checked, "status"))
+    assert any(len(r["target"]) > 48 for r in targets)
+    for row in targets:
+        out = invoke(checked, "history", row["target"])
+        if row["target"].split(":")[1] == "post":
+            assert "Versions (" in out and f"({row['target']})" in out
+        else:
+            listed = table_rows(out.split("\n", 1)[1])
+            assert out.startswith(f"{row['target']} is a ") and len(listed) == int(row["posts"])
+            assert "Versions (" in invoke(checked, "history", listed[0]["post_key"])
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--cause", "foo"], ["unknown cause 'foo'", "known causes:", "ambiguous", "legal"]),
+    (["--cause", "deleted_by_autor"], ["did you mean 'deleted_by_author'?"]),
+    (["--group", "nosuch"], ["unknown group 'nosuch'", "known groups: sandbox"]),
+    (["--group", "sandbx"], ["did you mean 'sandbox'?"]),
+    (["--platform", "mastodn"], ["unknown platform 'mastodn'", "did you mean 'mastodon'?",
+                                 "mastodon, rednote, rss"]),
+    (["--kind", "edit"], ["unknown kind 'edit'", "did you mean 'edited'?", "known kinds:"]),
+    (["--target", "nosuch"], ["unknown target 'nosuch'", "`takedown status`"]),
+])
+def test_unknown_filter_values_are_rejected_with_the_known_ones(
+        checked: dict[str, str], args: list[str], words: list[str]) -> None:
+    result = run_cli(checked, "events", *args)
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    for word in words:
+        assert word in result.output
+
+
+def test_known_filter_values_and_aliases_are_accepted(checked: dict[str, str]) -> None:
+    feed = next(r["target"] for r in table_rows(invoke(checked, "status"))
+                if r["target"].startswith("rss:feed:"))
+    for args in (["--platform", "atom"], ["--group", "sandbox"], ["--cause", "legal"],
+                 ["--kind", "hidden"], ["--target", feed]):
+        assert invoke(checked, "events", *args).endswith(" event(s)\n")
+    rss = [json.loads(x) for x in invoke(checked, "events", "--platform", "atom", "--format",
+                                         "json").splitlines()]
+    assert rss and {r["platform"] for r in rss} == {"rss"}
+
+
+def test_json_csv_and_webhook_payload_share_field_names(checked: dict[str, str]) -> None:
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from alerts.store import event_views
+    from alerts.webhook import event_json
+
+    records = [json.loads(x) for x in invoke(checked, "events", "--format", "json").splitlines()]
+    rows = list(csv.DictReader(io.StringIO(invoke(checked, "events", "--format", "csv"))))
+    assert records and list(rows[0]) == list(records[0])
+    assert "group" in records[0] and "lifetime_seconds" in records[0]
+    assert "group_name" not in records[0] and "lifetime" not in records[0]
+    with psycopg.connect(checked["url"], row_factory=dict_row) as conn:
+        views = event_views(conn, [r["id"] for r in records])
+    hooks = {h["id"]: h for h in (event_json(v) for v in views)}
+    assert len(hooks) == len(records)
+    gone = [r for r in records if r["lifetime_seconds"] is not None]
+    assert gone
+    for record, row in zip(records, rows, strict=True):
+        hook = hooks[record["id"]]
+        assert set(record) <= set(hook), set(record) - set(hook)
+        for name in ("group", "target", "target_key", "post_key", "lifetime_seconds",
+                     "platform", "kind", "cause", "title"):
+            assert record[name] == hook[name], name
+        assert row["group"] == record["group"]
+        assert row["lifetime_seconds"] == ("" if record["lifetime_seconds"] is None
+                                           else str(record["lifetime_seconds"]))
 
 
 def test_watch_add_list_remove(tmp_path: Path) -> None:
@@ -130,3 +255,91 @@ def test_unknown_platform_and_broken_watchlist_give_clear_errors(tmp_path: Path)
     assert "unknown platform 'tiktokk'" in done.stderr
     assert "mastodon, rednote, rss" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_check_once_names_failing_targets_and_status_shows_them(
+        tmp_path: Path, db_url: str) -> None:
+    with Sandbox(seed=2, scenario="demo") as sb:
+        typo = f"{sb.base_url}/feeds/no-such-feed.xml"  # the sandbox answers 404
+        dead = "http://127.0.0.1:9/feed.xml"  # nothing listens there
+        watchlist = tmp_path / "w.toml"
+        watchlist.write_text('[settings]\nretry_times = 0\n\n[groups.g]\n'
+                             f'[[groups.g.targets]]\nplatform = "rss"\nfeed = "{typo}"\n'
+                             f'[[groups.g.targets]]\nplatform = "rss"\nfeed = "{dead}"\n',
+                             encoding="utf-8")
+        env = {**os.environ, "TAKEDOWN_DATABASE_URL": db_url,
+               "TAKEDOWN_WATCHLIST": str(watchlist)}
+        done = subprocess.run([sys.executable, "-m", "monitor", "check", "--once"], env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].endswith("; 2 target(s) failing"), done.stdout
+    failing = {line.split()[1]: line for line in lines[1:] if line.startswith("failing: ")}
+    assert set(failing) == {f"rss:feed:{typo}", f"rss:feed:{dead}"}, done.stdout
+    assert "404" in failing[f"rss:feed:{typo}"]
+    assert f"`takedown watch remove rss:feed:{typo}`" in failing[f"rss:feed:{typo}"]
+    assert "connection_error" in failing[f"rss:feed:{dead}"]
+    assert "check the address and the network" in failing[f"rss:feed:{dead}"]
+    status = CliRunner().invoke(cli, ["status"], env=env)
+    assert status.exit_code == 0, status.output
+    rows = {r["target"]: r for r in table_rows(status.output)}
+    assert {r["state"] for r in rows.values()} == {"failing"}
+    assert all(r["last_ok"] == "-" and r["errors"] == "1" for r in rows.values())
+    assert "2 target(s), 2 failing" in status.output
+
+
+def test_run_prints_one_startup_line(tmp_path: Path, db_url: str) -> None:
+    watchlist = tmp_path / "w.toml"
+    watchlist.write_text('[groups.a]\n[[groups.a.targets]]\nplatform = "rss"\n'
+                         'feed = "http://127.0.0.1:9/a.xml"\n[[groups.a.targets]]\n'
+                         'platform = "mastodon"\naccount = "alice@127.0.0.1:9"\n'
+                         '[groups.b]\n[[groups.b.targets]]\nplatform = "rss"\n'
+                         'feed = "http://127.0.0.1:9/b.xml"\n', encoding="utf-8")
+    env = {**os.environ, "TAKEDOWN_DATABASE_URL": db_url, "TAKEDOWN_WATCHLIST": str(watchlist),
+           "TAKEDOWN_METRICS_ADDRESS": "", "TAKEDOWN_TICK": "1h"}
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "run"], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        # wait for the first line, but not forever: an old `run` printed nothing
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        first = proc.stdout.readline() if ready else ""
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert first == ("takedown run: watching 3 target(s) in 2 group(s) (1 mastodon, 2 rss); "
+                     f"database {redact_url(db_url)}; no metrics endpoint "
+                     "(METRICS_ADDRESS is empty)\n"), err
+    assert "takedown run:" not in out  # one line, once
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql://mon:s3cret@db.example:5432/takedown",
+     "postgresql://mon:***@db.example:5432/takedown"),
+    ("postgres://mon@db.example/takedown?password=s3cret&sslmode=require",
+     "postgres://mon@db.example/takedown?password=***&sslmode=require"),
+    ("host=db.example user=mon password=s3cret dbname=takedown",
+     "user=mon password=*** dbname=takedown host=db.example"),
+    ("postgresql:///takedown", "postgresql:///takedown"),
+])
+def test_the_startup_line_hides_the_database_password(url: str, shown: str) -> None:
+    from monitor.settings import Settings
+    from monitor.watchlist import parse_watchlist
+
+    wl = parse_watchlist('[groups.g]\n[[groups.g.targets]]\nplatform = "rss"\n'
+                         'feed = "https://news.example/feed.xml"\n')
+    line = startup_line(wl, Settings.load({"database_url": url,
+                                           "metrics_address": "127.0.0.1:9464"}, environ={}))
+    assert "s3cret" not in line
+    assert line == ("takedown run: watching 1 target(s) in 1 group(s) (1 rss); "
+                    f"database {shown}; metrics at http://127.0.0.1:9464/metrics")
+
+
+def test_the_startup_line_names_the_embedded_database(tmp_path: Path) -> None:
+    from monitor.settings import Settings
+    from monitor.watchlist import parse_watchlist
+
+    line = startup_line(parse_watchlist(""), Settings.load(
+        {"database_url": "", "data_dir": str(tmp_path), "metrics_address": ""}, environ={}))
+    assert f"watching 0 target(s) in 0 group(s) (none); database embedded at {tmp_path};" in line

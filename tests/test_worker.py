@@ -54,14 +54,7 @@ def test_malformed_pages_are_recorded_as_errors_and_the_daemon_goes_on(db: Datab
     worker = Worker(db, settings, fake_crawl({"rss": Outcome.MALFORMED,
                                               "mastodon": Outcome.OK}))
     worker.sync(parse_watchlist(WATCHLIST).targets)
-    reloads = []
-
-    def broken_reload() -> Any:
-        reloads.append(1)
-        raise WatchlistError("watchlist.toml", "groups.g.targets[0].platform",
-                             "unknown platform 'tiktokk'")
-
-    asyncio.run(run_daemon(worker, reload=broken_reload, max_cycles=4))
+    asyncio.run(run_daemon(worker, max_cycles=4))
     assert worker.cycles >= 4
     with db.transaction() as conn:
         rows = {r["platform"]: r for r in conn.execute(
@@ -71,8 +64,50 @@ def test_malformed_pages_are_recorded_as_errors_and_the_daemon_goes_on(db: Datab
     assert rows["rss"]["error_streak"] >= 1
     assert "not well-formed" in rows["rss"]["last_error"]
     assert rows["mastodon"]["error_streak"] == 0
-    assert all(r["active"] for r in rows.values())  # a broken reload keeps the old targets
     assert events == 0
+
+
+def _active_keys(db: Database) -> list[str]:
+    with db.transaction() as conn:
+        return sorted(r["key"] for r in conn.execute("SELECT key FROM targets WHERE active"))
+
+
+def test_a_broken_reload_keeps_the_old_targets_and_a_good_one_is_applied(db: Database) -> None:
+    settings = Settings.load({"tick": "0.05s", "default_interval": "1h"}, environ={})
+    worker = Worker(db, settings, fake_crawl({"rss": Outcome.OK, "mastodon": Outcome.OK}))
+    old = parse_watchlist(WATCHLIST).targets
+    worker.sync(old)
+    new = parse_watchlist(WATCHLIST.split("[[groups.g.targets]]\nplatform = \"mastodon\"")[0]
+                          + '[[groups.g.targets]]\nplatform = "rss"\n'
+                          'feed = "http://127.0.0.1:9/other.xml"\n').targets
+    assert sorted(t.key for t in old) != sorted(t.key for t in new)
+    seen: list[list[str]] = []  # the active targets as each reload starts
+    stop = asyncio.Event()
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def reload() -> Any:  # APScheduler runs it in a worker thread
+        seen.append(_active_keys(db))
+        if len(seen) == 1:
+            raise WatchlistError("watchlist.toml", "groups.g.targets[0].platform",
+                                 "unknown platform 'tiktokk'")
+        if len(seen) == 3:
+            assert loop is not None
+            loop.call_soon_threadsafe(stop.set)
+        return new
+
+    async def main() -> None:
+        nonlocal loop
+        loop = asyncio.get_running_loop()
+        await asyncio.wait_for(run_daemon(worker, reload=reload, stop=stop, reload_every=0.05),
+                               timeout=60)
+
+    asyncio.run(main())
+    assert len(seen) >= 3  # the reload job ran: a broken file, then good ones
+    assert seen[0] == seen[1] == sorted(t.key for t in old)  # the broken file kept them
+    assert seen[2] == _active_keys(db) == sorted(t.key for t in new)  # the good one applied
+    with db.transaction() as conn:
+        dropped = conn.execute("SELECT key FROM targets WHERE NOT active").fetchall()
+    assert [r["key"] for r in dropped] == [t.key for t in old if t.platform == "mastodon"]
 
 
 def test_a_failing_cycle_is_logged_and_the_next_tick_retries(db: Database) -> None:

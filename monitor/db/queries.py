@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,7 @@ class EventFilter:
     targets: list[str] | None = None  # target key or value
     kinds: list[str] | None = None
     causes: list[str] | None = None
-    limit: int | None = None
+    limit: int | None = None  # None: every row; 0: none
 
 
 def events(conn: Conn, f: EventFilter) -> list[dict[str, Any]]:
@@ -51,34 +52,85 @@ def events(conn: Conn, f: EventFilter) -> list[dict[str, Any]]:
     query = sql.SQL(
         """
         SELECT e.id, e.detected_at, e.kind, e.cause, e.cause_detail, e.candidates,
-               e.platform, e.group_name, t.value AS target, e.post_key, p.url,
+               e.platform, e.group_name AS "group", t.value AS target,
+               t.key AS target_key, e.post_key, p.url,
                p.author, e.published_at, e.last_seen_visible, e.first_seen_gone,
                e.edit, e.evidence, v.title, v.raw_text AS text
         FROM events e
         JOIN targets t ON t.id = e.target_id
         JOIN posts p ON p.id = e.post_id
-        LEFT JOIN versions v ON v.id = e.version_id
+        -- the version the event is about, else the post's last one (as the webhook does)
+        LEFT JOIN versions v ON v.id = COALESCE(e.version_id, p.current_version_id)
         {where}
         ORDER BY e.detected_at, e.id
         {limit}
         """
     ).format(
         where=sql.SQL("WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""),
-        limit=sql.SQL("LIMIT {}").format(sql.Literal(f.limit)) if f.limit else sql.SQL(""),
+        limit=sql.SQL("LIMIT {}").format(sql.Literal(f.limit)) if f.limit is not None
+        else sql.SQL(""),
     )
     return conn.execute(query, params).fetchall()
 
 
-def find_posts(conn: Conn, ref: str) -> list[dict[str, Any]]:
-    """Posts whose key, URL or probe URL is ``ref``."""
+def find_posts(conn: Conn, ref: str, platforms: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Posts ``ref`` names: a post key, URL or probe URL, ``platform:post_key`` (as
+    ``takedown check`` prints it; ``platforms`` are the prefixes to recognise), or the
+    key or value of a single-post target (as ``takedown status`` prints it)."""
+    platform, _, key = ref.partition(":")
+    if platform not in platforms:
+        platform, key = "", ""
     return conn.execute(
         """
         SELECT p.*, t.key AS target_key, t.group_name FROM posts p
         JOIN targets t ON t.id = p.target_id
         WHERE p.post_key = %(r)s OR p.url = %(r)s OR p.probe_url = %(r)s
+           OR (p.platform = %(platform)s AND p.post_key = %(key)s)
+           OR (t.kind = 'post' AND (t.key = %(r)s OR t.value = %(r)s))
         ORDER BY p.id
         """,
+        {"r": ref, "platform": platform, "key": key},
+    ).fetchall()
+
+
+def find_target(conn: Conn, ref: str) -> dict[str, Any] | None:
+    """The target whose key (or else value) is ``ref``, if exactly one is."""
+    rows = conn.execute(
+        "SELECT id, key, kind, platform, value FROM targets "
+        "WHERE key = %(r)s OR value = %(r)s ORDER BY key = %(r)s DESC, id LIMIT 2",
         {"r": ref},
+    ).fetchall()
+    if len(rows) == 1 or (rows and rows[0]["key"] == ref):
+        return rows[0]  # type: ignore[no-any-return]
+    return None
+
+
+def target_posts(conn: Conn, target_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    """A target's posts, newest first sight first: key, state, URL."""
+    return conn.execute(
+        "SELECT post_key, state, url, first_seen FROM posts WHERE target_id = %s "
+        "ORDER BY first_seen DESC, id DESC LIMIT %s",
+        (target_id, limit),
+    ).fetchall()
+
+
+def target_names(conn: Conn) -> list[dict[str, Any]]:
+    """Every target's key, value and group (active or not): what filters may name."""
+    return conn.execute("SELECT key, value, group_name FROM targets ORDER BY key").fetchall()
+
+
+def failing_targets(conn: Conn, groups: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Active targets whose last check failed, worst first."""
+    return conn.execute(
+        """
+        SELECT key, group_name, platform, kind, value, error_streak, last_error,
+               last_outcome, last_ok_at, next_due
+        FROM targets
+        WHERE active AND error_streak > 0
+          AND (%(g)s::text[] IS NULL OR group_name = ANY(%(g)s))
+        ORDER BY error_streak DESC, key
+        """,
+        {"g": list(groups) if groups else None},
     ).fetchall()
 
 
