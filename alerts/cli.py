@@ -56,7 +56,8 @@ def test_channel(c: Any, channel: str) -> None:
 @click.option("--state", "states", multiple=True, type=click.Choice(STATES),
               help="Default: pending, sending, failed and dead.")
 @click.option("--channel")
-@click.option("--limit", default=100, show_default=True)
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(min=0),
+              help="At most this many rows (0: none).")
 @click.pass_obj
 def list_command(c: Any, states: tuple[str, ...], channel: str | None, limit: int) -> None:
     """Deliveries still to send, failing or dead."""

@@ -130,3 +130,11 @@ def test_delivery_summary_and_its_line(world: World, receiver: Receiver) -> None
     assert line == "alerts: 1 pending, 0 sending, 0 failed, 0 dead, 0 sent; oldest unsent " \
                    "14 min old"
     assert created <= datetime.now(UTC)
+
+
+def test_alerts_list_rejects_a_negative_limit(watchlist: Path) -> None:
+    runner, root = runner_for(watchlist)
+    result = runner.invoke(root, ["alerts", "list", "--limit", "-1"])
+    assert result.exit_code == 2, result.output
+    assert "--limit" in result.output and "-1" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
