@@ -23,12 +23,13 @@ from scrapy.http import Request, Response
 from monitor.errors import ParseError
 from monitor.observation import Outcome, PostContent
 
+from . import fields as f
 from .base import Job, MonitorSpider, Output
 from .responses import html_links, json_body, json_error, outcome_for_failure
 
 logger = logging.getLogger(__name__)
 
-_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+_LINK_NEXT = re.compile(r'<([^<>]+)>\s*;\s*rel="?next"?')  # [^<>]: linear on "<<<…"
 _STATUS_PATH = re.compile(r"^/(?:@[^/]+|users/[^/]+/statuses|api/v1/statuses)/(\d+)/?$")
 
 
@@ -41,42 +42,75 @@ def account_state(account: dict[str, Any]) -> str:
     return "normal"
 
 
-def parse_status(status: dict[str, Any], base_url: str) -> PostContent:
-    """A Status entity as PostContent. Raises ParseError when it is not one."""
-    if not isinstance(status, dict) or not status.get("id"):
+def parse_status(status: Any, base_url: str) -> PostContent:
+    """A Status entity as PostContent. Raises ParseError when it is not one.
+
+    Odd fields are read as absent rather than failing the status: a ``null``
+    attachment is skipped, an ``account`` that is not an object gives no author,
+    a counter served as a string of digits is read and any other counter left out.
+    """
+    if not isinstance(status, dict):
+        raise ParseError(f"expected a Mastodon Status object, got a {type(status).__name__}")
+    status_id = f.key(status.get("id"))
+    if status_id is None:
         raise ParseError("expected a Mastodon Status object with an id")
-    account = status.get("account") or {}
-    content = status.get("content") or ""
+    account = f.obj(status.get("account"))
+    content = f.text(status.get("content")) or ""
     extra: dict[str, Any] = {
-        "account_id": _str(account.get("id")),
-        "username": account.get("username"),
-        "edited_at": status.get("edited_at"),
-        "spoiler_text": status.get("spoiler_text") or "",
-        "sensitive": bool(status.get("sensitive")),
-        "visibility": status.get("visibility"),
-        "uri": status.get("uri"),
+        "account_id": f.key(account.get("id")),
+        "username": f.text(account.get("username")),
+        "edited_at": status.get("edited_at") if isinstance(status.get("edited_at"), str)
+        else None,
+        "spoiler_text": f.text(status.get("spoiler_text")) or "",
+        "sensitive": status.get("sensitive") is True,
+        "visibility": f.text(status.get("visibility")),
+        "uri": f.text(status.get("uri")),
     }
-    quote_obj = status.get("quote")
-    if isinstance(quote_obj, dict) and quote_obj.get("state"):
+    quote_state = f.text(f.obj(status.get("quote")).get("state"))
+    if quote_state:
         # 4.4+: "deleted"/"revoked" here is a deletion signal for the quoted post.
-        extra["quote_state"] = quote_obj["state"]
-    status_id = str(status["id"])
+        extra["quote_state"] = quote_state
+    counters: dict[str, int | str] = {}
+    for name in ("favourites_count", "reblogs_count", "replies_count"):
+        value = f.count(status.get(name)) if status.get(name) is not None else 0
+        if value is not None:
+            counters[name] = value
+    media = (f.key(m.get("id")) for m in f.items(status.get("media_attachments"))
+             if isinstance(m, dict))
     return PostContent(
         key=status_id,
-        url=status.get("url"),
-        probe_url=f"{base_url}/api/v1/statuses/{status_id}",
+        url=f.text(status.get("url")),
+        probe_url=f"{base_url}/api/v1/statuses/{quote(status_id, safe='')}",
         text=content,
-        author=account.get("acct"),
+        author=f.text(account.get("acct")),
         published_at=_date(status.get("created_at")),
         updated_at=_date(status.get("edited_at")),
-        media=[str(m["id"]) for m in status.get("media_attachments") or [] if m.get("id")],
+        media=[m for m in media if m],
         links=html_links(content),
-        counters={
-            name: int(status.get(name) or 0)
-            for name in ("favourites_count", "reblogs_count", "replies_count")
-        },
+        counters=counters,
         extra=extra,
     )
+
+
+def parse_page(page: list[Any], base_url: str) -> tuple[list[PostContent], list[str], int]:
+    """A page of statuses: the entries (boosts left out), the keys of the statuses
+    that could not be read, and how many could not. One bad status never fails the page."""
+    entries: list[PostContent] = []
+    skipped_keys: list[str] = []
+    skipped = 0
+    for status in page:
+        if isinstance(status, dict) and status.get("reblog"):
+            continue  # a boost is someone else's post
+        try:
+            entries.append(parse_status(status, base_url))
+        except Exception as exc:  # one entry's failure, whatever it is, is that entry's
+            skipped += 1
+            key = f.key(status.get("id")) if isinstance(status, dict) else None
+            if key:
+                skipped_keys.append(key)
+            logger.warning("Skipped an unreadable Mastodon status (%s): %s", key or "no id",
+                           exc, exc_info=not isinstance(exc, ParseError))
+    return entries, skipped_keys, skipped
 
 
 def next_link(response: Response) -> str | None:
@@ -95,10 +129,6 @@ def _date(raw: Any) -> datetime | None:
         return datetime.fromisoformat(raw)
     except ValueError:
         return None
-
-
-def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def _base_of(url: str) -> str:
@@ -183,10 +213,12 @@ class MastodonSpider(MonitorSpider):
                 yield self._partial(job, f"page {state['pages'] + 1}: HTTP {response.status}")
             return
         state["pages"] += 1
-        for status in page:
-            if isinstance(status, dict) and status.get("reblog"):
-                continue  # a boost is someone else's post
-            state["entries"].append(parse_status(status, state["base"]))
+        entries, skipped_keys, skipped = parse_page(page, state["base"])
+        state["entries"].extend(entries)
+        if skipped:
+            signals = state["signals"]
+            signals["skipped_entries"] = signals.get("skipped_entries", 0) + skipped
+            signals["skipped_keys"] = [*signals.get("skipped_keys", ()), *skipped_keys]
         nxt = next_link(response)
         max_pages = self.settings.getint("MASTODON_MAX_PAGES", 2)
         if nxt and page and state["pages"] < max_pages:
@@ -246,7 +278,7 @@ class MastodonSpider(MonitorSpider):
         history = json_body(response) if response.status == 200 else None
         if isinstance(history, list) and history and isinstance(history[-1], dict):
             last = history[-1]
-            editor = _str((last.get("account") or {}).get("id"))
+            editor = f.key(f.obj(last.get("account")).get("id"))
             author = post.extra.get("account_id")
             if editor is not None and author is not None:
                 job.state["signals"]["editor_is_author"] = editor == author

@@ -27,15 +27,24 @@ from scrapy.http import Response
 from monitor.errors import ParseError
 from monitor.observation import Outcome, PostContent
 
+from . import fields as f
 from .base import Job, MonitorSpider, Output
 from .responses import header, is_challenge, outcome_for_status, text_of
 
 logger = logging.getLogger(__name__)
 
-_STATE = re.compile(r"window\.__INITIAL_STATE__\s*=\s*(.*?)\s*;?\s*</script>", re.S)
-# A JSON string (consumed whole, so nothing inside it is touched) or a bare
-# ``undefined``: the one JS-only token the state literal uses.
-_STRING_OR_UNDEFINED = re.compile(r'"(?:[^"\\]|\\.)*"|\bundefined\b', re.S)
+# The state is found by linear scans only: a page is hostile input, and a
+# backtracking regex over it (``\s*(.*?)\s*</script>`` took 14 s on 3,000
+# spaces) would freeze the reactor. Every pattern below either is anchored at
+# one position or consumes each character at most once.
+# A literal prefix (found by a C scan), then possessive whitespace: linear.
+_STATE_START = re.compile(r"window\.__INITIAL_STATE__\s*+=\s*+")
+_SCRIPT_END = re.compile(r"</script", re.I)
+# A JSON string, or an unterminated one up to the end of the text: every quote
+# that starts a match ends it, so no character is scanned twice. Possessive,
+# so a failed match never backtracks.
+_JS_STRING = re.compile(r'("[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z))', re.S)
+_DECODER = json.JSONDecoder()
 _NOTE_PATH = re.compile(r"/(?:explore|discovery/item)/([0-9a-zA-Z]{16,32})")
 _PROFILE_PATH = re.compile(r"/user/profile/([0-9a-zA-Z]{16,32})")
 _BARE_ID = re.compile(r"^[0-9a-fA-F]{24}$")
@@ -103,22 +112,38 @@ class Notice:
 
 
 def js_literal_to_json(literal: str) -> Any:
-    """``json.loads`` for the state literal: bare ``undefined`` becomes null."""
-    cleaned = _STRING_OR_UNDEFINED.sub(
-        lambda m: m.group(0) if m.group(0).startswith('"') else "null", literal
-    )
+    """The first JS value of ``literal``, read as JSON: bare ``undefined`` becomes
+    null (strings are left untouched), and what follows the value is ignored."""
+    if "undefined" in literal:
+        # Odd parts are strings, even parts what lies between them.
+        parts = _JS_STRING.split(literal)
+        parts[::2] = [part.replace("undefined", "null") for part in parts[::2]]
+        literal = "".join(parts)
     try:
-        return json.loads(cleaned)
+        value, _ = _DECODER.raw_decode(literal.lstrip())
     except json.JSONDecodeError as exc:
         raise ParseError(f"__INITIAL_STATE__ is not a parseable literal: {exc}") from None
+    except RecursionError:
+        raise ParseError("__INITIAL_STATE__ is not a parseable literal: "
+                         "nested too deeply") from None
+    return value
+
+
+def state_literal(html: str) -> str | None:
+    """The text after the first ``window.__INITIAL_STATE__ =``, up to its script's end."""
+    start = _STATE_START.search(html)
+    if start is None:
+        return None
+    end = _SCRIPT_END.search(html, start.end())
+    return html[start.end():end.start() if end else len(html)]
 
 
 def initial_state(html: str) -> dict[str, Any] | None:
     """The page's ``__INITIAL_STATE__``; None when there is none."""
-    match = _STATE.search(html)
-    if match is None:
+    literal = state_literal(html)
+    if literal is None:
         return None
-    state = js_literal_to_json(match.group(1))
+    state = js_literal_to_json(literal)
     if not isinstance(state, dict):
         raise ParseError("__INITIAL_STATE__ is not an object")
     return state
@@ -127,9 +152,7 @@ def initial_state(html: str) -> dict[str, Any] | None:
 def note_from_state(state: dict[str, Any], note_id: str | None, base: str,
                     token: str | None = None) -> PostContent | None:
     """The note in ``note.noteDetailMap``; None when the state does not hold it."""
-    detail_map = (state.get("note") or {}).get("noteDetailMap") or {}
-    if not isinstance(detail_map, dict):
-        return None
+    detail_map = f.obj(f.obj(state.get("note")).get("noteDetailMap"))
     entry = detail_map.get(note_id) if note_id else None
     if entry is None and len(detail_map) == 1 and not note_id:
         entry = next(iter(detail_map.values()))
@@ -146,22 +169,22 @@ def parse_note(note: dict[str, Any], base: str, note_id: str | None = None,
     def get(camel: str, snake: str) -> Any:
         return note.get(camel, note.get(snake))
 
-    key = str(get("noteId", "note_id") or note_id or "")
+    key = f.key(get("noteId", "note_id")) or note_id or ""
     if not key:
         raise ParseError("note object without a noteId")
-    user = note.get("user") or {}
-    interact = get("interactInfo", "interact_info") or {}
+    user = f.obj(note.get("user"))
+    interact = f.obj(get("interactInfo", "interact_info"))
     last_update = get("lastUpdateTime", "last_update_time")
-    media = [m for m in (_image_id(img) for img in get("imageList", "image_list") or []) if m]
+    media = [m for m in (_image_id(img) for img in f.items(get("imageList", "image_list"))) if m]
     video = _video_id(note.get("video"))
     if video:
         media.append(video)
     return PostContent(
         key=key,
         url=f"{base}/explore/{key}",
-        title=note.get("title") or note.get("display_title") or None,
-        text=note.get("desc") or "",
-        author=user.get("nickname") or user.get("nick_name"),
+        title=f.text(note.get("title")) or f.text(note.get("display_title")),
+        text=f.text(note.get("desc")) or "",
+        author=f.text(user.get("nickname")) or f.text(user.get("nick_name")),
         published_at=_ms(note.get("time")),
         updated_at=_ms(last_update),
         media=media,
@@ -172,37 +195,53 @@ def parse_note(note: dict[str, Any], base: str, note_id: str | None = None,
             "last_update_time": last_update,
             "ip_location": get("ipLocation", "ip_location"),
             "type": note.get("type"),
-            "tags": [t.get("name") for t in get("tagList", "tag_list") or []
+            "tags": [t.get("name") for t in f.items(get("tagList", "tag_list"))
                      if isinstance(t, dict) and t.get("name")],
         },
     )
 
 
-def profile_entries(state: dict[str, Any], base: str) -> list[PostContent] | None:
-    """Notes on a profile page (first tab: the user's own posts); None if absent."""
-    tabs = (state.get("user") or {}).get("notes")
+def profile_entries(state: dict[str, Any], base: str) -> tuple[list[PostContent], list[str],
+                                                               int] | None:
+    """Notes on a profile page (first tab: the user's own posts), the keys of the
+    cards that could not be read and how many there were; None if absent."""
+    tabs = f.obj(state.get("user")).get("notes")
     if not isinstance(tabs, list):
         return None
     cards = tabs[0] if tabs and isinstance(tabs[0], list) else []
     entries: list[PostContent] = []
+    skipped_keys: list[str] = []
+    skipped = 0
     for card in cards:
-        if not isinstance(card, dict):
-            continue
-        note = card.get("noteCard") or {}
-        key = str(card.get("id") or note.get("noteId") or "")
-        if not key:
-            continue
-        user = note.get("user") or {}
-        entries.append(PostContent(
-            key=key,
-            url=f"{base}/explore/{key}",
-            title=note.get("displayTitle") or None,
-            author=user.get("nickname") or user.get("nickName"),
-            counters=_counts(note.get("interactInfo") or {}),
-            extra={"xsec_token": card.get("xsecToken") or note.get("xsecToken"),
-                   "user_id": user.get("userId"), "type": note.get("type")},
-        ))
-    return entries
+        try:
+            entries.append(_profile_card(card, base))
+        except ParseError as exc:
+            # One odd card must not blind the listing: skip it, and say so.
+            skipped += 1
+            key = f.key(card.get("id")) if isinstance(card, dict) else None
+            if key:
+                skipped_keys.append(key)
+            logger.info("Skipped a RedNote profile card (%s): %s", key or "no key", exc)
+    return entries, skipped_keys, skipped
+
+
+def _profile_card(card: Any, base: str) -> PostContent:
+    if not isinstance(card, dict):
+        raise ParseError(f"profile card is a {type(card).__name__}, not an object")
+    note = f.obj(card.get("noteCard"))
+    key = f.key(card.get("id")) or f.key(note.get("noteId"))
+    if not key:
+        raise ParseError("profile card without an id")
+    user = f.obj(note.get("user"))
+    return PostContent(
+        key=key,
+        url=f"{base}/explore/{key}",
+        title=f.text(note.get("displayTitle")),
+        author=f.text(user.get("nickname")) or f.text(user.get("nickName")),
+        counters=_counts(f.obj(note.get("interactInfo"))),
+        extra={"xsec_token": f.text(card.get("xsecToken")) or f.text(note.get("xsecToken")),
+               "user_id": f.text(user.get("userId")), "type": f.text(note.get("type"))},
+    )
 
 
 def _counts(interact: dict[str, Any]) -> dict[str, int | str]:
@@ -224,17 +263,18 @@ def _image_id(image: Any) -> str | None:
         return None
     # CDN paths start with a date and a signature; the last segment (before
     # the "!style" suffix) is the file's trace id.
-    path = urlsplit(str(url)).path
+    try:
+        path = urlsplit(str(url)).path
+    except ValueError:  # e.g. "http://[x": not a URL, so no id either
+        return None
     return path.rsplit("/", 1)[-1].split("!", 1)[0] or path
 
 
 def _video_id(video: Any) -> str | None:
     if not isinstance(video, dict):
         return None
-    media = video.get("media") or {}
-    consumer = video.get("consumer") or {}
-    value = media.get("videoId") or consumer.get("originVideoKey")
-    return str(value) if value else None
+    return f.key(f.obj(video.get("media")).get("videoId")) or \
+        f.key(f.obj(video.get("consumer")).get("originVideoKey"))
 
 
 def _ms(value: Any) -> datetime | None:
@@ -252,7 +292,7 @@ def page_texts(html: str) -> list[str]:
     from parsel import Selector
 
     try:
-        sel = Selector(text=html)
+        sel = Selector(text=html, type="html")
         parts = sel.xpath("//title//text() | //body//text()[not(ancestor::script)"
                           " and not(ancestor::style) and not(ancestor::noscript)]").getall()
     except ValueError:
@@ -300,7 +340,7 @@ def read_envelope(data: dict[str, Any], base: str, note_id: str | None) -> Notic
     msg = data.get("msg") or data.get("message")
     msg = str(msg) if msg else None
     if code == "0" or (data.get("success") is True and "code" not in data):
-        items = (data.get("data") or {}).get("items") or []
+        items = f.items(f.obj(data.get("data")).get("items"))
         for item in items:
             card = item.get("note_card") if isinstance(item, dict) else None
             if isinstance(card, dict):
@@ -382,7 +422,7 @@ class RednoteSpider(MonitorSpider):
         text = text_of(response)
         result: Notice | PostContent
         if _looks_like_json(response, text):
-            data = json.loads(text)  # ValueError → MALFORMED via the base class
+            data = _json(text)  # ValueError → MALFORMED via the base class
             if not isinstance(data, dict):
                 raise ParseError("JSON answer is not an object")
             result = read_envelope(data, state["base"], state["note_id"])
@@ -421,12 +461,16 @@ class RednoteSpider(MonitorSpider):
             yield self.conclude(job, notice.outcome, response, message=notice.message,
                                 signals=notice.signals(), detail=notice.detail)
             return
-        entries = profile_entries(page_state, job.state["base"]) if page_state else None
-        if entries is None:
+        found = profile_entries(page_state, job.state["base"]) if page_state else None
+        if found is None:
             yield self.conclude(job, Outcome.MALFORMED, response,
                                 detail=parse_error or "profile page has no user.notes")
             return
-        yield self.conclude(job, Outcome.OK, response, entries=entries)
+        entries, skipped_keys, skipped = found
+        signals: dict[str, Any] = {}
+        if skipped:
+            signals = {"skipped_entries": skipped, "skipped_keys": skipped_keys}
+        yield self.conclude(job, Outcome.OK, response, entries=entries, signals=signals)
 
     def _transport_outcome(self, response: Response) -> Notice | None:
         """Statuses that decide before the body is read."""
@@ -477,3 +521,10 @@ class RednoteSpider(MonitorSpider):
 def _looks_like_json(response: Response, text: str) -> bool:
     ctype = (header(response, "Content-Type") or "").lower()
     return "json" in ctype or text.lstrip().startswith("{")
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:  # hostile nesting: malformed like any other bad JSON
+        raise ParseError("JSON answer nested too deeply to parse") from None

@@ -14,6 +14,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin
 
+from lxml import etree
 from parsel import Selector
 from scrapy.exceptions import (
     CannotResolveHostError,
@@ -30,6 +31,11 @@ from twisted.web._newclient import ResponseFailed, _DataLoss
 from twisted.web.client import PartialDownloadError
 
 from monitor.observation import Outcome
+
+try:  # private to Scrapy, so its message is matched as well, in case it moves
+    from scrapy.utils._compression import _DecompressionMaxSizeExceeded
+except ImportError:  # pragma: no cover
+    _DecompressionMaxSizeExceeded = None  # type: ignore[assignment,misc]
 
 #: Robots.txt refusals: we chose not to fetch (transient, never classified).
 ROBOTS_OUTCOME = Outcome.REFUSED
@@ -49,6 +55,9 @@ _CHALLENGE_MARKERS = (
     "please verify you are a human",
 )
 _SNIPPET_CHARS = 200
+#: Links kept per post: enough for any real post; a page of 25,000 links would
+#: otherwise cost a URL join each, on the reactor loop.
+MAX_LINKS = 500
 
 
 def text_of(response: Response) -> str:
@@ -141,13 +150,32 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+def _decompressed_too_large(chain: list[BaseException]) -> bool:
+    return any(
+        (_DecompressionMaxSizeExceeded is not None
+         and isinstance(e, _DecompressionMaxSizeExceeded))
+        # Scrapy's wordings, for versions whose private exception moved.
+        or "DOWNLOAD_MAXSIZE" in str(e) or "download max size" in str(e)
+        for e in chain
+    )
+
+
 def outcome_for_failure(exc: BaseException) -> tuple[Outcome, str]:
     """Map a download failure (after retries) to an outcome and a detail line."""
     detail = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
     chain = _causes(exc)
+    named = getattr(exc, "outcome", None)
+    if isinstance(named, Outcome):  # the exception says what it means (HostPaused)
+        return named, str(exc)
     if isinstance(exc, IgnoreRequest):
+        if getattr(exc, "url_policy", None):  # spiders.urlpolicy.UrlRefused
+            return Outcome.REFUSED, str(exc)
         if "robots.txt" in str(exc).lower():
             return ROBOTS_OUTCOME, "forbidden by robots.txt"
+        if _decompressed_too_large(chain):
+            # HttpCompressionMiddleware stopped inflating at DOWNLOAD_MAXSIZE
+            # (a decompression bomb, or just a huge page): too large, not malformed.
+            return Outcome.TOO_LARGE, f"body too large once decompressed: {exc}"
         return Outcome.MALFORMED, f"request ignored: {exc}"
     if any(isinstance(e, ResponseDataLossError | _DataLoss | PartialDownloadError)
            for e in chain):
@@ -180,7 +208,10 @@ def outcome_for_failure(exc: BaseException) -> tuple[Outcome, str]:
 
 def json_body(response: Response) -> Any:
     """The body parsed as JSON; raises ValueError with the parser's message."""
-    return json.loads(text_of(response))
+    try:
+        return json.loads(text_of(response))
+    except RecursionError:  # hostile nesting: malformed like any other bad JSON
+        raise ValueError("JSON nested too deeply to parse") from None
 
 
 def json_error(response: Response) -> str | None:
@@ -202,7 +233,7 @@ def page_message(response: Response) -> str | None:
     if not body.strip():
         return None
     try:
-        sel = Selector(text=body)
+        sel = Selector(text=body, type="html")
         title = " ".join(sel.xpath("//title//text()").getall()).strip()
         if title:
             return _squash(title)
@@ -217,7 +248,7 @@ def page_message(response: Response) -> str | None:
 def visible_text(html: str) -> str:
     """Text a reader sees (no scripts or styles), whitespace squashed."""
     try:
-        sel = Selector(text=html)
+        sel = Selector(text=html, type="html")
         parts = sel.xpath("//text()[not(ancestor::script) and not(ancestor::style)]").getall()
     except ValueError:
         return _squash(html)
@@ -229,19 +260,31 @@ def html_links(html: str, base: str | None = None) -> list[str]:
     if not html or "<" not in html:
         return []
     try:
-        hrefs = Selector(text=html).xpath("//a/@href").getall()
-    except ValueError:
+        # lxml directly: a parsel Selector costs 5x as much, once per feed entry.
+        root = etree.HTML(html)  # lxml's per-thread default HTML parser: recovering
+    except (ValueError, etree.LxmlError):
         return []
-    out: list[str] = []
-    for href in hrefs:
-        href = href.strip()
+    if root is None:
+        return []
+    out: dict[str, None] = {}  # a dict, not a list: 25,000 links must not be quadratic
+    for anchor in root.iter("a"):
+        href = (anchor.get("href") or "").strip()
         if not href or href.startswith(("javascript:", "#")):
             continue
         if base:
-            href = urljoin(base, href)
-        if href not in out:
-            out.append(href)
-    return out
+            href = join_url(base, href) or href  # not a URL (e.g. "http://[x"): as served
+        out.setdefault(href, None)
+        if len(out) >= MAX_LINKS:
+            break
+    return list(out)
+
+
+def join_url(base: str | None, href: str) -> str | None:
+    """``href`` resolved against ``base``; None when either is not a URL at all."""
+    try:
+        return urljoin(base or "", href.strip())
+    except ValueError:  # a broken IPv6 host ("http://[x"), a bad port
+        return None
 
 
 def _squash(text: str) -> str:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urljoin
 
 from lxml import etree
 from scrapy.http import Response
@@ -22,7 +22,7 @@ from monitor.errors import ParseError
 from monitor.observation import Outcome, PostContent
 
 from .base import Job, MonitorSpider, Output
-from .responses import html_links, page_message
+from .responses import html_links, join_url, page_message
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,14 @@ class Feed:
     title: str | None = None
     entries: list[PostContent] = field(default_factory=list)
     tombstones: list[Tombstone] = field(default_factory=list)
+    #: Entries that could not be read, and the keys of those whose key could be.
+    skipped: int = 0
+    skipped_keys: list[str] = field(default_factory=list)
+
+    def signals(self) -> dict[str, Any]:
+        if not self.skipped:
+            return {}
+        return {"skipped_entries": self.skipped, "skipped_keys": list(self.skipped_keys)}
 
 
 def _parser() -> etree.XMLParser:
@@ -84,7 +92,8 @@ def _parse_atom(feed_el: etree._Element, base_url: str | None) -> Feed:
     feed = Feed(kind="atom", title=_text(feed_el.find(f"{{{ATOM}}}title")))
     feed_author = _atom_author(feed_el)
     for entry in feed_el.iterchildren(f"{{{ATOM}}}entry"):
-        feed.entries.append(_atom_entry(entry, base_url, feed_author))
+        _add_entry(feed, entry, lambda el: _atom_entry(el, base_url, feed_author),
+                   lambda el: _text(el.find(f"{{{ATOM}}}id")) or _atom_link(el, base_url))
     feed.tombstones = _tombstones(feed_el)
     return feed
 
@@ -121,7 +130,7 @@ def _atom_link(entry: etree._Element, base_url: str | None) -> str | None:
     links = entry.findall(f"{{{ATOM}}}link")
     for link in links:
         if link.get("rel", "alternate") == "alternate" and link.get("href"):
-            return urljoin(base_url or "", link.get("href", "").strip())
+            return join_url(base_url, link.get("href", ""))
     return None
 
 
@@ -151,20 +160,18 @@ def _parse_rss(channel: etree._Element, items: list[etree._Element], kind: str,
     ns = RSS1 if kind == "rdf" else None
     feed = Feed(kind=kind, title=_text(channel.find(_q(ns, "title"))))
     for item in items:
-        feed.entries.append(_rss_item(item, ns, base_url))
+        _add_entry(feed, item, lambda el: _rss_item(el, ns, base_url),
+                   lambda el: _rss_guid(el, ns) or _rss_link(el, ns, base_url))
     feed.tombstones = _tombstones(channel)
     return feed
 
 
 def _rss_item(item: etree._Element, ns: str | None, base_url: str | None) -> PostContent:
-    link_raw = _text(item.find(_q(ns, "link")))
-    link = urljoin(base_url or "", link_raw) if link_raw else None
+    link = _rss_link(item, ns, base_url)
     title = _text(item.find(_q(ns, "title")))
     date_raw = _text(item.find("pubDate")) or _text(item.find(f"{{{DC}}}date"))
     modified_raw = _text(item.find(f"{{{DCTERMS}}}modified"))
-    guid = _text(item.find("guid"))
-    if guid is None and ns:
-        guid = item.get(f"{{{RDF}}}about")
+    guid = _rss_guid(item, ns)
     encoded = _text(item.find(f"{{{CONTENT}}}encoded"))
     text = encoded or _text(item.find(_q(ns, "description"))) or ""
     author = _text(item.find("author")) or _text(item.find(f"{{{DC}}}creator"))
@@ -181,6 +188,36 @@ def _rss_item(item: etree._Element, ns: str | None, base_url: str | None) -> Pos
 
 
 # --- shared ------------------------------------------------------------------
+
+
+def _rss_guid(item: etree._Element, ns: str | None) -> str | None:
+    guid = _text(item.find("guid"))
+    if guid is None and ns:
+        guid = (item.get(f"{{{RDF}}}about") or "").strip() or None
+    return guid
+
+
+def _rss_link(item: etree._Element, ns: str | None, base_url: str | None) -> str | None:
+    link_raw = _text(item.find(_q(ns, "link")))
+    return join_url(base_url, link_raw) if link_raw else None
+
+
+def _add_entry(feed: Feed, el: etree._Element, parse: Callable[[etree._Element], PostContent],
+               key_of: Callable[[etree._Element], str | None]) -> None:
+    """Parse one entry into ``feed``; an entry that cannot be read is skipped and
+    counted (with its key when the key itself is readable), never the whole feed."""
+    try:
+        feed.entries.append(parse(el))
+    except Exception as exc:  # one entry's failure, whatever it is, is that entry's
+        feed.skipped += 1
+        try:
+            key = key_of(el)  # the key the entry would have had, where it can be read
+        except Exception:
+            key = None
+        if key:
+            feed.skipped_keys.append(key)
+        logger.warning("Skipped an unreadable feed entry (%s): %s", key or "no key", exc,
+                       exc_info=True)
 
 
 def _tombstones(container: etree._Element) -> list[Tombstone]:
@@ -236,7 +273,7 @@ def _any_date(raw: str | None) -> datetime | None:
         return None
     try:
         value = parsedate_to_datetime(raw.strip())
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return _iso_date(raw)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
@@ -270,7 +307,7 @@ class RssSpider(MonitorSpider):
             yield self.conclude(job, Outcome.MALFORMED, response, detail=str(exc))
             return
         yield self.conclude(job, Outcome.OK, response, entries=feed.entries,
-                            tombstones=feed.tombstones)
+                            tombstones=feed.tombstones, signals=feed.signals())
 
     def parse_probe(self, response: Response, job: Job) -> Output:
         outcome = self.status_outcome(response)

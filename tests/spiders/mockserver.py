@@ -8,6 +8,7 @@ Endpoints:
 - ``/drop``                   reset the connection without answering
 - ``/truncate``               promise 1,000 bytes, send 10, close
 - ``/big?n=100000``           a body of ``n`` bytes
+- ``/gzip-bomb?n=10000000``   a gzip body that inflates to ``n`` bytes
 - ``/retry-after?s=1&key=k``  429 with ``Retry-After: s`` the first time per key, then 200
 - ``/echo-ua``                200 with the request's User-Agent as the body
 - ``/robots.txt``             disallows ``/private``
@@ -17,6 +18,7 @@ Endpoints:
 
 from __future__ import annotations
 
+import gzip
 import socket
 import struct
 import threading
@@ -79,6 +81,10 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         if path == "/big":
             return self._send(200, b"x" * int(query.get("n", "100000")), "text/plain")
+        if path == "/gzip-bomb":
+            # A small gzip body that inflates to ``n`` bytes: a decompression bomb.
+            body = gzip.compress(b"\0" * int(query.get("n", "10000000")), compresslevel=9)
+            return self._send(200, body, "text/plain", {"Content-Encoding": "gzip"})
         if path == "/retry-after":
             key = query.get("key", "")
             self.server.keys[key] += 1

@@ -351,3 +351,116 @@ def test_probe_from_web_permalink(driver_for):
     item.base_url = None
     driver.run(item, routes({STATUS_ID: ok("status.json")}))
     assert driver.requests[0].url == f"https://example.social/api/v1/statuses/{STATUS_ID}"
+
+
+# --- hostile statuses: one bad entry never blinds the timeline --------------------
+
+
+def _page_with(*odd: object) -> bytes:
+    """The first fixture page with ``odd`` statuses inserted between its two."""
+    page = json.loads(fixture("mastodon/statuses_page1.json"))
+    return json.dumps([page[0], *odd, page[1]]).encode()
+
+
+def _status(**fields: object) -> dict[str, object]:
+    status = json.loads(fixture("mastodon/status.json"))
+    status.update(fields)
+    return status
+
+
+@pytest.mark.parametrize(
+    ("odd", "skipped_keys"),
+    [
+        ([None], []),
+        (["a string"], []),
+        ([{"content": "no id"}], []),
+        ([{"id": {"nested": 1}, "content": "id is an object"}], []),
+        ([17, [], {"id": ""}], []),
+    ],
+    ids=["null", "string", "no-id", "object-id", "several"],
+)
+def test_unreadable_status_is_skipped_and_counted(driver_for, odd, skipped_keys):
+    (obs,) = driver_for(MastodonSpider, MASTODON_MAX_PAGES=1).run(listing(), routes({
+        "lookup": ok("account_normal.json"),
+        "/statuses": (200, _page_with(*odd), JSON),
+    }))
+    assert obs.outcome is Outcome.OK
+    assert [e.key for e in obs.entries or []] == ["117020586180926940", "117020586180926939"]
+    assert obs.signals["skipped_entries"] == len(odd)
+    assert obs.signals["skipped_keys"] == skipped_keys
+
+
+def test_odd_fields_are_read_tolerantly_in_a_listing(driver_for):
+    odd = _status(id="42", media_attachments=[None, "x", {"id": None}, {"id": 7}],
+                  favourites_count="12", reblogs_count="many", replies_count=None,
+                  account="alice@example.social", content=["<p>x</p>"], url={"x": 1},
+                  edited_at=5, quote="q", created_at=12345,
+                  spoiler_text=None, sensitive="yes")
+    (obs,) = driver_for(MastodonSpider, MASTODON_MAX_PAGES=1).run(listing(), routes({
+        "lookup": ok("account_normal.json"),
+        "/statuses": (200, _page_with(odd), JSON),
+    }))
+    assert obs.outcome is Outcome.OK and "skipped_entries" not in obs.signals
+    post = (obs.entries or [])[1]
+    assert post.key == "42"
+    assert post.media == ["7"]
+    assert post.counters == {"favourites_count": 12, "replies_count": 0}
+    assert (post.author, post.text, post.url, post.published_at) == (None, "", None, None)
+    assert post.extra["account_id"] is None and post.extra["edited_at"] is None
+    assert post.extra["sensitive"] is False
+
+
+def test_broken_link_in_content_keeps_the_status():
+    status = _status(content='<p><a href="http://[x">bad</a> <a href="/tags/ok">ok</a></p>')
+    post = parse_status(status, BASE)
+    assert post.links == ["http://[x", "/tags/ok"]
+
+
+def test_status_id_is_quoted_into_the_probe_url():
+    post = parse_status(_status(id="../../admin"), BASE)
+    assert post.probe_url == f"{BASE}/api/v1/statuses/..%2F..%2Fadmin"
+
+
+def test_skips_add_up_across_pages(driver_for):
+    (obs,) = driver_for(MastodonSpider).run(listing(), routes({
+        "lookup": ok("account_normal.json"),
+        "max_id=": (200, json.dumps([None, {"id": "9", "account": 1, "reblog": None,
+                                            "content": 3}]).encode(), JSON),
+        "/statuses": (200, _page_with(None), LINK),
+    }))
+    assert obs.outcome is Outcome.OK
+    assert [e.key for e in obs.entries or []] == ["117020586180926940", "117020586180926939",
+                                                  "9"]
+    assert obs.signals["skipped_entries"] == 2
+
+
+def test_an_entry_that_fails_for_any_reason_is_skipped_with_its_key(driver_for, monkeypatch):
+    import spiders.mastodon as mastodon
+
+    def links(html: str) -> list[str]:
+        if "boom" in html:
+            raise RuntimeError("a parser bug")
+        return []
+
+    monkeypatch.setattr(mastodon, "html_links", links)
+    (obs,) = driver_for(MastodonSpider, MASTODON_MAX_PAGES=1).run(listing(), routes({
+        "lookup": ok("account_normal.json"),
+        "/statuses": (200, _page_with(_status(id="77", content="boom")), JSON),
+    }))
+    assert obs.outcome is Outcome.OK
+    assert [e.key for e in obs.entries or []] == ["117020586180926940", "117020586180926939"]
+    assert obs.signals["skipped_entries"] == 1
+    assert obs.signals["skipped_keys"] == ["77"]
+
+
+def test_link_header_of_many_angle_brackets_is_read_in_linear_time():
+    from conftest import make_response
+    from scrapy.http import Request
+
+    from spiders.mastodon import next_link
+
+    # "<([^>]+)>" rescanned the rest of the header from every "<": quadratic,
+    # minutes for 200,000 of them, on the reactor loop.
+    value = "<" * 200_000 + f'<{PAGE2}>; rel="next"'
+    response = make_response(Request(BASE), 200, b"[]", {"Link": value})
+    assert next_link(response) == PAGE2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -311,3 +312,78 @@ def test_profile_unavailable(driver_for, name, outcome, notice):
     (obs,) = driver_for(RednoteSpider).run(account(), routes({USER: page(name)}))
     assert obs.outcome is outcome
     assert obs.signals.get("notice") == notice
+
+
+# --- hostile pages ------------------------------------------------------------------
+
+_MARK = "<script>window.__INITIAL_STATE__="
+_NOTE_STATE = ('{"note":{"noteDetailMap":{"' + NOTE + '":{"note":{"noteId":"' + NOTE +
+               '","title":"t","desc":"d","x":undefined}}}}}')
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        # The old regex backtracked cubically over a whitespace run that no
+        # </script> follows: 3,000 spaces took 14 s, 100,000 never ended.
+        (_MARK + "{}" + " " * 100_000 + "x", {}),
+        (_MARK + " " * 100_000, ParseError),
+        (_MARK + _NOTE_STATE + " " * 100_000 + ";</script>", "note"),
+        (_MARK + "\t\n " * 30_000 + _NOTE_STATE + "</SCRIPT>", "note"),
+        # Quotes and escapes that a search for strings rescans from every quote.
+        (_MARK + '{"a":undefined,"b":"' + '\\"' * 50_000, ParseError),
+        (_MARK + '"' * 100_000 + "undefined", ParseError),
+        ("window.__INITIAL_STATE__ " * 20_000, None),
+        (_MARK + "[" * 100_000 + "]" * 100_000 + "</script>", ParseError),
+        (_MARK + "undefined " * 20_000, ParseError),
+        ("<script>" * 50_000 + _MARK + "{}</script>", {}),
+    ],
+    ids=["spaces-no-script-end", "only-spaces", "spaces-then-end", "spaces-before",
+         "escaped-quotes", "many-quotes", "markers-without-assignment", "deep-nesting",
+         "many-undefined", "many-script-tags"],
+)
+def test_hostile_state_literals_parse_or_fail_as_malformed(html, expected):
+    if expected is ParseError:
+        with pytest.raises(ParseError, match="__INITIAL_STATE__"):
+            initial_state(html)
+        return
+    state = initial_state(html)
+    if expected == "note":
+        assert state is not None
+        post = note_from_state(state, NOTE, BASE)
+        assert post is not None and post.key == NOTE and post.text == "d"
+    else:
+        assert state == expected
+
+
+def test_hostile_page_is_malformed_through_the_spider(driver_for):
+    body = (_MARK + "{" + " " * 100_000 + "<p>").encode()
+    (obs,) = driver_for(RednoteSpider).run(probe(), routes({NOTE: (200, body, HTML)}))
+    assert obs.outcome is Outcome.MALFORMED
+    assert "__INITIAL_STATE__" in (obs.detail or "")
+
+
+def test_odd_note_fields_read_as_absent(driver_for):
+    note = {"noteId": NOTE, "title": ["x"], "desc": {"a": 1}, "user": "daisy",
+            "interactInfo": None, "imageList": [None, "x", {"urlDefault": "http://[x"},
+                                                {"fileId": "f1"}],
+            "video": {"media": "m"}, "tagList": {"a": 1}, "time": "soon"}
+    state = {"note": {"noteDetailMap": {NOTE: {"note": note}}}}
+    html = _MARK + json.dumps(state) + "</script>"
+    (obs,) = driver_for(RednoteSpider).run(probe(), routes({NOTE: (200, html.encode(), HTML)}))
+    assert obs.outcome is Outcome.OK
+    assert obs.post is not None
+    assert (obs.post.title, obs.post.text, obs.post.author) == (None, "", None)
+    assert obs.post.media == ["f1"]
+    assert obs.post.counters == {} and obs.post.published_at is None
+
+
+def test_profile_skips_and_counts_unreadable_cards(driver_for):
+    good = {"id": NOTE, "noteCard": {"displayTitle": "ok", "user": "not an object"}}
+    cards = [None, good, {"noteCard": {}}, "card", {"id": "66a0000000000000000000aa"}]
+    html = _MARK + json.dumps({"user": {"notes": [cards]}}) + "</script>"
+    (obs,) = driver_for(RednoteSpider).run(account(), routes({USER: (200, html.encode(), HTML)}))
+    assert obs.outcome is Outcome.OK
+    assert [e.key for e in obs.entries or []] == [NOTE, "66a0000000000000000000aa"]
+    assert obs.signals["skipped_entries"] == 3
+    assert obs.signals["skipped_keys"] == []

@@ -149,3 +149,58 @@ def test_scrapy_settings_mapping():
     assert s["MONITOR_VANTAGE"] == "berlin"
     assert s["LOG_LEVEL"] == "DEBUG"  # overrides win
     assert s["TWISTED_REACTOR"] == "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+
+
+# --- decompression bomb ---------------------------------------------------------------
+
+
+def test_decompression_bomb_is_too_large_not_malformed():
+    from mockserver import MockServer
+
+    from monitor.observation import Observation, WorkItem
+    from spiders import crawl_blocking
+
+    got: list[Observation] = []
+    with MockServer() as server:
+        item = WorkItem(mode="probe", platform="rss", target_key="bomb",
+                        url=server.url("/gzip-bomb?n=20000000"), post_key="bomb")
+        crawl_blocking({"rss": [item]}, got.append, Settings.load(environ={}, file_values={
+            "autothrottle": False, "robotstxt_obey": False, "retry_times": 0,
+            "max_body_bytes": 1_000_000}))
+        # The compressed body is small: the cap was hit while inflating it.
+        assert server.hits["/gzip-bomb"] == 1
+    (obs,) = got
+    assert obs.outcome is Outcome.TOO_LARGE, obs.detail
+    assert "decompressed" in (obs.detail or "")
+
+
+def test_ignored_request_for_another_reason_stays_malformed():
+    outcome, detail = outcome_for_failure(IgnoreRequest("Filtered offsite request"))
+    assert outcome is Outcome.MALFORMED and "Filtered offsite" in detail
+
+
+@pytest.mark.parametrize("message", [
+    "Ignored response <200 http://x/> because its body (19465 B compressed, 1048576 B "
+    "decompressed so far) exceeded DOWNLOAD_MAXSIZE (1000000 B) during decompression.",
+    "Ignored response <200 http://x/> because its body (10 B compressed) is larger than "
+    "the download max size (5 B).",
+])
+def test_decompression_cut_off_is_recognised_by_its_wording(message):
+    assert outcome_for_failure(IgnoreRequest(message))[0] is Outcome.TOO_LARGE
+
+
+def test_html_links_are_deduplicated_and_capped():
+    from spiders.responses import MAX_LINKS, html_links
+
+    html = "".join(f'<a href="/p/{i % (MAX_LINKS * 3)}">x</a>' for i in range(MAX_LINKS * 6))
+    links = html_links(html, "https://ex.org/")
+    assert len(links) == MAX_LINKS == len(set(links))
+    assert links[:2] == ["https://ex.org/p/0", "https://ex.org/p/1"]
+
+
+@pytest.mark.parametrize("body", [b"[" * 5000 + b"<title>x</title>", b'{"a":' * 5000])
+def test_page_message_of_a_page_that_looks_like_deep_json(body):
+    # parsel guesses JSON from a leading "[" or "{" and recursed until RecursionError.
+    response = make_response(Request("http://127.0.0.1/x"), 404, body,
+                             {"Content-Type": "text/html"})
+    assert isinstance(page_message(response), str)

@@ -221,22 +221,89 @@ def test_download_failure_becomes_an_observation(driver_for):
 
 def test_idle_spider_answers_orphaned_work():
     """A request Scrapy drops without calling back still ends in an observation."""
+    import asyncio
     from types import SimpleNamespace
+    from typing import Any
 
-    from conftest import make_response, make_spider
+    from conftest import make_spider
     from scrapy.exceptions import DontCloseSpider
 
+    from spiders import event_loop
     from spiders.base import Job
 
     spider = make_spider(RssSpider)
-    scheduled = []
-    spider.crawler = SimpleNamespace(engine=SimpleNamespace(crawl=scheduled.append),
+    piped: list[Any] = []
+
+    async def start_itemproc_async(item: Any, *, response: Any) -> None:
+        piped.append(item)
+
+    # No request (and so no download handler): straight to the item pipelines.
+    scraper = SimpleNamespace(start_itemproc_async=start_itemproc_async)
+    spider.crawler = SimpleNamespace(engine=SimpleNamespace(scraper=scraper),
                                      settings=spider.crawler.settings)
     job = Job(listing())
     spider._open.add(job)
-    with pytest.raises(DontCloseSpider):
-        spider._on_idle()
-    (request,) = scheduled
-    (obs,) = list(request.callback(make_response(request, 200, b"")))
+
+    async def idle() -> None:
+        with pytest.raises(DontCloseSpider):
+            spider._on_idle()
+        await asyncio.sleep(0)
+
+    event_loop().run_until_complete(idle())
+    (obs,) = piped
     assert obs.outcome is Outcome.CONNECTION_ERROR and obs.target_key == "feed:news"
     spider._on_idle()  # nothing left: the spider may close
+
+
+# --- hostile entries: one bad entry never blinds the feed ----------------------------
+
+
+def _rss_with_bad_description() -> bytes:
+    body = fixture("rss/rss2.xml")
+    # One description with a link that is not a URL (urljoin raises on it).
+    return body.replace(b'href="https://source.example.net/doc"', b'href="http://[x"')
+
+
+def test_unparseable_link_in_one_description_keeps_the_feed(driver_for):
+    (obs,) = driver_for(RssSpider).run(listing(), routes({FEED: (
+        200, _rss_with_bad_description(), XML)}))
+    assert obs.outcome is Outcome.OK
+    assert len(obs.entries or []) == 3
+    assert "skipped_entries" not in obs.signals
+    # A link that is not a URL is kept as served (a later fix shows as a link edit).
+    assert (obs.entries or [])[0].links == [
+        "http://[x", "https://news.example.org/2026/07/31/background"]
+
+
+def test_unparseable_item_and_atom_links_are_absent():
+    body = fixture("rss/rss2.xml").replace(
+        b"<link>https://news.example.org/2026/07/31/second</link>", b"<link>http://[x</link>")
+    second = parse_feed(body, FEED).entries[1]
+    assert second.url is None and second.key.startswith("sha256:")
+    atom = fixture("rss/atom_tombstones.xml").replace(
+        b'href="/briefs/7"', b'href="http://[x/briefs/7"')
+    brief = parse_feed(atom, "https://news.example.org/feed.atom").entries[2]
+    assert brief.key == "tag:news.example.org,2026:brief-7" and brief.url is None
+
+
+@pytest.mark.parametrize("name", ["rss/rss2.xml", "rss/atom_tombstones.xml", "rss/rss1.rdf"])
+def test_an_entry_that_fails_for_any_reason_is_skipped_with_its_key(
+        driver_for, monkeypatch, name):
+    import spiders.rss as rss
+
+    clean = parse_feed(fixture(name), FEED).entries
+    calls = {"n": 0}
+    real = rss.html_links
+
+    def links(html: str, base: str | None = None) -> list[str]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("a parser bug")
+        return real(html, base)
+
+    monkeypatch.setattr(rss, "html_links", links)
+    (obs,) = driver_for(RssSpider).run(listing(), routes({FEED: (200, name, XML)}))
+    assert obs.outcome is Outcome.OK
+    assert [e.key for e in obs.entries or []] == [e.key for e in clean[1:]]
+    assert obs.signals["skipped_entries"] == 1
+    assert obs.signals["skipped_keys"] == [clean[0].key]
