@@ -78,8 +78,6 @@ LITTLE_RATIO = 0.25
 WORD_DIFF_MAX_CELLS = 25_000_000
 SIMILARITY_MAX_CELLS = 500_000_000
 MAX_EDITS = 2_000
-#: How many recent hashes callers pass to :func:`is_flap` (urlwatch's compared_versions).
-FLAP_VERSIONS = 3
 
 #: What a moderator or the platform leaves where content was cut.
 REDACTION = re.compile(
@@ -490,6 +488,7 @@ def compare(old: Normalised, new: Normalised) -> EditDiff:
 
 
 def is_flap(new_hash: str, recent_hashes: Sequence[str]) -> bool:
-    """True if ``new_hash`` is one of ``recent_hashes`` (the last :data:`FLAP_VERSIONS`
-    versions, say): content flipping back to an earlier version is not a new edit."""
+    """True if ``new_hash`` is one of ``recent_hashes`` (the post's last versions, as many
+    as the FLAP_VERSIONS setting says, like urlwatch's ``compared_versions``): content
+    flipping back to an earlier version is not a new edit."""
     return bool(new_hash) and new_hash in recent_hashes

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from monitor.cadence import probe_retry, target_retry
-from monitor.lifecycle import PROBE_FAILURES, Lifecycle, PostRow, Rules, TargetRow
+from monitor.lifecycle import Lifecycle, PostRow, PostState, Rules, Suspicion, TargetRow
 from monitor.observation import Observation, Outcome, PostContent
+from monitor.schedule import PROBE_FAILURES
 
 T0 = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
 HOUR = 3600.0
@@ -35,7 +36,7 @@ def target(kind: str = "account", interval: float = 600.0, **kw: Any) -> TargetR
                      **kw)
 
 
-def post(first_seen: datetime, state: str = "visible") -> PostRow:
+def post(first_seen: datetime, state: PostState = PostState.VISIBLE) -> PostRow:
     return PostRow(id=7, target_id=1, platform="mastodon", post_key="p1", first_seen=first_seen,
                    state=state, state_since=first_seen)
 
@@ -114,7 +115,7 @@ def test_absent_listing_on_first_check_is_an_error(platform, outcome, status, wo
 def test_absent_listing_after_a_good_check_is_a_signal_not_an_error():
     t = target()
     p = post(T0)
-    p.state, p.last_listed_at = "visible", T0
+    p.state, p.last_listed_at = PostState.VISIBLE, T0
     entry = PostContent(key="p1", url="https://ex/p1", text="hi", published_at=T0)
     lifecycle().listing(t, {}, obs("listing", Outcome.OK, T0, entries=[entry]),
                         new_post=lambda e: p)
@@ -175,9 +176,8 @@ def test_transient_probe_failures_back_off_and_keep_the_schedule():
 def test_suspect_post_probe_failures_back_off_too():
     t = target()
     p = post(T0 - timedelta(days=1))
-    p.state = "suspect"
-    p.suspicion = {"reason": "missing_from_listing", "kind": "hiding", "since": T0.isoformat(),
-                   "context": {}, "probes": []}
+    p.state = PostState.SUSPECT
+    p.suspicion = Suspicion("missing_from_listing", "hiding", T0)
     now = T0
     waits = []
     for _ in range(4):

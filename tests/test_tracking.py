@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from psycopg.types.json import Jsonb
 
 from monitor.db import Database
 from monitor.db import tracking as store
@@ -305,3 +306,43 @@ def test_transient_probe_failures_back_off_through_the_store(world: World) -> No
     row = world.one("SELECT next_check, known FROM posts WHERE post_key = '1'")
     assert "probe_failures" not in row["known"]
     assert row["next_check"] == datetime(2026, 8, 4, 12, 0, tzinfo=UTC)  # back on schedule
+
+
+def test_a_vanished_account_makes_its_visible_posts_suspect(world: World) -> None:
+    """Old code: the store handed the lifecycle only the posts that were not visible
+    (an absent listing has no window), so a vanished feed or account changed nothing."""
+    world.listing(T0, three())
+    later = T0 + timedelta(minutes=10)
+    assert world.listing(later, [], outcome=Outcome.NOT_FOUND) == []
+    for key in "123":
+        row = world.one("SELECT state, next_check, suspicion FROM posts WHERE post_key = %s",
+                        key)
+        assert (row["state"], row["next_check"]) == ("suspect", later)  # probe at once
+        assert row["suspicion"]["reason"] == "listing_gone"
+
+
+def test_the_stored_suspicion_holds_no_transient_flag(world: World) -> None:
+    """Old code stored ``"fresh": true`` with a suspicion a probe raised, and the next
+    listing then probed that post at once, out of its confirmation schedule."""
+    world.listing(T0, three())
+    world.probe("1", T0 + timedelta(minutes=3), Outcome.NOT_FOUND, status=404)
+    world.listing(T0 + timedelta(minutes=4), three()[:2])  # "1" rotated out: nothing new
+    row = world.one("SELECT state, suspicion, next_check FROM posts WHERE post_key = '1'")
+    assert row["state"] == "suspect"
+    assert set(row["suspicion"]) == {"reason", "kind", "since", "context", "probes"}
+    assert row["next_check"] == T0 + timedelta(minutes=8)  # CONFIRM_SPACING after the probe
+
+
+def test_a_suspicion_stored_by_an_older_version_is_read_and_decided(world: World) -> None:
+    world.listing(T0, three())
+    old = {"reason": "probe_absent", "kind": "absence", "since": T0.isoformat(),
+           "context": {}, "fresh": True,
+           "probes": [{"at": (T0 + timedelta(minutes=1)).isoformat(), "outcome": "not_found",
+                       "http_status": 404, "signals": {}, "message": None}]}
+    with world.db.transaction() as conn:
+        conn.execute("UPDATE posts SET state = 'suspect', suspicion = %s WHERE post_key = '2'",
+                     (Jsonb(old),))
+    events = world.probe("2", T0 + timedelta(minutes=7), Outcome.NOT_FOUND, status=404)
+    assert [(e.kind, e.cause) for e in events] == [("disappeared", "ambiguous")]
+    assert "fresh" not in events[0].evidence["suspicion"]
+    assert len(events[0].evidence["suspicion"]["probes"]) == 2

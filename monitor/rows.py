@@ -1,0 +1,184 @@
+"""The rows the core works on: targets, posts, and the writes one batch asks for.
+
+Plain dataclasses shaped like the ``targets`` and ``posts`` tables, plus a post's
+state (:class:`PostState`) and pending suspicion (:class:`Suspicion`, stored as
+JSON). No logic beyond (de)serialising a suspicion: the state machine is
+:mod:`monitor.lifecycle`, run compression :mod:`monitor.runs`, scheduling
+:mod:`monitor.schedule`, and :mod:`monitor.db.tracking` reads and writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from .events import Event
+
+
+class PostState(StrEnum):
+    """Where a tracked post stands; the values are what ``posts.state`` stores."""
+
+    #: Tracked (a watchlist post target) but never seen served yet.
+    UNSEEN = "unseen"
+    VISIBLE = "visible"
+    #: An absence or a hiding is pending confirmation: see :class:`Suspicion`.
+    SUSPECT = "suspect"
+    #: A confirmed disappearance.
+    GONE = "gone"
+    #: A confirmed hiding: the permalink serves it, a listing does not.
+    HIDDEN = "hidden"
+
+
+SuspicionKind = Literal["absence", "hiding"]
+
+#: A probe as kept in a suspicion and in evidence: time, URL, outcome, status…
+ProbeSummary = dict[str, Any]
+
+
+@dataclass(slots=True)
+class Suspicion:
+    """Why a post is suspect, since when, and the probes gathered so far."""
+
+    #: What raised it: ``probe_absent``, ``missing_from_listing``, ``tombstone``,
+    #: ``account_state``, ``account_limited`` or ``listing_gone``.
+    reason: str
+    #: ``absence`` ends in ``gone``, ``hiding`` in ``hidden``.
+    kind: SuspicionKind
+    since: datetime
+    #: Signals for the classifier: tombstone, account state, listing outcome…
+    context: dict[str, Any] = field(default_factory=dict)
+    probes: list[ProbeSummary] = field(default_factory=list)
+
+    def restart(self, reason: str) -> None:
+        """Start over as an absence (the probes of a hiding say nothing about one)."""
+        self.kind, self.reason, self.probes = "absence", reason, []
+
+    def confirmed(self, probes_needed: int, spacing: float) -> bool:
+        """``probes_needed`` probes so far, spanning at least ``spacing`` seconds."""
+        if len(self.probes) < probes_needed:
+            return False
+        first = datetime.fromisoformat(self.probes[0]["at"])
+        last = datetime.fromisoformat(self.probes[-1]["at"])
+        return (last - first).total_seconds() >= spacing
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON stored in ``posts.suspicion`` and shown in an event's evidence."""
+        return {"reason": self.reason, "kind": self.kind, "since": self.since.isoformat(),
+                "context": dict(self.context), "probes": list(self.probes)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Suspicion:
+        """Read a stored suspicion, also as older versions wrote it (their transient
+        ``fresh`` flag is ignored)."""
+        missing = [k for k in ("reason", "kind", "since") if k not in data]
+        if missing or data["kind"] not in ("absence", "hiding"):
+            raise ValueError(f"stored suspicion {dict(data)!r} lacks {missing or 'a known kind'}: "
+                             "clear posts.suspicion of that post and set its state to 'visible'")
+        since = data["since"]
+        return cls(reason=str(data["reason"]), kind=data["kind"],
+                   since=since if isinstance(since, datetime) else
+                   datetime.fromisoformat(str(since)),
+                   context=dict(data.get("context") or {}),
+                   probes=list(data.get("probes") or []))
+
+
+@dataclass(slots=True)
+class TargetRow:
+    id: int
+    key: str
+    group_name: str
+    platform: str
+    kind: str
+    value: str
+    base_url: str | None
+    interval_s: float
+    next_due: datetime | None = None
+    last_checked_at: datetime | None = None
+    last_ok_at: datetime | None = None
+    last_outcome: str | None = None
+    error_streak: int = 0
+    last_error: str | None = None
+    account_state: str | None = None
+    last_obs_id: int | None = None
+    last_obs_sig: str | None = None
+
+
+@dataclass(slots=True)
+class PostRow:
+    id: int
+    target_id: int
+    platform: str
+    post_key: str
+    first_seen: datetime
+    state: PostState
+    state_since: datetime
+    url: str | None = None
+    probe_url: str | None = None
+    author: str | None = None
+    published_at: datetime | None = None
+    last_listed_at: datetime | None = None
+    suspicion: Suspicion | None = None
+    gone_cause: str | None = None
+    transitions: int = 0
+    current_version_id: int | None = None
+    current_hash: str | None = None
+    recent_hashes: list[str] = field(default_factory=list)
+    #: What the spider needs on its next probe (tokens, ids), and the probe
+    #: back-off streak (:data:`monitor.schedule.PROBE_FAILURES`).
+    known: dict[str, Any] = field(default_factory=dict)
+    next_check: datetime | None = None
+    last_obs_id: int | None = None
+    last_obs_sig: str | None = None
+    last_visible_at: datetime | None = None
+    first_gone_at: datetime | None = None
+    #: Set by the caller when a new post row is to be inserted.
+    is_new: bool = False
+
+
+@dataclass(slots=True)
+class NewVersion:
+    id: int
+    post_id: int
+    content_hash: str
+    content: dict[str, Any]
+    raw_text: str
+    title: str | None
+    first_seen: datetime
+
+
+@dataclass(slots=True)
+class ObsWrite:
+    """Insert a new observation row, or extend ``id`` in place when ``extend``."""
+
+    id: int
+    extend: bool
+    target_id: int
+    post_id: int | None
+    mode: str
+    at: datetime
+    outcome: str
+    http_status: int | None
+    version_id: int | None
+    body_hash: str | None
+    message: str | None
+    url: str
+    vantage: str
+    signals: dict[str, Any]
+    counters: dict[str, Any] | None
+    detail: str | None
+
+
+@dataclass(slots=True)
+class Changes:
+    """Everything one batch of observations asks the store to write."""
+
+    posts: list[PostRow] = field(default_factory=list)
+    targets: list[TargetRow] = field(default_factory=list)
+    versions: list[NewVersion] = field(default_factory=list)
+    #: Flaps: (post id, content hash) whose existing version becomes current again.
+    revert_versions: list[tuple[int, str]] = field(default_factory=list)
+    observations: list[ObsWrite] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)

@@ -1,0 +1,87 @@
+"""Runs of repeated observations: an unchanged re-check costs no new row.
+
+Most checks see what the last one saw. The observation row of a post (or of a
+target's listing) is then extended in place (its ``last_at`` and ``repeats``)
+instead of a new row being added; a row is new whenever anything but the time
+differs: mode, outcome, HTTP status, content hash, message, notice, vantage
+point or account state (for a listing: its number of entries). The signature of
+the last row is kept on the post or target (``last_obs_sig``).
+
+Pure functions over rows: the store applies the resulting :class:`ObsWrite`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import diff
+from .observation import Observation, Outcome, PostContent
+from .rows import ObsWrite, PostRow, TargetRow
+
+IdSource = Callable[[str], int]
+"""Hands out fresh row ids: ``ids("observations")``, ``ids("versions")``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """The observation row one observation lands in."""
+
+    id: int
+    #: True: extend the existing row ``id``; False: insert a new row with it.
+    extend: bool
+
+
+def _signature(*parts: object) -> str:
+    return "|".join(str(x) for x in parts)
+
+
+def _slot(last_id: int | None, last_sig: str | None, sig: str, ids: IdSource) -> Slot:
+    if last_id is not None and last_sig == sig:
+        return Slot(last_id, True)
+    return Slot(ids("observations"), False)
+
+
+def post_slot(post: PostRow, obs: Observation, norm: diff.Normalised | None,
+              ids: IdSource) -> Slot:
+    """Choose the row of a post's observation: its last one when nothing but the time
+    differs, else a new one. Remembers the choice on ``post``."""
+    sig = _signature(obs.mode, obs.outcome.value, obs.http_status,
+                     norm.content_hash if norm else None, obs.message,
+                     obs.signals.get("notice"), obs.vantage, obs.signals.get("account_state"))
+    slot = _slot(post.last_obs_id, post.last_obs_sig, sig, ids)
+    post.last_obs_id, post.last_obs_sig = slot.id, sig
+    return slot
+
+
+def post_write(slot: Slot, target: TargetRow, post: PostRow, obs: Observation,
+               content: PostContent | None) -> ObsWrite:
+    """The write of a post's observation into ``slot`` (after the lifecycle ran, so
+    that it points at the post's current version)."""
+    return ObsWrite(
+        id=slot.id, extend=slot.extend, target_id=target.id, post_id=post.id,
+        mode=obs.mode, at=obs.observed_at, outcome=obs.outcome.value,
+        http_status=obs.http_status,
+        version_id=post.current_version_id if obs.outcome is Outcome.OK else None,
+        body_hash=obs.body_hash, message=obs.message, url=obs.url, vantage=obs.vantage,
+        signals=dict(obs.signals), counters=diff.counters(content) if content else None,
+        detail=obs.detail,
+    )
+
+
+def target_write(target: TargetRow, obs: Observation, ids: IdSource) -> ObsWrite:
+    """The write of a listing's own observation (the walk, not its entries), extending
+    the target's last row when nothing but the time differs."""
+    entries = len(obs.entries or [])
+    sig = _signature(obs.mode, obs.outcome.value, obs.http_status, obs.message, obs.vantage,
+                     obs.signals.get("account_state"), entries)
+    slot = _slot(target.last_obs_id, target.last_obs_sig, sig, ids)
+    target.last_obs_id, target.last_obs_sig = slot.id, sig
+    return ObsWrite(
+        id=slot.id, extend=slot.extend, target_id=target.id, post_id=None, mode=obs.mode,
+        at=obs.observed_at, outcome=obs.outcome.value, http_status=obs.http_status,
+        version_id=None, body_hash=obs.body_hash, message=obs.message, url=obs.url,
+        vantage=obs.vantage, signals=dict(obs.signals),
+        counters={"entries": entries, "tombstones": len(obs.tombstones)},
+        detail=obs.detail,
+    )
