@@ -32,13 +32,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-import psycopg
-
+from monitor.db import Database
 from monitor.errors import TakedownError
 
 from . import render, rules, store
 from .channels import Content, DeliveryError, Sender, sender
 from .config import AlertConfig
+from .store import Conn
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class Metrics(Protocol):
 
 
 class Dispatcher:
-    def __init__(self, db: Any, config: AlertConfig, metrics: Metrics | None = None,
+    def __init__(self, db: Database, config: AlertConfig, metrics: Metrics | None = None,
                  senders: Mapping[str, Sender] | None = None) -> None:
         self.db = db
         self.config = config
@@ -150,7 +150,7 @@ class Dispatcher:
                 log.exception("metrics callback failed for a %s delivery", kind)
 
 
-def build_content(conn: Any, row: Mapping[str, Any], config: AlertConfig) -> Content:
+def build_content(conn: Conn, row: Mapping[str, Any], config: AlertConfig) -> Content:
     """Render one delivery row: an event, a burst message or a digest."""
     channel = config.channels[row["channel"]]
     fmt = channel.format
@@ -184,7 +184,7 @@ def build_content(conn: Any, row: Mapping[str, Any], config: AlertConfig) -> Con
                                             for v in views))
 
 
-def dispatch_once(db: Any, config: AlertConfig, now: datetime | None = None,
+def dispatch_once(db: Database, config: AlertConfig, now: datetime | None = None,
                   metrics: Metrics | None = None, *,
                   senders: Mapping[str, Sender] | None = None) -> dict[str, int]:
     """Send every delivery due at ``now`` (default: the current time) once.
@@ -199,7 +199,7 @@ def dispatch_once(db: Any, config: AlertConfig, now: datetime | None = None,
     return counts
 
 
-async def run_dispatcher(db: Any, config: AlertConfig, stop_event: asyncio.Event,
+async def run_dispatcher(db: Database, config: AlertConfig, stop_event: asyncio.Event,
                          metrics: Metrics | None = None) -> None:
     """Deliver alerts until ``stop_event`` is set; sends in flight then finish.
 
@@ -218,9 +218,9 @@ async def run_dispatcher(db: Any, config: AlertConfig, stop_event: asyncio.Event
         while not stop_event.is_set():
             try:
                 result = await asyncio.to_thread(dispatcher.step)
-            except (psycopg.Error, TakedownError) as exc:
-                log.warning("alert dispatcher %s: database problem (%s); retrying in %.0f s",
-                            dispatcher.name, exc, config.poll)
+            except TakedownError as exc:  # StorageUnavailable: the database is away
+                log.warning("alert dispatcher %s: %s; retrying in %.0f s", dispatcher.name,
+                            exc, config.poll)
                 result = None
             except Exception:
                 log.exception("alert dispatcher %s: unexpected error; retrying in %.0f s",

@@ -1,9 +1,11 @@
 """The outbox: pending alert deliveries, written in the same transaction as their events.
 
-``monitor.db.tracking.apply`` calls an :class:`Outbox` with the events it has
-just stored. For each event the outbox decides, once, what the rules make of it
-(:mod:`alerts.rules`), records that in ``alert_marks``, and writes one delivery
-row per matching channel (``UNIQUE (event_id, channel)``):
+An :class:`Outbox` is a receiver of the ``events_stored`` signal
+(:mod:`monitor.signals`): the recorder sends it the events a batch has just
+stored, inside the batch's transaction. For each event the outbox decides,
+once, what the rules make of it (:mod:`alerts.rules`), records that in
+``alert_marks``, and writes one delivery row per matching channel
+(``UNIQUE (event_id, channel)``):
 
 - ``pending``: sent on its own, now (a disappearance: after ``grouping_delay``);
 - ``folded`` into a burst message (mass deletion) or into the channel's digest;
@@ -30,21 +32,23 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
+from monitor.errors import StorageUnavailable
+from monitor.events import Event
+from monitor.signals import SignalManager, events_stored
 
 from . import rules, store
 from .config import AlertConfig, Channel
 from .rules import BurstDecision, Facts
+from .store import Conn
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Outbox"]
 
-_LOCK_CLASS = 0x7A6B_3D02  # advisory locks of burst scopes: pg_advisory_xact_lock(class, hash)
-
 
 class Outbox:
-    """``Outbox(config)(conn, events)``: write the deliveries of newly stored events.
+    """``Outbox(config)(conn=conn, events=events)``: write the deliveries of newly
+    stored events; connect it with :meth:`connect` (or to ``events_stored``).
 
     ``clock`` gives "now" for due times and digest periods (tests pass a fixed one);
     bursts and flaps go by the events' own ``detected_at``.
@@ -54,40 +58,40 @@ class Outbox:
         self.config = config
         self.clock = clock or (lambda: datetime.now(UTC))
 
-    def __call__(self, conn: psycopg.Connection[Any], events: Sequence[Any]) -> None:
+    def connect(self, signals: SignalManager) -> None:
+        """Write deliveries in the transaction of every batch that stores events."""
+        signals.connect(self, events_stored)
+
+    def __call__(self, conn: Conn, events: Sequence[Event]) -> None:
         stored = sorted((e for e in events if e.id is not None),
-                        key=lambda e: (e.detected_at, e.id))
+                        key=lambda e: (e.detected_at, e.id or 0))
         if not stored:
             return
         now = self.clock()
         try:
-            with conn.transaction():  # a savepoint: a bug here must not lose the events
-                self._lock_scopes(conn, stored)
+            with store.savepoint(conn):  # a bug here must not lose the events
+                store.lock_scopes(conn, self._scopes(stored))
                 for event in stored:
                     self._one(conn, event, now)
-        except psycopg.OperationalError:
+        except StorageUnavailable:
             raise  # the connection is gone: the recorder retries the whole batch
         except Exception:
             log.exception("alert rules failed for events %s; falling back to one plain alert "
                           "per event and channel", [e.id for e in stored])
-            with conn.transaction():
-                for event in stored:
-                    for name in rules.route(self.config, Facts.of(event)):
-                        store.insert_delivery(conn, event.id, name, now)
+            with store.savepoint(conn):
+                for f in map(Facts.of, stored):
+                    for name in rules.route(self.config, f):
+                        store.insert_delivery(conn, f.event_id, name, now)
 
-    def _lock_scopes(self, conn: psycopg.Connection[Any], events: Sequence[Any]) -> None:
-        """Serialise burst decisions per account and group across concurrent writers.
-
-        Locks are taken in one sorted order, so two batches cannot deadlock here.
-        """
-        keys = set()
+    def _scopes(self, events: Sequence[Event]) -> set[str]:
+        """The burst scopes (account and group) whose decisions these events take."""
+        keys: set[str] = set()
         for e in events:
             if e.kind == "disappeared" and self.config.burst_threshold:
                 keys |= {f"target:{e.target_id}", f"group:{e.group}"}
-        for key in sorted(keys):
-            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, key))
+        return keys
 
-    def _one(self, conn: psycopg.Connection[Any], event: Any, now: datetime) -> None:
+    def _one(self, conn: Conn, event: Event, now: datetime) -> None:
         cfg = self.config
         f = Facts.of(event)
         if store.has_mark(conn, f.event_id):
@@ -136,7 +140,7 @@ class Outbox:
                 delay = cfg.grouping_delay if f.kind == "disappeared" else 0.0
                 store.insert_delivery(conn, f.event_id, name, now + timedelta(seconds=delay))
 
-    def _burst(self, conn: psycopg.Connection[Any], channel: Channel, burst_id: int,
+    def _burst(self, conn: Conn, channel: Channel, burst_id: int,
                decision: BurstDecision, f: Facts, now: datetime) -> int:
         """The burst's waiting message on ``channel``, made if there is none."""
         waiting = store.open_burst_delivery(conn, burst_id, channel.name)
@@ -148,10 +152,8 @@ class Outbox:
                                    "key": decision.key, "continued": seq > 0,
                                    "members_before": [] if seq else before, "alerted": []}
         if decision.join is not None:  # the scope of a joined burst is on its row
-            row = conn.execute("SELECT scope, scope_key FROM alert_bursts WHERE id = %s",
-                               (burst_id,)).fetchone()
-            assert row is not None
-            payload.update(scope=row["scope"], key=row["scope_key"])
+            scope, key = store.burst_scope(conn, burst_id)
+            payload.update(scope=scope, key=key)
         parent = store.insert_aggregate(
             conn, "burst", channel.name, now + timedelta(seconds=self.config.burst_hold),
             f"burst:{burst_id}:{channel.name}:{seq}", payload, burst_id)
@@ -163,7 +165,7 @@ class Outbox:
             store.set_payload(conn, parent, payload)
         return parent
 
-    def _digest(self, conn: psycopg.Connection[Any], channel: Channel, now: datetime) -> int:
+    def _digest(self, conn: Conn, channel: Channel, now: datetime) -> int:
         """This period's digest message for ``channel``; the next period's if this
         one is already being sent."""
         at = now

@@ -2,27 +2,61 @@
 module of ``alerts/`` that speaks SQL.
 
 Write side (called by :mod:`alerts.outbox` inside the event's transaction):
-marks, bursts and delivery rows. Delivery side (:mod:`alerts.dispatcher`):
+scope locks, marks, bursts and delivery rows, and :func:`savepoint` for a
+part of that transaction that may fail on its own. Delivery side (:mod:`alerts.dispatcher`):
 claim one due row, finish it, log the attempt. Operator side: list, retry,
 and :func:`delivery_summary` for ``takedown status``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from psycopg.types.json import Jsonb
+
+from monitor.db import Connection as Conn
+from monitor.db import storage_faults
 
 from .rules import ALERTED, BurstDecision, Facts, Mark, OpenBurst
 
-Conn = psycopg.Connection[Any]
-
 STATES = ("pending", "sending", "sent", "failed", "dead", "folded", "suppressed")
 
+_LOCK_CLASS = 0x7A6B_3D02  # advisory locks of burst scopes: pg_advisory_xact_lock(class, hash)
+
+
+@contextmanager
+def savepoint(conn: Conn) -> Iterator[None]:
+    """A nested transaction: an error inside rolls back only the block's writes.
+
+    The driver's transient faults (the connection is gone) come out as
+    :class:`~monitor.errors.StorageUnavailable`, which the caller lets through so
+    the whole transaction is retried; any other error is the caller's to handle.
+    """
+    with storage_faults(), conn.transaction():
+        yield
+
+
 # -- marks and bursts ---------------------------------------------------------------------
+
+
+def lock_scopes(conn: Conn, keys: Iterable[str]) -> None:
+    """Serialise burst decisions per scope (``target:<id>``, ``group:<name>``) across
+    concurrent writers, until the transaction ends. Taken in one sorted order, so two
+    transactions cannot deadlock here."""
+    for key in sorted(set(keys)):
+        conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, key))
+
+
+def burst_scope(conn: Conn, burst_id: int) -> tuple[str, str]:
+    """A burst's ``(scope, scope_key)``."""
+    row = conn.execute("SELECT scope, scope_key FROM alert_bursts WHERE id = %s",
+                       (burst_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"burst {burst_id} is not in alert_bursts")
+    return str(row["scope"]), str(row["scope_key"])
 
 
 def has_mark(conn: Conn, event_id: int) -> bool:

@@ -14,10 +14,10 @@ import os
 import signal
 import sys
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import click
@@ -26,9 +26,15 @@ from . import query
 from .db import Database
 from .db import queries as q
 from .errors import TakedownError, UnknownPlatform
-from .events import CAUSES, EVENT_KINDS, REMOVAL_DETAILS
+from .events import CAUSES, EVENT_KINDS, REMOVAL_DETAILS, Event
 from .platforms import PLATFORMS, get_platform
 from .settings import Settings, parse_duration
+from .signals import SignalManager, batch_committed
+
+if TYPE_CHECKING:
+    from alerts.config import AlertConfig
+
+    from .worker import Worker
 
 log = logging.getLogger("monitor")
 
@@ -102,17 +108,28 @@ def main() -> None:
 
 
 def _worker(c: Ctx, settings: Settings, db: Database, groups: list[str] | None = None,
-            on_events: Any = None, on_recorded: Any = None, outbox: Any = None) -> Any:
+            signals: SignalManager | None = None) -> Worker:
     from spiders.crawl import crawl, install_reactor
 
     from .worker import Worker
 
     install_reactor()
-    return Worker(db, settings, crawl, groups=groups, on_events=on_events,
-                  on_recorded=on_recorded, outbox=outbox)
+    return Worker(db, settings, crawl, groups=groups, signals=signals)
 
 
-def _alerts(wl: Any) -> Any:
+def _signals(alerts: AlertConfig | None) -> SignalManager:
+    """The receivers of ``takedown run`` and ``check``: live events, and the alerts
+    outbox when channels are configured."""
+    from alerts import Outbox
+
+    signals = SignalManager()
+    signals.connect(_print_events, batch_committed)
+    if alerts is not None:
+        Outbox(alerts).connect(signals)
+    return signals
+
+
+def _alerts(wl: Any) -> AlertConfig | None:
     """The [alerts] config, checked before anything runs; None without channels."""
     from alerts import from_watchlist
 
@@ -137,14 +154,13 @@ def run_on_crawl_loop(coro: Any) -> Any:
 @click.pass_obj
 def check(c: Ctx, once: bool) -> None:
     """Check every due target and post once, then exit."""
-    from alerts import Outbox, dispatch_once
+    from alerts import dispatch_once
 
     wl = c.watchlist()
     settings = wl.settings()
     alerts = _alerts(wl)
     with c.database(settings) as db:
-        worker = _worker(c, settings, db, on_events=_print_events,
-                         outbox=Outbox(alerts) if alerts else None)
+        worker = _worker(c, settings, db, signals=_signals(alerts))
         worker.sync(wl.targets)
         stats = run_on_crawl_loop(worker.cycle())
         sent = dispatch_once(db, alerts) if alerts else None
@@ -162,7 +178,7 @@ def check(c: Ctx, once: bool) -> None:
 @click.pass_obj
 def run(c: Ctx) -> None:
     """Run the monitor as a daemon until interrupted."""
-    from alerts import Outbox, run_dispatcher
+    from alerts import run_dispatcher
 
     from .metrics import Metrics
     from .worker import run_daemon
@@ -174,8 +190,9 @@ def run(c: Ctx) -> None:
         metrics = Metrics(db=db)
         address = settings["METRICS_ADDRESS"]
         stop_metrics = metrics.serve(address) if address else None
-        worker = _worker(c, settings, db, on_events=_print_events, on_recorded=metrics.recorded,
-                         outbox=Outbox(alerts) if alerts else None)
+        signals = _signals(alerts)
+        metrics.connect(signals)
+        worker = _worker(c, settings, db, signals=signals)
         worker.sync(wl.targets)
         click.echo(startup_line(wl, settings))
 
@@ -247,7 +264,8 @@ def redact_url(url: str) -> str:
     return psycopg.conninfo.make_conninfo("", **info)
 
 
-def _print_events(events: list[Any]) -> None:
+def _print_events(events: Sequence[Event]) -> None:
+    """Receiver of ``batch_committed``: one line per event, as it is recorded."""
     for e in events:
         click.echo(query.format_live_event(e))
 

@@ -14,7 +14,9 @@ from typing import Any
 
 import click
 
+from .db import Database
 from .settings import Settings
+from .signals import Receiver, SignalManager, batch_committed
 
 DEMO_GROUP = "demo"
 
@@ -42,9 +44,10 @@ def demo_settings(environ: dict[str, str] | None = None) -> Settings:
 
 
 def run_demo(c: Any, *, seconds: float, seed: int, fault_rate: float,
-             worker_factory: Callable[..., Any], print_events: Callable[[list[Any]], None]
-             ) -> None:
-    from .db import Database
+             worker_factory: Callable[..., Any], print_events: Receiver) -> None:
+    """``worker_factory(c, settings, db, groups=..., signals=...)`` builds the Worker;
+    ``print_events`` is connected to ``batch_committed``."""
+    from .db import tracking
     from .sandbox import Sandbox
     from .watchlist import parse_watchlist
     from .worker import run_daemon
@@ -58,11 +61,12 @@ def run_demo(c: Any, *, seconds: float, seed: int, fault_rate: float,
     try:
         with Database.open(settings) as db:
             with db.transaction() as conn:
-                conn.execute("DELETE FROM targets WHERE group_name = %s", (DEMO_GROUP,))
+                tracking.forget_group(conn, DEMO_GROUP)
             wl = parse_watchlist(sandbox.watchlist_toml(group=DEMO_GROUP, interval="3s"),
                                  source="sandbox watchlist")
-            worker = worker_factory(c, settings, db, groups=[DEMO_GROUP],
-                                    on_events=print_events)
+            signals = SignalManager()
+            signals.connect(print_events, batch_committed)
+            worker = worker_factory(c, settings, db, groups=[DEMO_GROUP], signals=signals)
             worker.sync(wl.targets)
             click.echo(f"tracking {len(wl.targets)} targets: Mastodon accounts, feeds and "
                        "RedNote notes\n")
@@ -93,12 +97,11 @@ def run_demo(c: Any, *, seconds: float, seed: int, fault_rate: float,
         sandbox.stop()
 
 
-def _summary(db: Any, truth: dict[str, Any]) -> None:
+def _summary(db: Database, truth: dict[str, Any]) -> None:
+    from .db.queries import EventFilter, events
+
     with db.transaction() as conn:
-        rows = conn.execute(
-            "SELECT post_key, kind, cause, cause_detail FROM events WHERE group_name = %s",
-            (DEMO_GROUP,),
-        ).fetchall()
+        rows = events(conn, EventFilter(groups=[DEMO_GROUP]))
     found = {(r["post_key"], r["kind"]) for r in rows}
     expected = [a for a in truth["actions"] if a.get("expect")]
     hit = sum((a["post_key"], a["expect"]["kind"]) in found for a in expected)

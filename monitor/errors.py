@@ -7,6 +7,8 @@
     │   ├── WatchlistError        the watchlist file is wrong (names file and key)
     │   └── UnknownPlatform       a platform name nobody implements
     ├── StorageError              the database cannot be reached or migrated
+    │   └── StorageUnavailable    a transient fault (connection lost or refused, pool
+    │                             timeout, server shutting down, deadlock): retry later
     └── ParseError                a response could not be parsed (malformed page)
 
 Messages say what happened and what to do next.
@@ -42,6 +44,16 @@ class UnknownPlatform(ConfigError):
 
 class StorageError(TakedownError):
     pass
+
+
+class StorageUnavailable(StorageError):
+    """The database is away for now, or the transaction lost a race (deadlock,
+    serialisation failure): the same work succeeds later, so callers retry.
+
+    Raised by the database layer in place of the driver's own errors (which stay
+    in ``__cause__``), so nothing outside ``monitor/db`` and ``alerts/store.py``
+    needs to know the driver.
+    """
 
 
 class ParseError(TakedownError):

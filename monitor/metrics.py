@@ -3,9 +3,10 @@
 :class:`Metrics` owns three kinds of instrument, all registered on one
 ``CollectorRegistry``:
 
-- counters and histograms fed by :meth:`Metrics.recorded`, the Recorder's
-  ``on_recorded`` callback. It runs *after* each batch commits, so the counts
-  match what the database holds (a rolled-back batch is never counted);
+- counters and histograms fed by :meth:`Metrics.recorded`, a receiver of the
+  ``batch_committed`` signal (:meth:`Metrics.connect`). It runs *after* each batch
+  commits, so the counts match what the database holds (a rolled-back batch is
+  never counted);
 - ``takedown_alert_delivery_attempts_total``, fed by the alerts dispatcher
   through :meth:`Metrics.delivery`;
 - gauges computed at scrape time by :class:`DatabaseCollector` from one short
@@ -55,6 +56,7 @@ from prometheus_client.registry import Collector
 from .db.queries import gauge_rows
 from .errors import ConfigError
 from .observation import Observation, Outcome
+from .signals import SignalManager, batch_committed
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -180,8 +182,12 @@ class Metrics:
         self._seen: set[tuple[str, ...]] = set()
         self._warned: set[str] = set()
 
+    def connect(self, signals: SignalManager) -> None:
+        """Count every committed batch the recorder announces on ``signals``."""
+        signals.connect(self.recorded, batch_committed)
+
     def recorded(self, observations: Sequence[Observation], events: Sequence[Event]) -> None:
-        """The Recorder's ``on_recorded`` callback: count a committed batch."""
+        """Receiver of ``batch_committed``: count a committed batch."""
         for obs in observations:
             platform = self._name(obs.platform, "platform")
             mode = obs.mode if obs.mode in MODES else "invalid"

@@ -10,6 +10,9 @@ because each event's ``dedupe_key`` names the post's transition.
 :class:`BackgroundRecorder` runs a Recorder in a writer thread fed by a bounded
 queue, so the crawl keeps fetching while the database writes, and waits when
 the database falls behind (backpressure instead of unbounded memory).
+
+The Recorder announces what it stored through :mod:`monitor.signals`:
+``events_stored`` inside each batch's transaction, ``batch_committed`` after it.
 """
 
 from __future__ import annotations
@@ -20,26 +23,28 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from . import diff
-from .db import Database, is_transient
+from .db import Connection, Database
 from .db import tracking as store
+from .errors import StorageUnavailable
 from .events import Event
-from .lifecycle import Lifecycle, PostRow, Rules, window_start
+from .lifecycle import Lifecycle, PostRow, PostState, Rules, window_start
 from .observation import Observation, Outcome, PostContent, sanitise
+from .settings import Settings
+from .signals import SignalManager, batch_committed, events_stored
 from .spool import Spool
 
 log = logging.getLogger(__name__)
 
-EventCallback = Callable[[list[Event]], None]
 _T = TypeVar("_T")
 
 
 class _Ids:
     """Row ids handed out in blocks from the table sequences."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.free: dict[str, list[int]] = {}
 
@@ -61,21 +66,18 @@ class Recorder:
     A connection fault is retried with capped back-off until the database is
     back (or :attr:`abort` is set); any other failure is isolated by splitting
     the batch, so the rest commits and the observation at fault is recorded as
-    ``malformed`` with the reason instead.
+    ``malformed`` with the reason instead. A failing ``events_stored`` receiver
+    is such a failure of its batch.
     """
 
-    def __init__(self, db: Database, settings: Any, on_events: EventCallback | None = None,
-                 *, outbox: store.Outbox | None = None,
-                 on_recorded: Callable[[Sequence[Observation], list[Event]], None] | None = None,
+    def __init__(self, db: Database, settings: Settings, *,
+                 signals: SignalManager | None = None,
                  sleep: Callable[[float], object] | None = None,
                  backoff: tuple[float, float] = (0.5, 30.0)) -> None:
         self.db = db
         self.rules = Rules.from_settings(settings)
-        self.on_events = on_events
-        #: Called inside the batch's transaction with the events it stored.
-        self.outbox = outbox
-        #: Called after commit with the batch and its stored events (metrics).
-        self.on_recorded = on_recorded
+        #: Where ``events_stored`` and ``batch_committed`` are sent.
+        self.signals = signals if signals is not None else SignalManager()
         #: Set to stop retrying during an outage: :meth:`record` raises :class:`Aborted`.
         self.abort = threading.Event()
         #: Waits between retries; the default wakes up at once when aborted.
@@ -93,16 +95,8 @@ class Recorder:
         events = self._isolate(batch, stored)
         self.stats["observations"] += len(stored)
         self.stats["events"] += len(events)
-        if self.on_recorded is not None and stored:
-            try:
-                self.on_recorded(stored, events)
-            except Exception:
-                log.exception("metrics callback failed")
-        if events and self.on_events:
-            try:
-                self.on_events(events)
-            except Exception:
-                log.exception("event callback failed")
+        if stored:  # receivers' errors are logged by the manager: recording goes on
+            self.signals.send(batch_committed, observations=stored, events=events)
         return events
 
     def _isolate(self, batch: list[Observation], stored: list[Observation],
@@ -173,9 +167,7 @@ class Recorder:
         while True:
             try:
                 return attempt()
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
+            except StorageUnavailable as exc:
                 self.stats["db_retries"] += 1
                 if self.abort.is_set():
                     raise Aborted(_reason(exc)) from exc
@@ -238,7 +230,9 @@ class Recorder:
                         log.warning("observation for unknown post %s dropped", obs.post_key)
                         continue
                     life.probe(targets[post.target_id], post, obs)
-            stored = store.apply(conn, life.changes, self.outbox)
+            stored = store.apply(conn, life.changes)
+            if stored:  # a receiver's error propagates: the batch rolls back
+                self.signals.send(events_stored, conn=conn, events=stored)
             if len(stored) != len(life.changes.events):
                 log.info("%d event(s) were already stored",
                          len(life.changes.events) - len(stored))
@@ -249,7 +243,7 @@ class Recorder:
         now = obs.observed_at
         return PostRow(
             id=ids("posts"), target_id=target_id, platform=obs.platform, post_key=entry.key,
-            first_seen=now, state="unseen", state_since=now, url=entry.url,
+            first_seen=now, state=PostState.UNSEEN, state_since=now, url=entry.url,
             probe_url=entry.probe_url or entry.url, author=entry.author,
             published_at=entry.published_at, is_new=True,
         )

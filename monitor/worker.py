@@ -8,7 +8,9 @@ only provides the heartbeat: one coalesced ``cycle`` job every ``TICK`` seconds
 coalesced into one run, never replayed).
 
 The crawl itself is injected (``spiders.crawl.crawl``), which keeps Scrapy out
-of the core.
+of the core. What the cycles record is announced on the worker's
+:class:`~monitor.signals.SignalManager` (:mod:`monitor.signals`): alerts,
+metrics and the CLI connect there.
 """
 
 from __future__ import annotations
@@ -17,44 +19,52 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .db import Database, default_data_dir, is_transient
+from .clock import SYSTEM_CLOCK, Clock
+from .db import Database, default_data_dir
 from .db import tracking as store
-from .errors import TakedownError
+from .errors import StorageUnavailable, TakedownError
 from .observation import Observation, WorkItem
-from .snapshot import BackgroundRecorder, EventCallback, Recorder
+from .settings import Settings
+from .signals import SignalManager
+from .snapshot import BackgroundRecorder, Recorder
 from .spool import Spool
+
+if TYPE_CHECKING:
+    from .watchlist import Target
 
 log = logging.getLogger(__name__)
 
 Sink = Callable[[Observation], Awaitable[None]]
-CrawlFn = Callable[[Mapping[str, AsyncIterator[WorkItem]], Sink, Any], Awaitable[Any]]
+#: ``crawl(work by platform, sink, settings)``: returns the crawl's stats, for the log.
+CrawlFn = Callable[[Mapping[str, AsyncIterator[WorkItem]], Sink, Settings], Awaitable[object]]
 
 
 class Worker:
-    def __init__(self, db: Database, settings: Any, crawl: CrawlFn, *,
+    def __init__(self, db: Database, settings: Settings, crawl: CrawlFn, *,
                  groups: Sequence[str] | None = None,
-                 on_events: EventCallback | None = None,
-                 outbox: Any = None, on_recorded: Any = None,
-                 spool_dir: Path | None = None) -> None:
+                 signals: SignalManager | None = None,
+                 spool_dir: Path | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         self.db = db
         self.settings = settings
         self.crawl = crawl
         self.groups = list(groups) if groups else None
-        self.on_events = on_events
-        self.outbox = outbox  # alerts: deliveries written with their events
-        self.on_recorded = on_recorded  # metrics: counts after each commit
+        #: Where every cycle's recorder sends ``events_stored`` and ``batch_committed``.
+        self.signals = signals if signals is not None else SignalManager()
+        #: What is due is what is due at ``clock.now()`` (tests inject a ManualClock).
+        self.clock = clock
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.cycles = 0
         #: Unwritten observations at a shutdown during an outage; replayed at start.
         self.spool = Spool(spool_dir or _spool_dir(settings, db))
         self._writer: BackgroundRecorder | None = None
 
-    def sync(self, targets: Sequence[Any]) -> dict[str, int]:
+    def sync(self, targets: Sequence[Target]) -> dict[str, int]:
         """Make the database's targets match the watchlist's."""
         with self.db.transaction() as conn:
             return store.sync_targets(conn, targets, self.settings["DEFAULT_INTERVAL"],
@@ -62,14 +72,12 @@ class Worker:
 
     async def cycle(self) -> dict[str, Any]:
         """One pass over everything due now; returns counts."""
-        started = datetime.now(UTC)
-        recorder = Recorder(self.db, self.settings, self.on_events, outbox=self.outbox,
-                            on_recorded=self.on_recorded)
+        started = self.clock.now()
+        began = time.monotonic()
+        recorder = Recorder(self.db, self.settings, signals=self.signals)
         try:
             platforms = await asyncio.to_thread(self._platforms_due, started)
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
+        except StorageUnavailable:
             # The database's health tracker logged the outage once; the next tick retries.
             return {"claimed": 0, **recorder.stats, "database": "unavailable"}
         writer = BackgroundRecorder(recorder, batch_size=max(50, self.settings["BATCH_SIZE"]),
@@ -84,7 +92,7 @@ class Worker:
             pending.pop((obs.mode, obs.row_id), None)
             await writer.aput(obs)
 
-        crawl_stats: Any = None
+        crawl_stats: object = None
         try:
             if work:
                 crawl_stats = await self.crawl(work, sink, self.settings)
@@ -97,26 +105,14 @@ class Worker:
                 await asyncio.to_thread(self._release, list(pending.values()))
         self.cycles += 1
         stats = {"claimed": sum(claimed.values()), **recorder.stats,
-                 "seconds": (datetime.now(UTC) - started).total_seconds()}
+                 "seconds": round(time.monotonic() - began, 3)}
         if stats["claimed"]:
             log.info("cycle %d: %s (crawl: %s)", self.cycles, stats, crawl_stats)
         return stats
 
     def _platforms_due(self, now: datetime) -> list[str]:
         with self.db.transaction() as conn:
-            rows = conn.execute(
-                """
-                SELECT DISTINCT platform FROM (
-                  SELECT platform FROM targets WHERE active AND next_due <= %(now)s
-                         AND (%(g)s::text[] IS NULL OR group_name = ANY(%(g)s))
-                  UNION
-                  SELECT p.platform FROM posts p JOIN targets t ON t.id = p.target_id
-                  WHERE t.active AND p.next_check <= %(now)s
-                         AND (%(g)s::text[] IS NULL OR t.group_name = ANY(%(g)s))) due
-                """,
-                {"now": now, "g": self.groups},
-            ).fetchall()
-        return sorted(r["platform"] for r in rows)
+            return store.platforms_due(conn, now, self.groups)
 
     def stop(self) -> None:
         """Shutdown: stop a cycle's recorder from waiting for the database (what it
@@ -131,9 +127,7 @@ class Worker:
         while True:
             try:
                 items = await asyncio.to_thread(self._claim, platform, now)
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
+            except StorageUnavailable:
                 return
             if not items:
                 return
@@ -147,9 +141,7 @@ class Worker:
         try:
             with self.db.transaction() as conn:
                 store.release(conn, items)
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
+        except StorageUnavailable:
             log.info("database unavailable: %d lease(s) run out by themselves", len(items))
 
     def _claim(self, platform: str, now: datetime) -> list[WorkItem]:
@@ -158,7 +150,7 @@ class Worker:
                                    self.settings["LEASE"], [platform], self.groups)
 
 
-async def run_daemon(worker: Worker, *, reload: Callable[[], Sequence[Any]] | None = None,
+async def run_daemon(worker: Worker, *, reload: Callable[[], Sequence[Target]] | None = None,
                      stop: asyncio.Event | None = None, max_cycles: int | None = None,
                      reload_every: float = 30.0) -> None:
     """Run cycles every TICK seconds until ``stop`` is set (or ``max_cycles`` ran);
@@ -180,14 +172,13 @@ async def run_daemon(worker: Worker, *, reload: Callable[[], Sequence[Any]] | No
         try:
             targets = reload()
             worker.sync(targets)
+        except StorageUnavailable:
+            # The database is away (logged once by its health tracker): the next reload
+            # syncs the targets.
+            pass
         except TakedownError as exc:
             # A broken watchlist never stops the daemon: keep the last good one.
             log.error("watchlist not reloaded, keeping the previous targets: %s", exc)
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            # The database is away (logged once by its health tracker): the next reload
-            # syncs the targets.
 
     def on_job_event(event: JobExecutionEvent) -> None:
         if event.exception is not None:
@@ -210,7 +201,7 @@ async def run_daemon(worker: Worker, *, reload: Callable[[], Sequence[Any]] | No
         worker.stop()
 
 
-def _spool_dir(settings: Any, db: Database) -> Path:
+def _spool_dir(settings: Settings, db: Database) -> Path:
     """One spool per database, under the data directory."""
     base = Path(settings["DATA_DIR"]) if settings["DATA_DIR"] else default_data_dir()
     return base / "spool" / db.identity

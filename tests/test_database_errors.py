@@ -21,9 +21,9 @@ import psycopg
 import pytest
 
 import monitor.db as dbmod
-from monitor.db import Database, Health
+from monitor.db import Database, Health, is_transient
 from monitor.db import tracking as store
-from monitor.errors import ConfigError, StorageError
+from monitor.errors import ConfigError, StorageError, StorageUnavailable
 from monitor.observation import Observation, Outcome, PostContent
 from monitor.settings import Settings
 from monitor.snapshot import BackgroundRecorder, Recorder
@@ -80,6 +80,21 @@ def test_a_closed_port_says_connection_refused(no_pool: None) -> None:
 
 
 # --- the health tracker -------------------------------------------------------
+
+
+@pytest.mark.parametrize("exc, transient", [
+    (psycopg.OperationalError("connection refused"), True),  # no SQLSTATE: the client's
+    (psycopg.errors.AdminShutdown("terminating connection"), True),
+    (psycopg.errors.DeadlockDetected("deadlock detected"), True),
+    (psycopg.errors.SerializationFailure("could not serialize"), True),
+    (StorageUnavailable("the database is unavailable"), True),
+    # An OperationalError by the driver's filing, but the same statement fails again:
+    (psycopg.errors.ProgramLimitExceeded("index row requires 100048 bytes"), False),
+    (psycopg.DataError("bad data"), False),
+    (ValueError("a bug"), False),
+])
+def test_only_faults_a_retry_can_cure_are_transient(exc: Exception, transient: bool) -> None:
+    assert is_transient(exc) is transient
 
 
 def test_health_logs_one_line_each_way_with_duration_and_count(
@@ -220,6 +235,28 @@ def outage_lines(caplog: pytest.LogCaptureFixture) -> tuple[list[str], list[str]
     messages = [r.getMessage() for r in caplog.records]
     assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
     return ([m for m in messages if "went away" in m], [m for m in messages if "is back" in m])
+
+
+def test_an_outage_leaves_the_database_layer_as_storage_unavailable(
+        site: Site, proxy: Proxy, caplog: pytest.LogCaptureFixture) -> None:
+    """Callers see the project's own error (the driver's is its cause); an error in the
+    data or the SQL is not an outage and passes unchanged."""
+    with site.proxied.transaction() as conn:
+        conn.execute("SELECT 1")  # the pool holds a live connection
+    proxy.cut()
+    with pytest.raises(StorageUnavailable) as raised:
+        with site.proxied.transaction() as conn:
+            conn.execute("SELECT 1")
+    assert isinstance(raised.value, StorageError)
+    assert isinstance(raised.value.__cause__, psycopg.OperationalError)
+    assert str(raised.value).startswith("the database is unavailable (")
+    assert "check that PostgreSQL is running" in str(raised.value)
+    went, _ = outage_lines(caplog)
+    assert len(went) == 1 and "the database is unavailable" not in went[0]  # driver's words
+    proxy.restore()
+    with pytest.raises(psycopg.errors.UndefinedTable):
+        with site.proxied.transaction() as conn:
+            conn.execute("SELECT * FROM no_such_table")
 
 
 def test_the_recorder_keeps_its_batch_through_an_outage(site: Site, proxy: Proxy,

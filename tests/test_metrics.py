@@ -205,14 +205,17 @@ def test_delivery_attempts(registry: CollectorRegistry,
     assert "retrying" in caplog.text and "not a short name" in caplog.text
 
 
-def test_recorder_callback_counts_after_commit(db: Database) -> None:
-    """The real integration point: Recorder(on_recorded=metrics.recorded)."""
+def test_recorder_signal_counts_after_commit(db: Database) -> None:
+    """The real integration point: metrics connected to the recorder's batch_committed."""
     from monitor.settings import Settings
+    from monitor.signals import SignalManager
     from monitor.snapshot import Recorder
 
     registry = CollectorRegistry()
     metrics = Metrics(registry)
-    recorder = Recorder(db, Settings.load({}, environ={}), on_recorded=metrics.recorded)
+    signals = SignalManager()
+    metrics.connect(signals)
+    recorder = Recorder(db, Settings.load({}, environ={}), signals=signals)
     with db.transaction() as conn:
         store.sync_targets(conn, [Target("journalists", "mastodon", "account", "alice",
                                          "https://ex.social", 60.0, ())], 600)

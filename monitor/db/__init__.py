@@ -19,14 +19,18 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from ..errors import ConfigError, StorageError
+from ..errors import ConfigError, StorageError, StorageUnavailable
 from ._embedded import start_embedded
 from ._migrate import migrate
-from .health import Health, is_transient
+from .health import Health, is_transient, storage_faults, unavailable
 
 log = logging.getLogger(__name__)
 
-__all__ = ["URL_SETTING", "Database", "Health", "default_data_dir", "is_transient"]
+__all__ = ["URL_SETTING", "Connection", "Database", "Health", "default_data_dir",
+           "is_transient", "storage_faults"]
+
+#: A pooled connection, as :meth:`Database.transaction` hands it out (rows are dicts).
+Connection = psycopg.Connection[Any]
 
 #: Where a database URL comes from, as error messages name it.
 URL_SETTING = "TAKEDOWN_DATABASE_URL (or database_url in the watchlist's [settings])"
@@ -97,11 +101,13 @@ class Database:
             return migrate(conn)
 
     @contextmanager
-    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
+    def transaction(self) -> Iterator[Connection]:
         """A connection inside one transaction: committed on exit, rolled back on error.
 
         Connection faults are reported to :attr:`health` (which logs an outage
-        once) and re-raised; :func:`is_transient` tells callers to retry.
+        once) and raised as :class:`~monitor.errors.StorageUnavailable` (the
+        driver's error is its ``__cause__``): callers retry on that. Any other
+        error propagates as it was raised.
         """
         try:
             with self.pool.connection() as conn:
@@ -109,6 +115,8 @@ class Database:
                     yield conn
         except Exception as exc:
             self.health.failed(exc)
+            if is_transient(exc) and not isinstance(exc, StorageUnavailable):
+                raise unavailable(exc) from exc
             raise
         self.health.ok()
 

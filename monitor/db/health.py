@@ -12,23 +12,63 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import psycopg
 
+from ..errors import StorageUnavailable
+
 log = logging.getLogger(__name__)
 
-__all__ = ["Health", "is_transient"]
+__all__ = ["Health", "is_transient", "storage_faults", "unavailable"]
+
+#: SQLSTATE classes of ``OperationalError`` that a retry cannot cure.
+_PERMANENT = ("54",)
 
 
 def is_transient(exc: BaseException) -> bool:
     """A fault worth retrying: the connection or the server, not the data.
 
-    ``OperationalError`` covers a lost or refused connection, a server shutting
-    down, a pool timeout (``PoolTimeout``) and serialisation failures or
-    deadlocks; anything else (bad data, a bug) fails the same way again.
+    :class:`~monitor.errors.StorageUnavailable`, or the driver's
+    ``OperationalError`` it stands for: a lost or refused connection, a server
+    shutting down, a pool timeout (``PoolTimeout``), serialisation failures or
+    deadlocks. Anything else (bad data, a bug) fails the same way again, and so
+    does a ``program_limit_exceeded`` (SQLSTATE class 54, e.g. an index row too
+    big), though the driver files it under ``OperationalError`` too.
     """
-    return isinstance(exc, psycopg.OperationalError)
+    if isinstance(exc, StorageUnavailable):
+        return True
+    return (isinstance(exc, psycopg.OperationalError)
+            and not (getattr(exc, "sqlstate", None) or "").startswith(_PERMANENT))
+
+
+
+def unavailable(exc: BaseException) -> StorageUnavailable:
+    """The project's error for the driver's transient fault ``exc`` (raise it ``from exc``)."""
+    return StorageUnavailable(
+        f"the database is unavailable ({_reason(exc)}). The work is retried; if this "
+        "lasts, check that PostgreSQL is running and reachable.")
+
+
+@contextmanager
+def storage_faults() -> Iterator[None]:
+    """Raise :class:`~monitor.errors.StorageUnavailable` in place of the driver's
+    transient faults inside the block; other errors pass unchanged."""
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        if not is_transient(exc):
+            raise
+        raise unavailable(exc) from exc
+
+
+def _driver_error(exc: BaseException) -> BaseException:
+    """The driver's own error behind a :class:`StorageUnavailable` (for its SQLSTATE
+    and the server's words), else ``exc`` itself."""
+    if isinstance(exc, StorageUnavailable) and exc.__cause__ is not None:
+        return exc.__cause__
+    return exc
 
 
 def _is_outage(exc: BaseException) -> bool:
@@ -62,6 +102,7 @@ class Health:
 
     def failed(self, exc: BaseException, doing: str = "") -> None:
         """Report a failed attempt; logs only the first of an outage."""
+        exc = _driver_error(exc)
         if not _is_outage(exc):
             return
         with self._lock:

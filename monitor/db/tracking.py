@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,9 +11,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from ..events import Event
-from ..lifecycle import Changes, PostRow, TargetRow
+from ..lifecycle import Changes, PostRow, PostState, Suspicion, TargetRow
 from ..observation import WorkItem
 from ..platforms import post_ref
+from ..rows import NewVersion
 
 Conn = psycopg.Connection[Any]
 
@@ -77,6 +78,30 @@ def sync_targets(conn: Conn, targets: Iterable[Any], default_interval: float,
     return {"targets": len(keys), "added": added, "deactivated": cur.rowcount}
 
 
+def platforms_due(conn: Conn, now: datetime, groups: Sequence[str] | None = None) -> list[str]:
+    """The platforms with a target or post due at ``now`` (of ``groups``, if given), sorted."""
+    rows = conn.execute(
+        """
+        SELECT DISTINCT platform FROM (
+          SELECT platform FROM targets WHERE active AND next_due <= %(now)s
+                 AND (%(g)s::text[] IS NULL OR group_name = ANY(%(g)s))
+          UNION
+          SELECT p.platform FROM posts p JOIN targets t ON t.id = p.target_id
+          WHERE t.active AND p.next_check <= %(now)s
+                 AND (%(g)s::text[] IS NULL OR t.group_name = ANY(%(g)s))) due
+        """,
+        {"now": now, "g": list(groups) if groups else None},
+    ).fetchall()
+    return sorted(r["platform"] for r in rows)
+
+
+def forget_group(conn: Conn, group: str) -> int:
+    """Delete a group's targets with everything recorded about them (their posts,
+    versions, observations and events go with them); returns how many targets.
+    For throw-away groups such as the demo's: a watchlist change only deactivates."""
+    return conn.execute("DELETE FROM targets WHERE group_name = %s", (group,)).rowcount
+
+
 def claim_due(
     conn: Conn, now: datetime, limit: int, lease: float,
     platforms: Sequence[str] | None = None, groups: Sequence[str] | None = None,
@@ -98,15 +123,14 @@ def claim_due(
                 AND (%(groups)s::text[] IS NULL OR group_name = ANY(%(groups)s))
               ORDER BY next_due LIMIT %(limit)s FOR UPDATE SKIP LOCKED) due
         WHERE t.id = due.id
-        RETURNING t.id, t.key, t.platform, t.kind, t.value, t.base_url, t.known,
-                  t.allow_hosts
+        RETURNING t.id, t.key, t.platform, t.kind, t.value, t.base_url, t.allow_hosts
         """,
         {"until": until, "now": now, "limit": limit, "platforms": platforms, "groups": groups},
     ).fetchall()
     for r in rows:
         items.append(WorkItem(mode="listing", platform=r["platform"], target_key=r["key"],
                               url=r["value"], base_url=r["base_url"], row_id=r["id"],
-                              known=dict(r["known"] or {}), **_policy(r)))
+                              **_policy(r)))
     if len(items) >= limit:
         return items
     rows = conn.execute(
@@ -205,14 +229,51 @@ def allocate_ids(conn: Conn, table: str, n: int) -> list[int]:
     return [r["id"] for r in rows]
 
 
-Outbox = Callable[[Conn, list[Event]], None]
+def _new_versions(conn: Conn, changes: Changes) -> list[NewVersion]:
+    """The versions of ``changes`` not stored yet.
+
+    Versions are content-addressed per post (``UNIQUE (post_id, content_hash)``):
+    content that comes back after it left the post's flap window is an edit,
+    but its version is the one already stored, so every reference to the new id
+    (posts, observations, events) is pointed at the stored one instead.
+    """
+    if not changes.versions:
+        return []
+    rows = conn.execute(
+        "SELECT v.id, v.post_id, v.content_hash FROM versions v "
+        "JOIN unnest(%s::bigint[], %s::text[]) AS n(post_id, content_hash) "
+        "USING (post_id, content_hash)",
+        ([v.post_id for v in changes.versions], [v.content_hash for v in changes.versions]),
+    ).fetchall()
+    stored = {(r["post_id"], r["content_hash"]): r["id"] for r in rows}
+    if not stored:
+        return list(changes.versions)
+    moved: dict[int, int] = {}
+    fresh: list[NewVersion] = []
+    for v in changes.versions:
+        known = stored.get((v.post_id, v.content_hash))
+        if known is None:
+            fresh.append(v)
+        else:
+            moved[v.id] = known
+    for row in changes.posts:
+        if row.current_version_id in moved:
+            row.current_version_id = moved[row.current_version_id]
+    for o in changes.observations:
+        if o.version_id in moved:
+            o.version_id = moved[o.version_id]
+    for e in changes.events:
+        if e.version_id in moved:
+            e.version_id = moved[e.version_id]
+    return fresh
 
 
-def apply(conn: Conn, changes: Changes, outbox: Outbox | None = None) -> list[Event]:
+def apply(conn: Conn, changes: Changes) -> list[Event]:
     """Write one batch of changes; returns the events actually stored (with ids).
 
-    ``outbox`` runs in the same transaction with the stored events, so an event
-    and its pending alert deliveries are committed together or not at all.
+    An event whose ``dedupe_key`` is already stored is skipped. The caller's
+    transaction is still open, so what it writes next with the stored events
+    (the alerts outbox, through the ``events_stored`` signal) commits with them.
     """
     posts = {p.id: p for p in changes.posts}  # one row per post, the last state wins
     new_posts = [p for p in posts.values() if p.is_new]
@@ -222,12 +283,13 @@ def apply(conn: Conn, changes: Changes, outbox: Outbox | None = None) -> list[Ev
         ) as copy:
             for p in new_posts:
                 copy.write_row([_db_value(c, getattr(p, c)) for c in _POST_COLS])
-    if changes.versions:
+    versions = _new_versions(conn, changes)
+    if versions:
         with conn.cursor().copy(
             "COPY versions (id, post_id, content_hash, content, raw_text, title, first_seen) "
             "FROM STDIN"
         ) as copy:
-            for v in changes.versions:
+            for v in versions:
                 copy.write_row([v.id, v.post_id, v.content_hash, Jsonb(v.content), v.raw_text,
                                 v.title, v.first_seen])
     fresh = [o for o in changes.observations if not o.extend]
@@ -303,8 +365,6 @@ def apply(conn: Conn, changes: Changes, outbox: Outbox | None = None) -> list[Ev
         if row is not None:
             e.id = row["id"]
             stored.append(e)
-    if stored and outbox is not None:
-        outbox(conn, stored)
     return stored
 
 
@@ -312,12 +372,17 @@ def _post(row: dict[str, Any]) -> PostRow:
     row = dict(row)
     row["recent_hashes"] = list(row["recent_hashes"] or [])
     row["known"] = dict(row["known"] or {})
+    row["state"] = PostState(row["state"])
+    if row["suspicion"] is not None:
+        row["suspicion"] = Suspicion.from_json(row["suspicion"])
     return PostRow(**row)
 
 
 def _db_value(col: str, value: Any) -> Any:
+    if col == "suspicion":
+        return None if value is None else Jsonb(value.to_json())
     if col in _JSON_POST:
-        return _json_or_none(value) if col == "suspicion" else Jsonb(value or {})
+        return Jsonb(value or {})
     return value
 
 

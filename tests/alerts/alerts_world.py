@@ -237,8 +237,13 @@ class World:
                      dedupe_key=f"{post_id}:{self.n}:{kind}", **kw)
 
     def record(self, outbox: Any, *events: Event) -> list[Event]:
+        """Store ``events`` and send them to ``outbox`` in the same transaction, as the
+        recorder's ``events_stored`` signal does."""
         with self.db.transaction() as conn:
-            return tracking.apply(conn, Changes(events=list(events)), outbox)
+            stored = tracking.apply(conn, Changes(events=list(events)))
+            if stored:
+                outbox(conn=conn, events=stored)
+            return stored
 
     def rows(self, query: str, *args: Any) -> list[dict[str, Any]]:
         with self.db.transaction() as conn:

@@ -131,9 +131,10 @@ def test_run_dispatcher_waits_out_a_database_outage(world: World, receiver: Rece
 
     class Broken:
         def transaction(self) -> Any:
-            import psycopg
+            from monitor.errors import StorageUnavailable
 
-            raise psycopg.OperationalError("server closed the connection")
+            raise StorageUnavailable("the database is unavailable (server closed the "
+                                     "connection)")
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -1,5 +1,5 @@
-"""The real hook: monitor.snapshot.Recorder(outbox=Outbox(config)) writes deliveries in
-the transaction that stores the events, from real observations."""
+"""The real hook: an Outbox connected to the recorder's events_stored signal writes
+deliveries in the transaction that stores the events, from real observations."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from monitor.db import Database
 from monitor.db import tracking as store
 from monitor.observation import Observation, Outcome, PostContent
 from monitor.settings import Settings
+from monitor.signals import SignalManager, events_stored
 from monitor.snapshot import Recorder
 from monitor.watchlist import Target
 
@@ -37,7 +38,9 @@ def one(conn: Any, query: str, *args: Any) -> dict[str, Any]:
 class Feed:
     def __init__(self, db: Database, outbox: Any) -> None:
         self.db = db
-        self.recorder = Recorder(db, SETTINGS, outbox=outbox)
+        signals = SignalManager()
+        signals.connect(outbox, events_stored)
+        self.recorder = Recorder(db, SETTINGS, signals=signals)
         target = Target(group="journalists", platform="mastodon", kind="account",
                         value="alice", base_url="https://ex.social", interval=60.0, tags=())
         with db.transaction() as conn:
@@ -127,3 +130,34 @@ def test_a_bug_in_the_rules_still_leaves_a_plain_alert(db: Database, receiver_cf
         marks = one(conn, "SELECT count(*) AS n FROM alert_marks")["n"]
     assert [(r["state"], r["channel"]) for r in rows] == [("pending", "hook")]
     assert marks == 0  # the savepoint rolled the half-done decision back
+
+
+def test_a_connection_fault_in_the_outbox_retries_the_batch_not_the_fallback(
+        db: Database, receiver_cfg: Any, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The driver's fault inside the outbox comes out as StorageUnavailable: the whole
+    batch (events and deliveries) is retried, never the plain-alert fallback."""
+    import psycopg
+
+    from alerts import store as alert_store
+
+    real, faults = alert_store.has_mark, []
+
+    def lost(conn: Any, event_id: int) -> bool:
+        if not faults:
+            faults.append(event_id)
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return real(conn, event_id)
+
+    monkeypatch.setattr(alert_store, "has_mark", lost)
+    feed = Feed(db, Outbox(receiver_cfg, clock=lambda: T0))
+    feed.recorder.sleep = lambda seconds: None
+    feed.listing(0, [entry("1", "first", 20)])
+    feed.probe("1", 2, 410)
+    assert [e.kind for e in feed.probe("1", 8, 410)] == ["disappeared"]
+    assert len(faults) == 1 and feed.recorder.stats["db_retries"] == 1
+    assert "alert rules failed" not in caplog.text
+    with db.transaction() as conn:
+        rows = conn.execute("SELECT state FROM deliveries").fetchall()
+        marks = one(conn, "SELECT count(*) AS n FROM alert_marks")["n"]
+    assert [r["state"] for r in rows] == ["pending"] and marks == 1
