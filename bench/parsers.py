@@ -54,12 +54,23 @@ def feed_cases(size: int) -> dict[str, dict[str, bytes]]:
              b'<content type="html">&lt;a href="http://[x"&gt;x&lt;/a&gt;</content></entry>')
     rdf_item = (b'<item rdf:about="http://127.0.0.1:8767/%d"><title>T</title>'
                 b"<link>http://127.0.0.1:8767/%d</link><description>d</description></item>")
+    # Entries of tiny tags: libxml2 builds ~1 element a microsecond, and every
+    # entry's HTML is parsed for its links.
+    dense = b"&lt;b&gt;x&lt;/b&gt;" * 100 + b"&lt;a href=&quot;/a&quot;&gt;a&lt;/a&gt;"
+    dense_units = {
+        "rss": b"<item><guid>g%d</guid><description>" + dense + b"</description></item>",
+        "atom": b'<entry><id>tag:%d</id><content type="html">' + dense + b"</content></entry>",
+        "rdf": b'<item rdf:about="http://127.0.0.1:8767/%d"><description>' + dense
+        + b"</description></item>",
+    }
     out: dict[str, dict[str, bytes]] = {}
     for kind, head, unit, tail in (("rss", RSS_HEAD, item, b"</channel></rss>"),
                                    ("atom", ATOM_HEAD, entry, b"</feed>"),
                                    ("rdf", RDF_HEAD, rdf_item, b"</rdf:RDF>")):
         n = size // len(unit % (0, 0))
         many = b"".join(unit % (i, i) for i in range(n))
+        dense_unit = dense_units[kind]
+        dense_many = b"".join(dense_unit % i for i in range(size // len(dense_unit % 0)))
         one = unit % (1, 1)
         close = b"</channel>" if kind == "rss" else b""
         out[kind] = {
@@ -69,6 +80,7 @@ def feed_cases(size: int) -> dict[str, dict[str, bytes]]:
             "huge attribute": head + b'<x a="' + b"a" * size + b'"/>' + one + tail,
             "one long line": head + b"<item><title>" + b"w" * size + b"</title></item>" + tail,
             "unclosed tags": head + _fill(b"<item><title>", size) + close,
+            "tag-dense entries": head + dense_many + tail,
             "long html text": head + b"<item><guid>h</guid><description>" + _fill(
                 b"&lt;a href=&quot;/x&quot;&gt;x&lt;/a&gt; ", size) + b"</description></item>"
             + tail,
@@ -82,8 +94,10 @@ def mastodon_cases(size: int) -> dict[str, bytes]:
     odd = json.dumps({**status, "media_attachments": [None], "account": "x",
                       "favourites_count": "12"}).encode()
     n = size // len(one)
+    dense = json.dumps({**status, "content": "<b>x</b>" * 100 + "<a href='/x'>x</a>"}).encode()
     return {
         "many entries": b"[" + b",".join(one for _ in range(n)) + b"]",
+        "tag-dense statuses": b"[" + b",".join(dense for _ in range(size // len(dense))) + b"]",
         "odd entries": b"[" + b",".join(odd for _ in range(n)) + b"]",
         "whitespace run": b"[" + one + b" " * size + b"]",
         "deep nesting": b"[" * (size // 2) + b"]" * (size // 2),
@@ -105,6 +119,8 @@ def rednote_cases(size: int) -> dict[str, bytes]:
         "deep nesting": mark + b"[" * (size // 2) + b"]" * (size // 2) + b"</script>",
         "escaped quotes": mark + b'{"a":undefined,"b":"' + b'\\"' * (size // 2),
         "many quotes": mark + b'"' * size + b"undefined",
+        "undefined, then quotes": mark + b"[undefined" + b',""' * (size // 3) + b"]</script>",
+        "undefined between strings": mark + b"[" + _fill(b'"",undefined,', size) + b"1]",
         "many undefined": mark + b"[" + _fill(b"undefined,", size) + b"1]</script>",
         "many script tags": _fill(b"<script>", size) + mark + state + b"</script>",
         "markers, no assignment": _fill(b"window.__INITIAL_STATE__ ", size),

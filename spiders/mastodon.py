@@ -25,7 +25,7 @@ from monitor.observation import Outcome, PostContent
 
 from . import fields as f
 from .base import Job, MonitorSpider, Output
-from .responses import html_links, json_body, json_error, outcome_for_failure
+from .responses import first_entries, html_links, json_body, json_error, outcome_for_failure
 
 logger = logging.getLogger(__name__)
 
@@ -94,13 +94,14 @@ def parse_status(status: Any, base_url: str) -> PostContent:
 
 def parse_page(page: list[Any], base_url: str) -> tuple[list[PostContent], list[str], int]:
     """A page of statuses: the entries (boosts left out), the keys of the statuses
-    that could not be read, and how many could not. One bad status never fails the page."""
+    that could not be read, and how many were skipped. One bad status never fails
+    the page; statuses past MAX_ENTRIES are counted as skipped, without keys, so
+    this page vouches for no absence (nothing becomes suspect from it)."""
     entries: list[PostContent] = []
     skipped_keys: list[str] = []
-    skipped = 0
-    for status in page:
-        if isinstance(status, dict) and status.get("reblog"):
-            continue  # a boost is someone else's post
+    # A boost is someone else's post.
+    own, skipped = first_entries(s for s in page if not (isinstance(s, dict) and s.get("reblog")))
+    for status in own:
         try:
             entries.append(parse_status(status, base_url))
         except Exception as exc:  # one entry's failure, whatever it is, is that entry's

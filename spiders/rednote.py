@@ -29,22 +29,11 @@ from monitor.observation import Outcome, PostContent
 
 from . import fields as f
 from .base import Job, MonitorSpider, Output
-from .responses import header, is_challenge, outcome_for_status, text_of
+from .rednote_state import initial_state
+from .responses import first_entries, header, is_challenge, outcome_for_status, text_of
 
 logger = logging.getLogger(__name__)
 
-# The state is found by linear scans only: a page is hostile input, and a
-# backtracking regex over it (``\s*(.*?)\s*</script>`` took 14 s on 3,000
-# spaces) would freeze the reactor. Every pattern below either is anchored at
-# one position or consumes each character at most once.
-# A literal prefix (found by a C scan), then possessive whitespace: linear.
-_STATE_START = re.compile(r"window\.__INITIAL_STATE__\s*+=\s*+")
-_SCRIPT_END = re.compile(r"</script", re.I)
-# A JSON string, or an unterminated one up to the end of the text: every quote
-# that starts a match ends it, so no character is scanned twice. Possessive,
-# so a failed match never backtracks.
-_JS_STRING = re.compile(r'("[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z))', re.S)
-_DECODER = json.JSONDecoder()
 _NOTE_PATH = re.compile(r"/(?:explore|discovery/item)/([0-9a-zA-Z]{16,32})")
 _PROFILE_PATH = re.compile(r"/user/profile/([0-9a-zA-Z]{16,32})")
 _BARE_ID = re.compile(r"^[0-9a-fA-F]{24}$")
@@ -108,47 +97,6 @@ class Notice:
         return out
 
 
-# --- the state literal -------------------------------------------------------
-
-
-def js_literal_to_json(literal: str) -> Any:
-    """The first JS value of ``literal``, read as JSON: bare ``undefined`` becomes
-    null (strings are left untouched), and what follows the value is ignored."""
-    if "undefined" in literal:
-        # Odd parts are strings, even parts what lies between them.
-        parts = _JS_STRING.split(literal)
-        parts[::2] = [part.replace("undefined", "null") for part in parts[::2]]
-        literal = "".join(parts)
-    try:
-        value, _ = _DECODER.raw_decode(literal.lstrip())
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"__INITIAL_STATE__ is not a parseable literal: {exc}") from None
-    except RecursionError:
-        raise ParseError("__INITIAL_STATE__ is not a parseable literal: "
-                         "nested too deeply") from None
-    return value
-
-
-def state_literal(html: str) -> str | None:
-    """The text after the first ``window.__INITIAL_STATE__ =``, up to its script's end."""
-    start = _STATE_START.search(html)
-    if start is None:
-        return None
-    end = _SCRIPT_END.search(html, start.end())
-    return html[start.end():end.start() if end else len(html)]
-
-
-def initial_state(html: str) -> dict[str, Any] | None:
-    """The page's ``__INITIAL_STATE__``; None when there is none."""
-    literal = state_literal(html)
-    if literal is None:
-        return None
-    state = js_literal_to_json(literal)
-    if not isinstance(state, dict):
-        raise ParseError("__INITIAL_STATE__ is not an object")
-    return state
-
-
 def note_from_state(state: dict[str, Any], note_id: str | None, base: str,
                     token: str | None = None) -> PostContent | None:
     """The note in ``note.noteDetailMap``; None when the state does not hold it."""
@@ -208,10 +156,11 @@ def profile_entries(state: dict[str, Any], base: str) -> tuple[list[PostContent]
     tabs = f.obj(state.get("user")).get("notes")
     if not isinstance(tabs, list):
         return None
-    cards = tabs[0] if tabs and isinstance(tabs[0], list) else []
+    # Cards past MAX_ENTRIES are counted as skipped, without keys: this listing
+    # then vouches for no absence (nothing becomes suspect from it).
+    cards, skipped = first_entries(tabs[0] if tabs and isinstance(tabs[0], list) else [])
     entries: list[PostContent] = []
     skipped_keys: list[str] = []
-    skipped = 0
     for card in cards:
         try:
             entries.append(_profile_card(card, base))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -22,7 +22,7 @@ from monitor.errors import ParseError
 from monitor.observation import Outcome, PostContent
 
 from .base import Job, MonitorSpider, Output
-from .responses import html_links, join_url, page_message
+from .responses import first_entries, html_links, join_url, page_message
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,8 @@ class Feed:
     title: str | None = None
     entries: list[PostContent] = field(default_factory=list)
     tombstones: list[Tombstone] = field(default_factory=list)
-    #: Entries that could not be read, and the keys of those whose key could be.
+    #: Entries that could not be read or lay past MAX_ENTRIES, and the keys of
+    #: the unreadable ones whose key could be read (entries past the cap have none).
     skipped: int = 0
     skipped_keys: list[str] = field(default_factory=list)
 
@@ -77,10 +78,10 @@ def parse_feed(body: bytes, base_url: str | None = None) -> Feed:
         channel = root.find("channel")
         if channel is None:
             raise ParseError("RSS document without a <channel>")
-        return _parse_rss(channel, channel.findall("item"), "rss", base_url)
+        return _parse_rss(channel, channel.iterchildren("item"), "rss", base_url)
     if root.tag == f"{{{RDF}}}RDF":
         channel = root.find(f"{{{RSS1}}}channel")
-        items = root.findall(f"{{{RSS1}}}item")
+        items = root.iterchildren(f"{{{RSS1}}}item")
         return _parse_rss(channel if channel is not None else root, items, "rdf", base_url)
     raise ParseError(f"not a feed: root element is <{etree.QName(root).localname}>")
 
@@ -91,24 +92,25 @@ def parse_feed(body: bytes, base_url: str | None = None) -> Feed:
 def _parse_atom(feed_el: etree._Element, base_url: str | None) -> Feed:
     feed = Feed(kind="atom", title=_text(feed_el.find(f"{{{ATOM}}}title")))
     feed_author = _atom_author(feed_el)
-    for entry in feed_el.iterchildren(f"{{{ATOM}}}entry"):
-        _add_entry(feed, entry, lambda el: _atom_entry(el, base_url, feed_author),
-                   lambda el: _text(el.find(f"{{{ATOM}}}id")) or _atom_link(el, base_url))
+    _add_entries(feed, feed_el.iterchildren(f"{{{ATOM}}}entry"),
+                 lambda el: _atom_entry(el, base_url, feed_author),
+                 lambda el: _text(el.find(f"{{{ATOM}}}id")) or _atom_link(el, base_url))
     feed.tombstones = _tombstones(feed_el)
     return feed
 
 
 def _atom_entry(entry: etree._Element, base_url: str | None,
                 feed_author: str | None) -> PostContent:
+    child = _children(entry)
     link = _atom_link(entry, base_url)
-    title = _text(entry.find(f"{{{ATOM}}}title"))
-    published_raw = _text(entry.find(f"{{{ATOM}}}published"))
-    updated_raw = _text(entry.find(f"{{{ATOM}}}updated"))
-    content_el = entry.find(f"{{{ATOM}}}content")
+    title = _text(child.get(f"{{{ATOM}}}title"))
+    published_raw = _text(child.get(f"{{{ATOM}}}published"))
+    updated_raw = _text(child.get(f"{{{ATOM}}}updated"))
+    content_el = child.get(f"{{{ATOM}}}content")
     if content_el is None:
-        content_el = entry.find(f"{{{ATOM}}}summary")
+        content_el = child.get(f"{{{ATOM}}}summary")
     text = _atom_text(content_el)
-    key = _text(entry.find(f"{{{ATOM}}}id")) or link or _hash_key(title, updated_raw
+    key = _text(child.get(f"{{{ATOM}}}id")) or link or _hash_key(title, updated_raw
                                                                  or published_raw)
     extra: dict[str, Any] = {}
     if updated_raw:
@@ -127,17 +129,19 @@ def _atom_entry(entry: etree._Element, base_url: str | None,
 
 
 def _atom_link(entry: etree._Element, base_url: str | None) -> str | None:
-    links = entry.findall(f"{{{ATOM}}}link")
-    for link in links:
+    for link in entry.iterchildren(f"{{{ATOM}}}link"):
         if link.get("rel", "alternate") == "alternate" and link.get("href"):
             return join_url(base_url, link.get("href", ""))
     return None
 
 
 def _atom_author(el: etree._Element) -> str | None:
-    return _text(el.find(f"{{{ATOM}}}author/{{{ATOM}}}name"))
-
-
+    # The first <name> of the first <author> that has one: find("author/name")
+    # without ElementPath's per-call cost.
+    for author in el.iterchildren(f"{{{ATOM}}}author"):
+        for name in author.iterchildren(f"{{{ATOM}}}name"):
+            return _text(name)
+    return None
 def _atom_text(el: etree._Element | None) -> str:
     """Atom text construct as served: html/text as is, xhtml serialised."""
     if el is None:
@@ -155,26 +159,29 @@ def _atom_text(el: etree._Element | None) -> str:
 # --- RSS ---------------------------------------------------------------------
 
 
-def _parse_rss(channel: etree._Element, items: list[etree._Element], kind: str,
+def _parse_rss(channel: etree._Element, items: Iterable[etree._Element], kind: str,
                base_url: str | None) -> Feed:
     ns = RSS1 if kind == "rdf" else None
     feed = Feed(kind=kind, title=_text(channel.find(_q(ns, "title"))))
-    for item in items:
-        _add_entry(feed, item, lambda el: _rss_item(el, ns, base_url),
-                   lambda el: _rss_guid(el, ns) or _rss_link(el, ns, base_url))
+    _add_entries(feed, items, lambda el: _rss_item(el, ns, base_url),
+                 lambda el: _rss_guid(el, ns) or _rss_link(el, ns, base_url))
     feed.tombstones = _tombstones(channel)
     return feed
 
 
 def _rss_item(item: etree._Element, ns: str | None, base_url: str | None) -> PostContent:
-    link = _rss_link(item, ns, base_url)
-    title = _text(item.find(_q(ns, "title")))
-    date_raw = _text(item.find("pubDate")) or _text(item.find(f"{{{DC}}}date"))
-    modified_raw = _text(item.find(f"{{{DCTERMS}}}modified"))
-    guid = _rss_guid(item, ns)
-    encoded = _text(item.find(f"{{{CONTENT}}}encoded"))
-    text = encoded or _text(item.find(_q(ns, "description"))) or ""
-    author = _text(item.find("author")) or _text(item.find(f"{{{DC}}}creator"))
+    child = _children(item)
+    link_raw = _text(child.get(_q(ns, "link")))
+    link = join_url(base_url, link_raw) if link_raw else None
+    title = _text(child.get(_q(ns, "title")))
+    date_raw = _text(child.get("pubDate")) or _text(child.get(f"{{{DC}}}date"))
+    modified_raw = _text(child.get(f"{{{DCTERMS}}}modified"))
+    guid = _text(child.get("guid"))
+    if guid is None and ns:
+        guid = (item.get(f"{{{RDF}}}about") or "").strip() or None
+    encoded = _text(child.get(f"{{{CONTENT}}}encoded"))
+    text = encoded or _text(child.get(_q(ns, "description"))) or ""
+    author = _text(child.get("author")) or _text(child.get(f"{{{DC}}}creator"))
     return PostContent(
         key=guid or link or _hash_key(title, date_raw),
         url=link,
@@ -200,6 +207,17 @@ def _rss_guid(item: etree._Element, ns: str | None) -> str | None:
 def _rss_link(item: etree._Element, ns: str | None, base_url: str | None) -> str | None:
     link_raw = _text(item.find(_q(ns, "link")))
     return join_url(base_url, link_raw) if link_raw else None
+
+
+def _add_entries(feed: Feed, elements: Iterable[etree._Element],
+                 parse: Callable[[etree._Element], PostContent],
+                 key_of: Callable[[etree._Element], str | None]) -> None:
+    """Parse the first MAX_ENTRIES entries; count the rest as skipped, without keys
+    (so this feed vouches for no absence: nothing becomes suspect from it)."""
+    head, more = first_entries(elements)
+    for el in head:
+        _add_entry(feed, el, parse, key_of)
+    feed.skipped += more
 
 
 def _add_entry(feed: Feed, el: etree._Element, parse: Callable[[etree._Element], PostContent],
@@ -241,6 +259,15 @@ def _tombstones(container: etree._Element) -> list[Tombstone]:
     return out
 
 
+def _children(el: etree._Element) -> dict[Any, etree._Element]:
+    """Each tag's first child element: one walk over an entry instead of a
+    ``find`` (and its ElementPath overhead) per field."""
+    first: dict[Any, etree._Element] = {}
+    for child in el:
+        first.setdefault(child.tag, child)
+    return first
+
+
 def _q(ns: str | None, name: str) -> str:
     return f"{{{ns}}}{name}" if ns else name
 
@@ -248,7 +275,8 @@ def _q(ns: str | None, name: str) -> str:
 def _text(el: etree._Element | None) -> str | None:
     if el is None:
         return None
-    value = "".join(el.itertext()).strip()
+    # A leaf's text is its .text; itertext() only for mixed content.
+    value = (el.text or "" if len(el) == 0 else "".join(el.itertext())).strip()
     return value or None
 
 

@@ -464,3 +464,19 @@ def test_link_header_of_many_angle_brackets_is_read_in_linear_time():
     value = "<" * 200_000 + f'<{PAGE2}>; rel="next"'
     response = make_response(Request(BASE), 200, b"[]", {"Link": value})
     assert next_link(response) == PAGE2
+
+
+def test_statuses_past_the_cap_are_counted_as_skipped_without_keys(driver_for):
+    # Boosts are no entries, so they do not count towards the cap either.
+    page = [_status(id=str(i), reblog={"id": "x"} if i % 7 == 0 else None)
+            for i in range(700)]
+    own = [s["id"] for s in page if not s["reblog"]]
+    (obs,) = driver_for(MastodonSpider, MASTODON_MAX_PAGES=1).run(listing(), routes({
+        "lookup": ok("account_normal.json"),
+        "/statuses": (200, json.dumps(page).encode(), JSON),
+    }))
+    assert obs.outcome is Outcome.OK
+    assert [e.key for e in obs.entries or []] == own[:500]
+    # No keys: by the lifecycle's rule this listing then vouches for no absence.
+    assert obs.signals["skipped_entries"] == len(own) - 500 == 100
+    assert obs.signals["skipped_keys"] == []

@@ -307,3 +307,65 @@ def test_an_entry_that_fails_for_any_reason_is_skipped_with_its_key(
     assert [e.key for e in obs.entries or []] == [e.key for e in clean[1:]]
     assert obs.signals["skipped_entries"] == 1
     assert obs.signals["skipped_keys"] == [clean[0].key]
+
+
+# --- long feeds: at most MAX_ENTRIES entries are parsed -------------------------------
+
+_LONG_FEEDS = {
+    "rss": (b'<rss version="2.0"><channel><title>t</title>', b"</channel></rss>",
+            b"<item><guid>g%d</guid><title>T</title></item>"),
+    "atom": (b'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>', b"</feed>",
+             b"<entry><id>g%d</id><title>T</title></entry>"),
+    "rdf": (b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+            b'xmlns="http://purl.org/rss/1.0/"><channel rdf:about="x"><title>t</title>'
+            b"</channel>", b"</rdf:RDF>", b'<item rdf:about="g%d"><title>T</title></item>'),
+}
+
+
+@pytest.mark.parametrize("kind", _LONG_FEEDS)
+def test_entries_past_the_cap_are_counted_as_skipped_without_keys(driver_for, kind):
+    from spiders.responses import MAX_ENTRIES
+
+    assert MAX_ENTRIES == 500
+    head, tail, entry = _LONG_FEEDS[kind]
+    body = head + b"".join(entry % i for i in range(600)) + tail
+    (obs,) = driver_for(RssSpider).run(listing(), routes({FEED: (200, body, XML)}))
+    assert obs.outcome is Outcome.OK
+    assert [e.key for e in obs.entries or []] == [f"g{i}" for i in range(500)]
+    # No keys: by the lifecycle's rule this feed then vouches for no absence.
+    assert obs.signals == {"skipped_entries": 100, "skipped_keys": []}
+
+
+def test_entries_past_the_cap_are_never_parsed(monkeypatch):
+    import spiders.rss as rss
+
+    parsed: list[str] = []
+    real = rss._rss_item
+
+    def item(el, ns, base_url):
+        parsed.append(el.findtext("guid"))
+        return real(el, ns, base_url)
+
+    monkeypatch.setattr(rss, "_rss_item", item)
+    head, tail, entry = _LONG_FEEDS["rss"]
+    feed = parse_feed(head + b"".join(entry % i for i in range(2_000)) + tail, FEED)
+    assert parsed == [f"g{i}" for i in range(500)]
+    assert (len(feed.entries), feed.skipped) == (500, 1_500)
+
+
+def test_a_bad_entry_under_the_cap_keeps_its_key_beside_the_overflow(driver_for, monkeypatch):
+    import spiders.rss as rss
+
+    real = rss._rss_item
+
+    def item(el, ns, base_url):
+        if el.findtext("guid") == "g3":
+            raise RuntimeError("a parser bug")
+        return real(el, ns, base_url)
+
+    monkeypatch.setattr(rss, "_rss_item", item)
+    head, tail, entry = _LONG_FEEDS["rss"]
+    body = head + b"".join(entry % i for i in range(600)) + tail
+    (obs,) = driver_for(RssSpider).run(listing(), routes({FEED: (200, body, XML)}))
+    assert len(obs.entries or []) == 499
+    assert obs.signals == {"skipped_entries": 101, "skipped_keys": ["g3"]}
