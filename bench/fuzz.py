@@ -181,7 +181,7 @@ def mutate_json_listing(rng: random.Random, body: bytes) -> tuple[bytes, set[str
 
 
 def mutate_profile(rng: random.Random, body: bytes) -> tuple[bytes, set[str]]:
-    from spiders.rednote import initial_state
+    from spiders.rednote.state import initial_state
 
     state = initial_state(body.decode())
     assert state is not None
@@ -201,7 +201,7 @@ def _xml_safe(value: Any) -> str:
 
 
 def mutate_feed(rng: random.Random, body: bytes) -> tuple[bytes, set[str]]:
-    from spiders.rss import parse_feed
+    from spiders.rss.spider import parse_feed
 
     keys = [e.key for e in parse_feed(body, "https://news.example.org/feed").entries]
     root = etree.fromstring(body)

@@ -15,14 +15,13 @@ from typing import Any
 
 from .events import Verdict
 from .observation import Outcome
-
-#: Who, besides the author, removes posts on each platform when the platform
-#: will not say: a community moderator, or the platform itself.
-_REMOVER = {"mastodon": "removed_by_moderator", "rss": "removed_by_moderator"}
+from .platforms import PLATFORMS
 
 #: A later, vaguer account state never overrides a more specific one.
 _ACCOUNT_SPECIFICITY = {"normal": 0, "limited": 0, "suspended": 1, "deleted": 2,
                         "suspended_temporary": 2, "suspended_permanent": 2}
+#: The account states a platform's words or spider may report.
+ACCOUNT_STATES = frozenset(_ACCOUNT_SPECIFICITY)
 
 _NOTICE_CAUSE: dict[str, tuple[str, str | None]] = {
     "deleted_by_author": ("deleted_by_author", None),
@@ -37,9 +36,17 @@ _NOTICE_CAUSE: dict[str, tuple[str, str | None]] = {
     "account_suspended": ("account_suspended", None),
 }
 
+#: Every notice code a platform's words may record: those above, those read
+#: below, and ``not_found`` (the platform says only that it is not there).
+NOTICES = frozenset({*_NOTICE_CAUSE, "deleted", "content_unavailable", "unavailable_generic",
+                     "not_found"})
+
 
 def remover(platform: str) -> str:
-    return _REMOVER.get(platform, "removed_by_platform")
+    """Who, besides the author, removes posts on ``platform`` when it will not say
+    (its declaration's ``remover``): a community moderator, or the platform itself."""
+    declared = PLATFORMS.get(platform)
+    return declared.remover if declared is not None else "removed_by_platform"
 
 
 def classify_disappearance(

@@ -33,6 +33,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import Indel, Levenshtein, Postfix, Prefix
 
 from .observation import PostContent
+from .platforms import PLATFORMS, Platform
 
 #: Edit classes, most telling first. :func:`compare` returns at least one.
 EDIT_CLASSES: dict[str, str] = {
@@ -97,7 +98,6 @@ _SKIP_TAGS = frozenset({"script", "style", "noscript", "template"})
 # Zero-width space, word joiner, BOM, soft hyphen: invisible, from copy-paste or
 # markup. ZWJ and ZWNJ stay: emoji sequences and Persian need them.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\ufeff\u00ad"))
-_REDNOTE_TOPIC = re.compile(r"#([^#\[\]\n]{1,64})\[话题\]#")
 
 
 class _TextExtractor(HTMLParser):
@@ -189,16 +189,24 @@ class Normalised:
                    warning=d.get("warning") or "")
 
 
-def normalise(post: PostContent) -> Normalised:
-    """The comparable content of ``post``. RedNote's ``#tag[话题]#`` becomes ``#tag``;
-    media and links keep their order, stripped and without duplicates."""
-    text = _REDNOTE_TOPIC.sub(r"#\1 ", _plain(post.text))
+def normalise(post: PostContent, platform: str | Platform | None = None) -> Normalised:
+    """The comparable content of ``post``, with its platform's hooks applied (its
+    markup folded away, e.g. RedNote's ``#tag[话题]#`` to ``#tag``; its content
+    warning field); media and links keep their order, stripped and without duplicates."""
+    if isinstance(platform, str):
+        platform = PLATFORMS.get(platform)
+    text = _plain(post.text)
+    warning = ""
+    if platform is not None:
+        text = platform.normalise_text(text)
+        if platform.warning_field:
+            warning = _fold(_plain(str(post.extra.get(platform.warning_field) or "")))
     return Normalised(
         title=_fold(_plain(post.title)),
         text=_fold_lines(text),
         media=tuple(dict.fromkeys(m for m in (str(m).strip() for m in post.media) if m)),
         links=tuple(dict.fromkeys(u for u in (_link(str(u)) for u in post.links) if u)),
-        warning=_fold(_plain(str(post.extra.get("spoiler_text") or ""))),
+        warning=warning,
     )
 
 

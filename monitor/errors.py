@@ -42,6 +42,17 @@ class UnknownPlatform(ConfigError):
         self.suggestion = suggestion
 
 
+class PlatformLoadError(ConfigError):
+    """A platform's entry point is installed but could not be loaded."""
+
+    def __init__(self, entry_point: str, reason: str) -> None:
+        super().__init__(f"platform plug-in {entry_point!r} (entry point group "
+                         f"'takedown.platforms') could not be loaded: {reason}; fix or "
+                         "uninstall the package that declares it")
+        self.entry_point = entry_point
+        self.reason = reason
+
+
 class StorageError(TakedownError):
     pass
 

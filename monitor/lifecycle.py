@@ -99,7 +99,8 @@ class Lifecycle:
 
     def probe(self, target: TargetRow, post: PostRow, obs: Observation) -> None:
         """One permalink probe of ``post``."""
-        norm = diff.normalise(obs.post) if obs.outcome is Outcome.OK and obs.post else None
+        norm = (diff.normalise(obs.post, obs.platform) if obs.outcome is Outcome.OK and obs.post
+                else None)
         self._slot = runs.post_slot(post, obs, norm, self.ids)
         if obs.outcome is Outcome.OK:
             if obs.post is not None and norm is not None:
@@ -156,7 +157,7 @@ class Lifecycle:
             listed.add(entry.key)
             post.last_listed_at = obs.observed_at
             _remember(post, entry)
-            norm = diff.normalise(entry)
+            norm = diff.normalise(entry, obs.platform)
             self._slot = runs.post_slot(post, obs, norm, self.ids)
             self._see_content(target, post, entry, norm, obs)
             self._seen_visible(target, post, obs, via="listing")

@@ -1,75 +1,136 @@
-"""The platforms the monitor knows, and what can be watched on each.
+"""The installed platforms: a registry read from the ``takedown.platforms`` entry points.
 
-This is the one list the watchlist validates against and the crawler maps to
-spiders. Adding a platform means adding an entry here and a spider in
-``spiders/``.
+Every platform, built-in or third-party, is a :class:`monitor.platform.Platform`
+declared by a package under the entry point group ``takedown.platforms``, the
+entry point's name being the platform's name::
+
+    [project.entry-points."takedown.platforms"]
+    rss = "spiders.rss.platform:PLATFORM"
+
+The built-ins register exactly as a third party would. A plug-in that fails to
+load is logged and listed as broken; it never takes the others down, and using
+it raises :class:`~monitor.errors.PlatformLoadError` naming the entry point.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
-from dataclasses import dataclass
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
 
-from .errors import UnknownPlatform
+from .errors import PlatformLoadError, UnknownPlatform
+from .platform import Kind, Platform
 
+logger = logging.getLogger(__name__)
 
-@dataclass(frozen=True, slots=True)
-class Platform:
-    name: str
-    title: str
-    #: Target kinds a watchlist may use: account, feed, post.
-    kinds: frozenset[str]
-    #: Where requests go when a target names no base_url.
-    default_base_url: str | None
-    #: The platform publishes listings (timelines, feeds) a post can fall out of.
-    has_listing: bool = True
+ENTRY_POINT_GROUP = "takedown.platforms"
 
 
-PLATFORMS: dict[str, Platform] = {
-    p.name: p
-    for p in (
-        Platform(
-            name="rss",
-            title="RSS/Atom feed",
-            kinds=frozenset({"feed", "post"}),
-            default_base_url=None,
-        ),
-        Platform(
-            name="mastodon",
-            title="Mastodon (any instance)",
-            kinds=frozenset({"account", "post"}),
-            default_base_url=None,
-        ),
-        Platform(
-            name="rednote",
-            title="RedNote / Xiaohongshu note pages",
-            kinds=frozenset({"post", "account"}),
-            default_base_url="https://www.xiaohongshu.com",
-        ),
-    )
-}
+@dataclass(slots=True)
+class Registry:
+    platforms: dict[str, Platform] = field(default_factory=dict)
+    #: Accepted spellings that map onto a canonical platform name.
+    aliases: dict[str, str] = field(default_factory=dict)
+    #: Entry point name → why it could not be loaded.
+    broken: dict[str, PlatformLoadError] = field(default_factory=dict)
 
-#: Accepted spellings that map onto a canonical platform name.
-ALIASES = {"atom": "rss", "feed": "rss", "xiaohongshu": "rednote", "xhs": "rednote"}
+
+def load_registry(eps: Iterable[EntryPoint] | None = None) -> Registry:
+    """Load every platform of the entry point group (or of ``eps``)."""
+    found = list(entry_points(group=ENTRY_POINT_GROUP) if eps is None else eps)
+    reg = Registry()
+    for ep in sorted(found, key=lambda e: e.name):
+        where = f"{ep.name} = {ep.value}"
+        try:
+            platform = ep.load()
+            _check_declaration(ep.name, platform, reg)
+        except Exception as exc:  # a plug-in's import may raise anything
+            error = PlatformLoadError(where, f"{type(exc).__name__}: {exc}")
+            logger.error("%s", error)
+            reg.broken[ep.name] = error
+            continue
+        reg.platforms[platform.name] = platform
+    for platform in reg.platforms.values():
+        for alias in platform.aliases:
+            key = alias.strip().lower()
+            if key in reg.platforms or reg.aliases.get(key, platform.name) != platform.name:
+                logger.warning("Ignoring alias %r of platform %r: it already names %r", alias,
+                               platform.name, reg.aliases.get(key, key))
+                continue
+            reg.aliases[key] = platform.name
+    return reg
+
+
+def _check_declaration(name: str, platform: object, reg: Registry) -> None:
+    if not isinstance(platform, Platform):
+        raise TypeError(f"it is a {type(platform).__name__}, not a monitor.platform.Platform")
+    if platform.name != name:
+        raise ValueError(f"it declares platform {platform.name!r}; name the entry point "
+                         "after the platform")
+    if name in reg.platforms:
+        raise ValueError(f"another entry point already declares platform {name!r}")
+    if not platform.kinds or not all(isinstance(k, Kind) and k.name == n
+                                     for n, k in platform.kinds.items()):
+        raise ValueError("its kinds must map each kind's name to its monitor.platform.Kind")
+
+
+_registry: Registry | None = None
+
+
+def registry() -> Registry:
+    """The process's registry, loaded on first use."""
+    global _registry
+    if _registry is None:
+        _registry = load_registry()
+    return _registry
+
+
+def reload_platforms(eps: Iterable[EntryPoint] | None = None) -> Registry:
+    """Read the entry points again (after installing a plug-in; tests)."""
+    global _registry
+    _registry = load_registry(eps)
+    return _registry
+
+
+class _PlatformsView(Mapping[str, Platform]):
+    """``PLATFORMS``: canonical name → Platform, read from the registry when used."""
+
+    def __getitem__(self, name: str) -> Platform:
+        return registry().platforms[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(registry().platforms)
+
+    def __len__(self) -> int:
+        return len(registry().platforms)
+
+
+PLATFORMS: Mapping[str, Platform] = _PlatformsView()
 
 
 def get_platform(name: str) -> Platform:
     """The platform called ``name`` (or one of its aliases).
 
     Raises UnknownPlatform naming the known platforms and, for a typo such as
-    ``mastodn``, the closest one.
+    ``mastodn``, the closest one; PlatformLoadError if its plug-in is broken.
     """
-    key = ALIASES.get(name.strip().lower(), name.strip().lower())
+    reg = registry()
+    key = name.strip().lower()
+    key = reg.aliases.get(key, key)
     try:
-        return PLATFORMS[key]
+        return reg.platforms[key]
     except KeyError:
-        raise UnknownPlatform(name, sorted(PLATFORMS), closest_platform(key)) from None
+        if key in reg.broken:
+            raise reg.broken[key] from None
+        raise UnknownPlatform(name, sorted(reg.platforms), closest_platform(key)) from None
 
 
 def closest_platform(name: str) -> str | None:
     """The canonical platform a misspelt ``name`` most likely means, if any is close."""
-    spellings = {**{p: p for p in PLATFORMS}, **ALIASES}
+    reg = registry()
+    spellings = {**{p: p for p in reg.platforms}, **reg.aliases}
     close = difflib.get_close_matches(name.strip().lower(), list(spellings), n=1, cutoff=0.6)
     return spellings[close[0]] if close else None
 
@@ -79,22 +140,12 @@ def post_ref(platform: str, url: str, base_url: str | None) -> tuple[str, str]:
 
     Raises ValueError with a message for the user when the URL is not a post URL.
     """
-    from urllib.parse import urlsplit
+    found = get_platform(platform)
+    kind = found.kinds.get("post")
+    if kind is None or kind.post_ref is None:
+        raise ValueError(f"{found.name} has no post targets")
+    return kind.post_ref(url, base_url)
 
-    name = get_platform(platform).name
-    parts = urlsplit(url)
-    segments = [s for s in parts.path.split("/") if s]
-    if name == "rednote":
-        for marker in ("explore", "item"):
-            if marker in segments[:-1]:
-                note_id = segments[segments.index(marker) + 1]
-                if re.fullmatch(r"[0-9a-f]{24}", note_id):
-                    return note_id, url
-        raise ValueError(f"{url!r} is not a RedNote note URL (…/explore/<24 hex id>)")
-    if name == "mastodon":
-        status_id = segments[-1] if segments else ""
-        if not status_id.isdigit():
-            raise ValueError(f"{url!r} is not a Mastodon status URL (…/@user/<id>)")
-        base = (base_url or f"{parts.scheme}://{parts.netloc}").rstrip("/")
-        return status_id, f"{base}/api/v1/statuses/{status_id}"
-    return url, url
+
+__all__ = ["ENTRY_POINT_GROUP", "PLATFORMS", "Platform", "Registry", "closest_platform",
+           "get_platform", "load_registry", "post_ref", "registry", "reload_platforms"]

@@ -43,21 +43,24 @@ from urllib.parse import urlsplit
 import tomlkit
 from tomlkit.items import AoT
 
-from .errors import UnknownPlatform, WatchlistError
+from .errors import PlatformLoadError, UnknownPlatform, WatchlistError
 from .platforms import PLATFORMS, Platform, get_platform
 from .settings import SETTINGS, Settings, parse_duration
 
+#: The built-in target kinds; platforms may declare more (see :func:`all_kinds`).
 KINDS = ("account", "feed", "post")
-_TARGET_KEYS = ("platform", *KINDS, "base_url", "interval", "tags", "allow_hosts")
+_TARGET_FIELDS = ("base_url", "interval", "tags", "allow_hosts")
 _GROUP_KEYS = ("description", "interval", "tags", "allow_hosts", "targets")
 _TOP_KEYS = ("settings", "groups", "alerts")
 
-_MASTODON_ACCOUNT = re.compile(r"@?(?P<user>[\w.-]+)(?:@(?P<host>[A-Za-z0-9.-]+(?::\d+)?))?")
-_REDNOTE_NOTE_PATH = re.compile(r"/(?:explore|discovery/item)/(?P<id>[^/]+)/?")
-_HEX24 = re.compile(r"[0-9a-fA-F]{24}")
-_REDNOTE_URL_HINT = "https://www.xiaohongshu.com/explore/<24 hex id>?xsec_token=…"
 
 Problems = list[tuple[str, str]]  # (dotted key, what is wrong and what to do)
+
+
+def all_kinds() -> tuple[str, ...]:
+    """Every target kind a watchlist may use: the built-ins, then those platforms add."""
+    extra = {k for p in PLATFORMS.values() for k in p.kinds if k not in KINDS}
+    return (*KINDS, *sorted(extra))
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,12 +188,13 @@ def add_target(
     """
     path = Path(path)
     text, old = _load(path, missing_ok=True)
-    if kind not in KINDS:
+    if kind not in (kinds := all_kinds()):
         raise WatchlistError(str(path), None, f"unknown target kind {kind!r}; use one of: "
-                             + ", ".join(KINDS))
+                             + ", ".join(kinds))
     if not group.strip():
         raise WatchlistError(str(path), None, "the group name is empty; name it, like journalists")
-    with contextlib.suppress(UnknownPlatform):  # an unknown name is reported below, with its key
+    # An unknown or broken platform is reported below, with its key.
+    with contextlib.suppress(UnknownPlatform, PlatformLoadError):
         platform = get_platform(platform).name
     tags = [tags] if isinstance(tags, str) else list(tags)
     entry = {"platform": platform, kind: value, "base_url": base_url, "interval": interval,
@@ -241,7 +245,8 @@ def _check_target(
         problems.append((where, f"must be a table; write it as [[{where.rsplit('[', 1)[0]}]]"))
         return None
     before = len(problems)
-    _check_keys(raw, where, _TARGET_KEYS, problems)
+    known_kinds = all_kinds()
+    _check_keys(raw, where, ("platform", *known_kinds, *_TARGET_FIELDS), problems)
     platform: Platform | None = None
     if not isinstance(name := raw.get("platform"), str):
         problems.append((f"{where}.platform", "missing or not a string; name the platform, one "
@@ -249,13 +254,14 @@ def _check_target(
     else:
         try:
             platform = get_platform(name)
-        except UnknownPlatform as exc:
+        except (UnknownPlatform, PlatformLoadError) as exc:
             problems.append((f"{where}.platform", str(exc)))
-    kinds = [k for k in KINDS if k in raw]
+    kinds = [k for k in known_kinds if k in raw]
     kind, value = (kinds[0], raw[kinds[0]]) if len(kinds) == 1 else (None, None)
     if kind is None:
         given = f"not both {' and '.join(kinds)}" if kinds else "none is given"
-        problems.append((where, f"give exactly one of account, feed or post; {given}"))
+        names = ", ".join(known_kinds[:-1]) + f" or {known_kinds[-1]}"
+        problems.append((where, f"give exactly one of {names}; {given}"))
     elif not isinstance(value, str) or not value.strip():
         problems.append((f"{where}.{kind}", "must be a non-empty string"))
         kind = None
@@ -289,52 +295,22 @@ def _check_target(
 def _check_value(
     platform: Platform, kind: str, value: str, has_base_url: bool, where: str, problems: Problems
 ) -> tuple[str, str | None]:
-    """Check a value against its platform; return it and the base_url it implies."""
-    if kind in ("feed", "post"):
-        if (url := _check_url(value, where, problems)) is None:
-            return value, None
-        if platform.name == "rednote":
-            match = _REDNOTE_NOTE_PATH.fullmatch(urlsplit(url).path)
-            if match is None:
-                problems.append((where, "not a RedNote note URL; copy the note's address from "
-                                 f"the browser, like {_REDNOTE_URL_HINT}"))
-            elif not _HEX24.fullmatch(match["id"]):
-                problems.append((where, f"note id {match['id']!r} is not 24 hex characters; "
-                                 f"check the URL is complete, like {_REDNOTE_URL_HINT}"))
-        return url, _origin(url)
-    if platform.name == "mastodon":
-        if (match := _MASTODON_ACCOUNT.fullmatch(value)) is None:
-            problems.append((where, f"{value!r} is not a Mastodon account; write it as "
-                             "alice@example.social"))
-            return value, None
-        value = value.removeprefix("@")
-        if match["host"]:
-            return value, f"https://{match['host']}"
-        if not has_base_url:
-            problems.append((where, f"{value!r} names no instance; write it as "
-                             f"{value}@example.social or set base_url"))
+    """Check a value with its platform's kind; return it and the base_url it implies."""
+    try:
+        value, implied = platform.kinds[kind].check(value, has_base_url)
+    except ValueError as exc:
+        problems.append((where, str(exc)))
         return value, None
-    if platform.name == "rednote" and not _HEX24.fullmatch(value):
-        problems.append((where, f"{value!r} is not a RedNote user id; give the 24 hex characters "
-                         "after /user/profile/ in the profile's address"))
-    return value, platform.default_base_url
+    return value, implied or platform.default_base_url
 
 
 def _identity(platform: str, kind: str, value: str, base_url: str | None) -> tuple[str, str | None]:
     """The identifying part of a key, and the base_url that identity implies."""
-    if platform == "rednote" and kind == "post":
-        if match := _REDNOTE_NOTE_PATH.fullmatch(urlsplit(value).path):
-            return match["id"].lower(), PLATFORMS["rednote"].default_base_url
-    if kind in ("feed", "post"):
-        return value, _origin(value)
-    if platform == "mastodon" and (match := _MASTODON_ACCOUNT.fullmatch(value)):
-        if match["host"]:
-            return f"{match['user']}@{match['host']}", f"https://{match['host']}"
-        parts = urlsplit(base_url or "")
-        if parts.scheme == "https" and parts.path in ("", "/"):
-            return f"{match['user']}@{parts.netloc}", base_url
     known = PLATFORMS.get(platform)
-    return value, known.default_base_url if known else None
+    if known is None or kind not in known.kinds:
+        return value, None
+    ident, implied = known.kinds[kind].identity(value, base_url)
+    return ident, implied or known.default_base_url
 
 
 def _check_url(raw: Any, where: str, problems: Problems) -> str | None:
@@ -446,11 +422,6 @@ def _check_keys(
 
 def _dotted(name: str) -> str:
     return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name, ensure_ascii=False)
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 # -- files --------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from scrapy import signals
 from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Request, Response
 
+from monitor.clock import SYSTEM_CLOCK, Clock
 from monitor.observation import Observation, Outcome, WorkItem, body_hash
 
 from .responses import (
@@ -157,7 +158,7 @@ class MonitorSpider(scrapy.Spider):
     def _on_response(self, response: Response) -> Iterator[Any]:
         job: Job = response.meta["job"]
         step: Step = getattr(self, response.meta["step"])
-        yield from self._guard(job, response, lambda: step(response, job))
+        yield from self._guard(job, response, partial(step, response, job))
 
     def _on_failure(self, failure: Failure) -> Iterator[Any]:
         request: Request = failure.request  # type: ignore[attr-defined]
@@ -165,7 +166,7 @@ class MonitorSpider(scrapy.Spider):
         exc = failure.value
         name = request.meta.get("on_error")
         handler = getattr(self, name) if name else self.failed
-        yield from self._guard(job, None, lambda: handler(exc, job, request))
+        yield from self._guard(job, None, partial(handler, exc, job, request))
 
     def failed(self, exc: BaseException, job: Job, request: Request) -> Output:
         """Default failure handler: the failure's outcome ends the job."""
@@ -246,6 +247,7 @@ class MonitorSpider(scrapy.Spider):
             row_id=item.row_id,
             post_key=item.post_key,
             vantage=self._vantage(),
+            observed_at=self._clock().now(),
             elapsed_ms=round((time.monotonic() - job.started) * 1000, 1),
         )
         primary = response if response is not None else job.state.get("primary")
@@ -263,6 +265,13 @@ class MonitorSpider(scrapy.Spider):
             else:
                 setattr(obs, name, value)
         return obs
+
+    def _clock(self) -> Clock:
+        """MONITOR_CLOCK (a :class:`monitor.clock.Clock`, injected by tests and the
+        sandbox's driver together with the worker's), else the system clock."""
+        crawler = getattr(self, "crawler", None)
+        clock = crawler.settings.get("MONITOR_CLOCK") if crawler else None
+        return clock if clock is not None else SYSTEM_CLOCK
 
     def _vantage(self) -> str:
         crawler = getattr(self, "crawler", None)

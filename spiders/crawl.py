@@ -13,32 +13,56 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator, Mapping
 from functools import partial
 from typing import Any
 
 from scrapy.crawler import AsyncCrawlerRunner
+from scrapy.utils.misc import load_object
 
-from monitor.errors import UnknownPlatform
+from monitor.errors import PlatformLoadError
 from monitor.observation import Observation, WorkItem
 from monitor.platforms import PLATFORMS, get_platform
 
 from .base import MonitorSpider
-from .mastodon import MastodonSpider
-from .rednote import RednoteSpider
-from .rss import RssSpider
 from .settings import scrapy_settings
 
 logger = logging.getLogger(__name__)
 
 REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
-#: Platform name → spider class. Every platform in monitor.platforms has one.
-SPIDERS: dict[str, type[MonitorSpider]] = {
-    "rss": RssSpider,
-    "mastodon": MastodonSpider,
-    "rednote": RednoteSpider,
-}
+
+
+def spider_class(platform: str) -> type[MonitorSpider]:
+    """The spider of a platform (name or alias), loaded from its declaration's dotted path."""
+    declared = get_platform(platform)
+    try:
+        found = load_object(declared.spider)
+    except (ImportError, AttributeError, NameError, ValueError) as exc:
+        raise PlatformLoadError(f"{declared.name} (spider {declared.spider})",
+                                f"{type(exc).__name__}: {exc}") from exc
+    if not (isinstance(found, type) and issubclass(found, MonitorSpider)):
+        raise PlatformLoadError(f"{declared.name} (spider {declared.spider})",
+                                "it is not a spiders.base.MonitorSpider subclass")
+    return found
+
+
+class _Spiders(Mapping[str, type[MonitorSpider]]):
+    """``SPIDERS``: platform name → spider class, for every installed platform."""
+
+    def __getitem__(self, name: str) -> type[MonitorSpider]:
+        if name not in PLATFORMS:
+            raise KeyError(name)
+        return spider_class(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(PLATFORMS)
+
+    def __len__(self) -> int:
+        return len(PLATFORMS)
+
+
+SPIDERS: Mapping[str, type[MonitorSpider]] = _Spiders()
 
 Work = Iterable[WorkItem] | AsyncIterable[WorkItem]
 Sink = Callable[[Observation], Awaitable[None] | None]
@@ -125,11 +149,9 @@ async def crawl(work: Mapping[str, Work], sink: Sink, settings: Mapping[str, Any
     spiders: dict[str, tuple[type[MonitorSpider], Work]] = {}
     for name, items in work.items():
         platform = get_platform(name).name
-        if platform not in SPIDERS:  # listed in monitor.platforms, no spider yet
-            raise UnknownPlatform(name, sorted(SPIDERS))
         if platform in spiders:
             raise ValueError(f"work for {platform!r} given twice (as {name!r})")
-        spiders[platform] = (SPIDERS[platform], items)
+        spiders[platform] = (spider_class(platform), items)
 
     install_reactor()
     loop = asyncio.get_running_loop()
@@ -182,7 +204,7 @@ def crawl_blocking(work: Mapping[str, Work], sink: Sink, settings: Mapping[str, 
 
 
 __all__ = ["PLATFORMS", "SPIDERS", "crawl", "crawl_blocking", "event_loop", "install_reactor",
-           "shutdown"]
+           "shutdown", "spider_class"]
 
 
 def shutdown() -> None:

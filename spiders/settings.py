@@ -20,12 +20,13 @@ from .politeness import MIN_SLOT_DELAY
 #: transient by definition; 408 is the server saying it timed us out.
 RETRY_HTTP_CODES = [408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524]
 
-#: Pages per Mastodon timeline walk unless a crawl overrides it.
-MASTODON_MAX_PAGES = 2
-
 
 def scrapy_settings(settings: Mapping[str, Any], **overrides: Any) -> ScrapySettings:
-    """Scrapy settings for one crawl; ``overrides`` win (UPPER_SNAKE names)."""
+    """Scrapy settings for one crawl; ``overrides`` win (UPPER_SNAKE names).
+
+    Platform settings (e.g. ``MASTODON_MAX_PAGES``) are each spider's
+    ``custom_settings``, not listed here.
+    """
     if not isinstance(settings, Settings):
         # Accept a plain mapping (tests, scripts) but fill in the defaults.
         settings = Settings.load(file_values={k.lower(): v for k, v in settings.items()},
@@ -90,7 +91,6 @@ def scrapy_settings(settings: Mapping[str, Any], **overrides: Any) -> ScrapySett
             "spiders.politeness.HostPolitenessMiddleware": 590,
         },
         "ITEM_PIPELINES": {"spiders.pipelines.SinkPipeline": 100},
-        "MASTODON_MAX_PAGES": MASTODON_MAX_PAGES,
         "MONITOR_VANTAGE": settings["VANTAGE"],
         # At most this many work items are in flight per spider; the rest stay
         # unclaimed in the caller's iterator (see MonitorSpider.start).

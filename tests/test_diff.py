@@ -62,14 +62,35 @@ MASTODON_ELLIPSIS = (
         ("x<y and y>z", "x<y and y>z"),  # no known tag: not parsed as HTML
         (MASTODON, "Read https://example.org/news #press\n\nSecond paragraph"),
         (MASTODON_ELLIPSIS, "https://www.example.com/a-very-long-path"),
-        ("今天好开心#旅行[话题]#去北京#美食[话题]# 😀[笑哭R]",
-         "今天好开心#旅行 去北京#美食 😀[笑哭R]"),
         ("  مرحبا   بالعالم ", "مرحبا بالعالم"),
         ("👨\u200d👩\u200d👧 family", "👨\u200d👩\u200d👧 family"),  # ZWJ kept
     ],
 )
 def test_normalise_text(raw: str, expected: str) -> None:
     assert normalise(post(raw)).text == expected
+
+
+RED_TOPICS = "今天好开心#旅行[话题]#去北京#美食[话题]# 😀[笑哭R]"
+
+
+def test_normalise_applies_the_platforms_markup_hook() -> None:
+    """RedNote's topic markup is folded by RedNote's declaration, not by the diff."""
+    assert normalise(post(RED_TOPICS), "rednote").text == "今天好开心#旅行 去北京#美食 😀[笑哭R]"
+    # Another platform's text is left as it was written.
+    assert normalise(post(RED_TOPICS), "mastodon").text == RED_TOPICS
+    assert normalise(post(RED_TOPICS)).text == RED_TOPICS
+
+
+def test_normalise_takes_the_warning_from_the_platforms_field() -> None:
+    from monitor.platform import Kind, Platform
+
+    cw = {"spoiler_text": "CW", "summary": "Summary CW"}
+    assert normalise(post("x", extra=cw), "mastodon").warning == "CW"
+    assert normalise(post("x", extra=cw), "rss").warning == ""  # rss declares none
+    custom = Platform("custom", "Custom", {"feed": Kind("feed")}, spider="x.Y",
+                      warning_field="summary", normalise_text=str.upper)
+    n = normalise(post("shout", extra=cw), custom)
+    assert (n.text, n.warning) == ("SHOUT", "Summary CW")
 
 
 @pytest.mark.parametrize(
@@ -89,12 +110,12 @@ def test_normalise_text(raw: str, expected: str) -> None:
     ],
 )
 def test_normalise_fields(kw: dict[str, Any], expected: Normalised) -> None:
-    assert normalise(PostContent(key="1", **kw)) == expected
+    assert normalise(PostContent(key="1", **kw), "mastodon") == expected
 
 
 def test_normalised_json_round_trip() -> None:
     n = normalise(post("<p>a</p><p>b</p>", title="T", media=["m"], links=["https://x.org/"],
-                       extra={"spoiler_text": "cw"}))
+                       extra={"spoiler_text": "cw"}), "mastodon")
     d = n.to_json()
     assert d == {"title": "T", "text": "a\n\nb", "media": ["m"], "links": ["https://x.org/"],
                  "warning": "cw"}
@@ -133,8 +154,8 @@ def test_content_hash_is_the_documented_canonical_form() -> None:
     ],
 )
 def test_content_hash_stability(a: dict[str, Any], b: dict[str, Any], same: bool) -> None:
-    ha = normalise(PostContent(key="1", **a)).content_hash
-    hb = normalise(PostContent(key="2", **b)).content_hash
+    ha = normalise(PostContent(key="1", **a), "mastodon").content_hash
+    hb = normalise(PostContent(key="2", **b), "mastodon").content_hash
     assert (ha == hb) is same
 
 

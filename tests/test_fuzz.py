@@ -36,7 +36,7 @@ def test_cases_are_deterministic_by_seed() -> None:
 
 
 def test_the_harness_sees_a_parser_that_blinds_a_listing(monkeypatch: pytest.MonkeyPatch) -> None:
-    import spiders.mastodon as mastodon
+    import spiders.mastodon.spider as mastodon
 
     def page(statuses: list[object], base: str) -> object:
         raise TypeError("one odd status failed the page")

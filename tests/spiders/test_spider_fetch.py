@@ -20,7 +20,7 @@ from mockserver import Canned, MockServer
 from monitor.errors import UnknownPlatform
 from monitor.observation import Observation, Outcome, WorkItem
 from monitor.settings import Settings
-from spiders import crawl, crawl_blocking, event_loop
+from spiders.crawl import crawl, crawl_blocking, event_loop
 
 
 def settings(**values: Any) -> Settings:

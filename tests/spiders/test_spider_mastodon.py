@@ -6,12 +6,12 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from conftest import fixture, routes
+from conftest import fixture, make_spider, routes
 from scrapy.exceptions import DownloadTimeoutError
 
 from monitor.observation import Outcome, WorkItem, body_hash
 from spiders import MastodonSpider
-from spiders.mastodon import account_state, parse_status
+from spiders.mastodon.spider import account_state, parse_status
 
 BASE = "http://127.0.0.1:8765"
 JSON = {"Content-Type": "application/json; charset=utf-8"}
@@ -435,7 +435,7 @@ def test_skips_add_up_across_pages(driver_for):
 
 
 def test_an_entry_that_fails_for_any_reason_is_skipped_with_its_key(driver_for, monkeypatch):
-    import spiders.mastodon as mastodon
+    import spiders.mastodon.spider as mastodon
 
     def links(html: str) -> list[str]:
         if "boom" in html:
@@ -457,7 +457,7 @@ def test_link_header_of_many_angle_brackets_is_read_in_linear_time():
     from conftest import make_response
     from scrapy.http import Request
 
-    from spiders.mastodon import next_link
+    from spiders.mastodon.spider import next_link
 
     # "<([^>]+)>" rescanned the rest of the header from every "<": quadratic,
     # minutes for 200,000 of them, on the reactor loop.
@@ -480,3 +480,12 @@ def test_statuses_past_the_cap_are_counted_as_skipped_without_keys(driver_for):
     # No keys: by the lifecycle's rule this listing then vouches for no absence.
     assert obs.signals["skipped_entries"] == len(own) - 500 == 100
     assert obs.signals["skipped_keys"] == []
+
+
+def test_max_pages_is_the_spiders_own_setting_and_a_crawl_may_override_it():
+    from spiders.settings import scrapy_settings
+
+    assert "MASTODON_MAX_PAGES" not in scrapy_settings({})
+    assert make_spider(MastodonSpider).settings.getint("MASTODON_MAX_PAGES") == 2
+    spider = make_spider(MastodonSpider, MASTODON_MAX_PAGES=5)
+    assert spider.settings.getint("MASTODON_MAX_PAGES") == 5

@@ -16,8 +16,8 @@ from conftest import fixture, routes
 from monitor.errors import ParseError
 from monitor.observation import NOTICES, SIGNALS, Outcome, WorkItem, body_hash
 from spiders import RednoteSpider
-from spiders.rednote import note_from_state, with_token
-from spiders.rednote_state import initial_state, js_literal_to_json, undefined_to_null
+from spiders.rednote.spider import note_from_state, with_token
+from spiders.rednote.state import initial_state, js_literal_to_json, undefined_to_null
 
 BASE = "http://127.0.0.1:8766"
 NOTE = "66a1b2c3000000000d00e1f2"
@@ -97,7 +97,7 @@ def _as_read(value: Any) -> Any:
 def rewrite_path(request, monkeypatch):
     """Each of the rewrite's three ways: split at quotes, jumps between the
     ``undefined``s, and jumps on a page that holds every masking character."""
-    import spiders.rednote_state as rednote
+    import spiders.rednote.state as rednote
 
     if request.param == "split":
         monkeypatch.setattr(rednote, "_QUOTES_PER_UNDEFINED", 10**9)
@@ -131,7 +131,7 @@ def test_undefined_rewrite_reads_any_text_as_a_string_tokeniser_does(seed, rewri
 
 
 def test_a_page_holding_a_masking_character_keeps_it(monkeypatch):
-    import spiders.rednote_state as rednote
+    import spiders.rednote.state as rednote
 
     monkeypatch.setattr(rednote, "_MARKS", "\ue000\ue001")
     literal = '["\ue0001\ue0002 \\\\", undefined, "\\"undefined"]'

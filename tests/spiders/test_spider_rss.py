@@ -289,7 +289,7 @@ def test_unparseable_item_and_atom_links_are_absent():
 @pytest.mark.parametrize("name", ["rss/rss2.xml", "rss/atom_tombstones.xml", "rss/rss1.rdf"])
 def test_an_entry_that_fails_for_any_reason_is_skipped_with_its_key(
         driver_for, monkeypatch, name):
-    import spiders.rss as rss
+    import spiders.rss.spider as rss
 
     clean = parse_feed(fixture(name), FEED).entries
     calls = {"n": 0}
@@ -337,7 +337,7 @@ def test_entries_past_the_cap_are_counted_as_skipped_without_keys(driver_for, ki
 
 
 def test_entries_past_the_cap_are_never_parsed(monkeypatch):
-    import spiders.rss as rss
+    import spiders.rss.spider as rss
 
     parsed: list[str] = []
     real = rss._rss_item
@@ -354,7 +354,7 @@ def test_entries_past_the_cap_are_never_parsed(monkeypatch):
 
 
 def test_a_bad_entry_under_the_cap_keeps_its_key_beside_the_overflow(driver_for, monkeypatch):
-    import spiders.rss as rss
+    import spiders.rss.spider as rss
 
     real = rss._rss_item
 

@@ -21,8 +21,8 @@ from scrapy.http import Response
 from monitor.errors import ParseError
 from monitor.observation import Outcome, PostContent
 
-from .base import Job, MonitorSpider, Output
-from .responses import first_entries, html_links, join_url, page_message
+from ..base import Job, MonitorSpider, Output
+from ..responses import first_entries, html_links, join_url, page_message
 
 logger = logging.getLogger(__name__)
 

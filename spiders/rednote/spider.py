@@ -26,55 +26,22 @@ from scrapy.http import Response
 
 from monitor.errors import ParseError
 from monitor.observation import Outcome, PostContent
+from monitor.platform import match_words
 
-from . import fields as f
-from .base import Job, MonitorSpider, Output
-from .rednote_state import initial_state
-from .responses import first_entries, header, is_challenge, outcome_for_status, text_of
+from .. import fields as f
+from ..base import Job, MonitorSpider, Output
+from ..responses import first_entries, header, is_challenge, outcome_for_status, text_of
+from .platform import BASE_URL, NOTE_ID
+from .platform import note_id as note_id_of
+from .state import initial_state
+from .words import WORDS
 
 logger = logging.getLogger(__name__)
 
-_NOTE_PATH = re.compile(r"/(?:explore|discovery/item)/([0-9a-zA-Z]{16,32})")
 _PROFILE_PATH = re.compile(r"/user/profile/([0-9a-zA-Z]{16,32})")
-_BARE_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 _MESSAGE_CHARS = 200
-
-#: Words of anti-bot walls: the request was judged, not the content.
-ANTI_BOT_TEXTS = ("安全验证", "访问频繁", "IP存在风险", "网络环境存在风险",
-                  "网络连接异常", "浏览器异常")
-ANTI_BOT_CODES = frozenset({"300011", "300012", "300015"})
-ANTI_BOT_STATUSES = frozenset({461, 471})
-TOKEN_EXPIRED_TEXTS = ("登录已过期",)
-#: The web refuses and sends readers to the app: says nothing about the note.
-APP_ONLY_TEXTS = ("请打开小红书App扫码查看", "页面无法浏览")
-
-#: (platform words, notice code), most specific first: the generic 404 title
-#: "你访问的页面不见了" often frames a more specific sentence.
-NOTICE_TEXTS: tuple[tuple[str, str], ...] = (
-    ("因违规", "removed_violation"),
-    ("该笔记已被删除", "deleted"),
-    ("笔记已删除", "deleted"),
-    ("私密笔记", "private"),
-    ("仅作者可见", "private"),
-    ("仅自己可见", "private"),
-    ("因用户设置", "private"),
-    ("笔记状态异常", "under_review"),
-    ("当前内容无法展示", "content_unavailable"),
-    ("该用户已注销", "account_deleted"),
-    ("用户不存在", "account_deleted"),
-    ("笔记不存在", "not_found"),
-    ("内容不存在", "not_found"),
-    ("已失效", "not_found"),
-    ("当前笔记暂时无法浏览", "unavailable_generic"),
-    ("你访问的页面不见了", "unavailable_generic"),
-    ("笔记不见了", "unavailable_generic"),
-)
-#: Platform error codes that say something about the content.
-NOTICE_CODES = {
-    "300031": "unavailable_generic",
-    "-510000": "not_found",
-    "-510001": "under_review",
-}
+#: Statuses that decide before the body is read (the rest are in the words table).
+_CAPTCHA_STATUSES = frozenset({461, 471})
 
 
 @dataclass(slots=True)
@@ -249,14 +216,6 @@ def page_texts(html: str) -> list[str]:
     return [re.sub(r"\s+", " ", p).strip() for p in parts if p.strip()]
 
 
-def _find(texts: list[str], markers: tuple[str, ...]) -> str | None:
-    for text in texts:
-        for marker in markers:
-            if marker in text:
-                return text[:_MESSAGE_CHARS]
-    return None
-
-
 def url_error_code(url: str) -> str | None:
     query = dict(parse_qsl(urlsplit(url).query))
     return query.get("error_code") or query.get("errorCode")
@@ -267,20 +226,13 @@ def read_notice(texts: list[str], error_code: str | None = None,
     """Outcome and notice from a page's words and/or an error code; None if silent."""
     if error_msg:
         texts = [error_msg, *texts]
-    if (found := _find(texts, ANTI_BOT_TEXTS)) or error_code in ANTI_BOT_CODES:
-        return Notice(Outcome.ANTI_BOT, error_code=error_code, message=found or error_msg)
-    if (found := _find(texts, TOKEN_EXPIRED_TEXTS)) or error_code == "-100":
-        return Notice(Outcome.TOKEN_EXPIRED, error_code=error_code, message=found or error_msg)
-    if found := _find(texts, APP_ONLY_TEXTS):
-        return Notice(Outcome.AUTH_REQUIRED, error_code=error_code, message=found)
-    for marker, notice in NOTICE_TEXTS:
-        if found := _find(texts, (marker,)):
-            return Notice(Outcome.UNAVAILABLE, notice=notice, error_code=error_code,
-                          message=found)
-    if error_code in NOTICE_CODES:
-        return Notice(Outcome.UNAVAILABLE, notice=NOTICE_CODES[error_code],
-                      error_code=error_code, message=error_msg)
-    return None
+    hit = match_words(WORDS, {"page_text": texts, "error_code": error_code})
+    if hit is None:
+        return None
+    rule = hit.rule
+    message = hit.text[:_MESSAGE_CHARS] if rule.scope == "page_text" else error_msg
+    return Notice(Outcome(rule.outcome), notice=rule.notice, error_code=error_code,
+                  message=message)
 
 
 def read_envelope(data: dict[str, Any], base: str, note_id: str | None) -> Notice | PostContent:
@@ -325,7 +277,7 @@ class RednoteSpider(MonitorSpider):
 
     name = "rednote"
     platform = "rednote"
-    default_base = "https://www.xiaohongshu.com"
+    default_base = BASE_URL
 
     def start_job(self, job: Job) -> Output:
         item = job.item
@@ -334,29 +286,29 @@ class RednoteSpider(MonitorSpider):
         base = (item.base_url or (f"{parts.scheme}://{parts.netloc}" if parts.netloc
                                   else self.default_base)).rstrip("/")
         job.state["base"] = base
-        match = _NOTE_PATH.search(parts.path)
+        path_id = note_id_of(url)
         # Watchlist account targets are bare user ids; a note URL in a listing
         # (a ``post`` target) is walked as a probe.
-        kind = item.known.get("kind") or ("post" if match else "account")
+        kind = item.known.get("kind") or ("post" if path_id else "account")
         if item.mode == "listing" and kind == "account":
             if _PROFILE_PATH.search(parts.path) is None:
-                if not _BARE_ID.match(url):
+                if not NOTE_ID.fullmatch(url):
                     yield self.conclude(job, Outcome.MALFORMED,
                                         detail=f"not a RedNote user id or profile URL: {url!r}")
                     return
                 url = f"{base}/user/profile/{url}"
             yield self.request(job, url, self.parse_profile)
             return
-        note_id = match.group(1) if match else item.post_key
-        if note_id is None and _BARE_ID.match(url):
-            note_id = url
+        the_id = path_id or item.post_key
+        if the_id is None and NOTE_ID.fullmatch(url):
+            the_id = url
         if not parts.netloc:
-            if not note_id:
+            if not the_id:
                 yield self.conclude(job, Outcome.MALFORMED,
                                     detail=f"not a RedNote note URL: {url!r}")
                 return
-            url = f"{base}/explore/{note_id}"
-        job.state["note_id"] = note_id
+            url = f"{base}/explore/{the_id}"
+        job.state["note_id"] = the_id
         job.state["token"] = item.known.get("xsec_token") or dict(
             parse_qsl(parts.query)).get("xsec_token")
         yield self.request(job, with_token(url, item.known.get("xsec_token")), self.parse_note)
@@ -423,12 +375,13 @@ class RednoteSpider(MonitorSpider):
 
     def _transport_outcome(self, response: Response) -> Notice | None:
         """Statuses that decide before the body is read."""
-        if response.status in ANTI_BOT_STATUSES:
+        said = match_words(WORDS, {"status": response.status})
+        if said is not None and response.status in _CAPTCHA_STATUSES:
             extra = {k: v for k, v in (("verify_type", header(response, "Verifytype")),
                                        ("verify_uuid", header(response, "Verifyuuid"))) if v}
             return Notice(Outcome.ANTI_BOT, extra_signals=extra,
                           message=f"HTTP {response.status} captcha required")
-        if is_challenge(response) or response.status == 403:
+        if is_challenge(response) or said is not None:
             # RedNote answers blocked clients with 403: about us, not the note.
             return Notice(Outcome.ANTI_BOT, message=f"HTTP {response.status}")
         if response.status in (200, 404, 410):

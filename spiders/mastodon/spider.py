@@ -19,13 +19,16 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from scrapy.http import Request, Response
+from scrapy.settings import BaseSettings
 
 from monitor.errors import ParseError
 from monitor.observation import Outcome, PostContent
+from monitor.platform import match_words
 
-from . import fields as f
-from .base import Job, MonitorSpider, Output
-from .responses import first_entries, html_links, json_body, json_error, outcome_for_failure
+from .. import fields as f
+from ..base import Job, MonitorSpider, Output
+from ..responses import first_entries, html_links, json_body, json_error, outcome_for_failure
+from .words import WORDS
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +145,14 @@ class MastodonSpider(MonitorSpider):
 
     name = "mastodon"
     platform = "mastodon"
+    #: Pages per timeline walk.
+    custom_settings = {"MASTODON_MAX_PAGES": 2}
+
+    @classmethod
+    def update_settings(cls, settings: BaseSettings) -> None:
+        # Defaults, not overrides: a crawl that sets its own value (tests, bench) wins.
+        for name, value in (cls.custom_settings or {}).items():
+            settings.setdefault(name, value, priority="spider")
 
     def start_job(self, job: Job) -> Output:
         item = job.item
@@ -221,7 +232,7 @@ class MastodonSpider(MonitorSpider):
             signals["skipped_entries"] = signals.get("skipped_entries", 0) + skipped
             signals["skipped_keys"] = [*signals.get("skipped_keys", ()), *skipped_keys]
         nxt = next_link(response)
-        max_pages = self.settings.getint("MASTODON_MAX_PAGES", 2)
+        max_pages = self.settings.getint("MASTODON_MAX_PAGES")
         if nxt and page and state["pages"] < max_pages:
             yield self.request(job, nxt, self.parse_statuses, on_error=self.statuses_failed)
             return
@@ -291,12 +302,8 @@ class MastodonSpider(MonitorSpider):
 
     def parse_account(self, response: Response, job: Job) -> Output:
         signals = job.state["signals"]
-        if response.status == 404:
-            # The account record itself is gone from this instance.
-            signals["account_state"] = "deleted"
-        elif response.status == 410:
-            # Mastodon 2.4–3.2 answered a suspended account with 410.
-            signals["account_state"] = "suspended"
+        if said := match_words(WORDS, {"account_status": response.status}):
+            signals["account_state"] = said.rule.account_state
         elif response.status == 200:
             account = json_body(response)
             if isinstance(account, dict):
@@ -313,17 +320,14 @@ class MastodonSpider(MonitorSpider):
         yield self._finish_probe(job)
 
     def parse_profile(self, response: Response, job: Job) -> Output:
-        # Mastodon answers a suspended account's web profile with 403 while the
-        # deletion window is open and 410 once the data is gone. A challenge page
-        # is a 403 too: it says nothing about the account.
+        # The profile's status says what became of a suspended account (see
+        # words.py). A challenge page is a 403 too: it says nothing about the account.
         if self.status_outcome(response) is Outcome.ANTI_BOT or response.status >= 429 and \
                 response.status != 451:
             job.state["signals"]["followup_failed"] = True
             job.state["detail"] = f"profile check: HTTP {response.status}"
-        elif response.status == 403:
-            job.state["signals"]["account_state"] = "suspended_temporary"
-        elif response.status == 410:
-            job.state["signals"]["account_state"] = "suspended_permanent"
+        elif said := match_words(WORDS, {"profile_status": response.status}):
+            job.state["signals"]["account_state"] = said.rule.account_state
         yield self._finish_probe(job)
 
     def followup_failed(self, exc: BaseException, job: Job, request: Request) -> Output:

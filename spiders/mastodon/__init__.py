@@ -1,0 +1,1 @@
+"""Mastodon (any instance): the declaration (:mod:`.platform`), the spider (:mod:`.spider`)."""

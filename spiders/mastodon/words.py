@@ -1,0 +1,23 @@
+"""Mastodon's words: what its follow-up answers say about the author's account.
+
+A status probe is decided by its HTTP status alone (never by the message,
+whose wording changed between versions); when it is 404, the account and the
+web profile are asked, and their statuses say what became of the account.
+Scopes: ``account_status`` (``/api/v1/accounts/:id``) and ``profile_status``
+(the web profile ``/@user``). The outcome is the probe's, which they qualify.
+"""
+
+from __future__ import annotations
+
+from monitor.platform import Rule
+
+WORDS: tuple[Rule, ...] = (
+    # The account record itself is gone from this instance.
+    Rule("account_status", "404", "not_found", account_state="deleted"),
+    # Mastodon 2.4–3.2 answered a suspended account with 410.
+    Rule("account_status", "410", "not_found", account_state="suspended"),
+    # A suspended account's web profile: 403 while the deletion window is open,
+    # 410 once the data is gone.
+    Rule("profile_status", "403", "not_found", account_state="suspended_temporary"),
+    Rule("profile_status", "410", "not_found", account_state="suspended_permanent"),
+)

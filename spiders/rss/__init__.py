@@ -1,0 +1,1 @@
+"""RSS/Atom feeds: the declaration (:mod:`.platform`), the spider (:mod:`.spider`)."""
