@@ -3,24 +3,34 @@
 The sandbox's script says what happens to each post and which event a correct
 monitor must record; these tests hold the monitor to that truth, with and
 without transient faults.
+
+Time is a :class:`~monitor.clock.ManualClock` shared by the sandbox's world,
+the worker (what is due) and the spiders (``observed_at``): :func:`run_until_quiet`
+moves it to the next due check or scripted change and runs one cycle there, so
+a run covers minutes of schedule without waiting for any of them. Requests
+still go over real sockets to the sandbox on 127.0.0.1. Only the SIGKILL test,
+a real daemon in a subprocess, runs on real time.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from monitor.clock import ManualClock
 from monitor.db import Database
-from monitor.sandbox import Sandbox
+from monitor.sandbox import Sandbox, detection_window
 from monitor.settings import Settings
 from monitor.watchlist import parse_watchlist
 from monitor.worker import Worker
@@ -33,45 +43,111 @@ FAST = {
     "confirm_probes": 2,
     "confirm_spacing": "1s",
     "confirm_retry": "0.5s",
-    "download_timeout": "1s",
+    # The sandbox holds a "timeout" fault's answer for twice this: a real wait, kept short.
+    "download_timeout": "0.5s",
     "retry_times": 1,
     "retry_after_max": "2s",
     # Host back-off scaled down with everything else (faults pause the sandbox host).
     "retry_backoff_base": "0.1s",
-    "retry_backoff_max": "1s",
+    "retry_backoff_max": "0.5s",
+    # A failing target is retried within a few intervals, not an hour.
+    "error_backoff_max": "4s",
     "autothrottle": False,
     "concurrent_requests_per_host": 16,
     "lease": "5s",
     "batch_size": 200,
 }
+#: Every target's interval (the watchlist's), in seconds.
+INTERVAL = 1.0
+#: The driver's shortest step of the clock: work due within it waits for the next
+#: cycle, so a cycle is never spent on one retry (it delays a check by at most STEP).
+#: A faulted cycle costs real seconds (timeouts, Retry-After pauses), so cycles are
+#: what the tests' time is made of.
+STEP = 2.0
+#: Clock seconds per scripted tick. Actions on a post are two ticks apart, so each
+#: scripted state lasts at least 2 * TICK: six cycles, about three times the
+#: resolution (detection window + STEP), room for faulted checks to be retried.
+TICK = 6.0
 
 
 def settings_for(db_url: str, **extra: Any) -> Settings:
     return Settings.load({**FAST, **extra}, environ={"TAKEDOWN_DATABASE_URL": db_url})
 
 
-def make_worker(db: Database, settings: Settings) -> Worker:
+def make_worker(db: Database, settings: Settings, clock: ManualClock,
+                **kwargs: Any) -> Worker:
+    """The real worker and crawl, both on ``clock``."""
     from spiders.crawl import crawl, install_reactor
 
     install_reactor()
-    return Worker(db, settings, crawl)
+    return Worker(db, settings, partial(crawl, MONITOR_CLOCK=clock), clock=clock, **kwargs)
 
 
-async def drive(sandbox: Sandbox, worker: Worker, settle: float = 6.0,
-                per_step: float = 2.5) -> None:
-    """Run cycles while stepping the script, then let confirmations finish."""
+def controlled_sandbox(settings: Settings, clock: ManualClock, **kwargs: Any) -> Sandbox:
+    """The demo script on ``clock``, its ticks TICK apart, its truth told which scripted
+    states the schedule in ``settings`` cannot be sure to see."""
+    return Sandbox(scenario="demo", clock=clock, tick_seconds=TICK,
+                   resolution=detection_window(settings, INTERVAL) + STEP, **kwargs)
 
-    async def cycles(seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            await worker.cycle()
-            await asyncio.sleep(0.2)
 
-    await cycles(per_step)
-    while not sandbox.done:
-        sandbox.step()
-        await cycles(per_step)
-    await cycles(settle)
+@dataclass
+class Drive:
+    cycles: int = 0
+    clock_seconds: float = 0.0
+
+
+def next_due(db: Database) -> datetime | None:
+    """The earliest check due (listing or probe) of an active target."""
+    with db.transaction() as conn:
+        row = conn.execute(
+            "SELECT least((SELECT min(next_due) FROM targets WHERE active AND kind <> 'post'),"
+            " (SELECT min(p.next_check) FROM posts p JOIN targets t ON t.id = p.target_id"
+            "  WHERE t.active)) AS at").fetchone()
+    return row["at"] if row else None
+
+
+def suspects(db: Database) -> int:
+    with db.transaction() as conn:
+        row = conn.execute("SELECT count(*) AS n FROM posts WHERE state = 'suspect'").fetchone()
+    return int(row["n"]) if row else 0
+
+
+async def run_until_quiet(sandbox: Sandbox, worker: Worker, clock: ManualClock, *,
+                          settle: float, max_cycles: int = 2000) -> Drive:
+    """Step the clock to the next due check or scripted change, whichever is first, and
+    run one cycle there; stop once the script is done, no post is suspect and ``settle``
+    clock seconds passed without an event."""
+    drive = Drive()
+    began = last_change = clock.now()
+    while drive.cycles < max_cycles:
+        stats = await worker.cycle()
+        drive.cycles += 1
+        if stats["events"] or not sandbox.done:
+            last_change = clock.now()
+        if (sandbox.done and clock.now() - last_change >= timedelta(seconds=settle)
+                and not suspects(worker.db)):
+            drive.clock_seconds = (clock.now() - began).total_seconds()
+            return drive
+        steps = [t for t in (next_due(worker.db), sandbox.next_change_at()) if t is not None]
+        soonest = clock.now() + timedelta(seconds=STEP)
+        clock.set(max(soonest, min(steps, default=soonest)))
+    raise AssertionError(f"still changing after {max_cycles} cycles "
+                         f"({(clock.now() - began).total_seconds():.0f} clock seconds)")
+
+
+def run_scenario(db_url: str, fault_rate: float, seed: int = 1) -> tuple[list[Any], Any]:
+    settings = settings_for(db_url)
+    clock = ManualClock()
+    with controlled_sandbox(settings, clock, seed=seed, fault_rate=fault_rate,
+                            timeout_delay=1.0) as sb:
+        with Database.open(settings) as db:
+            worker = make_worker(db, settings, clock)
+            worker.sync(parse_watchlist(sb.watchlist_toml(interval=f"{INTERVAL:g}s")).targets)
+            from spiders.crawl import event_loop
+
+            settle = 3 * detection_window(settings, INTERVAL)
+            event_loop().run_until_complete(run_until_quiet(sb, worker, clock, settle=settle))
+            return stored_events(db), sb.truth()
 
 
 def stored_events(db: Database) -> list[dict[str, Any]]:
@@ -83,7 +159,8 @@ def stored_events(db: Database) -> list[dict[str, Any]]:
 
 
 def check_against_truth(events: list[dict[str, Any]], truth: dict[str, Any]) -> list[str]:
-    """Every scripted change found with the right cause; no disappearance invented."""
+    """Every observable scripted change found with the right cause; no disappearance or
+    hiding invented. (A change the truth calls unobservable may be found or not.)"""
     problems = []
     by_post: dict[str, list[dict[str, Any]]] = {}
     for e in events:
@@ -94,6 +171,8 @@ def check_against_truth(events: list[dict[str, Any]], truth: dict[str, Any]) -> 
         if not expect:
             continue
         scripted.setdefault(action["post_key"], set()).add(expect["kind"])
+        if not action["observable"]:
+            continue
         matches = [e for e in by_post.get(action["post_key"], []) if e["kind"] == expect["kind"]]
         if not matches:
             problems.append(f"missed {action['action']} of {action['platform']}:"
@@ -119,19 +198,6 @@ def check_against_truth(events: list[dict[str, Any]], truth: dict[str, Any]) -> 
     return problems
 
 
-def run_scenario(db_url: str, fault_rate: float, seed: int = 1) -> tuple[list[Any], Any]:
-    settings = settings_for(db_url)
-    with Sandbox(seed=seed, scenario="demo", fault_rate=fault_rate, timeout_delay=2.0) as sb:
-        with Database.open(settings) as db:
-            worker = make_worker(db, settings)
-            worker.sync(parse_watchlist(sb.watchlist_toml(interval="1s")).targets)
-            from spiders.crawl import event_loop
-
-            event_loop().run_until_complete(drive(sb, worker, settle=10.0 if fault_rate else 6.0,
-                                                  per_step=5.0 if fault_rate else 2.5))
-            return stored_events(db), sb.truth()
-
-
 def test_every_scripted_change_is_detected_with_its_cause(db_url: str) -> None:
     events, truth = run_scenario(db_url, fault_rate=0.0)
     assert check_against_truth(events, truth) == []
@@ -146,23 +212,27 @@ def test_every_scripted_change_is_detected_with_its_cause(db_url: str) -> None:
             assert len(e["evidence"]["suspicion"]["probes"]) >= 2
 
 
-def test_thirty_percent_transient_faults_cause_no_false_deletions(db_url: str) -> None:
-    events, truth = run_scenario(db_url, fault_rate=0.3, seed=7)
+#: Seeds of the faulted run; ``TAKEDOWN_E2E_SEEDS=1,2,3,4,5`` checks that it is stable.
+FAULT_SEEDS = [int(x) for x in os.environ.get("TAKEDOWN_E2E_SEEDS", "7").split(",")]
+
+
+@pytest.mark.parametrize("seed", FAULT_SEEDS)
+def test_thirty_percent_transient_faults_cause_no_false_deletions(db_url: str,
+                                                                  seed: int) -> None:
+    events, truth = run_scenario(db_url, fault_rate=0.3, seed=seed)
     assert sum(truth["faults"].values()) > 50  # the faults really happened
-    problems = check_against_truth(events, truth)
-    false = [p for p in problems if p.startswith("false")]
-    wrong = [p for p in problems if p.startswith("wrong")]
-    assert false == [] and wrong == []
-    # Detection is delayed by faults, not lost: every removal that lasts is found.
+    # Strict: every observable scripted change found with its cause, nothing invented.
+    # Faults delay detection, never lose it, never make one up.
+    assert check_against_truth(events, truth) == []
+    assert all(a["observable"] for a in truth["actions"])  # the script is seen in full
     lasting = {p["post_key"] for p in truth["posts"] if p["state"] != "live"}
     found = {e["post_key"] for e in events if e["kind"] == "disappeared"}
     assert lasting <= found, sorted(lasting - found)
-    # A hiding undone within a few seconds can slip between faulted probes; a
-    # run of this script is allowed one such pair (the hiding and its undoing).
-    assert len([p for p in problems if p.startswith("missed")]) <= 2, problems
 
 
 def test_sigkill_mid_crawl_loses_and_duplicates_nothing(db_url: str, tmp_path: Path) -> None:
+    """A real daemon in a subprocess, so real time (the sandbox ticks on the system
+    clock): killed three times, then left to finish the script."""
     with Sandbox(seed=3, scenario="demo", fault_rate=0.0, tick_seconds=2.0) as sb:
         watchlist = tmp_path / "watchlist.toml"
         settings_lines = "\n".join(f"{k} = {v!r}" if isinstance(v, str) else
@@ -172,9 +242,13 @@ def test_sigkill_mid_crawl_loses_and_duplicates_nothing(db_url: str, tmp_path: P
                              + sb.watchlist_toml(interval="1s"), encoding="utf-8")
         env = {**os.environ, "TAKEDOWN_DATABASE_URL": db_url, "TAKEDOWN_WATCHLIST": str(watchlist)}
 
+        log = tmp_path / "daemon.log"
+
         def start() -> subprocess.Popen[bytes]:
-            return subprocess.Popen([sys.executable, "-m", "monitor", "run"], env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            # Its log goes to a file: a pipe nobody reads would fill and stall it.
+            with log.open("ab") as err:
+                return subprocess.Popen([sys.executable, "-m", "monitor", "run"], env=env,
+                                        stdout=subprocess.DEVNULL, stderr=err)
 
         db = Database(db_url)
         try:
@@ -183,7 +257,7 @@ def test_sigkill_mid_crawl_loses_and_duplicates_nothing(db_url: str, tmp_path: P
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline and kills < 3:
                 time.sleep(4 + kills)
-                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+                assert proc.poll() is None, log.read_text(encoding="utf-8")[-3000:]
                 os.kill(proc.pid, signal.SIGKILL)  # mid-crawl: a cycle runs every 0.5 s
                 proc.wait()
                 kills += 1
@@ -227,20 +301,22 @@ def test_scraped_metrics_match_the_events_in_the_database(db_url: str) -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
     from monitor.metrics import Metrics
+    from monitor.signals import SignalManager
     from spiders.crawl import event_loop
 
     settings = settings_for(db_url)
-    with Sandbox(seed=5, scenario="demo", fault_rate=0.1, timeout_delay=2.0) as sb:
+    clock = ManualClock()
+    with controlled_sandbox(settings, clock, seed=5, fault_rate=0.1, timeout_delay=1.0) as sb:
         with Database.open(settings) as db:
             metrics = Metrics(CollectorRegistry(), db=db)
             server = metrics.serve("127.0.0.1:0")
             try:
-                from spiders.crawl import crawl, install_reactor
-
-                install_reactor()
-                worker = Worker(db, settings, crawl, on_recorded=metrics.recorded)
+                signals = SignalManager()
+                metrics.connect(signals)
+                worker = make_worker(db, settings, clock, signals=signals)
                 worker.sync(parse_watchlist(sb.watchlist_toml(interval="1s")).targets)
-                event_loop().run_until_complete(drive(sb, worker, settle=6.0, per_step=2.0))
+                event_loop().run_until_complete(run_until_quiet(
+                    sb, worker, clock, settle=detection_window(settings, INTERVAL)))
                 url = f"http://{server.host}:{server.port}/metrics"
                 text = urllib.request.urlopen(url, timeout=10).read().decode()
             finally:

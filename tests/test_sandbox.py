@@ -16,7 +16,7 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -25,8 +25,16 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from monitor.clock import ManualClock
 from monitor.events import CAUSES, EVENT_KINDS
-from monitor.sandbox import ALL_FAULTS, EDIT_STYLES, EXPECT, Sandbox, export_static
+from monitor.sandbox import (
+    ALL_FAULTS,
+    EDIT_STYLES,
+    EXPECT,
+    Sandbox,
+    detection_window,
+    export_static,
+)
 from monitor.sandbox._mastodon import not_found
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -548,12 +556,54 @@ def test_counters_move_but_content_does_not() -> None:
         assert after["favourites_count"] > before["favourites_count"]
 
 
-def test_auto_ticker() -> None:
-    with Sandbox(seed=1, tick_seconds=0.05) as sb:
-        deadline = time.monotonic() + 5
-        while not sb.done and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert sb.done
+def test_ticks_happen_at_clock_times_and_no_wall_time_passes() -> None:
+    clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
+    start = clock.now()
+    with Sandbox(seed=1, tick_seconds=10, clock=clock) as sb:
+        assert sb.tick == 0 and sb.next_change_at() == start + timedelta(seconds=10)
+        clock.advance(9.9)
+        assert fetch(f"{sb.base_url}/_sandbox/truth").json()["tick"] == 0
+        clock.advance(0.1)
+        # A request is what brings the script up to the clock.
+        assert fetch(f"{sb.base_url}/_sandbox/truth").json()["tick"] == 1
+        clock.advance(25)
+        assert sb.tick == 3 and sb.next_change_at() == start + timedelta(seconds=40)
+        # Each tick happened as of its own time, however late it was applied.
+        # (Posts of one tick are published a second apart, in order.)
+        for tick in (1, 2, 3):
+            first = min(p.published for p in sb.world.order if p.published_tick == tick)
+            assert first == (start + timedelta(seconds=10 * tick)).timestamp()
+        clock.advance(3600)
+        assert sb.done and sb.next_change_at() is None
+
+
+def test_truth_says_which_states_are_too_short_for_the_schedule() -> None:
+    # Demo: blog:t2 is hidden at tick 4 and restored at tick 6 (4 s at 2 s a tick);
+    # alice:i0 is hidden at tick 5 and restored at tick 8 (6 s).
+    settings = {"CONFIRM_PROBES": 2, "CONFIRM_SPACING": 1.0, "CONFIRM_RETRY": 1.0}
+    window = detection_window(settings, interval=3.0)
+    assert window == 5.0  # one interval to notice, spacing to confirm, a retry late
+    assert detection_window({**settings, "CONFIRM_PROBES": 3}, interval=3.0) == 6.0
+    with Sandbox(seed=1, tick_seconds=2, clock=ManualClock(), resolution=window) as sb:
+        sb.finish()
+        actions = sb.truth()["actions"]
+    hidings = [a for a in actions if a["action"] in {"hide_from_feed", "restore"}
+               and a["platform"] in {"rss", "mastodon"} and a["target"].endswith(
+                   ("blog.rss", "alice"))]
+    by_tick = {(a["tick"], a["action"]): a for a in hidings}
+    assert by_tick[(4, "hide_from_feed")]["lasts"] == 4.0
+    assert not by_tick[(4, "hide_from_feed")]["observable"]
+    assert not by_tick[(6, "restore")]["observable"]  # restores what nobody could see
+    assert by_tick[(5, "hide_from_feed")]["lasts"] == 6.0
+    assert by_tick[(5, "hide_from_feed")]["observable"] and by_tick[(8, "restore")]["observable"]
+    lasting = [a for a in actions if a["lasts"] is None and a["action"] != "restore"]
+    assert lasting and all(a["observable"] for a in lasting)
+    # Stepping by hand: no clock times, so nothing is ruled unobservable.
+    with Sandbox(seed=1, resolution=window) as sb:
+        sb.finish()
+        by_hand = sb.truth()["actions"]
+    assert len(by_hand) == len(actions)
+    assert all(a["observable"] and a["lasts"] is None for a in by_hand)
 
 
 # -- faults ---------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ tick, records the event a correct monitor must report for each action in
 is used, and it serves on 127.0.0.1.
 """
 
-from ._expect import EXPECT
+from ._expect import EXPECT, detection_window
 from ._faults import ALL_FAULTS
 from ._sandbox import Sandbox, serve
 from ._scenarios import RANDOM_DEFAULTS, SCENARIOS
@@ -22,6 +22,7 @@ __all__ = [
     "RANDOM_DEFAULTS",
     "SCENARIOS",
     "Sandbox",
+    "detection_window",
     "export_static",
     "serve",
 ]

@@ -7,6 +7,7 @@ account-level action expects its event once for every status it affects.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 _EDITED = {"kind": "edited", "cause": None}
@@ -59,3 +60,21 @@ def expect(platform: str, action: str) -> dict[str, Any]:
     """A fresh copy of the expected event for ``action`` on ``platform``."""
     found = EXPECT[(platform, action)]
     return {k: (list(v) if isinstance(v, list) else v) for k, v in found.items()}
+
+
+def detection_window(settings: Mapping[str, Any], interval: float) -> float:
+    """The shortest state a monitor with ``settings`` is sure to record, in seconds, when
+    its listings and post targets are checked every ``interval`` seconds and no fault
+    intervenes: the check that notices the change comes within one interval, then the
+    confirming probes span CONFIRM_SPACING, CONFIRM_RETRY apart (at least one retry
+    per further probe), and the last may come up to one CONFIRM_RETRY late.
+
+    Give it to :class:`~._sandbox.Sandbox` as ``resolution``: a scripted state that
+    lasts less is not expected to be seen. Faults only add delay, so a script meant to
+    be seen in full under faults keeps its states several windows long.
+    """
+    probes = max(1, int(settings["CONFIRM_PROBES"]))
+    spacing = float(settings["CONFIRM_SPACING"])
+    retry = float(settings["CONFIRM_RETRY"])
+    confirm = max(spacing, (probes - 1) * retry) if probes > 1 else 0.0
+    return float(interval) + confirm + retry

@@ -1,4 +1,11 @@
-"""The :class:`Sandbox`: a plan, a world replaying it, an HTTP server, a fault injector."""
+"""The :class:`Sandbox`: a plan, a world replaying it, an HTTP server, a fault injector.
+
+The world's time is the sandbox's :class:`~monitor.clock.Clock`. With
+``tick_seconds``, tick *k* of the script happens at ``start + k * tick_seconds``
+on that clock; it is applied by the first request, ``truth()`` or ``done`` that
+comes at or after that time (as of that time), so a test that moves a
+:class:`~monitor.clock.ManualClock` moves the script with it and never waits.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,11 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
+
+from monitor.clock import SYSTEM_CLOCK, Clock
 
 from ._faults import ALL_FAULTS, FaultInjector
 from ._scenarios import build_plan
@@ -41,7 +51,12 @@ def build_world(plan: Plan, clock: Callable[[], float] = time.time) -> World:
 class Sandbox:
     """A local fake of Mastodon, RSS/Atom sites and RedNote that follows a seeded script.
 
-    ``options`` are the random scenario's size knobs (see ``RANDOM_DEFAULTS``).
+    ``clock`` is the world's time (the system clock unless given); ``tick_seconds``
+    puts the script's ticks on it (None: step by hand). ``resolution`` is the
+    shortest state the watching monitor's schedule is sure to observe, in clock
+    seconds (see :func:`detection_window`): in :meth:`truth`, an action whose state
+    lasts less is marked ``"observable": False``. ``options`` are the random
+    scenario's size knobs (see ``RANDOM_DEFAULTS``).
     """
 
     def __init__(
@@ -55,6 +70,8 @@ class Sandbox:
         host: str = "127.0.0.1",
         port: int = 0,
         tick_seconds: float | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        resolution: float = 0.0,
         **options: Any,
     ) -> None:
         if tick_seconds is not None and tick_seconds <= 0:
@@ -62,7 +79,11 @@ class Sandbox:
         self.seed = seed
         self.scenario = scenario
         self.plan = build_plan(scenario, seed, options)
-        self.world = build_world(self.plan)
+        self.clock = clock
+        self.resolution = resolution
+        #: The time of the tick being applied (its scheduled time, not when it ran).
+        self._applying_at: float | None = None
+        self.world = build_world(self.plan, self._world_time)
         self.faults = FaultInjector(seed, fault_rate, faults)
         self.timeout_delay = timeout_delay
         self.host = host
@@ -72,6 +93,10 @@ class Sandbox:
         self._rows_by_tick: dict[int, list[Row]] = {}
         for row in self.plan.rows:
             self._rows_by_tick.setdefault(row.tick, []).append(row)
+        self._lasts = _lasting_ticks(self.plan.rows)
+        #: Platform requests answered so far (control endpoints and robots.txt aside).
+        self.served = 0
+        self._served_lock = threading.Lock()
         self._server: SandboxHTTPServer | None = None
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -94,10 +119,6 @@ class Sandbox:
         )
         serving.start()
         self._threads = [serving]
-        if self.tick_seconds:
-            ticker = threading.Thread(target=self._auto_tick, name="sandbox-ticker", daemon=True)
-            ticker.start()
-            self._threads.append(ticker)
         logger.info(
             "sandbox %s (seed %d) serving at %s, %d ticks",
             self.scenario,
@@ -131,22 +152,63 @@ class Sandbox:
     ) -> None:
         self.stop()
 
-    def _auto_tick(self) -> None:
-        assert self.tick_seconds is not None
-        while not self._stopping.wait(self.tick_seconds):
-            if self.done:
+    def count_request(self) -> None:
+        with self._served_lock:
+            self.served += 1
+
+    # -- time ------------------------------------------------------------------------
+
+    def _world_time(self) -> float:
+        if self._applying_at is not None:
+            return self._applying_at
+        return self.clock.now().timestamp()
+
+    def tick_time(self, tick: int) -> datetime | None:
+        """When ``tick`` happens on the clock (None when stepping by hand)."""
+        if self.tick_seconds is None:
+            return None
+        return datetime.fromtimestamp(self.world.started + tick * self.tick_seconds, UTC)
+
+    def next_change_at(self) -> datetime | None:
+        """When the next scripted tick happens: None when done or stepping by hand."""
+        with self.world.lock:
+            self.catch_up()
+            return None if self._done() else self.tick_time(self.world.tick + 1)
+
+    def catch_up(self) -> list[dict[str, Any]]:
+        """Apply every tick whose time has come, each as of its own time; returns the
+        actions applied. Requests, ``truth()``, ``tick`` and ``done`` call it."""
+        applied: list[dict[str, Any]] = []
+        if self.tick_seconds is None:
+            return applied
+        now = self.clock.now().timestamp()
+        with self.world.lock:
+            while not self._done():
+                at = self.world.started + (self.world.tick + 1) * self.tick_seconds
+                if at > now:
+                    break
+                self._applying_at = at
+                try:
+                    applied += self.step()
+                finally:
+                    self._applying_at = None
+            if applied and self._done():
                 logger.info("sandbox at %s finished its script", self.base_url)
-                return
-            self.step()
+        return applied
 
     # -- the script ------------------------------------------------------------------
 
     @property
     def tick(self) -> int:
+        self.catch_up()
         return self.world.tick
 
     @property
     def done(self) -> bool:
+        self.catch_up()
+        return self._done()
+
+    def _done(self) -> bool:
         return self.world.tick >= len(self.plan.ticks)
 
     @property
@@ -159,7 +221,7 @@ class Sandbox:
         applied: list[dict[str, Any]] = []
         with self.world.lock:
             for _ in range(n):
-                if self.done:
+                if self._done():
                     break
                 self.world.tick += 1
                 for op in self.plan.ticks[self.world.tick - 1]:
@@ -210,14 +272,40 @@ class Sandbox:
             "action": row.action,
             "expect": dict(row.expect),
             "url": post_url(self.base_url, post),
+            **self._timing(row),
         }
         if row.edit_style:
             out["edit_style"] = row.edit_style
         return out
 
+    def _timing(self, row: Row) -> dict[str, Any]:
+        """How long the state ``row`` leaves lasts (clock seconds; None: to the end, or
+        unknown when stepping by hand) and whether the monitor can be expected to see
+        it: it lasts at least ``resolution``, and so did the state it undoes (a
+        restore of a removal nobody could see is not seen either)."""
+        observable = True
+        lasts: float | None = None
+        for index in self._chain(row):
+            ticks = self._lasts[index]
+            lasts = None if ticks is None or self.tick_seconds is None else (
+                ticks * self.tick_seconds)
+            if lasts is not None and lasts < self.resolution:
+                observable = False
+        return {"lasts": lasts, "observable": observable}
+
+    def _chain(self, row: Row) -> list[int]:
+        """``row``'s index in the plan, after that of the action it undoes, if any."""
+        index = next(i for i, r in enumerate(self.plan.rows) if r is row)
+        if row.action != "restore":
+            return [index]
+        before = [i for i, r in enumerate(self.plan.rows[:index])
+                  if (r.platform, r.uid) == (row.platform, row.uid)]
+        return [before[-1], index] if before else [index]
+
     def truth(self) -> dict[str, Any]:
         """Ground truth: the actions applied so far with their expected events, every post."""
         with self.world.lock:
+            self.catch_up()
             tick = self.world.tick
             actions = [self._row(r) for r in self.plan.rows if r.tick <= tick]
             posts = []
@@ -238,7 +326,9 @@ class Sandbox:
                 "seed": self.seed,
                 "tick": tick,
                 "ticks": len(self.plan.ticks),
-                "done": self.done,
+                "done": self._done(),
+                "tick_seconds": self.tick_seconds,
+                "resolution": self.resolution,
                 "actions": actions,
                 "pending_actions": sum(1 for r in self.plan.rows if r.tick > tick),
                 "posts": posts,
@@ -276,6 +366,18 @@ class Sandbox:
                 "",
             ]
         return "\n".join(lines)
+
+
+def _lasting_ticks(rows: Sequence[Row]) -> list[int | None]:
+    """For each row, the ticks until the next action on the same post (None: none)."""
+    lasts: list[int | None] = [None] * len(rows)
+    latest: dict[tuple[str, str], int] = {}
+    for index in range(len(rows) - 1, -1, -1):
+        row = rows[index]
+        following = latest.get((row.platform, row.uid))
+        lasts[index] = None if following is None else rows[following].tick - row.tick
+        latest[(row.platform, row.uid)] = index
+    return lasts
 
 
 def _quote(value: str) -> str:

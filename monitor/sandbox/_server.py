@@ -75,10 +75,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
+        # The script moves with the sandbox's clock: what is due by now happens first.
+        sandbox.catch_up()
         try:
             if path.startswith("/_sandbox/") or path == "/robots.txt":
                 self._send(self._control(method, path, query), method)
                 return
+            sandbox.count_request()
             fault = sandbox.faults.draw()
             if fault is not None:
                 logger.debug("sandbox fault %s on %s", fault, path)
