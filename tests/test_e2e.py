@@ -237,7 +237,9 @@ def test_sigkill_mid_crawl_loses_and_duplicates_nothing(db_url: str, tmp_path: P
         watchlist = tmp_path / "watchlist.toml"
         settings_lines = "\n".join(f"{k} = {v!r}" if isinstance(v, str) else
                                    f"{k} = {str(v).lower() if isinstance(v, bool) else v}"
-                                   for k, v in {**FAST, "tick": "0.5s"}.items())
+                                   for k, v in {**FAST, "tick": "0.5s",
+                                                 # no endpoint: a fixed port may be taken
+                                                 "metrics_address": ""}.items())
         watchlist.write_text("[settings]\n" + settings_lines.replace("'", '"') + "\n\n"
                              + sb.watchlist_toml(interval="1s"), encoding="utf-8")
         env = {**os.environ, "TAKEDOWN_DATABASE_URL": db_url, "TAKEDOWN_WATCHLIST": str(watchlist)}
