@@ -62,62 +62,16 @@ def classify_disappearance(
     """
     if not probes:
         raise ValueError("a disappearance needs at least one probe")
-    ctx: dict[str, Any] = dict(context or {})
-    for probe in probes:  # later probes override earlier ones, unless less specific
-        for key, value in (probe.get("signals") or {}).items():
-            if value is None:
-                continue
-            if key == "account_state" and _ACCOUNT_SPECIFICITY.get(value, 0) < \
-                    _ACCOUNT_SPECIFICITY.get(str(ctx.get(key)), 0):
-                continue
-            ctx[key] = value
+    ctx = _signals(probes, context)
     last = probes[-1]
     outcome = Outcome(last["outcome"])
     author_or_remover = ["deleted_by_author", remover(platform)]
 
-    account = ctx.get("account_state")
-    if account == "suspended_permanent":
-        return Verdict(
-            "ambiguous",
-            candidates=["account_deleted", "account_suspended"],
-            reason="the author's profile answers 410 Gone: permanently suspended or self-deleted",
-        )
-    if account == "deleted":
-        return Verdict("account_deleted", reason="the platform reports the account deleted")
-    if account == "suspended_temporary":
-        return Verdict("account_suspended", reason="the author's account is suspended and its "
-                       "profile answers 403 (temporary suspension)")
-    if account == "suspended":
-        return Verdict(
-            "ambiguous",
-            candidates=["account_deleted", "account_suspended"],
-            reason="the account is flagged suspended, which Mastodon also shows for "
-            "self-deleted accounts; the profile check did not decide",
-        )
-
+    if (verdict := _account_verdict(ctx.get("account_state"))) is not None:
+        return verdict
     notice = ctx.get("notice") if outcome is Outcome.UNAVAILABLE else None
-    if notice in _NOTICE_CAUSE:
-        cause, detail = _NOTICE_CAUSE[notice]
-        return Verdict(cause, detail, reason=f"the platform's notice says {notice!r}")
-    if notice == "deleted":
-        return Verdict(
-            "ambiguous",
-            candidates=author_or_remover,
-            reason="the platform says deleted but not by whom",
-        )
-    if notice == "content_unavailable":
-        return Verdict(
-            "ambiguous",
-            candidates=["hidden_by_author", "restricted", "removed_by_platform"],
-            reason="the platform says the content cannot be shown, without a reason",
-        )
-    if notice == "unavailable_generic":
-        return Verdict(
-            "ambiguous",
-            candidates=["deleted_by_author", "removed_by_platform", "hidden_by_author"],
-            reason="a generic 'cannot view' page, also served for expired tokens and "
-            "anti-bot blocks",
-        )
+    if (verdict := _notice_verdict(notice, author_or_remover)) is not None:
+        return verdict
 
     if outcome is Outcome.LEGAL:
         return Verdict("removed_by_platform", "legal", reason="HTTP 451 Unavailable For Legal "
@@ -147,6 +101,72 @@ def classify_disappearance(
         reason=f"{outcome.value} ({last.get('http_status') or 'no status'}) alone cannot tell "
         "an author's deletion from a removal",
     )
+
+
+def _signals(probes: Sequence[Mapping[str, Any]], context: Mapping[str, Any] | None
+             ) -> dict[str, Any]:
+    """The context, then each probe's signals: later probes override earlier ones,
+    unless their account state is less specific."""
+    ctx: dict[str, Any] = dict(context or {})
+    for probe in probes:
+        for key, value in (probe.get("signals") or {}).items():
+            if value is None:
+                continue
+            if key == "account_state" and _ACCOUNT_SPECIFICITY.get(value, 0) < \
+                    _ACCOUNT_SPECIFICITY.get(str(ctx.get(key)), 0):
+                continue
+            ctx[key] = value
+    return ctx
+
+
+def _account_verdict(account: Any) -> Verdict | None:
+    """The verdict the author's account state alone gives, if any."""
+    if account == "suspended_permanent":
+        return Verdict(
+            "ambiguous",
+            candidates=["account_deleted", "account_suspended"],
+            reason="the author's profile answers 410 Gone: permanently suspended or self-deleted",
+        )
+    if account == "deleted":
+        return Verdict("account_deleted", reason="the platform reports the account deleted")
+    if account == "suspended_temporary":
+        return Verdict("account_suspended", reason="the author's account is suspended and its "
+                       "profile answers 403 (temporary suspension)")
+    if account == "suspended":
+        return Verdict(
+            "ambiguous",
+            candidates=["account_deleted", "account_suspended"],
+            reason="the account is flagged suspended, which Mastodon also shows for "
+            "self-deleted accounts; the profile check did not decide",
+        )
+    return None
+
+
+def _notice_verdict(notice: Any, author_or_remover: list[str]) -> Verdict | None:
+    """The verdict a platform's notice page gives, if any (``None``: no notice)."""
+    if notice in _NOTICE_CAUSE:
+        cause, detail = _NOTICE_CAUSE[notice]
+        return Verdict(cause, detail, reason=f"the platform's notice says {notice!r}")
+    if notice == "deleted":
+        return Verdict(
+            "ambiguous",
+            candidates=author_or_remover,
+            reason="the platform says deleted but not by whom",
+        )
+    if notice == "content_unavailable":
+        return Verdict(
+            "ambiguous",
+            candidates=["hidden_by_author", "restricted", "removed_by_platform"],
+            reason="the platform says the content cannot be shown, without a reason",
+        )
+    if notice == "unavailable_generic":
+        return Verdict(
+            "ambiguous",
+            candidates=["deleted_by_author", "removed_by_platform", "hidden_by_author"],
+            reason="a generic 'cannot view' page, also served for expired tokens and "
+            "anti-bot blocks",
+        )
+    return None
 
 
 def classify_hiding(context: Mapping[str, Any]) -> Verdict:

@@ -1,21 +1,20 @@
 """The ``takedown`` command line.
 
-This is where the parts are assembled: it is the one place in ``monitor`` that
-imports the Scrapy side (``spiders.crawl``), and only inside the commands that
-crawl.
+This is where the parts are assembled: with the demo it is the one place in
+``monitor`` that imports the Scrapy side (``spiders.crawl``), and only inside the
+commands that crawl (``tests/test_architecture.py`` holds it to that). The
+commands that do not crawl live in :mod:`monitor.commands`, by subject.
 """
 
 from __future__ import annotations
 
 import asyncio
-import difflib
 import logging
 import os
 import signal
 import sys
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -23,12 +22,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import click
 
 from . import query
+from .commands import records, watch
 from .db import Database
 from .db import queries as q
-from .errors import TakedownError, UnknownPlatform
-from .events import CAUSES, EVENT_KINDS, REMOVAL_DETAILS, Event
-from .platforms import PLATFORMS, get_platform
-from .settings import Settings, parse_duration
+from .errors import TakedownError
+from .events import Event
+from .settings import Settings
 from .signals import SignalManager, batch_committed
 
 if TYPE_CHECKING:
@@ -150,10 +149,13 @@ def run_on_crawl_loop(coro: Any) -> Any:
 
 
 @cli.command()
-@click.option("--once", is_flag=True, help="One pass over everything due, then exit (cron).")
+# check always makes one pass (`takedown run` is the daemon); --once stays accepted
+# because cron lines and scripts spell it out.
+@click.option("--once", is_flag=True, expose_value=False,
+              help="The default, accepted for scripts: check always makes one pass.")
 @click.pass_obj
-def check(c: Ctx, once: bool) -> None:
-    """Check every due target and post once, then exit."""
+def check(c: Ctx) -> None:
+    """Check every due target and post once, then exit (for cron; `run` keeps watching)."""
     from alerts import dispatch_once
 
     wl = c.watchlist()
@@ -172,23 +174,6 @@ def check(c: Ctx, once: bool) -> None:
     click.echo(query.format_failing(failing), nl=False)
     if sent is not None:
         click.echo("alerts: " + ", ".join(f"{k} {v}" for k, v in sent.items()))
-
-
-@cli.command("platforms")
-def platforms_command() -> None:
-    """List the installed platforms, their aliases and the target kinds each supports."""
-    from .platforms import registry
-
-    reg = registry()
-    aliases: dict[str, list[str]] = {}
-    for alias, name in sorted(reg.aliases.items()):
-        aliases.setdefault(name, []).append(alias)
-    rows = [[p.name, p.title, ", ".join(aliases.get(p.name, [])), ", ".join(p.kinds)]
-            for _, p in sorted(reg.platforms.items())]
-    click.echo(query.render_table(["platform", "title", "aliases", "kinds"], rows, width=60),
-               nl=False)
-    for error in reg.broken.values():
-        click.echo(f"broken: {error}", err=True)
 
 
 @cli.command()
@@ -287,227 +272,6 @@ def _print_events(events: Sequence[Event]) -> None:
         click.echo(query.format_live_event(e))
 
 
-# --- querying ---------------------------------------------------------------
-
-
-def _when(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.now(UTC) - timedelta(seconds=parse_duration(value))
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: give an ISO date/time or a duration like 2h, 7d"
-                                 ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _unknown(param: str, value: str, known: Iterable[str], what: str,
-             listed: bool = True) -> click.BadParameter:
-    """The error for a filter value nothing has: a close match and the known values."""
-    names = sorted(set(known))
-    close = difflib.get_close_matches(value, names, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    if listed:
-        hint += f"known {what}s: " + (", ".join(names) or "none yet")
-    else:
-        hint += "`takedown status` lists the targets' keys"
-    return click.BadParameter(f"unknown {what} {value!r}; {hint}", param_hint=param)
-
-
-def _platforms(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
-               ) -> tuple[str, ...]:
-    try:
-        return tuple(get_platform(v).name for v in values)
-    except UnknownPlatform as exc:
-        raise click.BadParameter(str(exc), ctx, param) from None
-
-
-def _vocabulary(what: str, known: Iterable[str]) -> Any:
-    names = list(known)
-
-    def check(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
-              ) -> tuple[str, ...]:
-        for value in values:
-            if value not in names:
-                raise _unknown(f"--{param.name}".removesuffix("s"), value, names, what)
-        return values
-
-    return check
-
-
-@cli.command()
-@click.option("--since", help="ISO time, or a duration ago (24h, 7d).")
-@click.option("--until", help="ISO time, or a duration ago.")
-@click.option("--platform", "platforms", multiple=True, callback=_platforms,
-              help=f"One of: {', '.join(sorted(PLATFORMS))}.")
-@click.option("--group", "groups", multiple=True, help="A watchlist group.")
-@click.option("--target", "targets", multiple=True,
-              help="Target key or value, as `takedown status` prints it.")
-@click.option("--kind", "kinds", multiple=True, callback=_vocabulary("kind", EVENT_KINDS),
-              help=f"One of: {', '.join(EVENT_KINDS)}.")
-@click.option("--cause", "causes", multiple=True,
-              callback=_vocabulary("cause", [*CAUSES, *REMOVAL_DETAILS]),
-              help=f"One of: {', '.join(CAUSES)} (or a detail: {', '.join(REMOVAL_DETAILS)}).")
-@click.option("--limit", type=click.IntRange(min=0),
-              help="At most this many events, oldest first (0: none; default: all).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
-@click.pass_obj
-def events(c: Ctx, since: str | None, until: str | None, platforms: tuple[str, ...],
-           groups: tuple[str, ...], targets: tuple[str, ...], kinds: tuple[str, ...],
-           causes: tuple[str, ...], limit: int | None, fmt: str) -> None:
-    """List takedown events, filtered."""
-    f = q.EventFilter(since=_when(since), until=_when(until), platforms=list(platforms) or None,
-                      groups=list(groups) or None, targets=list(targets) or None,
-                      kinds=list(kinds) or None, causes=list(causes) or None, limit=limit)
-    with c.database() as db, db.transaction() as conn:
-        if groups or targets:
-            _check_names(c, q.target_names(conn), groups, targets)
-        rows = q.events(conn, f)
-    click.echo(query.format_events(rows, fmt), nl=False)
-
-
-def _check_names(c: Ctx, names: list[dict[str, Any]], groups: Iterable[str],
-                 targets: Iterable[str]) -> None:
-    """Reject a group or target that neither the watchlist nor the database knows."""
-    known_groups = {r["group_name"] for r in names}
-    if c.watchlist_path.exists():
-        known_groups |= set(c.watchlist().groups)
-    for group in groups:
-        if group not in known_groups:
-            raise _unknown("--group", group, known_groups, "group")
-    known_targets = {r["key"] for r in names} | {r["value"] for r in names}
-    for target in targets:
-        if target not in known_targets:
-            raise _unknown("--target", target, known_targets, "target", listed=False)
-
-
-@cli.command()
-@click.argument("post")
-@click.pass_obj
-def history(c: Ctx, post: str) -> None:
-    """Every stored version of POST, with word diffs and its timeline.
-
-    POST is a post key, URL, or platform:key as `takedown events` and `check` print
-    it; a target key (as `takedown status` prints it) lists the target's posts.
-    """
-    with c.database() as db, db.transaction() as conn:
-        found = q.find_posts(conn, post, sorted(PLATFORMS))
-        if not found and (target := q.find_target(conn, post)) is not None:
-            click.echo(query.format_target_posts(target, q.target_posts(conn, target["id"])),
-                       nl=False)
-            return
-        if not found:
-            raise click.ClickException(f"no tracked post has the id or URL {post!r}; "
-                                       "try `takedown events` to find one")
-        for row in found:
-            click.echo(query.format_history(row, q.post_versions(conn, row["id"]),
-                                            q.post_observations(conn, row["id"]),
-                                            q.post_events(conn, row["id"])))
-
-
-@cli.command()
-@click.pass_obj
-def status(c: Ctx) -> None:
-    """Each target's last successful check, error streak and next due time."""
-    from alerts import delivery_summary
-    from alerts.cli import format_summary
-
-    with c.database() as db, db.transaction() as conn:
-        rows = q.status(conn)
-        backlog = q.overdue(conn)
-        deliveries = delivery_summary(conn)
-    click.echo(query.format_status(rows), nl=False)
-    failing = sum(query.target_state(r) == "failing" for r in rows)
-    click.echo(f"{len(rows)} target(s), {failing} failing; {backlog} check(s) overdue by more "
-               "than a minute")
-    click.echo(format_summary(deliveries))
-
-
-@cli.command()
-@click.pass_obj
-def migrate(c: Ctx) -> None:
-    """Apply database migrations (they also apply themselves on every start)."""
-    with c.database() as db:
-        applied = db.migrate()
-    click.echo("applied: " + ", ".join(applied) if applied else "schema is up to date")
-
-
-# --- the watchlist ----------------------------------------------------------
-
-
-@cli.group()
-def watch() -> None:
-    """Edit the watchlist without opening the file."""
-
-
-@watch.command("add")
-@click.argument("platform")
-@click.argument("value")
-@click.option("--group", default="default", show_default=True)
-@click.option("--kind", default=None,
-              help="What VALUE is: one of the platform's kinds (`takedown platforms`); "
-                   "default: the first of them that accepts VALUE.")
-@click.option("--base-url")
-@click.option("--interval")
-@click.option("--tag", "tags", multiple=True)
-@click.pass_obj
-def watch_add(c: Ctx, platform: str, value: str, group: str, kind: str | None,
-              base_url: str | None, interval: str | None, tags: tuple[str, ...]) -> None:
-    """Add a target: PLATFORM (see `takedown platforms`) and VALUE."""
-    from .watchlist import add_target
-
-    if kind is None:
-        kind = _guess_kind(platform, value, base_url)
-    target = add_target(c.watchlist_path, group, platform, kind, value, base_url=base_url,
-                        interval=interval, tags=tags)
-    click.echo(f"added {target.key} to group {group!r} in {c.watchlist_path}")
-
-
-def _guess_kind(platform: str, value: str, base_url: str | None) -> str:
-    """The first of the platform's kinds whose check accepts ``value``.
-
-    When none does (or the platform is unknown), the first kind, so that
-    add_target reports what is wrong with the value, with its key.
-    """
-    try:
-        declared = get_platform(platform)
-    except TakedownError:
-        return "post" if value.startswith(("http://", "https://")) else "account"
-    for kind in declared.kinds.values():
-        try:
-            kind.check(value.strip(), base_url is not None)
-        except ValueError:
-            continue
-        return kind.name
-    return next(iter(declared.kinds))
-
-
-@watch.command("list")
-@click.pass_obj
-def watch_list(c: Ctx) -> None:
-    """List the watchlist's targets."""
-    wl = c.watchlist()
-    rows = [[t.group, t.platform, t.kind, t.value, t.base_url or "",
-             f"{t.interval:g}s" if t.interval else "", ",".join(t.tags)] for t in wl.targets]
-    click.echo(query.render_table(["group", "platform", "kind", "value", "base_url",
-                                   "interval", "tags"], rows, width=80), nl=False)
-
-
-@watch.command("remove")
-@click.argument("target")
-@click.pass_obj
-def watch_remove(c: Ctx, target: str) -> None:
-    """Remove a target by its key or value."""
-    from .watchlist import remove_target
-
-    removed = remove_target(c.watchlist_path, target)
-    click.echo(f"removed {removed.key}")
-
-
 # --- the sandbox and the demo ----------------------------------------------
 
 
@@ -538,10 +302,12 @@ def demo(c: Ctx, seconds: float, seed: int, fault_rate: float) -> None:
              worker_factory=_worker, print_events=_print_events)
 
 
-def _add_alerts() -> None:
+def _add_commands() -> None:
     from alerts.cli import alerts_group
 
-    cli.add_command(alerts_group)
+    for command in (records.events, records.history, records.status, records.migrate,
+                    watch.watch, watch.platforms_command, alerts_group):
+        cli.add_command(command)
 
 
-_add_alerts()
+_add_commands()

@@ -21,6 +21,8 @@ from .politeness import MIN_SLOT_DELAY
 RETRY_HTTP_CODES = [408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524]
 
 
+# long: a table of Scrapy settings, one per line with the reason beside it; split, it
+# would only scatter what a reviewer reads together.
 def scrapy_settings(settings: Mapping[str, Any], **overrides: Any) -> ScrapySettings:
     """Scrapy settings for one crawl; ``overrides`` win (UPPER_SNAKE names).
 

@@ -343,3 +343,12 @@ def test_the_startup_line_names_the_embedded_database(tmp_path: Path) -> None:
     line = startup_line(parse_watchlist(""), Settings.load(
         {"database_url": "", "data_dir": str(tmp_path), "metrics_address": ""}, environ={}))
     assert f"watching 0 target(s) in 0 group(s) (none); database embedded at {tmp_path};" in line
+
+
+def test_check_once_is_documented_as_the_default() -> None:
+    """``check`` always makes one pass: ``--once`` is accepted for scripts, and its help
+    does not pretend that leaving it out does anything else."""
+    helped = CliRunner().invoke(cli, ["check", "--help"])
+    assert helped.exit_code == 0
+    once = next(line for line in helped.output.splitlines() if "--once" in line)
+    assert "default" in once and "one pass" in once

@@ -7,16 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor import watchlist as wl_module
+from monitor import watchlist_edit as wl_module
 from monitor.errors import ConfigError, WatchlistError
-from monitor.watchlist import (
-    Target,
-    Watchlist,
-    add_target,
-    load_watchlist,
-    parse_watchlist,
-    remove_target,
-)
+from monitor.watchlist import Target, Watchlist, load_watchlist, parse_watchlist
+from monitor.watchlist_edit import add_target, remove_target
 
 NOTE = "64ec28ee000000001f03a1b2"
 USER = "5ff0e6410000000001008400"

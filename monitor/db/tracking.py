@@ -14,7 +14,7 @@ from ..events import Event
 from ..lifecycle import Changes, PostRow, PostState, Suspicion, TargetRow
 from ..observation import WorkItem
 from ..platforms import post_ref
-from ..rows import NewVersion
+from ..rows import NewVersion, ObsWrite
 
 Conn = psycopg.Connection[Any]
 
@@ -276,14 +276,33 @@ def apply(conn: Conn, changes: Changes) -> list[Event]:
     (the alerts outbox, through the ``events_stored`` signal) commits with them.
     """
     posts = {p.id: p for p in changes.posts}  # one row per post, the last state wins
-    new_posts = [p for p in posts.values() if p.is_new]
+    _insert_posts(conn, [p for p in posts.values() if p.is_new])
+    _insert_versions(conn, _new_versions(conn, changes))  # after the posts they belong to
+    _write_observations(conn, changes.observations)
+    for post_id, content_hash in changes.revert_versions:
+        row = posts.get(post_id)
+        found = conn.execute(
+            "SELECT id FROM versions WHERE post_id = %s AND content_hash = %s",
+            (post_id, content_hash),
+        ).fetchone()
+        if row is not None and found is not None:
+            row.current_version_id = found["id"]
+    _update_rows(conn, [p for p in posts.values() if not p.is_new], changes.targets)
+    return _insert_events(conn, changes.events)
+
+
+def _insert_posts(conn: Conn, new_posts: list[PostRow]) -> None:
+    """COPY the batch's new posts."""
     if new_posts:
         with conn.cursor().copy(
             f"COPY posts ({', '.join(_POST_COLS)}) FROM STDIN"
         ) as copy:
             for p in new_posts:
                 copy.write_row([_db_value(c, getattr(p, c)) for c in _POST_COLS])
-    versions = _new_versions(conn, changes)
+
+
+def _insert_versions(conn: Conn, versions: list[NewVersion]) -> None:
+    """COPY the batch's new versions."""
     if versions:
         with conn.cursor().copy(
             "COPY versions (id, post_id, content_hash, content, raw_text, title, first_seen) "
@@ -292,9 +311,13 @@ def apply(conn: Conn, changes: Changes) -> list[Event]:
             for v in versions:
                 copy.write_row([v.id, v.post_id, v.content_hash, Jsonb(v.content), v.raw_text,
                                 v.title, v.first_seen])
-    fresh = [o for o in changes.observations if not o.extend]
+
+
+def _write_observations(conn: Conn, observations: list[ObsWrite]) -> None:
+    """COPY the new observations; extend the ones that repeat a stored one."""
+    fresh = [o for o in observations if not o.extend]
     extended: dict[int, list[Any]] = {}  # id -> [latest write, count]
-    for o in changes.observations:
+    for o in observations:
         if o.extend:
             entry = extended.setdefault(o.id, [o, 0])
             entry[0], entry[1] = o, entry[1] + 1
@@ -321,15 +344,10 @@ def apply(conn: Conn, changes: Changes) -> list[Event]:
                 [(o.at, n, o.body_hash, _json_or_none(o.counters), o.id)
                  for o, n in extended.values()],
             )
-    for post_id, content_hash in changes.revert_versions:
-        row = posts.get(post_id)
-        found = conn.execute(
-            "SELECT id FROM versions WHERE post_id = %s AND content_hash = %s",
-            (post_id, content_hash),
-        ).fetchone()
-        if row is not None and found is not None:
-            row.current_version_id = found["id"]
-    old_posts = [p for p in posts.values() if not p.is_new]
+
+
+def _update_rows(conn: Conn, old_posts: list[PostRow], targets: list[TargetRow]) -> None:
+    """Write the changed state of stored posts and of targets; release their leases."""
     if old_posts:
         sets = ", ".join(f"{c} = %s" for c in _POST_MUTABLE)
         with conn.cursor() as cur:
@@ -338,16 +356,20 @@ def apply(conn: Conn, changes: Changes) -> list[Event]:
                 [[_db_value(c, getattr(p, c)) for c in _POST_MUTABLE] + [p.id]
                  for p in old_posts],
             )
-    if changes.targets:
+    if targets:
         sets = ", ".join(f"{c} = %s" for c in _TARGET_MUTABLE)
         with conn.cursor() as cur:
             cur.executemany(
                 f"UPDATE targets SET {sets}, lease_until = NULL WHERE id = %s",
                 [[getattr(t, c) for c in _TARGET_MUTABLE] + [t.id]
-                 for t in {t.id: t for t in changes.targets}.values()],
+                 for t in {t.id: t for t in targets}.values()],
             )
+
+
+def _insert_events(conn: Conn, events: list[Event]) -> list[Event]:
+    """Insert the events, skipping those whose ``dedupe_key`` is stored; return the rest."""
     stored: list[Event] = []
-    for e in changes.events:
+    for e in events:
         row = conn.execute(
             """
             INSERT INTO events (dedupe_key, kind, cause, cause_detail, candidates, post_id,
