@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
+from monitor import cadence
+
 from .config import AlertConfig
 
 #: Verdicts of alert_marks that count as alerted.
@@ -201,5 +203,4 @@ def backoff(tries: int, base: float, cap: float, rand: float) -> float:
     """Seconds before attempt ``tries`` + 1: ``base`` doubling per try, capped, with
     "equal jitter" (half fixed, half random by ``rand`` in [0, 1)) so that many
     deliveries failing together do not retry together."""
-    delay = min(cap, base * 2 ** max(0, tries - 1))
-    return delay / 2 + delay / 2 * rand
+    return cadence.backoff(tries - 1, base, cap, jitter=-0.5, rand=rand)

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 DAY = 86400.0
+# Past this many doublings any sane cap has long been reached (and 2.0**n overflows).
+_MAX_DOUBLINGS = 64
 
 
 def next_post_check(
@@ -53,11 +55,20 @@ def next_post_check(
     return when, step
 
 
-def backoff(streak: int, base: float, cap: float) -> float:
-    """Seconds to wait after ``streak`` failures in a row: doubling, capped."""
-    if streak <= 0:
-        return base
-    return float(min(cap, base * (2 ** min(streak, 20))))
+def backoff(streak: int, base: float, cap: float, *, jitter: float = 0.0,
+            rand: float = 0.0) -> float:
+    """Seconds to wait after ``streak`` failures in a row beyond the first: ``base``
+    doubled ``streak`` times, at most ``cap``. The one back-off of the monitor: the
+    recorder's retries, target and probe re-checks, host pauses, alert deliveries.
+
+    ``jitter`` spreads the wait by ``rand`` (in [0, 1], drawn by the caller, so
+    this stays pure): a positive one lengthens it by up to that fraction, still at
+    most ``cap``; a negative one shortens it by up to that fraction ("equal
+    jitter" is -0.5). ``rand`` 0 gives the shortest wait, 1 the longest.
+    """
+    wait = min(cap, base * 2.0 ** max(0, min(streak, _MAX_DOUBLINGS)))
+    low, high = wait * (1 + min(jitter, 0.0)), wait * (1 + max(jitter, 0.0))
+    return float(min(cap, low + (high - low) * rand))
 
 
 def target_retry(streak: int, interval: float, cap: float, retry_after: float = 0.0) -> float:

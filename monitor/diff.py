@@ -6,12 +6,7 @@ whitespace and counters; :func:`compare` explains a change as an
 :class:`EditDiff` (similarity, classes from :data:`EDIT_CLASSES`, word diff);
 :func:`is_flap` says whether "new" content is really one of the last versions.
 
-Word tokens: a run of letters, digits and combining marks (Latin, Cyrillic,
-Arabic, Hebrew, Hangul...); each Han character, kana or CJK punctuation mark
-alone, since Chinese and Japanese put no spaces between words and we carry no
-dictionary; an emoji with its modifiers, ZWJ sequence or flag pair; any other
-symbol alone. Thai and Khmer come out as long runs: coarse, but correct. Tokens
-are compared in logical order, so right-to-left text needs no special case.
+Words are tokenised and aligned by :mod:`monitor.words`.
 """
 
 from __future__ import annotations
@@ -24,16 +19,14 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from rapidfuzz import fuzz
-from rapidfuzz.distance import Indel, Levenshtein, Postfix, Prefix
-
 from .observation import PostContent
 from .platforms import PLATFORMS, Platform
+from .text import html_text
+from .words import nonspace, tokenise, word_ops
+from .words import similarity as similarity_of
 
 #: Edit classes, most telling first. :func:`compare` returns at least one.
 EDIT_CLASSES: dict[str, str] = {
@@ -72,13 +65,6 @@ SUBSTANTIAL_CHARS = 50
 # "Little added" (resp. removed): at most a quarter of what was removed (added),
 # so a redaction that leaves a short note behind still counts as a removal.
 LITTLE_RATIO = 0.25
-# Bounds on huge texts: rapidfuzz's LCS alignment keeps a bit matrix of
-# len(a) * len(b) / 64 words (~1.2 GB for two 100k-token texts) and its ratio
-# takes ~2 s there. Past these sizes we use banded or low-memory variants, which
-# are fast while the texts differ by at most MAX_EDITS tokens or characters.
-WORD_DIFF_MAX_CELLS = 25_000_000
-SIMILARITY_MAX_CELLS = 500_000_000
-MAX_EDITS = 2_000
 
 #: What a moderator or the platform leaves where content was cut.
 REDACTION = re.compile(
@@ -92,44 +78,16 @@ _MARKUP = re.compile(
     r"h[1-6]|img|hr|sub|sup|small|table|tr|td|figure|section|article|script|style)\b[^<>]*>",
     re.IGNORECASE,
 )
-_BLOCK_TAGS = frozenset("p div li ul ol blockquote pre tr table hr h1 h2 h3 h4 h5 h6 section "
-                        "article header footer figure figcaption dl dt dd".split())
-_SKIP_TAGS = frozenset({"script", "style", "noscript", "template"})
 # Zero-width space, word joiner, BOM, soft hyphen: invisible, from copy-paste or
 # markup. ZWJ and ZWNJ stay: emoji sequences and Persian need them.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\ufeff\u00ad"))
-
-
-class _TextExtractor(HTMLParser):
-    """Keeps all text (Mastodon's ``invisible`` spans too); <br> → line break,
-    block elements → paragraph break; script and style dropped."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.skip += tag in _SKIP_TAGS
-        self.parts.append("\n" if tag == "br" else "\n\n" if tag in _BLOCK_TAGS else "")
-
-    def handle_endtag(self, tag: str) -> None:
-        self.skip = max(0, self.skip - (tag in _SKIP_TAGS))
-        self.parts.append("\n\n" if tag in _BLOCK_TAGS else "")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skip:
-            self.parts.append(data)
 
 
 def _plain(raw: str | None) -> str:
     """Markup stripped, entities unescaped, NFC, invisible characters gone."""
     raw = raw or ""
     if _MARKUP.search(raw):
-        parser = _TextExtractor()
-        parser.feed(raw)
-        parser.close()
-        raw = "".join(parser.parts)
+        raw = html_text(raw)
     else:
         raw = html.unescape(raw)
     return unicodedata.normalize("NFC", raw).translate(_INVISIBLE)
@@ -240,109 +198,6 @@ def counters(post: PostContent) -> dict[str, int | str]:
     return {key: parse_count(value) for key, value in post.counters.items()}
 
 
-# --- tokens -------------------------------------------------------------------
-_SPACE, _WORD, _CJK, _EXTEND, _FLAG, _OTHER = range(6)
-_CJK_RANGES = ((0x2E80, 0x9FFF), (0xF900, 0xFAFF), (0xFE30, 0xFE4F), (0xFF00, 0xFFEF),
-               (0x20000, 0x3FFFF))
-
-
-@lru_cache(maxsize=65536)
-def _kind(ch: str) -> int:
-    cp = ord(ch)
-    if ch.isspace():
-        return _SPACE
-    if any(lo <= cp <= hi for lo, hi in _CJK_RANGES):
-        return _CJK
-    if ch.isalnum() or ch == "_":
-        return _WORD
-    if (ch in "\u200c\u200d" or 0x1F3FB <= cp <= 0x1F3FF or 0xE0020 <= cp <= 0xE007F
-            or unicodedata.category(ch).startswith("M")):
-        return _EXTEND  # combining mark, joiner, skin tone, emoji tag: glue to the left
-    return _FLAG if 0x1F1E6 <= cp <= 0x1F1FF else _OTHER  # regional indicators pair up
-
-
-def _tokenise(doc: str) -> list[tuple[int, int, int]]:
-    """Tokens as (lead, start, end): ``doc[lead:start]`` is the whitespace before one."""
-    tokens: list[tuple[int, int, int]] = []
-    start, kind, lead, glue = -1, _OTHER, 0, False
-    for i, ch in enumerate(doc):
-        k = _kind(ch)
-        if k == _SPACE:
-            if start >= 0:
-                tokens.append((lead, start, i))
-                start, lead = -1, i
-            glue = False
-            continue
-        if start >= 0 and (
-            k == _EXTEND or glue or k == kind == _WORD
-            or (k == kind == _FLAG and i - start == 1)
-            or (ch in "'’" and kind == _WORD and doc[i + 1 : i + 2].isalnum())
-        ):
-            glue = ch == "\u200d"
-            continue
-        if start >= 0:
-            tokens.append((lead, start, i))
-            lead = i
-        start, kind, glue = i, k, ch == "\u200d"
-    if start >= 0:
-        tokens.append((lead, start, len(doc)))
-    return tokens
-
-
-Op = tuple[str, int, int, int, int]  # (tag, old start, old end, new start, new end)
-
-
-def _affixes(a: Sequence[Any], b: Sequence[Any]) -> tuple[int, int]:
-    p = Prefix.similarity(a, b)
-    return p, Postfix.similarity(a[p:], b[p:])
-
-
-def _word_ops(a: list[str], b: list[str]) -> list[Op]:
-    """Token diff; each stretch of changes becomes one delete, then one insert.
-
-    LCS (Indel) when the matrix is small; on huge inputs with few edits,
-    rapidfuzz's low-memory Levenshtein alignment; otherwise one coarse change.
-    """
-    p, s = _affixes(a, b)
-    codes: list[Op] = [("equal", 0, p, 0, p), ("replace", p, len(a) - s, p, len(b) - s),
-                       ("equal", len(a) - s, len(a), len(b) - s, len(b))]
-    if (len(a) - p - s) * (len(b) - p - s) <= WORD_DIFF_MAX_CELLS:
-        codes = [(o.tag, o.src_start, o.src_end, o.dest_start, o.dest_end)
-                 for o in Indel.opcodes(a, b)]
-    elif (d := Indel.distance(a, b, score_cutoff=MAX_EDITS)) <= MAX_EDITS:
-        codes = [(o.tag, o.src_start, o.src_end, o.dest_start, o.dest_end)
-                 for o in Levenshtein.opcodes(a, b, score_hint=d)]
-    runs: list[Op] = []
-    for tag, i1, i2, j1, j2 in codes:
-        if tag != "equal" and runs and runs[-1][0] == "change":
-            runs[-1] = ("change", runs[-1][1], i2, runs[-1][3], j2)
-        elif i2 > i1 or j2 > j1:
-            runs.append(("equal" if tag == "equal" else "change", i1, i2, j1, j2))
-    ops: list[Op] = []
-    for tag, i1, i2, j1, j2 in runs:
-        if tag == "equal":
-            ops.append((tag, i1, i2, j1, j2))
-        else:
-            ops += [("delete", i1, i2, j1, j1)] if i2 > i1 else []
-            ops += [("insert", i2, i2, j1, j2)] if j2 > j1 else []
-    return ops
-
-
-def _nonspace(s: str) -> int:
-    return len(s) - sum(ch.isspace() for ch in s)
-
-
-def _similarity(a: str, b: str, word_diff: list[tuple[str, str]]) -> float:
-    """``fuzz.ratio(a, b)``; for huge, very different texts, estimated from the word diff."""
-    p, s = _affixes(a, b)
-    if (len(a) - p - s) * (len(b) - p - s) <= SIMILARITY_MAX_CELLS:
-        return round(fuzz.ratio(a, b), 2)
-    if (d := Indel.distance(a, b, score_cutoff=MAX_EDITS)) <= MAX_EDITS:
-        return round(100.0 * (1 - d / (len(a) + len(b))), 2)  # what fuzz.ratio computes
-    changed = sum(_nonspace(w) for op, w in word_diff if op != "equal")
-    return round(100.0 * (1 - changed / max(1, _nonspace(a) + _nonspace(b))), 2)
-
-
 # --- comparison ---------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class EditDiff:
@@ -435,13 +290,13 @@ def compare(old: Normalised, new: Normalised) -> EditDiff:
     """Explain the change from ``old`` to ``new``."""
     a_doc = "\n\n".join(part for part in (old.title, old.text) if part)
     b_doc = "\n\n".join(part for part in (new.title, new.text) if part)
-    a, b = _tokenise(a_doc), _tokenise(b_doc)
-    a_title, b_title = len(_tokenise(old.title)), len(_tokenise(new.title))
+    a, b = tokenise(a_doc), tokenise(b_doc)
+    a_title, b_title = len(tokenise(old.title)), len(tokenise(new.title))
 
     word_diff: list[tuple[str, str]] = []
     deleted = inserted = changed = 0  # characters: of the text; of title and text
     no_lead = -1  # a change at the very start takes the whitespace after it along
-    for tag, i1, i2, j1, j2 in _word_ops([a_doc[s:e] for _, s, e in a],
+    for tag, i1, i2, j1, j2 in word_ops([a_doc[s:e] for _, s, e in a],
                                          [b_doc[s:e] for _, s, e in b]):
         doc, toks, k1, k2 = (a_doc, a, i1, i2) if tag == "delete" else (b_doc, b, j1, j2)
         end = toks[k2][1] if k1 == 0 and tag != "equal" and k2 < len(toks) else toks[k2 - 1][2]
@@ -452,10 +307,10 @@ def compare(old: Normalised, new: Normalised) -> EditDiff:
         elif tag == "insert":
             inserted += sum(e - s for _, s, e in b[max(j1, b_title) : j2])
             no_lead = j2 if j1 == 0 else no_lead
-    similarity = _similarity(_fold(a_doc), _fold(b_doc), word_diff)
+    similarity = similarity_of(_fold(a_doc), _fold(b_doc), word_diff)
 
-    old_marks = [_nonspace(m) for m in REDACTION.findall(old.text)]
-    new_marks = [_nonspace(m) for m in REDACTION.findall(new.text)]
+    old_marks = [nonspace(m) for m in REDACTION.findall(old.text)]
+    new_marks = [nonspace(m) for m in REDACTION.findall(new.text)]
     added = max(0, inserted - max(0, sum(new_marks) - sum(old_marks)))  # markers aside
     old_chars = sum(e - s for _, s, e in a[a_title:])
     big = max(1.0, min(SUBSTANTIAL_SHARE * old_chars, SUBSTANTIAL_CHARS))

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from . import diff
+from . import cadence, diff
 from .db import Connection, Database
 from .db import tracking as store
 from .errors import StorageUnavailable
@@ -163,7 +163,8 @@ class Recorder:
     def _retrying(self, attempt: Callable[[], _T]) -> _T:
         """Run ``attempt`` until it stops failing on connection faults (the database's
         :class:`~monitor.db.Health` logs the outage once); other errors propagate."""
-        delay, cap = self.backoff
+        base, cap = self.backoff
+        failures = 0
         while True:
             try:
                 return attempt()
@@ -171,10 +172,10 @@ class Recorder:
                 self.stats["db_retries"] += 1
                 if self.abort.is_set():
                     raise Aborted(_reason(exc)) from exc
-                self.sleep(delay)
+                self.sleep(cadence.backoff(failures, base, cap))
                 if self.abort.is_set():
                     raise Aborted(_reason(exc)) from exc
-                delay = min(delay * 2, cap)
+                failures += 1
 
     def fresh(self, observations: Sequence[Observation]) -> list[Observation]:
         """Of spooled ``observations``, those whose target or post has not been checked

@@ -38,6 +38,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.python.failure import Failure
 
+from monitor.cadence import backoff
 from monitor.observation import Outcome
 
 from .responses import header, outcome_for_failure, parse_retry_after
@@ -109,8 +110,7 @@ class HostRegistry:
         host = self.state(key)
         host.failures += 1
         host.last_outcome = outcome
-        wait = min(cap, base * 2 ** min(host.failures - 1, 30))
-        wait = min(cap, wait * (1 + self.rng.uniform(0, jitter)))
+        wait = backoff(host.failures - 1, base, cap, jitter=jitter, rand=self.rng.random())
         self.pause(key, wait)
         return wait
 

@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 from urllib.parse import urljoin
 
 from lxml import etree
-from parsel import Selector
 from scrapy.exceptions import (
     CannotResolveHostError,
     DownloadCancelledError,
@@ -34,6 +33,7 @@ from twisted.web._newclient import ResponseFailed, _DataLoss
 from twisted.web.client import PartialDownloadError
 
 from monitor.observation import Outcome
+from monitor.text import html_text
 
 try:  # private to Scrapy, so its message is matched as well, in case it moves
     from scrapy.utils._compression import _DecompressionMaxSizeExceeded
@@ -61,6 +61,8 @@ _CHALLENGE_MARKERS = (
     "please verify you are a human",
 )
 _SNIPPET_CHARS = 200
+#: What an error page's message leaves out (its <noscript> text counts).
+_UNSEEN = frozenset({"script", "style"})
 #: Entries read from one listing page (feed, timeline page, profile cards): real
 #: listings are far shorter. Entries past it are not parsed; they are counted in
 #: ``signals["skipped_entries"]`` without keys, so that listing vouches for no
@@ -252,27 +254,15 @@ def page_message(response: Response) -> str | None:
     body = text_of(response)
     if not body.strip():
         return None
-    try:
-        sel = Selector(text=body, type="html")
-        title = " ".join(sel.xpath("//title//text()").getall()).strip()
-        if title:
-            return _squash(title)
-        text = " ".join(sel.xpath("//body//text()[not(ancestor::script)"
-                                  " and not(ancestor::style)]").getall())
-    except ValueError:
-        text = body
-    text = _squash(text)
-    return text or None
+    text = html_text(body, part="title", layout=False, skip=frozenset())
+    if not text:
+        text = html_text(body, part="body", layout=False, skip=_UNSEEN)
+    return _squash(text) or None
 
 
 def visible_text(html: str) -> str:
     """Text a reader sees (no scripts or styles), whitespace squashed."""
-    try:
-        sel = Selector(text=html, type="html")
-        parts = sel.xpath("//text()[not(ancestor::script) and not(ancestor::style)]").getall()
-    except ValueError:
-        return _squash(html)
-    return " ".join(p.strip() for p in parts if p.strip())
+    return html_text(html, layout=False, skip=_UNSEEN)
 
 
 def html_links(html: str, base: str | None = None) -> list[str]:

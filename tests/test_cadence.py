@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from monitor.cadence import probe_retry, target_retry
+from monitor.cadence import backoff, probe_retry, target_retry
+from monitor.db import Database
+from monitor.errors import StorageUnavailable
 from monitor.lifecycle import Lifecycle, PostRow, PostState, Rules, Suspicion, TargetRow
 from monitor.observation import Observation, Outcome, PostContent
 from monitor.schedule import PROBE_FAILURES
+from monitor.settings import Settings
+from monitor.snapshot import Aborted, Recorder
 
 T0 = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
 HOUR = 3600.0
@@ -186,3 +190,44 @@ def test_suspect_post_probe_failures_back_off_too():
         now = p.next_check  # type: ignore[assignment]
     assert waits == [120.0, 240.0, 480.0, 960.0]
     assert p.state == "suspect"
+
+
+# --- the one back-off --------------------------------------------------------------
+
+@pytest.mark.parametrize(("streak", "kwargs", "wait"), [
+    (0, {}, 10.0), (1, {}, 20.0), (3, {}, 60.0), (-2, {}, 10.0), (10**6, {}, 60.0),
+    (0, {"jitter": 0.5, "rand": 0.0}, 10.0), (0, {"jitter": 0.5, "rand": 1.0}, 15.0),
+    (2, {"jitter": 0.5, "rand": 1.0}, 60.0),  # lengthened, still capped
+    (0, {"jitter": -0.5, "rand": 0.0}, 5.0), (0, {"jitter": -0.5, "rand": 1.0}, 10.0),
+    (9, {"jitter": -0.5, "rand": 0.5}, 45.0),  # shortened from the cap
+])
+def test_backoff_doubles_per_failure_with_jitter_inside_the_cap(
+        streak: int, kwargs: dict[str, float], wait: float) -> None:
+    assert backoff(streak, 10.0, 60.0, **kwargs) == pytest.approx(wait)
+
+
+def test_the_recorder_retries_an_outage_on_the_same_back_off() -> None:
+    slept: list[float] = []
+    left = iter(range(6))
+
+    def attempt() -> str:
+        if next(left) < 5:
+            raise StorageUnavailable("down")
+        return "ok"
+
+    recorder = Recorder(cast(Database, None), Settings.load(environ={}), sleep=slept.append,
+                        backoff=(0.5, 3.0))
+    assert recorder._retrying(attempt) == "ok"
+    assert slept == [backoff(n, 0.5, 3.0) for n in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert recorder.stats["db_retries"] == 5
+
+
+def test_an_aborted_recorder_stops_retrying() -> None:
+    recorder = Recorder(cast(Database, None), Settings.load(environ={}), sleep=lambda s: None)
+    recorder.abort.set()
+
+    def attempt() -> str:
+        raise StorageUnavailable("down")
+
+    with pytest.raises(Aborted):
+        recorder._retrying(attempt)

@@ -27,6 +27,7 @@ from scrapy.http import Response
 from monitor.errors import ParseError
 from monitor.observation import Outcome, PostContent
 from monitor.platform import match_words
+from monitor.text import html_texts
 
 from .. import fields as f
 from ..base import Job, MonitorSpider, Output
@@ -203,17 +204,13 @@ def _ms(value: Any) -> datetime | None:
 # --- notices -----------------------------------------------------------------
 
 
+#: What a notice page's words leave out.
+_UNSEEN = frozenset({"script", "style", "noscript"})
+
+
 def page_texts(html: str) -> list[str]:
     """Title and visible text nodes, in order (scripts and styles left out)."""
-    from parsel import Selector
-
-    try:
-        sel = Selector(text=html, type="html")
-        parts = sel.xpath("//title//text() | //body//text()[not(ancestor::script)"
-                          " and not(ancestor::style) and not(ancestor::noscript)]").getall()
-    except ValueError:
-        return []
-    return [re.sub(r"\s+", " ", p).strip() for p in parts if p.strip()]
+    return html_texts(html, skip=_UNSEEN, part=("title", "body"))
 
 
 def url_error_code(url: str) -> str | None:
