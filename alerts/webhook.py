@@ -126,7 +126,7 @@ def signed_headers(body: bytes, secret: str | bytes, idempotency_key: str,
 
 
 # verify() and these patterns are copied verbatim into alerts/README.md for receivers
-# (tests/alerts/test_alerts_webhook.py checks the copy behaves the same).
+# (tests/alerting/test_alerts_webhook.py checks the copy behaves the same).
 _STAMP = re.compile(r"[0-9]{1,12}")
 _KEY = re.compile(r"[A-Za-z0-9_-]{1,200}")
 _SIGNATURE = re.compile(r"sha256=[0-9a-f]{64}")

@@ -25,7 +25,7 @@ from spiders.crawl import crawl, crawl_blocking, event_loop
 
 def settings(**values: Any) -> Settings:
     # Autothrottle's 1 s start delay per host and the host back-off after
-    # failures are politeness (tests/spiders/test_politeness.py), not behaviour
+    # failures are politeness (tests/crawling/test_politeness.py), not behaviour
     # under test here: every endpoint below shares one host.
     values = {"autothrottle": False, "retry_backoff_base": 0.05, "retry_backoff_max": 0.2,
               **values}

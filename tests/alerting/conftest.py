@@ -1,28 +1,13 @@
-"""Fixtures for the alerts tests (helpers in ``alerts_world.py``).
-
-This folder has no ``__init__.py`` on purpose: with one, pytest would import it
-as a package named ``alerts`` (tests/ is on sys.path) and hide the real one.
-Without one it is at most a namespace portion, which the real package (the
-project root is on sys.path, ``pythonpath`` in pyproject.toml; put first here
-too, as tests/spiders does) always beats.
-"""
+"""Fixtures for the alerts tests (helpers in ``alerts_world.py``, importable by
+name: pytest puts this folder on sys.path). The folder is named ``alerting``,
+not ``alerts``, so it can never pass for the package it tests."""
 
 from __future__ import annotations
 
 import socket
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-if getattr(sys.modules.get("alerts"), "__file__", None) is None:
-    sys.modules.pop("alerts", None)
-sys.path.insert(1, str(Path(__file__).resolve().parent))
-
 from alerts_world import Mailbox, Receiver, World, refused_url, start_receiver  # noqa: E402
 
 from monitor.db import Database  # noqa: E402

@@ -7,26 +7,13 @@ daemon follows at process start.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-# pytest puts tests/ on sys.path for tests/conftest.py, and tests/spiders/ (this
-# folder, no __init__.py) then passes for a namespace package named
-# "spiders" ahead of the editable install's finder. The project root first
-# makes ``import spiders`` find the real package.
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-if getattr(sys.modules.get("spiders"), "__file__", None) is None:
-    sys.modules.pop("spiders", None)
-# And the sibling helper modules (mockserver) importable by name.
-sys.path.insert(1, str(Path(__file__).resolve().parent))
-
-from spiders import install_reactor  # noqa: E402
+from spiders import install_reactor
 
 install_reactor()
 
