@@ -17,13 +17,12 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import click
 
 from . import query
 from .commands import records, watch
-from .db import Database
+from .db import Database, redact_url
 from .db import queries as q
 from .errors import TakedownError
 from .events import Event
@@ -238,32 +237,6 @@ def describe_database(settings: Settings) -> str:
 
         return f"embedded at {settings['DATA_DIR'] or default_data_dir()}"
     return redact_url(url)
-
-
-def redact_url(url: str) -> str:
-    """``url`` (a URL or a key=value conninfo) with its password replaced by ***."""
-    if url.startswith(("postgresql://", "postgres://")):
-        parts = urlsplit(url)
-        if parts.password is not None:
-            userinfo, _, hostport = parts.netloc.rpartition("@")
-            parts = parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{hostport}")
-        pairs = parse_qsl(parts.query, keep_blank_values=True)
-        if any(k == "password" for k, _ in pairs):
-            parts = parts._replace(query=urlencode(
-                [(k, "***" if k == "password" else v) for k, v in pairs], safe="*"))
-        # Not urlunsplit: it drops the empty host of postgresql:///db.
-        return (f"{parts.scheme}://{parts.netloc}{parts.path}"
-                + (f"?{parts.query}" if parts.query else "")
-                + (f"#{parts.fragment}" if parts.fragment else ""))
-    import psycopg
-
-    try:
-        info = psycopg.conninfo.conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
-        return "<unparseable DATABASE_URL>"
-    if "password" in info:
-        info["password"] = "***"
-    return psycopg.conninfo.make_conninfo("", **info)
 
 
 def _print_events(events: Sequence[Event]) -> None:

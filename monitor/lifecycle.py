@@ -52,6 +52,9 @@ __all__ = [
 
 #: States a listing can change (``unseen`` and ``gone`` posts are the probes' business).
 _LISTED_STATES = {PostState.VISIBLE, PostState.SUSPECT, PostState.HIDDEN}
+#: Failed listing reads in a row, since a suspicion began, after which its cause
+#: is decided without the listing (which may carry a tombstone or account state).
+LISTING_TRIES = 3
 
 
 @dataclass(slots=True)
@@ -331,12 +334,17 @@ class Lifecycle:
     def _listing_caught_up(self, target: TargetRow, suspicion: Suspicion,
                            now: datetime) -> bool:
         """Decide a cause only after the target's listing was read since the suspicion
-        began (or it has failed for three intervals): a tombstone or an account state
-        found there decides causes that the probe alone cannot."""
+        began: a tombstone or an account state found there decides causes that the
+        probe alone cannot. A listing that was tried since and failed is waited for
+        until it has failed :data:`LISTING_TRIES` times in a row (counted in tries,
+        not time: a failing listing backs off beyond its interval, so a time limit
+        gave up after one or two tries); one not tried at all, for three intervals."""
         if target.kind == "post":
             return True
         if target.last_ok_at is not None and target.last_ok_at >= suspicion.since:
             return True
+        if target.last_checked_at is not None and target.last_checked_at >= suspicion.since:
+            return target.error_streak >= LISTING_TRIES
         return (now - suspicion.since).total_seconds() >= 3 * target.interval_s
 
     def _transition(self, target: TargetRow, post: PostRow, state: PostState,

@@ -122,7 +122,8 @@ def test_health_logs_one_line_each_way_with_duration_and_count(
 
 
 class Proxy:
-    """A TCP proxy on 127.0.0.1 in front of the test server, with a switch."""
+    """A TCP proxy on 127.0.0.1 in front of the test server (TCP or, for the
+    embedded server, its Unix socket), with a switch."""
 
     def __init__(self, host: str, port: int) -> None:
         self.upstream = (host, port)
@@ -162,7 +163,12 @@ class Proxy:
                 self.refused += 1
                 client.close()
                 continue
-            server = socket.create_connection(self.upstream)
+            host, port = self.upstream
+            if host.startswith("/"):  # the embedded server listens on a Unix socket
+                server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                server.connect(f"{host}/.s.PGSQL.{port}")
+            else:
+                server = socket.create_connection(self.upstream)
             with self._lock:
                 self._socks |= {client, server}
             for a, b in ((client, server), (server, client)):

@@ -429,3 +429,31 @@ def test_a_damaged_stored_suspicion_is_an_error_that_says_what_to_do(stored: dic
 def test_post_states_keep_their_stored_values() -> None:
     assert [s.value for s in PostState] == ["unseen", "visible", "suspect", "gone", "hidden"]
     assert PostState("suspect") is SUSPECT and SUSPECT == "suspect"
+
+
+def test_a_cause_waits_for_three_failed_listing_reads_not_for_three_intervals() -> None:
+    """A failing listing backs off beyond its interval; the cause must still wait for
+    the reads that may bring a tombstone or the account's state, however long they
+    take (a time limit decided 'ambiguous' after a single failed read)."""
+    world = World()
+    world.feed(listing(0))
+    assert world.feed(probe(3, "2", Outcome.NOT_FOUND)) == []
+    assert world.posts["2"].state is SUSPECT
+    world.feed(listing(12, outcome=Outcome.TIMEOUT))  # 1 failed read since the suspicion
+    # Consistent probes, 5 min apart and far beyond three intervals (30 min): not yet.
+    assert world.feed(probe(20, "2", Outcome.NOT_FOUND)) == []
+    assert world.feed(probe(45, "2", Outcome.NOT_FOUND)) == []
+    world.feed(listing(50, outcome=Outcome.SERVER_ERROR))
+    assert world.feed(probe(55, "2", Outcome.NOT_FOUND)) == []
+    world.feed(listing(70, outcome=Outcome.TIMEOUT))  # the third failed read in a row
+    (event,) = world.feed(probe(75, "2", Outcome.NOT_FOUND))
+    assert (event.kind, event.cause) == ("disappeared", "ambiguous")
+
+
+def test_a_listing_read_after_the_suspicion_lets_the_cause_be_decided() -> None:
+    world = World()
+    world.feed(listing(0))
+    world.feed(probe(3, "2", Outcome.NOT_FOUND))
+    world.feed(listing(5, keys="31", signals={"account_state": "normal"}))
+    (event,) = world.feed(probe(9, "2", Outcome.NOT_FOUND))
+    assert event.kind == "disappeared"

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import psycopg
 from psycopg.rows import dict_row
@@ -26,7 +27,7 @@ from .health import Health, is_transient, storage_faults, unavailable
 
 log = logging.getLogger(__name__)
 
-__all__ = ["URL_SETTING", "Connection", "Database", "Health", "default_data_dir",
+__all__ = ["URL_SETTING", "Connection", "Database", "Health", "default_data_dir", "redact_url",
            "is_transient", "storage_faults"]
 
 #: A pooled connection, as :meth:`Database.transaction` hands it out (rows are dicts).
@@ -72,7 +73,7 @@ class Database:
             self.pool.open(wait=True, timeout=timeout)
         except Exception as exc:  # PoolTimeout: the server went away right after the probe
             raise StorageError(
-                f"cannot connect to PostgreSQL at {_redact(url)} within {timeout:g} s "
+                f"cannot connect to PostgreSQL at {redact_url(url)} within {timeout:g} s "
                 f"({exc}). Is the server running?{_advice(setting)}"
             ) from exc
 
@@ -94,7 +95,7 @@ class Database:
     def identity(self) -> str:
         """A short stable name for this database (host, port, name, user; no password),
         for files kept per database such as the recorder's spool."""
-        return hashlib.sha256(_redact(self.url).encode()).hexdigest()[:16]
+        return hashlib.sha256(redact_url(self.url).encode()).hexdigest()[:16]
 
     def migrate(self) -> list[str]:
         with self.pool.connection() as conn:
@@ -158,7 +159,7 @@ def _probe(url: str, setting: str | None) -> None:
     except psycopg.Error as exc:
         reason = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         raise StorageError(
-            f"cannot connect to PostgreSQL at {_redact(url)}: {reason}.{_advice(setting)}"
+            f"cannot connect to PostgreSQL at {redact_url(url)}: {reason}.{_advice(setting)}"
         ) from exc
 
 
@@ -172,12 +173,27 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().split("\n", 1)[0]
 
 
-def _redact(url: str) -> str:
-    """Hide a password in a URL before it reaches a log or an error message."""
+def redact_url(url: str) -> str:
+    """``url`` (a URL or a key=value conninfo) with its password replaced by ***."""
+    if url.startswith(("postgresql://", "postgres://")):
+        parts = urlsplit(url)
+        if parts.password is not None:
+            userinfo, _, hostport = parts.netloc.rpartition("@")
+            parts = parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{hostport}")
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        if any(k == "password" for k, _ in pairs):
+            parts = parts._replace(query=urlencode(
+                [(k, "***" if k == "password" else v) for k, v in pairs], safe="*"))
+        # Not urlunsplit: it drops the empty host of postgresql:///db.
+        return (f"{parts.scheme}://{parts.netloc}{parts.path}"
+                + (f"?{parts.query}" if parts.query else "")
+                + (f"#{parts.fragment}" if parts.fragment else ""))
     try:
         info = psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.ProgrammingError:
-        return "<unparseable URL>"
+        return "<unparseable DATABASE_URL>"
     if "password" in info:
         info["password"] = "***"
     return psycopg.conninfo.make_conninfo("", **info)
+
+
