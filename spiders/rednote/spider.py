@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from scrapy.http import Response
 
 from monitor.errors import ParseError
-from monitor.observation import Outcome, PostContent
+from monitor.observation import Observation, Outcome, PostContent
 from monitor.platform import match_words
 from monitor.text import html_texts
 
@@ -312,10 +312,9 @@ class RednoteSpider(MonitorSpider):
 
     def parse_note(self, response: Response, job: Job) -> Output:
         state = job.state
-        early = self._transport_outcome(response)
+        early = self._early(job, response)
         if early is not None:
-            yield self.conclude(job, early.outcome, response, message=early.message,
-                                signals=early.signals())
+            yield early
             return
         text = text_of(response)
         result: Notice | PostContent
@@ -342,10 +341,9 @@ class RednoteSpider(MonitorSpider):
         yield self._conclude_result(job, response, result)
 
     def parse_profile(self, response: Response, job: Job) -> Output:
-        early = self._transport_outcome(response)
+        early = self._early(job, response)
         if early is not None:
-            yield self.conclude(job, early.outcome, response, message=early.message,
-                                signals=early.signals())
+            yield early
             return
         text = text_of(response)
         parse_error = None
@@ -369,6 +367,14 @@ class RednoteSpider(MonitorSpider):
         if skipped:
             signals = {"skipped_entries": skipped, "skipped_keys": skipped_keys}
         yield self.conclude(job, Outcome.OK, response, entries=entries, signals=signals)
+
+    def _early(self, job: Job, response: Response) -> Observation | None:
+        """The job's observation when the status decides before the body is read."""
+        early = self._transport_outcome(response)
+        if early is None:
+            return None
+        return self.conclude(job, early.outcome, response, message=early.message,
+                             signals=early.signals())
 
     def _transport_outcome(self, response: Response) -> Notice | None:
         """Statuses that decide before the body is read."""

@@ -175,3 +175,12 @@ class MockServer:
     @property
     def requests(self) -> list[tuple[str, dict[str, str]]]:
         return self.httpd.requests
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import random
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from mockserver import MockServer
+from mockserver import MockServer, closed_port
 from scrapy.http import Headers, Response
 
 from monitor.observation import Observation, Outcome, WorkItem
@@ -119,16 +118,8 @@ def test_robots_txt_is_cached_across_crawls_and_refetched_when_stale(server):
 
 # --- unreachable hosts: one line, no traceback ------------------------------------
 
-def _closed_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
 def test_unreachable_host_logs_one_line_per_target_and_no_traceback(caplog):
-    port = _closed_port()
+    port = closed_port()
     items = [_probe(f"http://127.0.0.1:{port}/feed{i}", f"t{i}") for i in range(2)]
     got: list[Observation] = []
     with caplog.at_level(logging.DEBUG):

@@ -8,14 +8,13 @@ every spider at once, and UnknownPlatform before any request.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from conftest import fixture
-from mockserver import Canned, MockServer
+from mockserver import Canned, MockServer, closed_port
 
 from monitor.errors import UnknownPlatform
 from monitor.observation import Observation, Outcome, WorkItem
@@ -41,14 +40,6 @@ def probe(server: MockServer, path: str, key: str | None = None) -> WorkItem:
 def server() -> Iterator[MockServer]:
     with MockServer() as srv:
         yield srv
-
-
-def _closed_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 TABLE = [
@@ -79,7 +70,7 @@ def table_run(server: MockServer, long_server: MockServer) -> dict[str, Any]:
     items = [probe(long_server if "key=long" in path else server, path)
              for path, _, _ in TABLE]
     refused = WorkItem(mode="probe", platform="rss", target_key="refused",
-                       url=f"http://127.0.0.1:{_closed_port()}/x")
+                       url=f"http://127.0.0.1:{closed_port()}/x")
     started = time.monotonic()
     stats = crawl_blocking(
         {"rss": [*items, refused]}, got.append,
