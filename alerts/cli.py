@@ -1,8 +1,8 @@
 """``takedown alerts``: test a channel, list and retry deliveries, send what is due.
 
-``monitor/cli.py`` adds :data:`alerts_group` with ``cli.add_command(alerts_group)``.
+``spiders/cli/app.py`` adds :data:`alerts_group` with ``cli.add_command(alerts_group)``.
 The commands find the watchlist, settings and database through the context
-object, ``monitor.cli.Ctx``.
+object, ``spiders.cli.Ctx``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Static Mastodon statuses served by nginx: the fast local server the crawl benchmarks hit.
 
-``monitor.sandbox.export_static`` writes each status as a file
+``spiders.sandbox.export_static`` writes each status as a file
 ``<root>/api/v1/statuses/<id>`` holding the JSON a real instance answers for
 ``GET /api/v1/statuses/<id>``. nginx runs in the foreground as our child
 (``daemon off``), listens on 127.0.0.1 only, and is stopped by its pid.
@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.sandbox import export_static
+from spiders.sandbox import export_static
 
 
 def export(root: Path, n: int, base: str) -> list[str]:
@@ -79,7 +79,7 @@ class StaticSite:
         self.base = f"http://127.0.0.1:{self.port}"
         started = time.perf_counter()
         self.ids = export(self.root, self.n, self.base)
-        self.exported_by = "monitor.sandbox.export_static"
+        self.exported_by = "spiders.sandbox.export_static"
         self.export_seconds = time.perf_counter() - started
         # nginx's workers drop to 'nobody' when started as root: let them read.
         for path in (self.tmp, self.root, *self.root.rglob("*")):

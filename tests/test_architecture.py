@@ -92,18 +92,12 @@ def test_the_stores_do_speak_sql() -> None:
         assert sql_in((ROOT / store).read_text(encoding="utf-8")), store
 
 
-# --- the core never imports the Scrapy side --------------------------------------------
+# --- the core never imports the Scrapy side, nor the application ------------------------
 
-#: Top-level packages that ``monitor/`` (the core) must never import, in any form.
-CRAWLER_PACKAGES = frozenset({"scrapy", "twisted"})
-#: Our own Scrapy side; only the application entry points below may import it.
-SPIDERS = "spiders"
-#: The modules of ``monitor/`` allowed to import ``spiders``: the application entry
-#: points, which assemble the parts (``takedown run``/``check`` hand the worker
-#: ``spiders.crawl.crawl``; the demo runs on the same crawl loop). They import it inside
-#: the commands that crawl, and the issue (#7) wants them out of the core eventually.
-#: ``scrapy``/``twisted`` themselves stay forbidden even here.
-SPIDERS_ALLOWED = frozenset({"monitor/cli.py", "monitor/demo.py", "monitor/__main__.py"})
+#: Top-level packages that ``monitor/`` (the core) must never import, in any form: the
+#: crawler, our Scrapy side, the command line's toolkit and the alerts (the application
+#: in ``spiders/cli/`` wires the core to them, never the other way round).
+CORE_FORBIDDEN = frozenset({"scrapy", "twisted", "spiders", "click", "alerts"})
 #: Calls that import a module named by a string.
 IMPORT_CALLS = {"import_module", "__import__"}
 
@@ -127,51 +121,123 @@ def imported_modules(source: str) -> list[tuple[int, str]]:
     return found
 
 
-def core_import_violations(rel: str, source: str) -> list[str]:
-    """The imports that break the core's rule in the module at ``rel``: ``line: module``."""
-    bad = []
-    for line, module in imported_modules(source):
-        top = module.split(".")[0]
-        if top in CRAWLER_PACKAGES or (top == SPIDERS and rel not in SPIDERS_ALLOWED):
-            bad.append(f"{line}: {module}")
-    return bad
+def core_import_violations(source: str) -> list[str]:
+    """The imports that break the core's rule in a module of ``monitor/``: ``line: module``."""
+    return [f"{line}: {module}" for line, module in imported_modules(source)
+            if module.split(".")[0] in CORE_FORBIDDEN]
 
 
-@pytest.mark.parametrize("rel, source, bad", [
-    ("monitor/x.py", "import scrapy", ["1: scrapy"]),
-    ("monitor/x.py", "from twisted.internet import reactor", ["1: twisted.internet"]),
-    ("monitor/x.py", "import os, scrapy.http as h", ["1: scrapy.http"]),
-    ("monitor/x.py", "def f():\n    from scrapy import Request\n", ["2: scrapy"]),
-    ("monitor/x.py", "if TYPE_CHECKING:\n    import twisted\n", ["2: twisted"]),
-    ("monitor/x.py", "importlib.import_module('scrapy.crawler')", ["1: scrapy.crawler"]),
-    ("monitor/x.py", "m = __import__('twisted')", ["1: twisted"]),
-    ("monitor/x.py", "def f():\n    from spiders.crawl import crawl\n", ["2: spiders.crawl"]),
-    ("monitor/cli.py", "def f():\n    from spiders.crawl import crawl\n", []),
-    ("monitor/cli.py", "def f():\n    import scrapy\n", ["2: scrapy"]),
-    ("monitor/x.py", "from .spiders import x\nimport scrapyard\nimport monitor.twisted", []),
-    ("monitor/x.py", "log = logging.getLogger('scrapy')", []),
+@pytest.mark.parametrize("source, bad", [
+    ("import scrapy", ["1: scrapy"]),
+    ("from twisted.internet import reactor", ["1: twisted.internet"]),
+    ("import os, scrapy.http as h", ["1: scrapy.http"]),
+    ("def f():\n    from scrapy import Request\n", ["2: scrapy"]),
+    ("if TYPE_CHECKING:\n    import twisted\n", ["2: twisted"]),
+    ("importlib.import_module('scrapy.crawler')", ["1: scrapy.crawler"]),
+    ("m = __import__('twisted')", ["1: twisted"]),
+    ("def f():\n    from spiders.crawl import crawl\n", ["2: spiders.crawl"]),
+    ("import click", ["1: click"]),
+    ("if TYPE_CHECKING:\n    from alerts.config import AlertConfig\n", ["2: alerts.config"]),
+    ("importlib.import_module('spiders.sandbox')", ["1: spiders.sandbox"]),
+    ("from .spiders import x\nimport scrapyard\nimport monitor.twisted\nimport clickhouse", []),
+    ("log = logging.getLogger('scrapy')", []),
 ])
-def test_the_import_check_finds_crawler_imports(rel: str, source: str, bad: list[str]) -> None:
-    assert core_import_violations(rel, source) == bad
+def test_the_import_check_finds_forbidden_imports(source: str, bad: list[str]) -> None:
+    assert core_import_violations(source) == bad
 
 
-def test_the_core_never_imports_the_crawler() -> None:
-    """No ``scrapy``/``twisted`` import under ``monitor/``, and ``spiders`` only in the
-    entry points of :data:`SPIDERS_ALLOWED`: inject the crawl instead (see ``Worker``)."""
+def test_the_core_imports_neither_the_crawler_nor_the_application() -> None:
+    """No ``scrapy``/``twisted``/``spiders``/``click``/``alerts`` import under ``monitor/``:
+    inject the crawl instead (see ``Worker``); commands live in ``spiders/cli/``."""
     offenders = {}
     modules = _modules("monitor")
     for path in modules:
-        rel = path.relative_to(ROOT).as_posix()
-        found = core_import_violations(rel, path.read_text(encoding="utf-8"))
+        found = core_import_violations(path.read_text(encoding="utf-8"))
         if found:
-            offenders[rel] = found
+            offenders[path.relative_to(ROOT).as_posix()] = found
     assert len(modules) > 20
     assert offenders == {}
 
 
-def test_the_allowed_entry_points_exist() -> None:
-    """An allowance for a module that is gone would hide a new one of the same name."""
-    assert all((ROOT / rel).is_file() for rel in SPIDERS_ALLOWED)
+def test_the_application_lives_outside_the_core() -> None:
+    """The command line, the demo and the sandbox left ``monitor/`` for good."""
+    gone = ["monitor/cli.py", "monitor/demo.py", "monitor/__main__.py", "monitor/commands",
+            "monitor/sandbox"]
+    assert [rel for rel in gone if (ROOT / rel).exists()] == []
+    assert (ROOT / "spiders/cli/__main__.py").is_file()
+    assert (ROOT / "spiders/sandbox/fake.py").is_file()
+
+
+# --- the sandbox knows no platform by name ----------------------------------------------
+
+#: The shared sandbox server's package: platforms plug in through their fakes.
+SANDBOX = "spiders/sandbox"
+
+
+def platform_words() -> set[str]:
+    """Every registered platform's name and aliases, and each platform package's name."""
+    from monitor.platforms import registry
+
+    words = {"mastodon", "rss", "atom", "rednote", "xiaohongshu", "xhs", "webpage"}
+    for platform in registry().platforms.values():
+        words |= {platform.name, *platform.aliases}
+    return {w.lower() for w in words}
+
+
+def platform_literals(source: str, words: set[str]) -> list[str]:
+    """String literals (docstrings aside) that name a platform as a word: ``line: text``.
+    A name in a literal is how a branch on a platform looks (``if p == "rss"``,
+    ``EXPECT[("mastodon", …)]``, ``world.post("rednote", …)``)."""
+    tree = ast.parse(source)
+    docs = _docstrings(tree)
+    pattern = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(sorted(map(re.escape, words)))
+                         + r")(?![A-Za-z0-9_])", re.IGNORECASE)
+    found = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                and id(node) not in docs and pattern.search(node.value)):
+            found.append(f"{node.lineno}: {node.value[:60]!r}")
+    return found
+
+
+@pytest.mark.parametrize("source, named", [
+    ('if post.platform == "rss":\n    pass', True),
+    ('EXPECT = {("mastodon", "edit"): 1}', True),
+    ('kind = "application/rss+xml"', True),
+    ('world.post("RedNote", uid)', True),
+    ('"""The sandbox serves Mastodon, RSS and RedNote fakes."""', False),
+    ('x = "rsshub"', False),
+    ('HIDDEN = {"cause": "hidden_from_feed"}', False),  # a cause, not the alias "feed"
+    ('if fake.claims(path):\n    pass', False),
+])
+def test_the_platform_literal_check_finds_names(source: str, named: bool) -> None:
+    assert bool(platform_literals(source, platform_words())) is named
+
+
+def test_the_sandbox_has_no_platform_branches() -> None:
+    """No file of ``spiders/sandbox/`` names a platform in a string: what differs by
+    platform goes in that platform's fake (``spiders/<platform>/fake``), so that adding
+    a platform touches no sandbox file."""
+    words = platform_words()
+    modules = _modules(SANDBOX)
+    offenders = {}
+    for path in modules:
+        found = platform_literals(path.read_text(encoding="utf-8"), words)
+        if found:
+            offenders[path.relative_to(ROOT).as_posix()] = found
+    assert len(modules) > 8
+    assert offenders == {}
+
+
+def test_every_fake_is_found_through_the_registry() -> None:
+    """Each built-in platform with sandbox support names its fake, and the sandbox loads
+    it from there (not from a list kept by hand)."""
+    from monitor.platforms import registry
+    from spiders.sandbox import fakes
+
+    named = {n for n, p in registry().platforms.items() if p.fake}
+    assert {"mastodon", "rss", "rednote", "webpage"} <= named
+    assert set(fakes()) == named
 
 
 # --- sizes ---------------------------------------------------------------------------

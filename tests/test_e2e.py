@@ -30,10 +30,10 @@ import pytest
 
 from monitor.clock import ManualClock
 from monitor.db import Database
-from monitor.sandbox import Sandbox, detection_window
 from monitor.settings import Settings
 from monitor.watchlist import parse_watchlist
 from monitor.worker import Worker
+from spiders.sandbox import Sandbox, detection_window
 
 pytestmark = pytest.mark.slow
 
@@ -249,7 +249,7 @@ def test_sigkill_mid_crawl_loses_and_duplicates_nothing(db_url: str, tmp_path: P
         def start() -> subprocess.Popen[bytes]:
             # Its log goes to a file: a pipe nobody reads would fill and stall it.
             with log.open("ab") as err:
-                return subprocess.Popen([sys.executable, "-m", "monitor", "run"], env=env,
+                return subprocess.Popen([sys.executable, "-m", "spiders.cli", "run"], env=env,
                                         stdout=subprocess.DEVNULL, stderr=err)
 
         db = Database(db_url)

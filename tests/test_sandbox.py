@@ -27,7 +27,8 @@ import pytest
 
 from monitor.clock import ManualClock
 from monitor.events import CAUSES, EVENT_KINDS
-from monitor.sandbox import (
+from spiders.mastodon.fake._http import not_found
+from spiders.sandbox import (
     ALL_FAULTS,
     EDIT_STYLES,
     EXPECT,
@@ -35,7 +36,6 @@ from monitor.sandbox import (
     detection_window,
     export_static,
 )
-from monitor.sandbox._mastodon import not_found
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 AT = "{http://purl.org/atompub/tombstones/1.0}"
@@ -409,8 +409,25 @@ def _observe(
         return False
     if platform == "rss":
         return _observe_feed(action, authors, before)
+    if platform == "webpage":
+        _observe_webpage(action)
+        return False
     _observe_rednote(action)
     return False
+
+
+_WEBPAGE_STATUS = {"delete_by_author": 410, "remove_by_moderator": 404, "withhold_legal": 451}
+
+
+def _observe_webpage(action: dict[str, Any]) -> None:
+    """The page answers by the action; only the watched part goes on a removed section."""
+    kind, url = action["action"], action["url"]
+    assert action["post_key"] == action["target"] == f"{url}#css=div.article"
+    page = fetch(url)
+    assert page.status == _WEBPAGE_STATUS.get(kind, 200), (kind, page.status)
+    if page.status == 200:
+        assert ('class="article"' in page.text) is (kind != "remove_section")
+        assert "views</aside>" in page.text
 
 
 def _observe_mastodon(sb: Sandbox, action: dict[str, Any]) -> None:
@@ -705,3 +722,127 @@ def test_export_static(tmp_path: Path, platform: str) -> None:
         assert body.startswith("<!DOCTYPE html>")
     else:
         assert "noteDetailMap" in body and path.name in body
+
+
+# -- the fake contract: a platform plugs in without touching the sandbox ----------------
+
+from collections.abc import Callable, Mapping  # noqa: E402
+
+from monitor import platforms as platform_registry  # noqa: E402
+from monitor.platform import Kind, Platform, url_post_ref  # noqa: E402
+from spiders.sandbox import fake as fake_module  # noqa: E402
+from spiders.sandbox.fake import (  # noqa: E402
+    EDITED,
+    Fake,
+    Planner,
+    Post,
+    Response,
+    ScenarioPart,
+    World,
+    gone,
+    html_response,
+    simple_page,
+)
+
+
+def _toy_post(planner: Planner) -> Post:
+    return Post(platform="toy", key=f"p{planner.serial()}", owner="board", author="Toy",
+                title="", sentences=["A toy post."], link=None, media=[])
+
+
+class _ToyDemo(ScenarioPart):
+    def __init__(self) -> None:
+        self.first: Post | None = None
+
+    def initial(self, planner: Planner, round_: int) -> list[Callable[[], Post]]:
+        def make() -> Post:
+            self.first = _toy_post(planner)
+            return self.first
+        return [make] if round_ == 0 else []
+
+    def act(self, planner: Planner, tick: int) -> None:
+        if tick == 3:
+            assert self.first is not None
+            planner.act(self.first, "delete_by_author")
+
+
+class ToyFake(Fake):
+    """A platform of one board of posts at ``/toy/<key>``: live (200) or gone (410)."""
+
+    name = "toy"
+    paths = ("/toy/",)
+    action_states = {"delete_by_author": "deleted_by_author"}
+    expect = {"edit": EDITED, "delete_by_author": gone("deleted_by_author")}
+
+    def handle(self, world: World, base: str, path: str, query: Mapping[str, str],
+               headers: Mapping[str, str]) -> Response | None:
+        post = world.post("toy", path.removeprefix("/toy/"))
+        if post is None:
+            return None
+        if not world.visible(post):
+            return html_response(410, simple_page("Gone", "Deleted by its author."))
+        return html_response(200, simple_page("Toy", " ".join(post.sentences)))
+
+    def post_url(self, base: str, world: World, post: Post) -> str:
+        return f"{base}/toy/{post.key}"
+
+    def watch_targets(self, base: str, plan: Any) -> list[dict[str, str]]:
+        return [{"platform": "toy", "post": f"{base}/toy/{p.key}"}
+                for p, _ in plan.initial if p.platform == "toy"]
+
+    def demo(self) -> ScenarioPart:
+        return _ToyDemo()
+
+
+TOY_FAKE = ToyFake()
+TOY = Platform(name="toy", title="Toy board", kinds={"post": Kind("post", post_ref=url_post_ref)},
+               spider="nowhere.ToySpider", fake=f"{__name__}.TOY_FAKE")
+
+
+@pytest.fixture
+def toy_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The installed platforms plus ``toy``, whose fake lives in this test module."""
+    real = platform_registry.registry()
+    reg = platform_registry.Registry(platforms={**real.platforms, "toy": TOY},
+                                     aliases=dict(real.aliases))
+    monkeypatch.setattr(platform_registry, "_registry", reg)
+    monkeypatch.setattr(fake_module, "_fakes", None)  # restored after the test
+    yield
+
+
+def test_a_new_platform_plugs_in_through_its_fake(toy_registry: None) -> None:
+    """Registered with ``fake=``, a platform is served, scripted, expected and watched
+    by the shared sandbox, and no sandbox file names it."""
+    assert set(fake_module.fakes()) == {"mastodon", "rednote", "rss", "webpage", "toy"}
+    assert EXPECT[("toy", "delete_by_author")] == {"kind": "disappeared",
+                                                   "cause": "deleted_by_author"}
+    with Sandbox(seed=1) as sb:
+        (spec, _), = [(p, ago) for p, ago in sb.plan.initial if p.platform == "toy"]
+        url = f"{sb.base_url}/toy/{spec.key}"
+        assert fetch(url).status == 200 and "A toy post." in fetch(url).text
+        assert f'post = "{url}"' in sb.watchlist_toml()
+        sb.step(3)
+        assert fetch(url).status == 410
+        (row,) = [a for a in sb.truth()["actions"] if a["platform"] == "toy"]
+        assert row["action"] == "delete_by_author" and row["url"] == url
+        assert row["expect"]["cause"] == "deleted_by_author"
+        assert fetch(f"{sb.base_url}/toy/nothing").status == 404
+
+
+def test_a_fake_that_is_not_a_fake_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = platform_registry.registry()
+    broken = Platform(name="toy", title="Toy", kinds=TOY.kinds, spider="nowhere.ToySpider",
+                      fake=f"{__name__}.TOY")  # a Platform, not a Fake
+    reg = platform_registry.Registry(platforms={**real.platforms, "toy": broken})
+    monkeypatch.setattr(platform_registry, "_registry", reg)
+    with pytest.raises(TypeError, match="not the sandbox Fake of platform 'toy'"):
+        fake_module.load_fakes()
+
+
+def test_a_platform_without_a_fake_is_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = platform_registry.registry()
+    plain = Platform(name="toy", title="Toy", kinds=TOY.kinds, spider="nowhere.ToySpider")
+    reg = platform_registry.Registry(platforms={**real.platforms, "toy": plain})
+    monkeypatch.setattr(platform_registry, "_registry", reg)
+    assert "toy" not in fake_module.load_fakes()
+    assert set(fake_module.load_fakes()) == {n for n, p in real.platforms.items() if p.fake}

@@ -1,7 +1,9 @@
 """Fault injection: with probability ``rate`` per request, one of the chosen faults.
 
 ``timeout``, ``reset`` and ``truncated`` are carried out by the HTTP handler
-(they are about the socket); the others are ordinary responses built here.
+(they are about the socket); the others are ordinary responses built here, or
+by the fake that claims the path when the platform answers in its own way
+(:meth:`~.fake.Fake.fault`).
 """
 
 from __future__ import annotations
@@ -9,8 +11,12 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from ._urls import HTML_TYPE, Response, html_response
+from ._http import HTML_TYPE, Response, html_response
+
+if TYPE_CHECKING:
+    from .fake import Fake
 
 ALL_FAULTS: tuple[str, ...] = (
     "timeout",
@@ -36,20 +42,13 @@ _CHALLENGE = (
     "</div></body></html>"
 )
 
-_XHS_VERIFY = (
-    '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>安全验证</title>'
-    '</head><body><div class="verify-container"><div class="verify-title">安全验证</div>'
-    "<p>请完成下方验证后继续访问</p></div></body></html>"
-)
-
-
-def platform_of(path: str) -> str:
-    """Which platform a path belongs to, for platform-shaped faults."""
-    if path.startswith(("/explore/", "/discovery/", "/user/profile/", "/404", "/img/")):
-        return "rednote"
-    if path.startswith(("/feeds/", "/articles/", "/media/")):
-        return "rss"
-    return "mastodon"
+def rate_limited(headers: Sequence[tuple[str, str]] = ()) -> Response:
+    """A 429 asking to retry after a second, with any platform headers."""
+    return html_response(
+        429,
+        "<html><body><h1>429 Too Many Requests</h1></body></html>",
+        [("Retry-After", "1"), *headers],
+    )
 
 
 class FaultInjector:
@@ -87,8 +86,13 @@ class FaultInjector:
         with self._lock:
             return self._rng.choice(list(options))
 
-    def response(self, fault: str, path: str) -> Response:
-        """The response for a fault that is an ordinary HTTP answer."""
+    def response(self, fault: str, fake: Fake | None = None) -> Response:
+        """The response for a fault that is an ordinary HTTP answer; ``fake`` is the
+        platform that claims the path, which may answer in its own way."""
+        if fake is not None:
+            shaped = fake.fault(fault, self._pick)
+            if shaped is not None:
+                return shaped
         if fault == "server_error":
             code = self._pick(sorted(_SERVER_ERRORS))
             title = f"{code} {_SERVER_ERRORS[code]}"
@@ -98,26 +102,8 @@ class FaultInjector:
                 "</center><hr><center>nginx</center></body></html>",
             )
         if fault == "rate_limit":
-            headers = [("Retry-After", "1")]
-            if platform_of(path) == "mastodon":
-                headers += [("X-RateLimit-Limit", "300"), ("X-RateLimit-Remaining", "0")]
-            return html_response(
-                429, "<html><body><h1>429 Too Many Requests</h1></body></html>", headers
-            )
+            return rate_limited()
         if fault == "anti_bot":
-            if platform_of(path) == "rednote":
-                if self._pick((0, 1)) == 0:
-                    return Response(
-                        461,
-                        b'{"code":461,"success":false,"msg":"\\u9700\\u8981\\u9a8c\\u8bc1"}',
-                        [
-                            ("Content-Type", "application/json; charset=utf-8"),
-                            ("Verifytype", "102"),
-                            ("Verifyuuid", f"sandbox-{self._pick(range(10**6)):06d}"),
-                        ],
-                        reason="Verify",
-                    )
-                return html_response(200, _XHS_VERIFY)
             return Response(
                 403,
                 _CHALLENGE.encode(),

@@ -1,4 +1,4 @@
-"""Seeded text for sandbox posts: English for Mastodon and feeds, Chinese for RedNote.
+"""Seeded English text for sandbox posts (a fake may bring its own language).
 
 Every function takes the caller's ``random.Random`` so a seed fixes the words.
 Each post carries one deliberate typo (see :func:`with_typo`) so that a
@@ -98,61 +98,6 @@ _TAIL = [
 ]
 _HASHTAGS = ["localnews", "transparency", "city", "photography", "openaccess", "community"]
 
-_ZH_PLACE = ["武康路", "外滩", "西湖", "鼓浪屿", "南锣鼓巷", "宽窄巷子", "洪崖洞", "太古里", "滨江"]
-_ZH_THING = ["咖啡店", "小吃", "书店", "展览", "夜景", "古镇", "面包", "花市", "步道"]
-_ZH_FEEL = ["好看", "好吃", "治愈", "出片", "安静", "热闹", "惊喜", "舒服"]
-_ZH_SENTENCE = [
-    "今天去了{place}，这家{thing}真的太{feel}了",
-    "{place}附近的{thing}人不多，很{feel}",
-    "周末和朋友一起逛{place}，{thing}超级{feel}",
-    "第一次来{place}，没想到{thing}这么{feel}",
-    "推荐大家去{place}看看{thing}，整体很{feel}",
-    "{place}的{thing}排队半小时，但是值得",
-]
-_ZH_TITLE = [
-    "{place}{thing}攻略",
-    "{place}一日游",
-    "私藏{thing}分享",
-    "{place}的{thing}",
-    "周末去哪儿",
-]
-_ZH_EMOJI = ["✨", "🌸", "☕️", "📍", "🍰", "😋", "🌿"]
-_ZH_TOPICS = ["城市漫步", "周末去哪儿", "咖啡探店", "旅行攻略", "美食分享", "拍照打卡", "小众景点"]
-_ZH_LOCATION = ["上海", "北京", "浙江", "四川", "广东", "福建", "重庆"]
-
-ACCOUNT_NAMES = [
-    "alice",
-    "bob",
-    "carol",
-    "dave",
-    "erin",
-    "frank",
-    "grace",
-    "heidi",
-    "ivan",
-    "judy",
-    "mallory",
-    "niaj",
-    "olivia",
-    "peggy",
-    "rupert",
-    "sybil",
-    "trent",
-    "victor",
-    "walter",
-]
-SITE_NAMES = ["news", "blog", "daily", "chronicle", "gazette", "notes", "review", "digest"]
-SITE_AUTHORS = [
-    "Ann Writer",
-    "Ben Reporter",
-    "Chloe Columnist",
-    "Dan Correspondent",
-    "Eve Analyst",
-    "Farid Stringer",
-    "Gia Photographer",
-]
-ZH_NICKNAMES = ["daisy", "小鹿", "阿橙", "今天吃什么", "Momo", "一只猫", "山海", "小葵"]
-
 
 def english_sentence(rng: random.Random) -> str:
     """One plain English sentence."""
@@ -177,30 +122,6 @@ def english_title(rng: random.Random) -> str:
 
 def hashtags(rng: random.Random) -> list[str]:
     return rng.sample(_HASHTAGS, rng.randint(0, 2))
-
-
-def chinese_sentence(rng: random.Random) -> str:
-    text = rng.choice(_ZH_SENTENCE).format(
-        place=rng.choice(_ZH_PLACE), thing=rng.choice(_ZH_THING), feel=rng.choice(_ZH_FEEL)
-    )
-    return text + rng.choice(["！", "。", "～", rng.choice(_ZH_EMOJI)])
-
-
-def chinese_sentences(rng: random.Random, low: int, high: int) -> list[str]:
-    return [chinese_sentence(rng) for _ in range(rng.randint(low, high))]
-
-
-def chinese_title(rng: random.Random) -> str:
-    title = rng.choice(_ZH_TITLE).format(place=rng.choice(_ZH_PLACE), thing=rng.choice(_ZH_THING))
-    return title + rng.choice(_ZH_EMOJI)
-
-
-def chinese_topics(rng: random.Random) -> list[str]:
-    return rng.sample(_ZH_TOPICS, rng.randint(1, 3))
-
-
-def ip_location(rng: random.Random) -> str:
-    return rng.choice(_ZH_LOCATION)
 
 
 def with_typo(rng: random.Random, sentences: list[str]) -> tuple[list[str], tuple[int, str] | None]:
@@ -234,8 +155,11 @@ def _misspell(rng: random.Random, sentence: str) -> str:
     return " ".join(words)
 
 
-def rewrite(rng: random.Random, chinese: bool, count: int) -> list[str]:
+def english_rewrite(rng: random.Random, count: int) -> list[str]:
     """Entirely new sentences for a "major rewrite" edit."""
-    if chinese:
-        return [chinese_sentence(rng) for _ in range(max(2, count))]
     return [english_sentence(rng) for _ in range(max(2, count))]
+
+
+def nth_name(names: list[str], i: int) -> str:
+    """The ``i``-th of ``names``, numbered once they run out."""
+    return names[i] if i < len(names) else f"{names[i % len(names)]}{i // len(names)}"

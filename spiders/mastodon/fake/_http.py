@@ -1,25 +1,29 @@
-"""Mastodon REST API and web pages, in the shapes of ``shared/platforms/mastodon.md``.
-
-Call :func:`handle` with the world lock held.
+"""Mastodon's REST API and web pages in the sandbox, in the shapes of
+``shared/platforms/mastodon.md``. Call :func:`handle` with the world lock held.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from ._urls import (
+from spiders.sandbox.fake import (
     PNG,
+    Account,
+    Media,
+    Post,
     Response,
+    Version,
+    World,
     html_response,
     iso_ms,
     json_response,
     simple_page,
-    status_api_url,
-    status_url,
 )
-from ._world import Account, Media, Post, Version, World
+
+PLATFORM = "mastodon"
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 40
@@ -39,23 +43,42 @@ def not_found(key: str) -> Response:
     return json_response(404, {"error": message})
 
 
-def handle(world: World, base: str, path: str, query: dict[str, str]) -> Response | None:
+def status_url(base: str, post: Post) -> str:
+    return f"{base}/@{post.owner}/{post.key}"
+
+
+def status_api_url(base: str, post: Post) -> str:
+    return f"{base}/api/v1/statuses/{post.key}"
+
+
+def account_of(world: World, username: str) -> Account | None:
+    found = world.owner(PLATFORM, username)
+    return found if isinstance(found, Account) else None
+
+
+def _statuses_of(world: World, username: str) -> list[Post]:
+    """An account's statuses, newest first."""
+    return sorted(world.posts_of(PLATFORM, username), key=lambda p: int(p.key), reverse=True)
+
+
+def handle(world: World, base: str, path: str, query: Mapping[str, str]) -> Response | None:
     """The response for a Mastodon path, or None when the path is not Mastodon's."""
     if path == "/api/v1/accounts/lookup":
         acct = query.get("acct", "").lstrip("@").split("@")[0]
-        found = world.accounts.get(acct)
+        found = account_of(world, acct)
         if found is None:
             return json_response(404, {"error": "Record not found"})
         return json_response(200, account_json(world, base, found))
     if m := _ACCOUNT.match(path):
-        found = world.accounts_by_id.get(m.group(1))
+        found = next((a for a in world.accounts() if a.platform == PLATFORM
+                      and a.id == m.group(1)), None)
         if found is None:
             return json_response(404, {"error": "Record not found"})
         if m.group(2):
             return _statuses(world, base, found, query)
         return json_response(200, account_json(world, base, found))
     if m := _STATUS.match(path):
-        post = world.post("mastodon", m.group(1))
+        post = world.post(PLATFORM, m.group(1))
         if post is None or not world.visible(post):
             return not_found(m.group(1))
         if m.group(2):
@@ -110,7 +133,7 @@ def account_json(world: World, base: str, account: Account) -> dict[str, Any]:
             suspended=True,
         )
         return out
-    statuses = [p for p in world.statuses_of(name) if world.visible(p)]
+    statuses = [p for p in _statuses_of(world, name) if world.visible(p)]
     out["statuses_count"] = len(statuses)
     if statuses:
         out["last_status_at"] = iso_ms(max(p.published for p in statuses))[:10]
@@ -165,7 +188,7 @@ def _media(base: str, media: list[Media]) -> list[dict[str, Any]]:
 
 def status_json(world: World, base: str, post: Post) -> dict[str, Any]:
     current = post.versions[-1]
-    account = world.accounts[post.owner]
+    account = world.owners[(PLATFORM, post.owner)]
     return {
         "id": post.key,
         "created_at": iso_ms(post.published),
@@ -197,7 +220,7 @@ def status_json(world: World, base: str, post: Post) -> dict[str, Any]:
 
 
 def _history(world: World, base: str, post: Post) -> list[dict[str, Any]]:
-    author = account_json(world, base, world.accounts[post.owner])
+    author = account_json(world, base, world.owners[(PLATFORM, post.owner)])
     return [
         {
             "content": _content(version, post.tags, base),
@@ -214,14 +237,14 @@ def _history(world: World, base: str, post: Post) -> list[dict[str, Any]]:
     ]
 
 
-def _statuses(world: World, base: str, account: Account, query: dict[str, str]) -> Response:
+def _statuses(world: World, base: str, account: Account, query: Mapping[str, str]) -> Response:
     if account.state in ("suspended", "deleted") or query.get("pinned") == "true":
         return json_response(200, [])
     try:
         limit = min(max(int(query.get("limit") or DEFAULT_LIMIT), 1), MAX_LIMIT)
     except ValueError:
         limit = DEFAULT_LIMIT
-    items = [p for p in world.statuses_of(account.username) if world.listed(p)]
+    items = [p for p in _statuses_of(world, account.username) if world.listed(p)]
     if "max_id" in query and query["max_id"].isdigit():
         items = [p for p in items if int(p.key) < int(query["max_id"])]
     if "since_id" in query and query["since_id"].isdigit():
@@ -244,7 +267,7 @@ def _statuses(world: World, base: str, account: Account, query: dict[str, str]) 
 
 
 def _web(world: World, base: str, username: str, status_id: str | None) -> Response:
-    account = world.accounts.get(username)
+    account = account_of(world, username)
     if account is None:
         return html_response(404, simple_page("The page you are looking for isn't here.", ""))
     if account.state == "suspended":
@@ -253,7 +276,7 @@ def _web(world: World, base: str, username: str, status_id: str | None) -> Respo
         return html_response(410, simple_page("This account is no longer available", ""))
     title = f"{account.display_name} (@{username})"
     if status_id is None:
-        items = [p for p in world.statuses_of(username) if world.listed(p)]
+        items = [p for p in _statuses_of(world, username) if world.listed(p)]
         body = "".join(
             f'<article><a href="{status_url(base, p)}">{p.key}</a>'
             f"{_content(p.versions[-1], p.tags, base)}</article>"
@@ -269,7 +292,7 @@ def _web(world: World, base: str, username: str, status_id: str | None) -> Respo
             f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"</head><body>{notice}{body}</body></html>",
         )
-    post = world.post("mastodon", status_id)
+    post = world.post(PLATFORM, status_id)
     if post is None or post.owner != username or not world.visible(post):
         return html_response(404, simple_page("The page you are looking for isn't here.", ""))
     return html_response(
@@ -279,3 +302,4 @@ def _web(world: World, base: str, username: str, status_id: str | None) -> Respo
         f'href="{status_api_url(base, post)}"></head><body>'
         f"{_content(post.versions[-1], post.tags, base)}</body></html>",
     )
+

@@ -1,81 +1,39 @@
-"""The ``takedown`` command line.
+"""The ``takedown`` command group and the commands that crawl.
 
-This is where the parts are assembled: with the demo it is the one place in
-``monitor`` that imports the Scrapy side (``spiders.crawl``), and only inside the
-commands that crawl (``tests/test_architecture.py`` holds it to that). The
-commands that do not crawl live in :mod:`monitor.commands`, by subject.
+The commands that do not crawl live in :mod:`.records` and :mod:`.watch`, by
+subject; the demo in :mod:`.demo`; what they all share in :mod:`.context`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
 import signal
 import sys
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import query
-from .commands import records, watch
-from .db import Database, redact_url
-from .db import queries as q
-from .errors import TakedownError
-from .events import Event
-from .settings import Settings
-from .signals import SignalManager, batch_committed
+from monitor import query
+from monitor.db import queries as q
+from monitor.db import redact_url
+from monitor.errors import TakedownError
+from monitor.settings import Settings
+from monitor.signals import SignalManager, batch_committed
+
+from . import records, watch
+from .context import (
+    Ctx,
+    default_watchlist,
+    make_worker,
+    print_events,
+    run_on_crawl_loop,
+    setup_logging,
+)
 
 if TYPE_CHECKING:
     from alerts.config import AlertConfig
-
-    from .worker import Worker
-
-log = logging.getLogger("monitor")
-
-
-def default_watchlist() -> Path:
-    env = os.environ.get("TAKEDOWN_WATCHLIST")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("takedown-monitor", appauthor=False)) / \
-        "watchlist.toml"
-
-
-class Ctx:
-    def __init__(self, watchlist: Path, verbose: int) -> None:
-        self.watchlist_path = watchlist
-        self.verbose = verbose
-
-    def watchlist(self) -> Any:
-        from .watchlist import load_watchlist
-
-        return load_watchlist(self.watchlist_path)
-
-    def settings(self) -> Settings:
-        """Settings from the watchlist's [settings] (if the file exists) and the environment."""
-        if self.watchlist_path.exists():
-            return self.watchlist().settings()  # type: ignore[no-any-return]
-        return Settings.load()
-
-    def database(self, settings: Settings | None = None) -> Database:
-        return Database.open(settings or self.settings())
-
-
-def _setup_logging(verbose: int) -> None:
-    level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(level, logging.DEBUG),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Libraries speak up only when asked (-v): a skipped tick or a truncated body is
-    # routine here, and each becomes an observation with its outcome anyway.
-    for noisy in ("scrapy", "twisted", "apscheduler", "psycopg.pool", "pgserver", "filelock"):
-        logging.getLogger(noisy).setLevel(logging.ERROR if verbose == 0 else
-                                          max(level, logging.INFO))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -85,7 +43,7 @@ def _setup_logging(verbose: int) -> None:
 @click.pass_context
 def cli(ctx: click.Context, watchlist: Path | None, verbose: int) -> None:
     """Takedown Monitor: watch posts, confirm disappearances, keep the evidence."""
-    _setup_logging(verbose)
+    setup_logging(verbose)
     ctx.obj = Ctx(watchlist or default_watchlist(), verbose)
 
 
@@ -105,23 +63,13 @@ def main() -> None:
 # --- running ----------------------------------------------------------------
 
 
-def _worker(c: Ctx, settings: Settings, db: Database, groups: list[str] | None = None,
-            signals: SignalManager | None = None) -> Worker:
-    from spiders.crawl import crawl, install_reactor
-
-    from .worker import Worker
-
-    install_reactor()
-    return Worker(db, settings, crawl, groups=groups, signals=signals)
-
-
 def _signals(alerts: AlertConfig | None) -> SignalManager:
     """The receivers of ``takedown run`` and ``check``: live events, and the alerts
     outbox when channels are configured."""
     from alerts import Outbox
 
     signals = SignalManager()
-    signals.connect(_print_events, batch_committed)
+    signals.connect(print_events, batch_committed)
     if alerts is not None:
         Outbox(alerts).connect(signals)
     return signals
@@ -133,18 +81,6 @@ def _alerts(wl: Any) -> AlertConfig | None:
 
     config = from_watchlist(wl)
     return config if config.channels else None
-
-
-def run_on_crawl_loop(coro: Any) -> Any:
-    """Run ``coro`` on the process's one crawl loop (a Twisted reactor cannot restart)."""
-    from spiders.crawl import event_loop, shutdown
-
-    loop = event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        shutdown()
 
 
 @cli.command()
@@ -161,7 +97,7 @@ def check(c: Ctx) -> None:
     settings = wl.settings()
     alerts = _alerts(wl)
     with c.database(settings) as db:
-        worker = _worker(c, settings, db, signals=_signals(alerts))
+        worker = make_worker(c, settings, db, signals=_signals(alerts))
         worker.sync(wl.targets)
         stats = run_on_crawl_loop(worker.cycle())
         sent = dispatch_once(db, alerts) if alerts else None
@@ -180,9 +116,8 @@ def check(c: Ctx) -> None:
 def run(c: Ctx) -> None:
     """Run the monitor as a daemon until interrupted."""
     from alerts import run_dispatcher
-
-    from .metrics import Metrics
-    from .worker import run_daemon
+    from monitor.metrics import Metrics
+    from monitor.worker import run_daemon
 
     wl = c.watchlist()
     settings = wl.settings()
@@ -193,7 +128,7 @@ def run(c: Ctx) -> None:
         stop_metrics = metrics.serve(address) if address else None
         signals = _signals(alerts)
         metrics.connect(signals)
-        worker = _worker(c, settings, db, signals=signals)
+        worker = make_worker(c, settings, db, signals=signals)
         worker.sync(wl.targets)
         click.echo(startup_line(wl, settings))
 
@@ -233,16 +168,10 @@ def describe_database(settings: Settings) -> str:
     """The database the settings name, with any password hidden."""
     url = settings["DATABASE_URL"]
     if not url:
-        from .db import default_data_dir
+        from monitor.db import default_data_dir
 
         return f"embedded at {settings['DATA_DIR'] or default_data_dir()}"
     return redact_url(url)
-
-
-def _print_events(events: Sequence[Event]) -> None:
-    """Receiver of ``batch_committed``: one line per event, as it is recorded."""
-    for e in events:
-        click.echo(query.format_live_event(e))
 
 
 # --- the sandbox and the demo ----------------------------------------------
@@ -256,7 +185,7 @@ def _print_events(events: Sequence[Event]) -> None:
 @click.option("--tick", default=10.0, show_default=True, help="Seconds per script step.")
 def sandbox(port: int, seed: int, scenario: str, fault_rate: float, tick: float) -> None:
     """Serve the sandbox platform on 127.0.0.1 (for trying the monitor by hand)."""
-    from .sandbox import serve
+    from spiders.sandbox import serve
 
     serve(seed=seed, scenario=scenario, fault_rate=fault_rate, port=port, tick_seconds=tick)
 
@@ -271,8 +200,7 @@ def demo(c: Ctx, seconds: float, seed: int, fault_rate: float) -> None:
     """Start the sandbox platform and watch it with the real monitor, offline."""
     from .demo import run_demo
 
-    run_demo(c, seconds=seconds, seed=seed, fault_rate=fault_rate,
-             worker_factory=_worker, print_events=_print_events)
+    run_demo(c, seconds=seconds, seed=seed, fault_rate=fault_rate)
 
 
 def _add_commands() -> None:

@@ -1,4 +1,4 @@
-"""Responses, URLs, keys and time formats shared by the sandbox's renderers."""
+"""Responses and time formats shared by the sandbox server and the platform fakes."""
 
 from __future__ import annotations
 
@@ -8,12 +8,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
-from urllib.parse import quote
-
-from ._world import Post, Site
-
-#: Authority of the Atom ``tag:`` ids, so that ids do not depend on the port.
-TAG_AUTHORITY = "sandbox.local"
 
 JSON_TYPE = "application/json; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
@@ -73,7 +67,7 @@ def simple_page(title: str, message: str) -> str:
 
 
 def iso_ms(ts: float) -> str:
-    """Mastodon style: ``2026-08-01T13:54:00.505Z``."""
+    """To the millisecond: ``2026-08-01T13:54:00.505Z``."""
     dt = datetime.fromtimestamp(ts, UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
@@ -85,46 +79,3 @@ def iso_s(ts: float) -> str:
 
 def rfc822(ts: float) -> str:
     return format_datetime(datetime.fromtimestamp(int(ts), UTC), usegmt=True)
-
-
-# -- URLs and keys --------------------------------------------------------------------
-
-
-def status_url(base: str, post: Post) -> str:
-    return f"{base}/@{post.owner}/{post.key}"
-
-
-def status_api_url(base: str, post: Post) -> str:
-    return f"{base}/api/v1/statuses/{post.key}"
-
-
-def feed_url(base: str, site: Site) -> str:
-    return f"{base}{site.feed_path}"
-
-
-def article_url(base: str, post: Post) -> str:
-    return f"{base}/articles/{post.owner}/{post.key}"
-
-
-def atom_id(post: Post) -> str:
-    return f"tag:{TAG_AUTHORITY},2026:{post.owner}/{post.key}"
-
-
-def note_url(base: str, post: Post) -> str:
-    return f"{base}/explore/{post.key}?xsec_token={quote(post.xsec_token)}&xsec_source=pc_feed"
-
-
-def post_key(base: str, post: Post, fmt: str | None = None) -> str:
-    """The key a spider reports: status id, Atom id or RSS guid (the article URL), note id."""
-    if post.platform == "rss":
-        return atom_id(post) if fmt == "atom" else article_url(base, post)
-    return post.key
-
-
-def post_url(base: str, post: Post) -> str:
-    """The human-facing permalink."""
-    if post.platform == "mastodon":
-        return status_url(base, post)
-    if post.platform == "rss":
-        return article_url(base, post)
-    return note_url(base, post)

@@ -25,8 +25,8 @@ from ._faults import ALL_FAULTS, FaultInjector
 from ._scenarios import build_plan
 from ._script import Op, Plan, Row
 from ._server import SandboxHTTPServer
-from ._urls import feed_url, note_url, post_key, post_url, status_api_url
 from ._world import Post, World
+from .fake import Fake, fakes
 
 logger = logging.getLogger(__name__)
 
@@ -35,13 +35,9 @@ _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 def build_world(plan: Plan, clock: Callable[[], float] = time.time) -> World:
     """A fresh world in the plan's starting state, its initial posts backdated."""
-    world = World(plan.seed, clock)
-    for account in plan.accounts:
-        world.add_account(copy.deepcopy(account))
-    for site in plan.sites:
-        world.add_site(copy.deepcopy(site))
-    for user in plan.users:
-        world.add_user(copy.deepcopy(user))
+    world = World(plan.seed, fakes(), clock)
+    for platform, name, owner in plan.owners:
+        world.add_owner(platform, name, copy.deepcopy(owner))
     start = world.started
     for post, ago in plan.initial:
         world.publish(post, 0, at=start - ago)
@@ -49,7 +45,7 @@ def build_world(plan: Plan, clock: Callable[[], float] = time.time) -> World:
 
 
 class Sandbox:
-    """A local fake of Mastodon, RSS/Atom sites and RedNote that follows a seeded script.
+    """A local fake of every platform that has one, following a seeded script.
 
     ``clock`` is the world's time (the system clock unless given); ``tick_seconds``
     puts the script's ticks on it (None: step by hand). ``resolution`` is the
@@ -242,7 +238,7 @@ class Sandbox:
             assert op.post is not None
             world.publish(op.post, world.tick)
         elif op.on_account:
-            world.apply_account_action(op.target, op.action)
+            world.apply_account_action(op.platform, op.target, op.action)
         else:
             post = world.post(op.platform, op.target)
             assert post is not None, op
@@ -250,28 +246,30 @@ class Sandbox:
 
     # -- truth -------------------------------------------------------------------------
 
-    def _fmt(self, post: Post) -> str | None:
-        return self.world.sites[post.owner].fmt if post.platform == "rss" else None
+    def claimant(self, path: str) -> Fake | None:
+        """The fake that answers requests for ``path``, if any."""
+        return next((f for f in self.world.fakes.values() if f.claims(path)), None)
 
-    def _target(self, post: Post) -> str:
-        base = self.base_url
-        if post.platform == "mastodon":
-            return post.owner
-        if post.platform == "rss":
-            return feed_url(base, self.world.sites[post.owner])
-        return note_url(base, post)
+    def _addresses(self, post: Post) -> dict[str, str]:
+        fake, base, world = self.world.fakes[post.platform], self.base_url, self.world
+        return {
+            "post_key": fake.post_key(base, world, post),
+            "url": fake.post_url(base, world, post),
+            "target": fake.target(base, world, post),
+        }
 
     def _row(self, row: Row) -> dict[str, Any]:
         post = self.world.post(row.platform, row.uid)
         assert post is not None
+        addresses = self._addresses(post)
         out: dict[str, Any] = {
             "tick": row.tick,
             "platform": row.platform,
-            "post_key": post_key(self.base_url, post, self._fmt(post)),
-            "target": self._target(post),
+            "post_key": addresses["post_key"],
+            "target": addresses["target"],
             "action": row.action,
             "expect": dict(row.expect),
-            "url": post_url(self.base_url, post),
+            "url": addresses["url"],
             **self._timing(row),
         }
         if row.edit_style:
@@ -310,16 +308,13 @@ class Sandbox:
             actions = [self._row(r) for r in self.plan.rows if r.tick <= tick]
             posts = []
             for post in self.world.order:
-                entry = {
+                fake = self.world.fakes[post.platform]
+                posts.append({
                     "platform": post.platform,
-                    "post_key": post_key(self.base_url, post, self._fmt(post)),
-                    "url": post_url(self.base_url, post),
-                    "target": self._target(post),
+                    **self._addresses(post),
                     **self.world.describe(post),
-                }
-                if post.platform == "mastodon":
-                    entry["api_url"] = status_api_url(self.base_url, post)
-                posts.append(entry)
+                    **fake.truth_extra(self.base_url, self.world, post),
+                })
             return {
                 "base_url": self.base_url,
                 "scenario": self.scenario,
@@ -336,35 +331,14 @@ class Sandbox:
             }
 
     def watchlist_toml(self, group: str = "sandbox", interval: str = "5s") -> str:
-        """A watchlist of every account, feed and start-time note of the sandbox."""
+        """A watchlist of every target the fakes name for the plan (accounts, feeds…)."""
         key = group if _BARE_KEY.match(group) else _quote(group)
-        base = self.base_url
         lines = [f"[groups.{key}]", f"interval = {_quote(interval)}", 'tags = ["sandbox"]', ""]
-        for account in self.plan.accounts:
-            lines += [
-                f"[[groups.{key}.targets]]",
-                'platform = "mastodon"',
-                f"account = {_quote(account.username)}",
-                f"base_url = {_quote(base)}",
-                "",
-            ]
-        for site in self.plan.sites:
-            lines += [
-                f"[[groups.{key}.targets]]",
-                'platform = "rss"',
-                f"feed = {_quote(feed_url(base, site))}",
-                "",
-            ]
-        for spec, _ in self.plan.initial:
-            if spec.platform != "rednote":
-                continue
-            lines += [
-                f"[[groups.{key}.targets]]",
-                'platform = "rednote"',
-                f"post = {_quote(note_url(base, spec))}",
-                f"base_url = {_quote(base)}",
-                "",
-            ]
+        for fake in self.world.fakes.values():
+            for target in fake.watch_targets(self.base_url, self.plan):
+                lines.append(f"[[groups.{key}.targets]]")
+                lines += [f"{name} = {_quote(value)}" for name, value in target.items()]
+                lines.append("")
         return "\n".join(lines)
 
 

@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .. import query
-from ..db import queries as q
-from ..errors import UnknownPlatform
-from ..events import CAUSES, EVENT_KINDS, REMOVAL_DETAILS
-from ..platforms import PLATFORMS, get_platform
-from ..settings import parse_duration
+from monitor import query
+from monitor.db import queries as q
+from monitor.errors import UnknownPlatform
+from monitor.events import CAUSES, EVENT_KINDS, REMOVAL_DETAILS
+from monitor.platforms import PLATFORMS, get_platform
+from monitor.settings import parse_duration
 
 if TYPE_CHECKING:
-    from ..cli import Ctx
+    from .context import Ctx
 
 
 def _when(value: str | None) -> datetime | None:

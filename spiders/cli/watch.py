@@ -7,18 +7,18 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .. import query
-from ..errors import TakedownError
-from ..platforms import get_platform
+from monitor import query
+from monitor.errors import TakedownError
+from monitor.platforms import get_platform
 
 if TYPE_CHECKING:
-    from ..cli import Ctx
+    from .context import Ctx
 
 
 @click.command("platforms")
 def platforms_command() -> None:
     """List the installed platforms, their aliases and the target kinds each supports."""
-    from ..platforms import registry
+    from monitor.platforms import registry
 
     reg = registry()
     aliases: dict[str, list[str]] = {}
@@ -51,7 +51,7 @@ def watch() -> None:
 def watch_add(c: Ctx, platform: str, value: str, group: str, kind: str | None,
               base_url: str | None, interval: str | None, tags: tuple[str, ...]) -> None:
     """Add a target: PLATFORM (see `takedown platforms`) and VALUE."""
-    from ..watchlist_edit import add_target
+    from monitor.watchlist_edit import add_target
 
     if kind is None:
         kind = _guess_kind(platform, value, base_url)
@@ -95,7 +95,7 @@ def watch_list(c: Ctx) -> None:
 @click.pass_obj
 def watch_remove(c: Ctx, target: str) -> None:
     """Remove a target by its key or value."""
-    from ..watchlist_edit import remove_target
+    from monitor.watchlist_edit import remove_target
 
     removed = remove_target(c.watchlist_path, target)
     click.echo(f"removed {removed.key}")

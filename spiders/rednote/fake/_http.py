@@ -1,4 +1,5 @@
-"""RedNote (Xiaohongshu) web pages, in the shapes of ``shared/platforms/xiaohongshu.md``.
+"""RedNote (Xiaohongshu) web pages in the sandbox, in the shapes of
+``shared/platforms/xiaohongshu.md``.
 
 Pages carry ``window.__INITIAL_STATE__``: a JS object literal, not JSON — it has
 bare ``undefined`` tokens, as the real site does. Call :func:`handle` with the
@@ -11,11 +12,35 @@ import hashlib
 import html
 import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from ._urls import PNG, Response, html_response, redirect
-from ._world import Media, Post, RedUser, World
+from spiders.sandbox.fake import PNG, Media, Post, Response, World, html_response, redirect
+
+PLATFORM = "rednote"
+
+
+@dataclass(slots=True)
+class RedUser:
+    user_id: str
+    nickname: str
+    red_id: str
+    desc: str
+
+
+def user_of(world: World, user_id: str) -> RedUser | None:
+    found = world.owner(PLATFORM, user_id)
+    return found if isinstance(found, RedUser) else None
+
+
+def note_url(base: str, post: Post) -> str:
+    return f"{base}/explore/{post.key}?xsec_token={quote(post.token)}&xsec_source=pc_feed"
+
+
+def notes_of(world: World, user_id: str) -> list[Post]:
+    return world.posts_of(PLATFORM, user_id)
 
 _NOTE = re.compile(r"^/(?:explore|discovery/item)/([0-9a-f]{24})$")
 _PROFILE = re.compile(r"^/user/profile/([0-9a-f]{24})$")
@@ -57,14 +82,14 @@ def count_text(n: int) -> str:
     return f"{n / 10_000:.1f}".rstrip("0").rstrip(".") + "万"
 
 
-def handle(world: World, base: str, path: str, query: dict[str, str]) -> Response | None:
+def handle(world: World, base: str, path: str, query: Mapping[str, str]) -> Response | None:
     """The response for a RedNote path, or None when the path is not RedNote's."""
     if m := _NOTE.match(path):
         return _note_page(world, base, m.group(1), query.get("xsec_token", ""))
     if path == "/404":
         return _error_page(world, query)
     if m := _PROFILE.match(path):
-        user = world.users.get(m.group(1))
+        user = user_of(world, m.group(1))
         if user is None:
             return redirect(f"{base}/404?source=user&userId={m.group(1)}")
         return _profile_page(world, base, user)
@@ -174,8 +199,8 @@ def note_json(world: World, base: str, post: Post) -> dict[str, Any]:
         "desc": desc,
         "time": int(post.published * 1000),
         "lastUpdateTime": int(post.updated * 1000),
-        "ipLocation": post.ip_location,
-        "user": _user_brief(world, base, world.users[post.owner], post.xsec_token),
+        "ipLocation": post.location,
+        "user": _user_brief(world, base, world.owners[(PLATFORM, post.owner)], post.token),
         "interactInfo": _interact(post),
         "imageList": _images(world, base, post.media),
         "tagList": [
@@ -184,7 +209,7 @@ def note_json(world: World, base: str, post: Post) -> dict[str, Any]:
         ],
         "atUserList": [],
         "shareInfo": {"unShare": False},
-        "xsecToken": post.xsec_token,
+        "xsecToken": post.token,
     }
 
 
@@ -229,8 +254,8 @@ def note_page(world: World, base: str, post: Post) -> str:
 
 
 def _note_page(world: World, base: str, note_id: str, token: str) -> Response:
-    post = world.post("rednote", note_id)
-    if post is None or token != post.xsec_token or post.state == "deleted_by_author":
+    post = world.post(PLATFORM, note_id)
+    if post is None or token != post.token or post.state == "deleted_by_author":
         digest = hashlib.sha256(f"{note_id}:{token}".encode()).hexdigest()[:32]
         return redirect(f"{base}/404?source=/404/sec_{digest}&error_code={GENERIC_ERROR}")
     if post.state != "live":
@@ -257,12 +282,12 @@ def error_page(world: World, notice: str) -> str:
     return _page(ERROR_TITLE, body, state)
 
 
-def _error_page(world: World, query: dict[str, str]) -> Response:
+def _error_page(world: World, query: Mapping[str, str]) -> Response:
     notice = GENERIC_NOTICE
     if query.get("source") == "user":
         notice = "用户不存在"
     elif query.get("source") == "note":
-        post = world.post("rednote", query.get("noteId", ""))
+        post = world.post(PLATFORM, query.get("noteId", ""))
         if post is not None and post.state in NOTICES:
             notice = NOTICES[post.state][1]
         else:
@@ -272,17 +297,17 @@ def _error_page(world: World, query: dict[str, str]) -> Response:
 
 
 def profile_card(world: World, base: str, post: Post, index: int) -> dict[str, Any]:
-    user = world.users[post.owner]
+    user = world.owners[(PLATFORM, post.owner)]
     cover = _images(world, base, post.media[:1])
     return {
         "id": post.key,
-        "xsecToken": post.xsec_token,
+        "xsecToken": post.token,
         "index": index,
         "noteCard": {
             "noteId": post.key,
             "type": "normal",
             "displayTitle": post.title,
-            "user": {**_user_brief(world, base, user, post.xsec_token), "nickName": user.nickname},
+            "user": {**_user_brief(world, base, user, post.token), "nickName": user.nickname},
             "interactInfo": {
                 "sticky": False,
                 "likedCount": count_text(post.counters.get("liked", 0)),
@@ -293,7 +318,7 @@ def profile_card(world: World, base: str, post: Post, index: int) -> dict[str, A
 
 
 def _profile_page(world: World, base: str, user: RedUser) -> Response:
-    notes = [p for p in world.notes_of(user.user_id) if world.listed(p)]
+    notes = [p for p in notes_of(world, user.user_id) if world.listed(p)]
     cards = [profile_card(world, base, post, i) for i, post in enumerate(notes)]
     state_user = _user_state([cards, [], [], []])
     state_user["userPageData"] = {

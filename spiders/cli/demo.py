@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections import Counter
 from typing import Any
 
 import click
 
-from .db import Database
-from .settings import Settings
-from .signals import Receiver, SignalManager, batch_committed
+from monitor.db import Database
+from monitor.settings import Settings
+from monitor.signals import SignalManager, batch_committed
+
+from .context import Ctx, make_worker, print_events, run_on_crawl_loop
 
 DEMO_GROUP = "demo"
 
@@ -43,14 +45,12 @@ def demo_settings(environ: dict[str, str] | None = None) -> Settings:
     return Settings.load(DEMO_SETTINGS, environ, source="demo settings")
 
 
-def run_demo(c: Any, *, seconds: float, seed: int, fault_rate: float,
-             worker_factory: Callable[..., Any], print_events: Receiver) -> None:
-    """``worker_factory(c, settings, db, groups=..., signals=...)`` builds the Worker;
-    ``print_events`` is connected to ``batch_committed``."""
-    from .db import tracking
-    from .sandbox import Sandbox
-    from .watchlist import parse_watchlist
-    from .worker import run_daemon
+def run_demo(c: Ctx, *, seconds: float, seed: int, fault_rate: float) -> None:
+    """Watch a fresh demo sandbox for up to ``seconds``, printing events as they come."""
+    from monitor.db import tracking
+    from monitor.watchlist import parse_watchlist
+    from monitor.worker import run_daemon
+    from spiders.sandbox import Sandbox
 
     settings = demo_settings()
     sandbox = Sandbox(seed=seed, scenario="demo", fault_rate=fault_rate, tick_seconds=6.0,
@@ -66,10 +66,11 @@ def run_demo(c: Any, *, seconds: float, seed: int, fault_rate: float,
                                  source="sandbox watchlist")
             signals = SignalManager()
             signals.connect(print_events, batch_committed)
-            worker = worker_factory(c, settings, db, groups=[DEMO_GROUP], signals=signals)
+            worker = make_worker(c, settings, db, groups=[DEMO_GROUP], signals=signals)
             worker.sync(wl.targets)
-            click.echo(f"tracking {len(wl.targets)} targets: Mastodon accounts, feeds and "
-                       "RedNote notes\n")
+            kinds = Counter(f"{t.platform} {t.kind}" for t in wl.targets)
+            click.echo(f"tracking {len(wl.targets)} targets: "
+                       + ", ".join(f"{n} {what}" for what, n in sorted(kinds.items())) + "\n")
 
             async def main() -> None:
                 stop = asyncio.Event()
@@ -89,8 +90,6 @@ def run_demo(c: Any, *, seconds: float, seed: int, fault_rate: float,
                 await run_daemon(worker, stop=stop)
                 await task
 
-            from .cli import run_on_crawl_loop
-
             run_on_crawl_loop(main())
             _summary(db, sandbox.truth())
     finally:
@@ -98,7 +97,7 @@ def run_demo(c: Any, *, seconds: float, seed: int, fault_rate: float,
 
 
 def _summary(db: Database, truth: dict[str, Any]) -> None:
-    from .db.queries import EventFilter, events
+    from monitor.db.queries import EventFilter, events
 
     with db.transaction() as conn:
         rows = events(conn, EventFilter(groups=[DEMO_GROUP]))

@@ -1,4 +1,5 @@
-"""The sandbox's HTTP server: routing, control endpoints and socket-level faults."""
+"""The sandbox's HTTP server: routing to the fakes, control endpoints and socket-level
+faults."""
 
 from __future__ import annotations
 
@@ -8,24 +9,21 @@ import struct
 import sys
 import time
 import traceback
-from datetime import UTC, datetime
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import count
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
-from . import _feeds, _mastodon, _rednote
-from ._faults import platform_of
-from ._urls import Response, json_response, simple_page, text_response
+from ._http import Response, json_response, simple_page, text_response
 
 if TYPE_CHECKING:
     from ._sandbox import Sandbox
+    from .fake import Fake
 
 logger = logging.getLogger(__name__)
 
 ROBOTS = "User-agent: *\nAllow: /\n"
-_RATE_LIMIT = 300
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):
@@ -82,6 +80,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 self._send(self._control(method, path, query), method)
                 return
             sandbox.count_request()
+            fake = sandbox.claimant(path)
             fault = sandbox.faults.draw()
             if fault is not None:
                 logger.debug("sandbox fault %s on %s", fault, path)
@@ -91,13 +90,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
             if fault == "timeout":
                 time.sleep(sandbox.timeout_delay)
             if fault in ("server_error", "rate_limit", "anti_bot"):
-                response = sandbox.faults.response(fault, path)
+                response = sandbox.faults.response(fault, fake)
             elif method not in ("GET", "HEAD"):
                 response = json_response(405, {"error": "Method Not Allowed"})
             else:
-                response = self._route(path, query)
-            if path.startswith("/api/"):
-                self._rate_limit_headers(response)
+                response = self._route(fake, path, query)
+            if fake is not None:
+                fake.decorate(path, response, self.server.requests_served)
             if fault == "truncated":
                 self._send_truncated(response)
             else:
@@ -105,20 +104,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
-    def _route(self, path: str, query: dict[str, str]) -> Response:
+    def _route(self, fake: Fake | None, path: str, query: dict[str, str]) -> Response:
         sandbox = self.server.sandbox
-        base = sandbox.base_url
-        world = sandbox.world
         headers = {k.lower(): v for k, v in self.headers.items()}
-        with world.lock:
-            platform = platform_of(path)
-            found: Response | None
-            if platform == "rednote":
-                found = _rednote.handle(world, base, path, query)
-            elif platform == "rss":
-                found = _feeds.handle(world, base, path, headers)
-            else:
-                found = _mastodon.handle(world, base, path, query)
+        found: Response | None = None
+        if fake is not None:
+            with sandbox.world.lock:
+                found = fake.handle(sandbox.world, sandbox.base_url, path, query, headers)
         if found is not None:
             return found
         if path.startswith("/api/"):
@@ -157,17 +149,6 @@ class SandboxHandler(BaseHTTPRequestHandler):
             sandbox.finish()
             return json_response(200, {"tick": sandbox.tick, "done": sandbox.done})
         return json_response(404, {"error": "unknown sandbox control endpoint"})
-
-    def _rate_limit_headers(self, response: Response) -> None:
-        if response.header("X-RateLimit-Limit"):
-            return
-        served = next(self.server.requests_served)
-        reset = datetime.fromtimestamp((time.time() // 300 + 1) * 300, UTC)
-        response.headers += [
-            ("X-RateLimit-Limit", str(_RATE_LIMIT)),
-            ("X-RateLimit-Remaining", str(_RATE_LIMIT - 1 - served % _RATE_LIMIT)),
-            ("X-RateLimit-Reset", reset.strftime("%Y-%m-%dT%H:%M:%S.000Z")),
-        ]
 
     # -- sending -----------------------------------------------------------------------
 
