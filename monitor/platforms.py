@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "takedown.platforms"
 
+#: The keys of a watchlist target besides its kind field: no kind may take these names.
+TARGET_KEYS = ("platform", "base_url", "interval", "tags", "allow_hosts")
+
 
 @dataclass(slots=True)
 class Registry:
@@ -74,6 +77,9 @@ def _check_declaration(name: str, platform: object, reg: Registry) -> None:
     if not platform.kinds or not all(isinstance(k, Kind) and k.name == n
                                      for n, k in platform.kinds.items()):
         raise ValueError("its kinds must map each kind's name to its monitor.platform.Kind")
+    if clash := sorted(set(platform.kinds) & set(TARGET_KEYS)):
+        raise ValueError(f"its kind {clash[0]!r} has the name of a target key; rename it (a "
+                         "kind may not be called " + ", ".join(TARGET_KEYS) + ")")
 
 
 _registry: Registry | None = None
@@ -135,17 +141,35 @@ def closest_platform(name: str) -> str | None:
     return spellings[close[0]] if close else None
 
 
+def single_post_kind(platform: Platform) -> Kind | None:
+    """The platform's single-post kind: the first kind that has a ``post_ref``, if any.
+
+    Its name is the platform's to choose (``post``, ``page``, ``thread``…).
+    """
+    return next((kind for kind in platform.kinds.values() if kind.post_ref is not None), None)
+
+
+def is_single_post(platform: str, kind: str) -> bool:
+    """Whether ``kind`` of ``platform`` is one post (not a listing); False if unknown."""
+    found = registry().platforms.get(registry().aliases.get(platform, platform))
+    declared = found.kinds.get(kind) if found is not None else None
+    return declared is not None and declared.post_ref is not None
+
+
 def post_ref(platform: str, url: str, base_url: str | None) -> tuple[str, str]:
     """The post key and probe URL of a single-post target's URL.
 
-    Raises ValueError with a message for the user when the URL is not a post URL.
+    Raises ValueError with a message for the user when the URL is not a post URL
+    or the platform has no single-post kind.
     """
     found = get_platform(platform)
-    kind = found.kinds.get("post")
+    kind = single_post_kind(found)
     if kind is None or kind.post_ref is None:
-        raise ValueError(f"{found.name} has no post targets")
+        raise ValueError(f"{found.name} has no single-post targets (none of its kinds, "
+                         + ", ".join(sorted(found.kinds)) + ", has a post_ref)")
     return kind.post_ref(url, base_url)
 
 
-__all__ = ["ENTRY_POINT_GROUP", "PLATFORMS", "Platform", "Registry", "closest_platform",
-           "get_platform", "load_registry", "post_ref", "registry", "reload_platforms"]
+__all__ = ["ENTRY_POINT_GROUP", "PLATFORMS", "TARGET_KEYS", "Platform", "Registry",
+           "closest_platform", "get_platform", "is_single_post", "load_registry", "post_ref",
+           "registry", "reload_platforms", "single_post_kind"]

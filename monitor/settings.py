@@ -1,53 +1,70 @@
-"""Settings: one table of name, default and help text.
+"""Settings: one typed, frozen model; each field has its default and help text.
 
 Values come, highest priority first, from ``TAKEDOWN_<NAME>`` environment
 variables, the ``[settings]`` table of the watchlist file, and the defaults
-below. ``tests/test_docs.py`` fails if the README leaves a setting out.
+below. Read them as ``settings["CONFIRM_PROBES"]`` or ``settings.CONFIRM_PROBES``;
+they never change once loaded (:meth:`Settings.replace` makes a validated copy).
+
+:class:`Settings` is a frozen pydantic model rather than a frozen dataclass
+checked by a ``TypeAdapter``: the model carries each field's default and
+description (``Settings.model_fields``), which the README's table is generated
+from (``python -m monitor.settings --markdown``) and tested against
+(``tests/test_docs.py``), and it validates on ``replace`` with no second schema.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
+from .validation import message, unknown_key
 
 SETTINGS_ENV_PREFIX = "TAKEDOWN_"
 
 
-@dataclass(frozen=True, slots=True)
-class Setting:
-    name: str
-    default: Any
-    help: str
-    parse: Callable[[str], Any] = str
+# -- value parsers: durations, booleans, whole numbers ---------------------------------
 
 
 def parse_duration(value: str | int | float) -> float:
     """Seconds from ``90``, ``"90s"``, ``"5m"``, ``"2h"``, ``"1d"``."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
-    text = str(value).strip().lower()
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    try:
-        if text and text[-1] in units:
-            seconds = float(text[:-1]) * units[text[-1]]
-        else:
-            seconds = float(text)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a duration; write it like 90s, 5m, 2h or 1d") from None
-    if seconds < 0:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"{value!r} is not a duration; write it like 90s, 5m, 2h or 1d")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = value.strip().lower()
+        units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+        try:
+            if text and text[-1] in units:
+                seconds = float(text[:-1]) * units[text[-1]]
+            else:
+                seconds = float(text)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a duration; write it like 90s, 5m, 2h or 1d"
+                             ) from None
+    if math.isnan(seconds) or seconds < 0:
         raise ValueError("a duration cannot be negative")
+    if not math.isfinite(seconds):
+        raise ValueError(f"{value!r} is not a finite duration; write it like 90s, 5m or 2h")
     return seconds
 
 
-def parse_durations(value: str | list[Any]) -> list[float]:
-    items = value.split(",") if isinstance(value, str) else list(value)
-    out = [parse_duration(item) for item in items if str(item).strip()]
+def parse_durations(value: str | list[Any] | tuple[Any, ...]) -> tuple[float, ...]:
+    """Durations from ``"2m,5m,1h"`` or a list of them."""
+    if isinstance(value, str):
+        items: list[Any] = value.split(",")
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        raise ValueError(f"{value!r} is not a list of durations; write it like \"2m,5m,1h\"")
+    out = tuple(parse_duration(item) for item in items if str(item).strip())
     if not out:
         raise ValueError("give at least one duration")
     return out
@@ -64,149 +81,141 @@ def parse_bool(value: str | bool) -> bool:
     raise ValueError(f"{value!r} is not a boolean; use true or false")
 
 
-def parse_int(value: str | int) -> int:
-    if isinstance(value, bool):
-        raise ValueError("expected a whole number")
-    return int(value)
+def parse_int(value: str | int | float) -> int:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"{value!r} is not a whole number")
+    if isinstance(value, int):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a whole number") from None
+    if not number.is_integer():
+        raise ValueError(f"{value!r} is not a whole number")
+    return int(number)
 
 
-_DEFAULT_SCHEDULE = "2m,5m,10m,30m,1h,2h,6h,12h,24h"
-
-SETTINGS: dict[str, Setting] = {
-    s.name: s
-    for s in (
-        Setting(
-            "DATABASE_URL",
-            "",
-            "PostgreSQL URL (postgresql://user@host/db). Empty: start the embedded "
-            "PostgreSQL under DATA_DIR.",
-        ),
-        Setting(
-            "DATA_DIR",
-            "",
-            "Where the embedded database and state live. Empty: the user data directory "
-            "(platformdirs), e.g. ~/.local/share/takedown-monitor.",
-        ),
-        Setting(
-            "USER_AGENT",
-            "TakedownMonitor/0.1 (+https://github.com/takedown-monitor/takedown-monitor)",
-            "User-Agent sent with every request; keep a contact URL in it.",
-        ),
-        Setting("ROBOTSTXT_OBEY", True, "Honour robots.txt.", parse_bool),
-        Setting(
-            "CONCURRENT_REQUESTS_PER_HOST",
-            4,
-            "Parallel requests to any one host.",
-            parse_int,
-        ),
-        Setting("CONCURRENT_REQUESTS", 32, "Parallel requests in all.", parse_int),
-        Setting(
-            "AUTOTHROTTLE", True, "Adapt the per-host delay to the server's latency.", parse_bool
-        ),
-        Setting("DOWNLOAD_DELAY", 0.0, "Minimum seconds between requests to one host.", float),
-        Setting("DOWNLOAD_TIMEOUT", 20.0, "Seconds before a request times out.", parse_duration),
-        Setting("MAX_BODY_BYTES", 5_000_000, "Responses larger than this are refused.", parse_int),
-        Setting("RETRY_TIMES", 2, "Retries for timeouts, resets, 5xx and 429.", parse_int),
-        Setting(
-            "RETRY_AFTER_MAX",
-            120.0,
-            "Longest Retry-After honoured in place; longer waits postpone the check instead.",
-            parse_duration,
-        ),
-        Setting(
-            "RETRY_BACKOFF_BASE",
-            2.0,
-            "A host that answers 5xx or 429, times out or refuses connections is paused "
-            "this long, doubling with each such failure in a row (plus up to 50% jitter); "
-            "every request to it waits, other hosts go on.",
-            parse_duration,
-        ),
-        Setting(
-            "RETRY_BACKOFF_MAX",
-            600.0,
-            "Longest such pause of a failing host.",
-            parse_duration,
-        ),
-        Setting(
-            "ROBOTSTXT_CACHE",
-            86400.0,
-            "How long a host's robots.txt is reused by later checks; its Cache-Control "
-            "or Expires may shorten it.",
-            parse_duration,
-        ),
-        Setting(
-            "DEFAULT_INTERVAL",
-            600.0,
-            "How often a target's listing is checked unless the target says otherwise.",
-            parse_duration,
-        ),
-        Setting(
-            "RECHECK_SCHEDULE",
-            _DEFAULT_SCHEDULE,
-            "Delays after first sight at which each post is probed again; after the last, "
-            "daily until RECHECK_HORIZON.",
-            parse_durations,
-        ),
-        Setting(
-            "RECHECK_HORIZON",
-            30 * 86400.0,
-            "Stop re-probing a post this long after it was first seen.",
-            parse_duration,
-        ),
-        Setting(
-            "CONFIRM_PROBES",
-            2,
-            "Consistent probes needed before a disappearance or hiding becomes an event.",
-            parse_int,
-        ),
-        Setting(
-            "CONFIRM_SPACING",
-            300.0,
-            "Minimum time between the first and the last confirming probe.",
-            parse_duration,
-        ),
-        Setting(
-            "CONFIRM_RETRY",
-            120.0,
-            "How soon a suspect post is probed again while its disappearance is unconfirmed.",
-            parse_duration,
-        ),
-        Setting(
-            "FLAP_VERSIONS",
-            5,
-            "Content matching one of the post's last N versions is not a new edit.",
-            parse_int,
-        ),
-        Setting(
-            "VANTAGE",
-            "local",
-            "Name of this vantage point, recorded in every observation.",
-        ),
-        Setting("TICK", 5.0, "Seconds between scheduler passes over due work.", parse_duration),
-        Setting("BATCH_SIZE", 500, "Due items claimed per database round trip.", parse_int),
-        Setting(
-            "LEASE",
-            600.0,
-            "How long a claimed item stays with a worker before another may take it.",
-            parse_duration,
-        ),
-        Setting(
-            "METRICS_ADDRESS",
-            "127.0.0.1:9464",
-            "Where `takedown run` serves Prometheus /metrics (host:port); empty: no endpoint.",
-        ),
-        Setting(
-            "ERROR_BACKOFF_MAX",
-            3600.0,
-            "Longest delay between retries of a failing target.",
-            parse_duration,
-        ),
-    )
-}
+def parse_number(value: str | int | float) -> float:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"{value!r} is not a number")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number") from None
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{value!r} is not a usable number; give one of 0 or more")
+    return number
 
 
-class Settings(dict[str, Any]):
-    """Resolved settings; read them as ``settings["DATABASE_URL"]``."""
+def parse_text(value: str | int | float) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"{value!r} is not text; write it in quotes")
+    return str(value)
+
+
+def format_duration(seconds: float) -> str:
+    """``600.0`` → ``10m``: the largest unit that divides it evenly."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+# -- the typed fields ---------------------------------------------------------------------
+
+Text = Annotated[str, BeforeValidator(parse_text)]
+Flag = Annotated[bool, BeforeValidator(parse_bool)]
+Count = Annotated[int, BeforeValidator(parse_int)]
+Number = Annotated[float, BeforeValidator(parse_number)]
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+Schedule = Annotated[tuple[float, ...], BeforeValidator(parse_durations)]
+
+_DEFAULT_SCHEDULE = (120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 43200.0, 86400.0)
+
+
+class Settings(BaseModel, Mapping[str, Any]):
+    """Resolved settings; read them as ``settings["DATABASE_URL"]`` or ``settings.DATABASE_URL``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    DATABASE_URL: Text = Field("", description=(
+        "PostgreSQL URL (postgresql://user@host/db). Empty: start the embedded PostgreSQL "
+        "under DATA_DIR."))
+    DATA_DIR: Text = Field("", description=(
+        "Where the embedded database and state live. Empty: the user data directory "
+        "(platformdirs), e.g. ~/.local/share/takedown-monitor."))
+    USER_AGENT: Text = Field(
+        "TakedownMonitor/0.1 (+https://github.com/takedown-monitor/takedown-monitor)",
+        description="User-Agent sent with every request; keep a contact URL in it.")
+    ROBOTSTXT_OBEY: Flag = Field(True, description="Honour robots.txt.")
+    CONCURRENT_REQUESTS_PER_HOST: Count = Field(
+        4, ge=1, description="Parallel requests to any one host.")
+    CONCURRENT_REQUESTS: Count = Field(32, ge=1, description="Parallel requests in all.")
+    AUTOTHROTTLE: Flag = Field(
+        True, description="Adapt the per-host delay to the server's latency.")
+    DOWNLOAD_DELAY: Number = Field(
+        0.0, description="Minimum seconds between requests to one host.")
+    DOWNLOAD_TIMEOUT: Seconds = Field(20.0, description="Seconds before a request times out.")
+    MAX_BODY_BYTES: Count = Field(5_000_000, ge=1, description=(
+        "Responses larger than this are refused (recorded as `too_large`)."))
+    RETRY_TIMES: Count = Field(
+        2, ge=0, description="Retries for timeouts, resets, 5xx and 429.")
+    RETRY_AFTER_MAX: Seconds = Field(120.0, description=(
+        "Longest Retry-After honoured in place; longer waits postpone the check instead."))
+    RETRY_BACKOFF_BASE: Seconds = Field(2.0, description=(
+        "A host that answers 5xx or 429, times out or refuses connections is paused this "
+        "long, doubling with each such failure in a row (plus up to 50% jitter); every "
+        "request to it waits, other hosts go on."))
+    RETRY_BACKOFF_MAX: Seconds = Field(600.0, description="Longest such pause of a failing host.")
+    ROBOTSTXT_CACHE: Seconds = Field(86400.0, description=(
+        "How long a host's robots.txt is reused by later checks; its Cache-Control or "
+        "Expires may shorten it."))
+    DEFAULT_INTERVAL: Seconds = Field(600.0, description=(
+        "How often a target's listing is checked unless the target says otherwise."))
+    RECHECK_SCHEDULE: Schedule = Field(_DEFAULT_SCHEDULE, description=(
+        "Delays after first sight at which each post is probed again; after the last, "
+        "daily until RECHECK_HORIZON."))
+    RECHECK_HORIZON: Seconds = Field(30 * 86400.0, description=(
+        "Stop re-probing a post this long after it was first seen."))
+    CONFIRM_PROBES: Count = Field(2, ge=1, description=(
+        "Consistent probes needed before a disappearance or hiding becomes an event."))
+    CONFIRM_SPACING: Seconds = Field(300.0, description=(
+        "Minimum time between the first and the last confirming probe."))
+    CONFIRM_RETRY: Seconds = Field(120.0, description=(
+        "How soon a suspect post is probed again while its disappearance is unconfirmed."))
+    FLAP_VERSIONS: Count = Field(5, ge=0, description=(
+        "Content matching one of the post's last N versions is not a new edit."))
+    VANTAGE: Text = Field("local", description=(
+        "Name of this vantage point, recorded in every observation."))
+    TICK: Seconds = Field(5.0, description="Seconds between scheduler passes over due work.")
+    BATCH_SIZE: Count = Field(500, ge=1, description="Due items claimed per database round trip.")
+    LEASE: Seconds = Field(600.0, description=(
+        "How long a claimed item stays with a worker before another may take it."))
+    METRICS_ADDRESS: Text = Field("127.0.0.1:9464", description=(
+        "Where `takedown run` serves Prometheus `/metrics` (host:port); empty: no endpoint."))
+    ERROR_BACKOFF_MAX: Seconds = Field(3600.0, description=(
+        "Longest delay between retries of a failing target."))
+
+    # -- reading it as a mapping (the whole codebase reads settings["NAME"]) -------------
+
+    def __getitem__(self, name: str) -> Any:
+        if name in type(self).model_fields:
+            return getattr(self, name)
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]  # names, as a Mapping
+        return iter(type(self).model_fields)
+
+    def __len__(self) -> int:
+        return len(type(self).model_fields)
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        raise TypeError(f"settings are frozen; use settings.replace({name}=…) for a variant")
+
+    def __delitem__(self, name: str) -> None:
+        raise TypeError("settings are frozen; use settings.replace(…) for a variant")
+
+    # -- making settings ----------------------------------------------------------------
 
     @classmethod
     def load(
@@ -215,30 +224,134 @@ class Settings(dict[str, Any]):
         environ: Mapping[str, str] | None = None,
         source: str = "settings",
     ) -> Settings:
+        """Resolve every setting: ``TAKEDOWN_<NAME>`` > ``file_values`` > the default.
+
+        ``file_values`` are the watchlist's ``[settings]`` (any case); ``source``
+        names where they came from in messages. Raises ConfigError listing every
+        bad value, each with where it came from and what to write.
+        """
         environ = os.environ if environ is None else environ
-        resolved = cls()
-        for name, setting in SETTINGS.items():
-            resolved[name] = (
-                setting.parse(setting.default) if isinstance(setting.default, str) and
-                setting.parse is not str else setting.default
-            )
+        values: dict[str, Any] = {}
+        where: dict[str, str] = {}
+        problems: list[str] = []
         for raw_name, value in (file_values or {}).items():
-            name = raw_name.upper()
-            if name not in SETTINGS:
-                raise ConfigError(
-                    f"{source}: unknown setting {raw_name!r}; known settings: "
-                    + ", ".join(n.lower() for n in SETTINGS)
-                )
-            resolved[name] = _parse(SETTINGS[name], value, f"{source}: {raw_name}")
-        for name, setting in SETTINGS.items():
+            name = str(raw_name).upper()
+            if name not in cls.model_fields:
+                problems.append(f"{source}: " + unknown_key(str(raw_name), _lower_names(),
+                                                            what="setting"))
+                continue
+            values[name], where[name] = value, f"{source}: {raw_name}"
+        for name in cls.model_fields:
             env_name = SETTINGS_ENV_PREFIX + name
             if env_name in environ:
-                resolved[name] = _parse(setting, environ[env_name], env_name)
-        return resolved
+                values[name], where[name] = environ[env_name], env_name
+        return cls._validated(values, where, problems)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` (UPPER_SNAKE names, raw or typed values), validated."""
+        problems = [f"replace: {unknown_key(name, list(self), what='setting')}"
+                    for name in changes if name not in type(self).model_fields]
+        where = {name: f"replace: {name}" for name in changes}
+        return self._validated({**dict(self), **changes}, where, problems)
+
+    @classmethod
+    def _validated(cls, values: dict[str, Any], where: dict[str, str],
+                   problems: list[str]) -> Settings:
+        try:
+            settings = cls.model_validate({k: v for k, v in values.items()
+                                           if k in cls.model_fields})
+        except ValidationError as exc:
+            for error in exc.errors():
+                name = str(error["loc"][0]) if error["loc"] else ""
+                problems.append(f"{where.get(name, name)}: {message(error)}")
+        if len(problems) == 1:
+            raise ConfigError(problems[0])
+        if problems:
+            raise ConfigError(f"{len(problems)} problems with the settings:"
+                              + "".join(f"\n  {p}" for p in problems))
+        return settings
 
 
-def _parse(setting: Setting, value: Any, where: str) -> Any:
-    try:
-        return setting.parse(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+def _lower_names() -> list[str]:
+    return [name.lower() for name in Settings.model_fields]
+
+
+# -- the table, for the watchlist checks and the docs ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One row of the settings table: name, default (typed), help text and its parser."""
+
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[Any], Any]
+
+    @property
+    def shown(self) -> str:
+        """The default as a user would write it (``10m``, ``true``), for the docs."""
+        return show_value(self.name, self.default)
+
+
+def _parser(name: str) -> Callable[[Any], Any]:
+    """Check one value of ``name`` with the model's own field (ValueError with our words)."""
+
+    def parse(value: Any) -> Any:
+        try:
+            return Settings.model_validate({name: value})[name]
+        except ValidationError as exc:
+            raise ValueError(message(exc.errors()[0])) from None
+
+    return parse
+
+
+def show_value(name: str, value: Any) -> str:
+    annotation = Settings.model_fields[name].annotation
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(format_duration(v) for v in value)
+    if annotation is float and name in _DURATIONS:
+        return format_duration(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+_DURATIONS = frozenset(name for name, f in Settings.model_fields.items()
+                       if any(isinstance(m, BeforeValidator) and m.func is parse_duration
+                              for m in f.metadata))
+
+SETTINGS: dict[str, Setting] = {
+    name: Setting(name, field.default, field.description or "", _parser(name))
+    for name, field in Settings.model_fields.items()
+}
+
+
+def settings_table() -> str:
+    """The README's ``## Settings`` table, generated from the model."""
+    rows = ["| setting | default | meaning |", "|---|---|---|"]
+    for s in SETTINGS.values():
+        shown = f"`{s.shown}`" if s.shown else "(empty)"
+        rows.append(f"| `{s.name}` | {shown} | {s.help} |")
+    return "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m monitor.settings --markdown``: print the README's settings table."""
+    args = sys.argv[1:] if argv is None else argv
+    if args != ["--markdown"]:
+        print("usage: python -m monitor.settings --markdown", file=sys.stderr)
+        return 2
+    sys.stdout.write(settings_table())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+__all__ = ["SETTINGS", "SETTINGS_ENV_PREFIX", "Setting", "Settings", "format_duration",
+           "parse_bool", "parse_duration", "parse_durations", "parse_int", "parse_number",
+           "settings_table"]

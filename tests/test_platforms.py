@@ -15,12 +15,12 @@ from click.testing import CliRunner
 
 from monitor import platforms
 from monitor.classify import ACCOUNT_STATES, NOTICES, classify_disappearance
-from monitor.cli import cli
 from monitor.errors import PlatformLoadError, UnknownPlatform, WatchlistError
 from monitor.events import CAUSES
 from monitor.observation import Outcome
 from monitor.platform import MATCH_TYPES, Kind, Platform, Rule, match_words
 from monitor.watchlist import parse_watchlist
+from spiders.cli import cli
 
 BUILT_INS = ("mastodon", "rednote", "rss", "webpage")
 
