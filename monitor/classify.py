@@ -23,8 +23,13 @@ _ACCOUNT_SPECIFICITY = {"normal": 0, "limited": 0, "suspended": 1, "deleted": 2,
 #: The account states a platform's words or spider may report.
 ACCOUNT_STATES = frozenset(_ACCOUNT_SPECIFICITY)
 
+#: What a notice (``signals["notice"]``, set from a platform's words) says the cause
+#: is: (cause, cause_detail). Kept as data; a notice missing here is read below or
+#: left ambiguous.
 _NOTICE_CAUSE: dict[str, tuple[str, str | None]] = {
     "deleted_by_author": ("deleted_by_author", None),
+    "removed_by_moderator": ("removed_by_moderator", None),
+    "removed_by_platform": ("removed_by_platform", None),
     "removed_violation": ("removed_by_platform", "policy"),
     "removed_legal": ("removed_by_platform", "legal"),
     "removed_copyright": ("removed_by_platform", "copyright"),

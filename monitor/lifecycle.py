@@ -160,6 +160,7 @@ class Lifecycle:
             listed.add(entry.key)
             post.last_listed_at = obs.observed_at
             _remember(post, entry)
+            schedule.token_refreshed(post, entry, obs.observed_at)
             norm = diff.normalise(entry, obs.platform)
             self._slot = runs.post_slot(post, obs, norm, self.ids)
             self._see_content(target, post, entry, norm, obs)

@@ -13,6 +13,11 @@
   query (tracked targets and posts, the backlog, per-group freshness, error
   streaks, the delivery queue and dead letters). A failing query never fails the
   scrape: it is logged and ``takedown_collector_up`` drops to 0;
+- the collector's health per platform, kept by :class:`CollectorHealth` from the
+  same committed observations: the share of the last :data:`HEALTH_WINDOW` checks
+  the platform blocked (the ``BLOCKED`` outcomes: anti-bot, login wall, expired
+  token, collector_blocked) and when a check last got an answer about content.
+  Blocked checks themselves are counted in ``takedown_checks_total`` by outcome;
 - ``takedown_build_info`` and prometheus_client's ``process_*`` metrics.
 
 No ``_created`` series: prometheus_client's are switched off when a
@@ -37,6 +42,7 @@ import logging
 import os
 import re
 import threading
+from collections import deque
 from collections.abc import Iterable, Sequence
 from platform import python_version
 from typing import TYPE_CHECKING, Any
@@ -66,14 +72,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LABELS", "METRICS", "BuildInfoCollector", "DatabaseCollector", "Metrics",
-           "MetricsServer"]
+__all__ = ["HEALTH_WINDOW", "LABELS", "METRICS", "BuildInfoCollector", "CollectorHealth",
+           "DatabaseCollector", "Metrics", "MetricsServer"]
 
 #: Every metric, with its help text. ``tests/test_docs.py`` checks the README lists each.
 METRICS: dict[str, str] = {
     "takedown_checks_total": "Checks recorded, one per observation, by platform, mode "
     "(listing|probe) and outcome. A rising share of anti_bot, token_expired, malformed or "
-    "auth_required outcomes means the platform changed under the spiders.",
+    "auth_required outcomes means the platform changed under the spiders; "
+    "collector_blocked counts the platform's blocks of the collector (its words name them: "
+    "HTTP 432, 461/471, TikTok 10204, Reddit's \"whoa there, pardner\").",
     "takedown_events_total": "Events stored, by platform, watchlist group, kind and cause "
     "(cause is empty for edits and restorations).",
     "takedown_alert_delivery_attempts_total": "Alert delivery attempts by channel type and "
@@ -98,6 +106,12 @@ METRICS: dict[str, str] = {
     "migration.",
     "takedown_alert_dead_letters": "Alert deliveries given up after max_tries: nobody was "
     "told. Falls when `takedown alerts retry` puts them back.",
+    "takedown_collector_block_ratio": "Share (0-1) of the platform's last 100 recorded "
+    "checks that the platform blocked (anti_bot, auth_required, token_expired, "
+    "collector_blocked: about the collector, never the post), since the process started.",
+    "takedown_collector_last_success_timestamp_seconds": "Unix time of the platform's latest "
+    "recorded check that got an answer about content (not a transient outcome), since the "
+    "process started; 0 if none yet.",
     "takedown_collector_up": "1 if the last scrape read the database, 0 if the query failed "
     "(see the log); the database gauges are missing while it is 0.",
     "takedown_build_info": "Always 1; the labels say which Takedown Monitor version and "
@@ -132,7 +146,9 @@ MODES = ("listing", "probe")
 #: challenge pages, refusals). A platform's own verdicts (a token expiring, a notice page,
 #: a tombstone) are not invented where they cannot occur: their series start when seen.
 PRECREATED_OUTCOMES = frozenset(Outcome) - {Outcome.TOKEN_EXPIRED, Outcome.UNAVAILABLE,
-                                            Outcome.TOMBSTONE}
+                                            Outcome.TOMBSTONE, Outcome.COLLECTOR_BLOCKED}
+#: Checks per platform that ``takedown_collector_block_ratio`` is computed over.
+HEALTH_WINDOW = 100
 
 # Free-form label values (platform, channel type) must look like a short name. Anything
 # else - a URL, an account - is a bug upstream; it is counted as "invalid" and logged,
@@ -172,6 +188,9 @@ class Metrics:
         self.time_to_takedown = Histogram(
             "takedown_time_to_takedown_seconds", METRICS["takedown_time_to_takedown_seconds"],
             ["platform", "cause"], buckets=TAKEDOWN_BUCKETS, registry=self.registry)
+        #: Collector health per platform, fed with every committed observation.
+        self.health = CollectorHealth()
+        self.collectors.append(self.health)
         self.collector = DatabaseCollector(db) if db is not None else None
         if self.collector is not None:
             self.collectors.append(self.collector)
@@ -196,6 +215,7 @@ class Metrics:
                 for outcome in PRECREATED_OUTCOMES:
                     self.checks.labels(platform, mode, outcome.value)
             self.checks.labels(platform, mode, str(obs.outcome)).inc()
+            self.health.observe(platform, obs)
             if obs.elapsed_ms is not None and obs.elapsed_ms >= 0:
                 self.check_duration.labels(platform, mode).observe(obs.elapsed_ms / 1000.0)
         for event in events:
@@ -396,6 +416,38 @@ class DatabaseCollector(Collector):
             rows += [{"metric": "deliveries", "a": s, "b": "", "value": 0}
                      for s in (*QUEUE_STATES, "dead") if s not in seen]
         return rows, has_deliveries
+
+
+class CollectorHealth(Collector):
+    """Per platform: the share of its last ``window`` checks it blocked, and when a
+    check last got an answer about content. Kept in memory from committed
+    observations (this process's, since it started); read at scrape time."""
+
+    def __init__(self, window: int = HEALTH_WINDOW) -> None:
+        self.window = window
+        self._lock = threading.Lock()
+        #: platform → blocked flags of its latest checks, oldest first.
+        self._recent: dict[str, deque[bool]] = {}
+        self._last_success: dict[str, float] = {}
+
+    def observe(self, platform: str, obs: Observation) -> None:
+        with self._lock:
+            recent = self._recent.setdefault(platform, deque(maxlen=self.window))
+            recent.append(obs.outcome.blocked)
+            if not obs.outcome.transient:
+                when = obs.observed_at.timestamp()
+                self._last_success[platform] = max(when, self._last_success.get(platform, 0.0))
+
+    def collect(self) -> Iterable[Metric]:
+        ratio = _gauge("takedown_collector_block_ratio", ["platform"])
+        last = _gauge("takedown_collector_last_success_timestamp_seconds", ["platform"])
+        with self._lock:
+            if not self._recent:
+                return []  # no platform checked yet: no series (nor empty families)
+            for platform, recent in sorted(self._recent.items()):
+                ratio.add_metric([platform], sum(recent) / len(recent))
+                last.add_metric([platform], self._last_success.get(platform, 0.0))
+        return [ratio, last]
 
 
 class BuildInfoCollector(Collector):

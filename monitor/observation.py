@@ -58,10 +58,19 @@ class Outcome(StrEnum):
     #: fetch policy (not http(s), another host than the target's, a private
     #: address). ``detail`` names the rule and what to do.
     REFUSED = "refused"
+    #: The platform blocks the collector (its IP, session or fingerprint), as its
+    #: words table names it: HTTP 432 or 461/471, TikTok 10204, Reddit's "whoa
+    #: there, pardner" page. About us, never about the item (see :data:`BLOCKED`).
+    COLLECTOR_BLOCKED = "collector_blocked"
 
     @property
     def transient(self) -> bool:
         return self in TRANSIENT
+
+    @property
+    def blocked(self) -> bool:
+        """True when the outcome says the collector was kept out (:data:`BLOCKED`)."""
+        return self in BLOCKED
 
     @property
     def absent(self) -> bool:
@@ -82,6 +91,19 @@ TRANSIENT = frozenset(
         Outcome.AUTH_REQUIRED,
         Outcome.MALFORMED,
         Outcome.REFUSED,
+        Outcome.COLLECTOR_BLOCKED,
+    }
+)
+#: Outcomes that say something about the collector, not the item: a challenge or
+#: captcha page, a login wall, an expired token, a platform's block of our IP or
+#: session. Transient (never absent, never classified, never an event); they feed
+#: the per-platform collector health metrics (``takedown_collector_block_ratio``).
+BLOCKED = frozenset(
+    {
+        Outcome.ANTI_BOT,
+        Outcome.AUTH_REQUIRED,
+        Outcome.TOKEN_EXPIRED,
+        Outcome.COLLECTOR_BLOCKED,
     }
 )
 ABSENT = frozenset(
@@ -100,6 +122,10 @@ ABSENT = frozenset(
 NOTICES: dict[str, str] = {
     "deleted": "the platform says the item was deleted, without saying by whom",
     "deleted_by_author": "the platform says the author deleted it",
+    "removed_by_moderator": "the platform says a community or instance moderator removed it "
+    "(Reddit removed_by_category: moderator)",
+    "removed_by_platform": "the platform says its staff or automation removed it, without a "
+    "reason (Reddit removed_by_category: reddit)",
     "removed_violation": "the platform says it was removed for breaking its rules",
     "removed_legal": "the platform says it was withheld for legal reasons",
     "removed_copyright": "the platform says it was removed after a copyright claim",
@@ -120,6 +146,8 @@ NOTICES: dict[str, str] = {
 SIGNALS: dict[str, str] = {
     "notice": "one of NOTICES",
     "error_code": "the platform's own error code, as a string",
+    "fingerprint": "the name of the words-table rule (monitor.platform.Rule.name) that "
+    "decided the outcome",
     "account_state": "normal | suspended | suspended_temporary | suspended_permanent | "
     "limited | deleted",
     "tombstone_by": "RFC 6721 at:by name",
@@ -128,9 +156,13 @@ SIGNALS: dict[str, str] = {
     "retry_after": "seconds the server asked us to wait (int)",
     "editor_is_author": "bool: the last edit was made by the author (Mastodon history)",
     "sensitive": "bool: media hidden behind a content warning",
-    "listed": "bool: a probe found the post in its author's listing (RedNote)",
     "followup_failed": "bool: a secondary request of this probe (account, profile, history) "
     "failed transiently, so the signals are incomplete",
+    "followups": "list[dict]: the probe's second-signal requests, each with its name, url, "
+    "status or outcome, and whether it failed (spiders.base.MonitorSpider.follow_up)",
+    "batch_size": "int: how many posts the batched request that carried this one answered "
+    "(its status, URL and body hash are that request's)",
+    "item_hash": "SHA-256 of this post's own item inside a batch answer",
     "listing_end": "bool: the listing walk reached the oldest item (no further page), so "
     "every tracked post of the target lies inside its window",
     "skipped_entries": "int: listing entries that could not be parsed and were skipped; "

@@ -14,10 +14,12 @@ rows from what the platform says to an outcome and a notice, matched by
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 #: A value check: ``(value, has_base_url) -> (value, implied base_url)``; it
@@ -79,16 +81,62 @@ class Kind:
     example: str = ""
 
 
+#: Where a fingerprint looks in an HTTP answer (OONI's ``location_found``): the
+#: status code, the body text, the URL after redirects; ``header.<name>`` (any
+#: case) and ``json:<path>`` (see :func:`json_values`) name one header or field.
+LOCATIONS: tuple[str, ...] = ("status", "body", "final_url")
+LOCATION_PREFIXES: tuple[str, ...] = ("header.", "json:")
+#: What the built-in spiders read besides the locations: an error code, a page's
+#: visible texts or title, a follow-up request's status, a selector's match count.
+PLATFORM_SCOPES: tuple[str, ...] = ("error_code", "page_text", "title", "account_status",
+                                    "profile_status", "match_count")
+
+#: Quotes folded to ``'`` before text is matched: platforms write both (rule 7 of
+#: the platform notes: Telegram, X and YouTube notices use ``'`` and ``’``).
+_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+
+
+def normalise_words(text: str) -> str:
+    """``text`` as words are matched: curly quotes made ``'``, whitespace runs one
+    space, no leading or trailing space. Linear in ``text``."""
+    return " ".join(text.translate(_QUOTES).split())
+
+
+def scope_problem(scope: str) -> str | None:
+    """Why ``scope`` is not a place a rule can look, or None when it is."""
+    if scope in LOCATIONS or scope in PLATFORM_SCOPES:
+        return None
+    for prefix in LOCATION_PREFIXES:
+        if scope.startswith(prefix):
+            rest = scope[len(prefix):]
+            if prefix == "json:":
+                try:
+                    json_path(rest)
+                except ValueError as exc:
+                    return str(exc)
+                return None
+            return None if rest else f"{scope!r} names no header; write header.<name>"
+    return (f"unknown scope {scope!r}; use one of " + ", ".join(LOCATIONS + PLATFORM_SCOPES)
+            + ", header.<name> or json:<path>")
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One row of a platform's words: when ``scope`` says ``pattern``, it means ``outcome``.
+    """One row of a platform's words, an OONI-style fingerprint: when ``scope`` says
+    ``pattern``, it means ``outcome``.
 
-    ``scope`` names what is matched (``status``, ``error_code``, ``page_text``,
-    ``title``, a JSON field…); ``match`` is how (``equal``, ``contains``,
-    ``prefix`` or ``regex``). ``notice`` is the notice code recorded with the
-    outcome (``monitor.classify`` maps notices to causes); ``account_state``
-    the state of the author's account the words reveal (e.g. Mastodon's
-    ``suspended_temporary``), sent as the ``account_state`` signal.
+    ``scope`` names what is matched: a location of the answer (``status``,
+    ``header.<name>``, ``body``, ``json:<path>``, ``final_url``) or what a spider
+    read (``error_code``, ``page_text``, ``account_status``…; see
+    :func:`scope_problem`); ``match`` is how (``equal``, ``contains``, ``prefix``
+    or ``regex``), on text normalised by :func:`normalise_words` (curly quotes,
+    whitespace). ``notice`` is the notice code recorded with the outcome
+    (``monitor.classify`` maps notices to causes); ``account_state`` the state of
+    the author's account the words reveal (e.g. Mastodon's ``suspended_temporary``),
+    sent as the ``account_state`` signal. ``name`` is the rule's stable id, recorded
+    as ``signals["fingerprint"]`` when it decides an outcome (default: built from
+    scope, match and pattern; built-in tables name every rule, e.g.
+    ``rednote.code.ip_block``); ``source`` where the pattern was seen (URL or note).
     """
 
     scope: str
@@ -97,45 +145,178 @@ class Rule:
     notice: str | None = None
     match: MatchType = "equal"
     account_state: str | None = None
+    name: str = ""
+    source: str | None = None
+    _text: str = field(default="", init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", f"{self.scope}.{self.match}.{self.pattern}")
+        object.__setattr__(self, "_text", normalise_words(self.pattern)
+                           if self.match != "regex" else self.pattern)
 
     def matches(self, value: str) -> bool:
+        return self.matches_normalised(normalise_words(value))
+
+    def matches_normalised(self, value: str) -> bool:
+        """:meth:`matches` for a value :func:`normalise_words` has already seen."""
         if self.match == "equal":
-            return value == self.pattern
+            return value == self._text
         if self.match == "contains":
-            return self.pattern in value
+            return self._text in value
         if self.match == "prefix":
-            return value.startswith(self.pattern)
+            return value.startswith(self._text)
         if self.match == "regex":
-            return re.search(self.pattern, value) is not None
+            return re.search(self._text, value) is not None
         raise ValueError(f"rule {self.pattern!r} has match type {self.match!r}; use one of "
                          + ", ".join(MATCH_TYPES))
 
 
 @dataclass(frozen=True, slots=True)
 class WordMatch:
-    """The rule that matched, and the text it matched in."""
+    """The rule that matched, and the text it matched in (as said, not normalised)."""
 
     rule: Rule
     text: str
 
 
-def match_words(rules: Iterable[Rule],
-                said: Mapping[str, str | int | Iterable[str] | None]) -> WordMatch | None:
+Said = Mapping[str, "str | int | Iterable[str] | None"]
+
+
+def match_words(rules: Iterable[Rule], said: Said) -> WordMatch | None:
     """The first rule, in table order, whose scope in ``said`` it matches.
 
     ``said`` maps a scope to what the platform said there: one value or several
-    (e.g. every text of a page). Table order is precedence across scopes.
+    (e.g. every text of a page, every value a ``json:`` path reached). Table
+    order is precedence across scopes. Each value is normalised once.
     """
-    seen: dict[str, list[str]] = {}
+    seen: dict[str, list[tuple[str, str]]] = {}
     for scope, values in said.items():
         if values is None:
             continue
-        seen[scope] = [str(values)] if isinstance(values, str | int) else list(values)
+        texts = [str(values)] if isinstance(values, str | int) else [str(v) for v in values]
+        seen[scope] = [(t, normalise_words(t)) for t in texts]
     for rule in rules:
-        for text in seen.get(rule.scope, ()):
-            if rule.matches(text):
+        for text, norm in seen.get(rule.scope, ()):
+            if rule.matches_normalised(norm):
                 return WordMatch(rule, text)
     return None
+
+
+# --- json: locations --------------------------------------------------------------
+
+#: Values one ``json:`` path may reach (``[]`` fans out over lists): enough for a
+#: batch answer of 100 posts; a hostile list of a million items costs no more.
+MAX_JSON_VALUES = 1000
+_EACH = object()
+JsonStep = str | int | object
+
+
+@functools.lru_cache(maxsize=256)
+def json_path(path: str) -> tuple[JsonStep, ...]:
+    """The steps of a ``json:`` path: ``data.children[].data.removed_by_category``,
+    ``items[0].id``, ``__DEFAULT_SCOPE__["webapp.video-detail"].statusCode``. ``[]``
+    is every item of a list; ``[N]`` one item; ``["key"]`` a key with dots in it.
+    Raises ValueError for a path it cannot read."""
+    steps: list[JsonStep] = []
+    i, n = 0, len(path)
+    expect_key = True
+    while i < n:
+        ch = path[i]
+        if ch == "[":
+            end = path.find("]", i)
+            if path.startswith(('["', "['"), i):
+                quote = path[i + 1]
+                close = path.find(quote + "]", i + 2)
+                if close < 0:
+                    raise ValueError(f"json path {path!r}: unterminated [{quote}…{quote}]")
+                steps.append(path[i + 2:close])
+                i = close + 2
+            elif end < 0:
+                raise ValueError(f"json path {path!r}: unterminated [")
+            else:
+                inner = path[i + 1:end]
+                if inner and not inner.isdigit():
+                    raise ValueError(f"json path {path!r}: [{inner}] is not [], [N] or "
+                                     '["key"]')
+                steps.append(int(inner) if inner else _EACH)
+                i = end + 1
+            expect_key = False
+        elif ch == ".":
+            if expect_key:
+                raise ValueError(f"json path {path!r}: empty key before '.'")
+            expect_key = True
+            i += 1
+        else:
+            j = i
+            while j < n and path[j] not in ".[":
+                j += 1
+            steps.append(path[i:j])
+            i, expect_key = j, False
+    if not steps or expect_key:
+        raise ValueError(f"json path {path!r} is empty or ends in '.'")
+    return tuple(steps)
+
+
+def json_values(data: Any, path: str, limit: int = MAX_JSON_VALUES) -> list[str]:
+    """The scalar values ``path`` reaches in parsed JSON, as text (``true``,
+    ``false``, numbers as JSON writes them; nulls, objects and lists left out).
+
+    Only the path is walked, so deep nesting elsewhere costs nothing; each step
+    keeps at most ``limit`` values. Never raises on odd data (a missing key, a
+    string where an object was expected): that branch yields nothing.
+    """
+    nodes: list[Any] = [data]
+    for step in json_path(path):
+        found: list[Any] = []
+        for node in nodes:
+            if step is _EACH:
+                if isinstance(node, list):
+                    found.extend(node[: limit - len(found)])
+            elif isinstance(step, int):
+                if isinstance(node, list) and step < len(node):
+                    found.append(node[step])
+            elif isinstance(node, dict) and step in node:
+                found.append(node[step])
+            if len(found) >= limit:
+                break
+        nodes = found
+    return [text for text in map(_json_text, nodes) if text is not None]
+
+
+def _json_text(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    return None
+
+
+def json_said(data: Any, rules: Iterable[Rule]) -> dict[str, list[str]]:
+    """The ``json:`` part of a ``said`` mapping: for every ``json:<path>`` scope the
+    rules use, the values the path reaches in ``data``."""
+    return {r.scope: json_values(data, r.scope[5:]) for r in rules
+            if r.scope.startswith("json:")}
+
+
+def answer_said(rules: Iterable[Rule], *, status: int | None = None,
+                headers: Mapping[str, str] | None = None, body: str | None = None,
+                final_url: str | None = None, data: Any = None) -> dict[str, Any]:
+    """A ``said`` mapping for the locations the rules look at in one HTTP answer:
+    ``status``, ``header.<name>`` (case-insensitive), ``body``, ``final_url`` and,
+    when ``data`` (parsed JSON) is given, every ``json:`` path. A spider adds its own
+    scopes (``error_code``, ``page_text``…) to it."""
+    rules = tuple(rules)
+    lower = {k.lower(): v for k, v in (headers or {}).items()}
+    said: dict[str, Any] = {"status": status, "body": body, "final_url": final_url}
+    for rule in rules:
+        if rule.scope.startswith("header."):
+            said[rule.scope] = lower.get(rule.scope[7:].lower())
+    if data is not None:
+        said.update(json_said(data, rules))
+    return said
 
 
 def _no_change(text: str) -> str:
@@ -151,6 +332,8 @@ class Platform:
     kinds: Mapping[str, Kind]
     #: The spider class as a dotted path (``package.module.Class``), loaded by spiders.crawl.
     spider: str
+    #: The sandbox fake as a dotted path (``package.module.OBJECT``), loaded by spiders.sandbox.
+    fake: str | None = None
     aliases: tuple[str, ...] = ()
     #: Where requests go when a target names no base_url.
     default_base_url: str | None = None
@@ -165,6 +348,11 @@ class Platform:
     warning_field: str | None = None
     #: The platform's words (see :class:`Rule`), most specific first.
     words: tuple[Rule, ...] = field(default=())
+    #: The ``PostContent.extra`` field holding a per-item access token that listings
+    #: hand out and probes must use (RedNote: ``xsec_token``). The core keeps the
+    #: latest listing's value in the post's ``known``; a probe that ends
+    #: ``token_expired`` waits for the target's next listing to refresh it.
+    probe_token: str | None = None
 
     def kind(self, name: str) -> Kind:
         try:
@@ -174,5 +362,7 @@ class Platform:
                              + ", ".join(sorted(self.kinds))) from None
 
 
-__all__ = ["MATCH_TYPES", "Kind", "Platform", "Rule", "WordMatch", "check_url", "match_words",
-           "origin", "url_check", "url_identity", "url_post_ref"]
+__all__ = ["LOCATIONS", "LOCATION_PREFIXES", "MATCH_TYPES", "MAX_JSON_VALUES", "PLATFORM_SCOPES",
+           "Kind", "Platform", "Rule", "Said", "WordMatch", "answer_said", "check_url",
+           "json_path", "json_said", "json_values", "match_words", "normalise_words", "origin",
+           "scope_problem", "url_check", "url_identity", "url_post_ref"]

@@ -125,3 +125,37 @@ def test_cadence_stops_at_the_horizon_and_caps_gaps() -> None:
 
 def test_backoff_doubles_and_caps() -> None:
     assert [backoff(n, 10, 100) for n in range(5)] == [10, 20, 40, 80, 100]
+
+
+# A removal served as HTTP 200 with a marker: the words give outcome unavailable and a
+# notice; the notice alone decides the cause, whatever the platform's default remover.
+@pytest.mark.parametrize(("notice", "cause", "detail"), [
+    ("removed_by_moderator", "removed_by_moderator", None),
+    ("removed_by_platform", "removed_by_platform", None),
+    ("deleted_by_author", "deleted_by_author", None),
+    ("removed_legal", "removed_by_platform", "legal"),
+    ("removed_violation", "removed_by_platform", "policy"),
+    ("removed_copyright", "removed_by_platform", "copyright"),
+    ("removed_spam", "removed_by_platform", "spam"),
+])
+@pytest.mark.parametrize("platform", ["rednote", "mastodon"])
+def test_a_200_marker_notice_decides_the_cause(platform: str, notice: str, cause: str,
+                                               detail: str | None) -> None:
+    verdict = classify_disappearance(platform, [
+        probe("unavailable", 200, "[removed]", notice=notice, fingerprint="forum.x"),
+        probe("unavailable", 200, "[removed]", notice=notice, fingerprint="forum.x")])
+    assert (verdict.cause, verdict.detail, verdict.candidates) == (cause, detail, [])
+    assert notice in verdict.reason
+
+
+def test_a_notice_on_a_non_unavailable_outcome_decides_nothing() -> None:
+    verdict = classify_disappearance("mastodon", [probe("not_found", 404,
+                                                        notice="removed_by_moderator")])
+    assert verdict.cause == "ambiguous"
+
+
+def test_every_notice_is_documented_and_known_to_the_classifier() -> None:
+    from monitor.classify import NOTICES
+    from monitor.observation import NOTICES as DOCUMENTED
+
+    assert set(DOCUMENTED) == set(NOTICES)

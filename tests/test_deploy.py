@@ -54,6 +54,8 @@ GAUGES = {
     "takedown_alert_delivery_queue",
     "takedown_alert_dead_letters",
     "takedown_collector_up",
+    "takedown_collector_block_ratio",
+    "takedown_collector_last_success_timestamp_seconds",
     "takedown_build_info",
 }
 SERIES = (

@@ -56,6 +56,7 @@ PLATFORM = Platform(
         "post": Kind("post", post_ref=status_ref, example="https://example.social/@alice/1234"),
     },
     spider="spiders.mastodon.spider.MastodonSpider",
+    fake="spiders.mastodon.fake.FAKE",
     # An instance's moderators remove posts; the API says only 404.
     remover="removed_by_moderator",
     warning_field="spoiler_text",

@@ -79,7 +79,9 @@ PLATFORM = Platform(
                         example="<24 hex user id>"),
     },
     spider="spiders.rednote.spider.RednoteSpider",
+    fake="spiders.rednote.fake.FAKE",
     default_base_url=BASE_URL,
     normalise_text=fold_topics,
     words=WORDS,
+    probe_token="xsec_token",
 )

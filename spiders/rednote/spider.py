@@ -41,8 +41,6 @@ logger = logging.getLogger(__name__)
 
 _PROFILE_PATH = re.compile(r"/user/profile/([0-9a-zA-Z]{16,32})")
 _MESSAGE_CHARS = 200
-#: Statuses that decide before the body is read (the rest are in the words table).
-_CAPTCHA_STATUSES = frozenset({461, 471})
 
 
 @dataclass(slots=True)
@@ -229,7 +227,7 @@ def read_notice(texts: list[str], error_code: str | None = None,
     rule = hit.rule
     message = hit.text[:_MESSAGE_CHARS] if rule.scope == "page_text" else error_msg
     return Notice(Outcome(rule.outcome), notice=rule.notice, error_code=error_code,
-                  message=message)
+                  message=message, extra_signals={"fingerprint": rule.name})
 
 
 def read_envelope(data: dict[str, Any], base: str, note_id: str | None) -> Notice | PostContent:
@@ -379,13 +377,12 @@ class RednoteSpider(MonitorSpider):
     def _transport_outcome(self, response: Response) -> Notice | None:
         """Statuses that decide before the body is read."""
         said = match_words(WORDS, {"status": response.status})
-        if said is not None and response.status in _CAPTCHA_STATUSES:
+        if said is not None:  # 461/471 captcha (a block), 403: about us, not the note
             extra = {k: v for k, v in (("verify_type", header(response, "Verifytype")),
                                        ("verify_uuid", header(response, "Verifyuuid"))) if v}
-            return Notice(Outcome.ANTI_BOT, extra_signals=extra,
-                          message=f"HTTP {response.status} captcha required")
-        if is_challenge(response) or said is not None:
-            # RedNote answers blocked clients with 403: about us, not the note.
+            return Notice(Outcome(said.rule.outcome), message=f"HTTP {response.status}",
+                          extra_signals={**extra, "fingerprint": said.rule.name})
+        if is_challenge(response):
             return Notice(Outcome.ANTI_BOT, message=f"HTTP {response.status}")
         if response.status in (200, 404, 410):
             return None  # the body says more than the status

@@ -15,6 +15,7 @@ PLATFORM = Platform(
         "post": Kind("post", post_ref=url_post_ref, example="https://example.org/2024/a-post"),
     },
     spider="spiders.rss.spider.RssSpider",
+    fake="spiders.rss.fake.FAKE",
     # A feed's owner or its host removes entries; a feed never says which.
     remover="removed_by_moderator",
     words=WORDS,

@@ -69,6 +69,7 @@ PLATFORM = Platform(
     kinds={"post": Kind("post", check=check_page, identity=page_identity, post_ref=page_ref,
                         example=EXAMPLE)},
     spider="spiders.webpage.spider.WebpageSpider",
+    fake="spiders.webpage.fake.FAKE",
     has_listing=False,
     # A site's owner or host edits its pages; a page never says who removed a part.
     remover="removed_by_moderator",

@@ -40,7 +40,8 @@ class WebpageSpider(MonitorSpider):
         said = match_words(WORDS, {"status": response.status})
         outcome = Outcome(said.rule.outcome) if said else self.status_outcome(response)
         if outcome is not None:
-            yield self.conclude(job, outcome, response, message=page_message(response))
+            yield self.conclude(job, outcome, response, message=page_message(response),
+                                signals={"fingerprint": said.rule.name} if said else {})
             return
         if not isinstance(response, TextResponse):
             yield self.conclude(job, Outcome.MALFORMED, response,
@@ -52,7 +53,8 @@ class WebpageSpider(MonitorSpider):
         if said is not None:
             yield self.conclude(job, Outcome(said.rule.outcome), response,
                                 message=page_message(response),
-                                signals={"notice": said.rule.notice} if said.rule.notice else {},
+                                signals={"notice": said.rule.notice,
+                                         "fingerprint": said.rule.name},
                                 detail=f"the selector {selector!r} matches nothing on the page")
             return
         title = response.css("title::text").get()

@@ -271,6 +271,7 @@ def test_all_spiders_in_one_crawl(server):
     assert got["mastodon"].outcome is Outcome.OK and len(got["mastodon"].entries or []) == 2
     red = got["rednote"]
     assert red.outcome is Outcome.UNAVAILABLE
-    assert red.signals == {"notice": "unavailable_generic", "error_code": "300031"}
+    assert red.signals == {"notice": "unavailable_generic", "error_code": "300031",
+                           "fingerprint": "rednote.text.cannot_view"}
     assert red.final_url and red.final_url.endswith("error_code=300031")
     assert any("xsec_token=fresh" in p for p, _ in server.requests)

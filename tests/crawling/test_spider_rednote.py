@@ -298,6 +298,8 @@ def test_unavailable_pages(driver_for, name, final, outcome, notice, code, messa
     assert set(obs.signals) <= set(SIGNALS)
     if notice:
         assert notice in NOTICES
+    fingerprint = obs.signals.get("fingerprint")
+    assert fingerprint is not None and fingerprint.startswith("rednote.text.")
 
 
 def _job(spider, item):
@@ -329,8 +331,8 @@ def test_bare_404_redirect_without_text_is_generic(driver_for):
          "笔记状态异常，请稍后查看"),
         ("api_510001_hidden.json", Outcome.UNAVAILABLE, "content_unavailable", "-510001",
          "当前内容无法展示"),
-        ("api_300012.json", Outcome.ANTI_BOT, None, "300012", "网络连接异常"),
-        ("api_300011.json", Outcome.ANTI_BOT, None, "300011", None),
+        ("api_300012.json", Outcome.COLLECTOR_BLOCKED, None, "300012", "网络连接异常"),
+        ("api_300011.json", Outcome.COLLECTOR_BLOCKED, None, "300011", None),
         ("api_300015.json", Outcome.ANTI_BOT, None, "300015", "浏览器异常"),
         ("api_minus100.json", Outcome.TOKEN_EXPIRED, None, "-100", "登录已过期"),
         ("api_empty_items.json", Outcome.MALFORMED, None, "0", "成功"),
@@ -346,15 +348,28 @@ def test_api_envelopes(driver_for, name, outcome, notice, code, message):
         assert obs.message and message in obs.message
     if outcome is Outcome.MALFORMED:
         assert obs.detail
+    else:  # the words decided: the rule's name is the evidence
+        assert obs.signals["fingerprint"].startswith("rednote.")
+    if code in ("300012", "300011"):  # blocks of the collector, never about the note
+        assert obs.outcome.blocked and obs.outcome.transient and not obs.outcome.absent
+        assert obs.signals["fingerprint"] in ("rednote.code.ip_block",
+                                              "rednote.code.account_security")
 
 
 @pytest.mark.parametrize("status", [461, 471])
-def test_captcha_statuses(driver_for, status):
+def test_captcha_statuses_block_the_collector(driver_for, status):
     headers = {**HTML, "Verifytype": "102", "Verifyuuid": "b2d7e1c0-uuid"}
     (obs,) = driver_for(RednoteSpider).run(probe(), routes({NOTE: (status, "", headers)}))
-    assert obs.outcome is Outcome.ANTI_BOT
+    assert obs.outcome is Outcome.COLLECTOR_BLOCKED
     assert obs.http_status == status
     assert obs.signals["verify_type"] == "102" and obs.signals["verify_uuid"] == "b2d7e1c0-uuid"
+    assert obs.signals["fingerprint"] == f"rednote.status.captcha_{status}"
+
+
+def test_a_403_is_anti_bot_and_names_its_fingerprint(driver_for):
+    (obs,) = driver_for(RednoteSpider).run(probe(), routes({NOTE: (403, "", HTML)}))
+    assert obs.outcome is Outcome.ANTI_BOT
+    assert obs.signals["fingerprint"] == "rednote.status.forbidden"
 
 
 @pytest.mark.parametrize(
