@@ -6,6 +6,24 @@ class makes the "exactly one" promise hold: a step that raises becomes a
 MALFORMED observation, a failed download becomes an observation with the
 failure's outcome, and a request Scrapy drops without calling back is still
 answered when the spider goes idle.
+
+What a spider declares, besides ``name`` and ``platform``:
+
+- ``probe_batch``: most posts one re-check request may cover (Reddit
+  ``/api/info`` 100, Bluesky ``getPosts`` 25). Above 1, probe work arrives in
+  groups through ``start_batch(batch)``; each post still ends in its own
+  Observation, and a post a batch answer leaves out is probed on its own
+  (``start_job``), never called gone. See :mod:`spiders.batch`.
+- ``second_signals``: the names of the follow-up requests a probe may make
+  before its verdict (Mastodon: the account, the web profile, the edit
+  history). A probe keeps its main answer with :meth:`MonitorSpider.hold`,
+  asks with :meth:`MonitorSpider.follow_up` and ends with
+  :meth:`MonitorSpider.finish`. Each follow-up is listed in
+  ``signals["followups"]`` (``name``, ``url``, ``status`` or ``outcome``); one
+  that fails (download error, 5xx, 429, anti-bot, or a step that calls
+  :meth:`MonitorSpider.second_signal_failed`) sets ``signals["followup_failed"]``
+  and the probe concludes with its main answer: the core then waits for
+  another probe before deciding a cause on it.
 """
 
 from __future__ import annotations
@@ -25,6 +43,7 @@ from scrapy.http import Request, Response
 from monitor.clock import SYSTEM_CLOCK, Clock
 from monitor.observation import Observation, Outcome, WorkItem, body_hash
 
+from .batch import Batch, BatchProbes, Group
 from .responses import (
     header,
     is_challenge,
@@ -40,10 +59,16 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from twisted.python.failure import Failure
 
+__all__ = ["Batch", "Job", "MonitorSpider", "Output", "Step"]
+
 logger = logging.getLogger(__name__)
 
 Output = Iterable[Request | Observation]
 Step = Callable[[Response, "Job"], Output]
+
+#: Event-loop turns a pending batch waits for the next work item: an item
+#: that is not ready by then is not "immediately available" (no timer).
+_READY_TURNS = 4
 
 
 class Job:
@@ -63,11 +88,14 @@ class Job:
         return f"<Job {it.platform} {it.mode} {it.target_key} {it.url}>"
 
 
-class MonitorSpider(scrapy.Spider):
+class MonitorSpider(BatchProbes, scrapy.Spider):
     """Base of the monitor's spiders. ``work`` may be a sync or an async iterable."""
 
     #: Canonical platform name (see :data:`monitor.platforms.PLATFORMS`).
     platform: ClassVar[str] = ""
+    #: The follow-up requests (second signals) a probe may make before its
+    #: verdict, by name; :meth:`follow_up` refuses any other.
+    second_signals: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -98,29 +126,65 @@ class MonitorSpider(scrapy.Spider):
     # --- work intake ---------------------------------------------------------
 
     async def start(self) -> AsyncIterator[Any]:
-        """Turn work items into requests lazily, never more than MONITOR_MAX_IN_FLIGHT."""
+        """Turn work items into requests lazily, never more than MONITOR_MAX_IN_FLIGHT.
+
+        With ``probe_batch`` > 1, probe items are grouped: a group is sent when
+        full, when the work ends, when the next item is not immediately
+        available, or when the in-flight bound is reached. Listings go alone.
+        """
         limit = self.settings.getint("MONITOR_MAX_IN_FLIGHT", 64)
+        size = max(1, int(self.probe_batch))
         items = aiter(_aiter(self.work))
-        while self.failure is None:
-            # Waiting here leaves the rest of the work unclaimed in the caller's
-            # iterator, so a 50,000-item cycle never sits in the scheduler.
-            while self._in_flight >= limit:
-                self._room.clear()
-                await self._room.wait()
-            try:
-                item = await anext(items)
-            except StopAsyncIteration:
-                return
-            except Exception as exc:
-                # Work already started still ends in observations; no more is taken.
-                logger.exception("The %s work iterator failed: %s", self.platform, exc)
-                self.failure = exc
-                return
-            self._in_flight += 1
-            job = Job(item)
-            self._open.add(job)
-            for out in self._guard(job, None, partial(self._first, job)):
+        group = Group()
+        pending: asyncio.Future[WorkItem] | None = None
+        try:
+            while self.failure is None:
+                # Waiting here leaves the rest of the work unclaimed in the caller's
+                # iterator, so a 50,000-item cycle never sits in the scheduler.
+                while self._in_flight >= limit:
+                    if group:  # its items count as in flight: send it, or wait forever
+                        for out in self._send_batch(group.flush()):
+                            yield out
+                        continue
+                    self._room.clear()
+                    await self._room.wait()
+                try:
+                    if group:
+                        pending = asyncio.ensure_future(anext(items))
+                        if not await _ready(pending):
+                            for out in self._send_batch(group.flush()):
+                                yield out
+                        item = await pending
+                        pending = None
+                    else:
+                        item = await anext(items)
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:
+                    # Work already started still ends in observations; no more is taken.
+                    logger.exception("The %s work iterator failed: %s", self.platform, exc)
+                    self.failure = exc
+                    break
+                self._in_flight += 1
+                job = Job(item)
+                self._open.add(job)
+                if size > 1 and item.mode == "probe":
+                    key, scope = self.batch_key(job), self.batch_scope(job)
+                    if not group.fits(key, scope):
+                        for out in self._send_batch(group.flush()):
+                            yield out
+                    group.add(job, key, scope)
+                    if len(group) >= size:
+                        for out in self._send_batch(group.flush()):
+                            yield out
+                    continue
+                for out in self._guard(job, None, partial(self._first, job)):
+                    yield out
+            for out in self._send_batch(group.flush()):
                 yield out
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
 
     def _first(self, job: Job) -> Output:
         if job.item.mode not in ("listing", "probe"):
@@ -158,6 +222,8 @@ class MonitorSpider(scrapy.Spider):
     def _on_response(self, response: Response) -> Iterator[Any]:
         job: Job = response.meta["job"]
         step: Step = getattr(self, response.meta["step"])
+        if response.meta.get("followup"):
+            step = partial(self._followed_up, step=step)
         yield from self._guard(job, response, partial(step, response, job))
 
     def _on_failure(self, failure: Failure) -> Iterator[Any]:
@@ -166,6 +232,8 @@ class MonitorSpider(scrapy.Spider):
         exc = failure.value
         name = request.meta.get("on_error")
         handler = getattr(self, name) if name else self.failed
+        if request.meta.get("followup"):
+            handler = self._follow_up_lost
         yield from self._guard(job, None, partial(handler, exc, job, request))
 
     def failed(self, exc: BaseException, job: Job, request: Request) -> Output:
@@ -191,18 +259,22 @@ class MonitorSpider(scrapy.Spider):
 
     def _guard(self, job: Job, response: Response | None,
                produce: Callable[[], Output]) -> Iterator[Any]:
+        produced: list[Any] = []
         try:
-            out = list(produce())
+            for out in produce():
+                produced.append(out)
         except Exception as exc:
             if job.done:
                 logger.exception("Step failed after %s was concluded", job)
+                # Keep the observation it made before failing: one per item.
+                yield from (out for out in produced if isinstance(out, Observation))
                 return
             logger.warning("Could not parse %s for %s: %s", job.item.url,
                            job.item.target_key, exc, exc_info=True)
             yield self.conclude(job, Outcome.MALFORMED, response,
                                 detail=f"{type(exc).__name__}: {exc}")
             return
-        yield from out
+        yield from produced
 
     def _on_idle(self) -> None:
         orphans = [job for job in self._open if not job.done]
@@ -221,6 +293,84 @@ class MonitorSpider(scrapy.Spider):
             task.add_done_callback(self._flushing.discard)
         # The engine checks idleness again on its heartbeat, after the pipelines ran.
         raise DontCloseSpider
+
+    # --- second signals ------------------------------------------------------
+
+    def hold(self, job: Job, outcome: Outcome, response: Response | None = None,
+             **fields: Any) -> None:
+        """Keep a probe's main answer (its evidence) while its follow-ups run."""
+        if response is not None:
+            job.state["primary"] = response
+        job.state["held"] = (outcome, fields)
+
+    def follow_up(self, job: Job, url: str, step: Step, name: str, **kwargs: Any) -> Request:
+        """A second-signal request of a held probe, listed in ``signals["followups"]``.
+
+        A failed download, or an answer that is 5xx, 429, anti-bot or otherwise
+        transient, never reaches ``step``: it is recorded as a failed follow-up
+        and the probe concludes with its held answer (:meth:`finish`).
+        """
+        if name not in self.second_signals:
+            raise ValueError(f"{type(self).__name__} does not declare the second signal "
+                             f"{name!r} (second_signals = {self.second_signals!r})")
+        if "held" not in job.state:
+            raise RuntimeError(f"{job!r}: hold() the main answer before a follow-up")
+        meta = kwargs.pop("meta", {})
+        meta["followup"] = name
+        return self.request(job, url, step, meta=meta, **kwargs)
+
+    def second_signal_failed(self, job: Job, detail: str) -> None:
+        """The latest follow-up answered, but not usably: the signals are incomplete."""
+        job.state["followup_failed"] = True
+        job.state["detail"] = detail
+        entries = job.state.get("followups")
+        if entries:
+            entries[-1]["failed"] = True
+
+    def finish(self, job: Job) -> Observation:
+        """Conclude a held probe: its main answer plus what the follow-ups said."""
+        outcome, fields = job.state["held"]
+        fields = dict(fields)
+        signals = {**fields.pop("signals", {}), **job.state.get("signals", {})}
+        if job.state.get("followups"):
+            signals["followups"] = job.state["followups"]
+        if job.state.get("followup_failed"):
+            signals["followup_failed"] = True
+        if job.state.get("detail"):
+            fields["detail"] = job.state["detail"]
+        return self.conclude(job, outcome, signals=signals, **fields)
+
+    def _followed_up(self, response: Response, job: Job, step: Step) -> Output:
+        name = response.meta["followup"]
+        entry: dict[str, Any] = {"name": name, "url": response.url, "status": response.status}
+        job.state.setdefault("followups", []).append(entry)
+        outcome = self.status_outcome(response)
+        if outcome is not None and outcome.transient:
+            entry["outcome"] = outcome.value
+            self.second_signal_failed(job, f"{name} check: HTTP {response.status}")
+            return [self.finish(job)]
+        produced: list[Any] = []
+        try:
+            for out in step(response, job):
+                produced.append(out)
+            return produced
+        except Exception as exc:
+            if job.done:
+                logger.exception("The %s check failed after %s was concluded", name, job)
+                return [out for out in produced if isinstance(out, Observation)]
+            # An unreadable second signal is a missing one; the main answer stands.
+            logger.warning("Could not read the %s check %s for %s: %s", name, response.url,
+                           job.item.target_key, exc, exc_info=True)
+            self.second_signal_failed(job, f"{name} check: {type(exc).__name__}: {exc}")
+            return [self.finish(job)]
+
+    def _follow_up_lost(self, exc: BaseException, job: Job, request: Request) -> Output:
+        outcome, detail = outcome_for_failure(exc)
+        name = request.meta["followup"]
+        job.state.setdefault("followups", []).append(
+            {"name": name, "url": request.url, "outcome": outcome.value})
+        self.second_signal_failed(job, f"{name} check: {detail}")
+        return [self.finish(job)]
 
     # --- observations --------------------------------------------------------
 
@@ -276,6 +426,15 @@ class MonitorSpider(scrapy.Spider):
     def _vantage(self) -> str:
         crawler = getattr(self, "crawler", None)
         return str(crawler.settings.get("MONITOR_VANTAGE", "local")) if crawler else "local"
+
+
+async def _ready(pending: asyncio.Future[Any]) -> bool:
+    """Whether ``pending`` completes within a few loop turns (no timer)."""
+    for _ in range(_READY_TURNS):
+        if pending.done():
+            return True
+        await asyncio.sleep(0)
+    return pending.done()
 
 
 async def _aiter(work: Iterable[WorkItem] | AsyncIterable[WorkItem]) -> AsyncIterator[WorkItem]:

@@ -27,7 +27,8 @@ from monitor.platform import match_words
 
 from .. import fields as f
 from ..base import Job, MonitorSpider, Output
-from ..responses import first_entries, html_links, json_body, json_error, outcome_for_failure
+from ..links import html_links
+from ..responses import first_entries, json_body, json_error, outcome_for_failure
 from .words import WORDS
 
 logger = logging.getLogger(__name__)
@@ -145,6 +146,9 @@ class MastodonSpider(MonitorSpider):
 
     name = "mastodon"
     platform = "mastodon"
+    #: A 404 reads the account, and a suspended one's web profile; a new edit
+    #: reads the edit history.
+    second_signals = ("account", "profile", "history")
     #: Pages per timeline walk.
     custom_settings = {"MASTODON_MAX_PAGES": 2}
 
@@ -258,35 +262,33 @@ class MastodonSpider(MonitorSpider):
 
     def parse_status(self, response: Response, job: Job) -> Output:
         state = job.state
-        state["primary"] = response
         known = job.item.known
         outcome = self.status_outcome(response)
         if outcome is Outcome.NOT_FOUND:
             # Match on the status, never on the message: it changed wording.
-            state["message"] = json_error(response)
-            state["outcome"] = outcome
+            self.hold(job, outcome, response, message=json_error(response))
             account_id = known.get("account_id")
             if account_id:
                 url = f"{state['base']}/api/v1/accounts/{quote(str(account_id))}"
-                yield self.request(job, url, self.parse_account, on_error=self.followup_failed)
+                yield self.follow_up(job, url, self.parse_account, "account")
             else:
-                yield self._finish_probe(job)
+                yield self.finish(job)
             return
         if outcome is not None:
             yield self.conclude(job, outcome, response, message=json_error(response))
             return
         post = parse_status(json_body(response), state["base"])
-        state["post"] = post
-        state["outcome"] = Outcome.OK
+        self.hold(job, Outcome.OK, response, post=post)
         edited_at = post.extra.get("edited_at")
         if edited_at and edited_at != known.get("edited_at"):
             url = f"{state['base']}/api/v1/statuses/{quote(post.key)}/history"
-            yield self.request(job, url, self.parse_history, on_error=self.followup_failed)
+            yield self.follow_up(job, url, self.parse_history, "history")
             return
-        yield self._finish_probe(job)
+        yield self.finish(job)
 
     def parse_history(self, response: Response, job: Job) -> Output:
-        post: PostContent = job.state["post"]
+        _, held = job.state["held"]
+        post: PostContent = held["post"]
         history = json_body(response) if response.status == 200 else None
         if isinstance(history, list) and history and isinstance(history[-1], dict):
             last = history[-1]
@@ -296,50 +298,33 @@ class MastodonSpider(MonitorSpider):
                 job.state["signals"]["editor_is_author"] = editor == author
             job.state["signals"]["sensitive"] = bool(last.get("sensitive", post.extra["sensitive"]))
         else:
-            job.state["detail"] = f"edit history: HTTP {response.status}"
-            job.state["signals"]["followup_failed"] = True
-        yield self._finish_probe(job)
+            self.second_signal_failed(job, f"history check: HTTP {response.status}, "
+                                           "not an edit history")
+        yield self.finish(job)
 
     def parse_account(self, response: Response, job: Job) -> Output:
         signals = job.state["signals"]
+        account = json_body(response) if response.status == 200 else None
         if said := match_words(WORDS, {"account_status": response.status}):
             signals["account_state"] = said.rule.account_state
-        elif response.status == 200:
-            account = json_body(response)
-            if isinstance(account, dict):
-                signals["account_state"] = account_state(account)
+            signals["fingerprint"] = said.rule.name
+        elif isinstance(account, dict):
+            signals["account_state"] = account_state(account)
         else:
-            job.state["detail"] = f"account check: HTTP {response.status}"
-            signals["followup_failed"] = True
+            self.second_signal_failed(job, f"account check: HTTP {response.status}")
         username = job.item.known.get("username")
         if signals.get("account_state") == "suspended" and username:
             url = f"{job.state['base']}/@{quote(str(username))}"
-            yield self.request(job, url, self.parse_profile, on_error=self.followup_failed,
-                               meta={"handle_httpstatus_all": True})
+            yield self.follow_up(job, url, self.parse_profile, "profile",
+                                 meta={"handle_httpstatus_all": True})
             return
-        yield self._finish_probe(job)
+        yield self.finish(job)
 
     def parse_profile(self, response: Response, job: Job) -> Output:
         # The profile's status says what became of a suspended account (see
-        # words.py). A challenge page is a 403 too: it says nothing about the account.
-        if self.status_outcome(response) is Outcome.ANTI_BOT or response.status >= 429 and \
-                response.status != 451:
-            job.state["signals"]["followup_failed"] = True
-            job.state["detail"] = f"profile check: HTTP {response.status}"
-        elif said := match_words(WORDS, {"profile_status": response.status}):
+        # words.py). A challenge page, a 5xx or a 429 never gets here: the base
+        # records those as a failed follow-up.
+        if said := match_words(WORDS, {"profile_status": response.status}):
             job.state["signals"]["account_state"] = said.rule.account_state
-        yield self._finish_probe(job)
-
-    def followup_failed(self, exc: BaseException, job: Job, request: Request) -> Output:
-        _, detail = outcome_for_failure(exc)
-        job.state["detail"] = f"follow-up {request.url}: {detail}"
-        # The main probe's answer stands, but its second signal is missing: the
-        # core waits for another probe before deciding a cause on it.
-        job.state["signals"]["followup_failed"] = True
-        return [self._finish_probe(job)]
-
-    def _finish_probe(self, job: Job) -> Any:
-        state = job.state
-        return self.conclude(job, state["outcome"], post=state.get("post"),
-                             message=state.get("message"), signals=state["signals"],
-                             detail=state.get("detail"))
+            job.state["signals"]["fingerprint"] = said.rule.name
+        yield self.finish(job)

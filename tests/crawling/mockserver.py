@@ -14,11 +14,15 @@ Endpoints:
 - ``/robots.txt``             disallows ``/private``
 - ``/fixture/<path>``         a file under tests/fixtures (``status``/``ctype`` in the query)
 - ``/route/<name>``           a response registered with :meth:`MockServer.route`
+- ``/prefix/*``               a route registered with a trailing ``*``: every path under it
+- ``/api/info?id=t3_a,t3_b``  with :class:`InfoApi` installed: a Reddit-shaped batch answer
+- ``/by_id/t3_a.json``        with :class:`InfoApi` installed: that one post
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import socket
 import struct
 import threading
@@ -28,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -105,6 +110,11 @@ class _Handler(BaseHTTPRequestHandler):
                 canned = canned(self.path)
             if canned is not None:
                 return self._send(canned.status, canned.body, None, canned.headers)
+        for key, answer in list(self.server.routes.items()):
+            if key.endswith("*") and path.startswith(key[:-1]):
+                canned = answer(self.path) if callable(answer) else answer
+                if canned is not None:
+                    return self._send(canned.status, canned.body, None, canned.headers)
         return self._send(404, b"no such endpoint", "text/plain")
 
     def _send(self, status: int, body: bytes, ctype: str | None,
@@ -175,6 +185,71 @@ class MockServer:
     @property
     def requests(self) -> list[tuple[str, dict[str, str]]]:
         return self.httpd.requests
+
+
+_JSON = {"Content-Type": "application/json; charset=UTF-8"}
+
+
+@dataclass
+class InfoApi:
+    """A Reddit ``/api/info``-shaped batch endpoint and its single-post path.
+
+    ``/api/info?id=t3_a,t3_b`` answers a Listing whose children are the asked
+    posts found in ``posts`` (fullname → data), in the order asked, minus the
+    ids in ``omit``, plus ``extra`` children (hostile answers); ``duplicate``
+    repeats every child with ``"dup": true`` in its data. ``status`` and
+    ``delay`` shape the whole answer; ``body`` replaces it. ``/by_id/t3_a.json``
+    answers that one post as a Listing, or 404 when it is not in ``posts``
+    (``single_status`` overrides). ``batches`` and ``singles`` record what was asked.
+    """
+
+    posts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    omit: set[str] = field(default_factory=set)
+    extra: list[Any] = field(default_factory=list)
+    duplicate: bool = False
+    status: int = 200
+    delay: float = 0.0
+    body: bytes | None = None
+    single_status: dict[str, int] = field(default_factory=dict)
+    batches: list[list[str]] = field(default_factory=list)
+    singles: list[str] = field(default_factory=list)
+
+    def install(self, server: MockServer) -> InfoApi:
+        server.route("/api/info", self.batch)
+        server.route("/by_id/*", self.single)
+        return self
+
+    @staticmethod
+    def child(data: dict[str, Any]) -> dict[str, Any]:
+        return {"kind": "t3", "data": data}
+
+    @staticmethod
+    def listing(children: list[Any]) -> bytes:
+        return json.dumps({"kind": "Listing", "data": {"after": None, "before": None,
+                                                       "dist": len(children),
+                                                       "children": children}}).encode()
+
+    def batch(self, path: str) -> Canned:
+        query = parse_qs(urlsplit(path).query)
+        asked = [i for i in query.get("id", [""])[-1].split(",") if i]
+        self.batches.append(asked)
+        if self.delay:
+            time.sleep(self.delay)
+        if self.body is not None or self.status != 200:
+            return Canned(self.status, self.body or b"", _JSON)
+        children: list[Any] = [self.child(self.posts[i]) for i in asked
+                               if i in self.posts and i not in self.omit]
+        if self.duplicate:
+            children += [self.child({**c["data"], "dup": True}) for c in children]
+        return Canned(200, self.listing([*children, *self.extra]), _JSON)
+
+    def single(self, path: str) -> Canned:
+        name = urlsplit(path).path.rsplit("/", 1)[-1].removesuffix(".json")
+        self.singles.append(name)
+        status = self.single_status.get(name, 200 if name in self.posts else 404)
+        if status != 200:
+            return Canned(status, b'{"message": "Not Found", "error": 404}', _JSON)
+        return Canned(200, self.listing([self.child(self.posts[name])]), _JSON)
 
 
 def closed_port() -> int:

@@ -245,6 +245,8 @@ def test_probe_history_failure_still_ok(driver_for):
     assert obs.outcome is Outcome.OK and "editor_is_author" not in obs.signals
     assert "history" in (obs.detail or "")
     assert obs.signals["followup_failed"] is True
+    assert obs.post is not None and obs.post.key == STATUS_ID  # the main answer stands
+    assert obs.body_hash == body_hash(fixture("mastodon/status_edited.json"))
 
 
 @pytest.mark.parametrize("body", ["mastodon/not_found_record.json", "mastodon/not_found_new.json"])
@@ -278,6 +280,15 @@ def test_probe_404_reads_account_and_profile(driver_for, account, profile_status
     assert obs.outcome is Outcome.NOT_FOUND and obs.message == "Not Found"
     assert obs.signals["account_state"] == state
     assert len(driver.requests) == requests
+    # Every follow-up is listed, none failed.
+    assert [e["name"] for e in obs.signals["followups"]] == ["account", "profile"][:requests - 1]
+    assert not any(e.get("failed") for e in obs.signals["followups"])
+    assert "followup_failed" not in obs.signals
+    # The words-table rule that set the account state is named.
+    fingerprints = {"deleted": "mastodon.account.gone",
+                    "suspended_temporary": "mastodon.profile.suspended_403",
+                    "suspended_permanent": "mastodon.profile.gone_410"}
+    assert obs.signals.get("fingerprint") == fingerprints.get(state)
     # The status probe's answer is the evidence, not the follow-ups'.
     assert obs.http_status == 404
     assert obs.body_hash == body_hash(fixture("mastodon/not_found_new.json"))
@@ -292,6 +303,12 @@ def test_probe_404_account_check_fails(driver_for):
     assert obs.outcome is Outcome.NOT_FOUND
     assert "account_state" not in obs.signals and "slow" in (obs.detail or "")
     assert obs.signals["followup_failed"] is True  # incomplete: decide on a later probe
+    assert obs.signals["followups"] == [
+        {"name": "account", "url": f"{BASE}/api/v1/accounts/{ACCOUNT_ID}",
+         "outcome": "timeout", "failed": True}]
+    # The status probe's answer stays the evidence.
+    assert obs.http_status == 404
+    assert obs.body_hash == body_hash(fixture("mastodon/not_found_record.json"))
 
 
 def test_probe_404_account_check_server_error(driver_for):
@@ -300,7 +317,10 @@ def test_probe_404_account_check_server_error(driver_for):
         f"/accounts/{ACCOUNT_ID}": (502, "", {}),
     }))
     assert obs.outcome is Outcome.NOT_FOUND and obs.http_status == 404
-    assert obs.signals == {"followup_failed": True}
+    assert obs.signals == {"followup_failed": True, "followups": [
+        {"name": "account", "url": f"{BASE}/api/v1/accounts/{ACCOUNT_ID}", "status": 502,
+         "outcome": "server_error", "failed": True}]}
+    assert obs.detail == "account check: HTTP 502"
 
 
 @pytest.mark.parametrize(
@@ -320,6 +340,12 @@ def test_probe_404_profile_check_fails(driver_for, profile, failed):
     assert obs.outcome is Outcome.NOT_FOUND
     assert obs.signals["account_state"] == "suspended"  # not upgraded on a failed check
     assert obs.signals.get("followup_failed") is failed
+    account, profile_entry = obs.signals["followups"]
+    assert account == {"name": "account", "url": f"{BASE}/api/v1/accounts/{ACCOUNT_ID}",
+                       "status": 200}
+    assert profile_entry["name"] == "profile" and profile_entry["failed"] is True
+    assert profile_entry["url"] == f"{BASE}/@alice"
+    assert profile_entry["outcome"] in ("anti_bot", "server_error", "timeout")
 
 
 @pytest.mark.parametrize(
@@ -489,3 +515,97 @@ def test_max_pages_is_the_spiders_own_setting_and_a_crawl_may_override_it():
     assert make_spider(MastodonSpider).settings.getint("MASTODON_MAX_PAGES") == 2
     spider = make_spider(MastodonSpider, MASTODON_MAX_PAGES=5)
     assert spider.settings.getint("MASTODON_MAX_PAGES") == 5
+
+
+# --- second signals through the base's follow-up helper ----------------------------
+
+
+def test_mastodon_declares_its_second_signals():
+    assert MastodonSpider.second_signals == ("account", "profile", "history")
+
+
+@pytest.mark.parametrize(
+    ("account", "detail"),
+    [((403, "<html>forbidden</html>", {"Content-Type": "text/html"}), "account check: HTTP 403"),
+     ((200, "[1, 2]", JSON), "account check: HTTP 200"),
+     ((200, "{not json", JSON), "account check: JSONDecodeError: Expecting property name "
+                                "enclosed in double quotes: line 1 column 2 (char 1)")],
+    ids=["403", "not-an-account", "not-json"],
+)
+def test_probe_404_unusable_account_answer_is_a_failed_follow_up(driver_for, account, detail):
+    (obs,) = driver_for(MastodonSpider).run(probe(account_id=ACCOUNT_ID, username="alice"),
+                                            routes({
+        f"/statuses/{STATUS_ID}": (404, "mastodon/not_found_new.json", JSON),
+        f"/api/v1/accounts/{ACCOUNT_ID}": account,
+    }))
+    assert obs.outcome is Outcome.NOT_FOUND and obs.http_status == 404
+    assert "account_state" not in obs.signals
+    assert obs.signals["followup_failed"] is True and obs.detail == detail
+    (entry,) = obs.signals["followups"]
+    assert entry["name"] == "account" and entry["status"] == account[0]
+    assert entry["failed"] is True
+
+
+@pytest.mark.parametrize("body", ['{"error": "odd"}', "{truncated"])
+def test_probe_history_that_is_not_a_history_is_a_failed_follow_up(driver_for, body):
+    (obs,) = driver_for(MastodonSpider).run(probe(), routes({
+        "/history": (200, body, JSON),
+        f"/statuses/{STATUS_ID}": ok("status_edited.json"),
+    }))
+    assert obs.outcome is Outcome.OK and obs.post is not None
+    assert obs.signals["followup_failed"] is True
+    assert obs.signals["followups"] == [
+        {"name": "history", "url": f"{BASE}/api/v1/statuses/{STATUS_ID}/history",
+         "status": 200, "failed": True}]
+
+
+def test_probe_history_ok_is_listed_as_a_follow_up(driver_for):
+    (obs,) = driver_for(MastodonSpider).run(probe(), routes({
+        "/history": ok("history_by_author.json"),
+        f"/statuses/{STATUS_ID}": ok("status_edited.json"),
+    }))
+    assert obs.signals["followups"] == [
+        {"name": "history", "url": f"{BASE}/api/v1/statuses/{STATUS_ID}/history",
+         "status": 200}]
+    assert "followup_failed" not in obs.signals and obs.detail is None
+
+
+def test_follow_up_must_be_declared_and_held():
+    from spiders.base import Job
+
+    spider = make_spider(MastodonSpider)
+    job = Job(probe())
+    with pytest.raises(RuntimeError, match="hold"):
+        spider.follow_up(job, f"{BASE}/x", spider.parse_account, "account")
+    spider.hold(job, Outcome.NOT_FOUND)
+    with pytest.raises(ValueError, match="does not declare the second signal 'pds'"):
+        spider.follow_up(job, f"{BASE}/x", spider.parse_account, "pds")
+
+
+def test_failed_follow_up_in_a_real_crawl_still_gives_one_observation():
+    from mockserver import Canned, MockServer
+
+    from monitor.observation import Observation
+    from monitor.settings import Settings
+    from spiders.crawl import crawl_blocking
+
+    with MockServer() as server:
+        server.route(f"/api/v1/statuses/{STATUS_ID}",
+                     Canned(404, fixture("mastodon/not_found_new.json"), JSON))
+        server.route(f"/api/v1/accounts/{ACCOUNT_ID}", Canned(503, b"down", {}))
+        item = WorkItem(mode="probe", platform="mastodon", target_key="mastodon:alice",
+                        url=server.url(f"/api/v1/statuses/{STATUS_ID}"), base_url=server.base,
+                        post_key=STATUS_ID, row_id=11, known={"account_id": ACCOUNT_ID})
+        got: list[Observation] = []
+        settings = Settings.load(environ={}, file_values={
+            "autothrottle": False, "retry_times": 0, "retry_backoff_base": 0.05,
+            "retry_backoff_max": 0.2})
+        crawl_blocking({"mastodon": [item]}, got.append, settings)
+    (obs,) = got
+    assert obs.outcome is Outcome.NOT_FOUND and obs.http_status == 404
+    assert obs.final_url == server.url(f"/api/v1/statuses/{STATUS_ID}")
+    assert obs.signals["followup_failed"] is True
+    assert obs.signals["followups"] == [
+        {"name": "account", "url": server.url(f"/api/v1/accounts/{ACCOUNT_ID}"),
+         "status": 503, "outcome": "server_error", "failed": True}]
+    assert server.hits[f"/api/v1/accounts/{ACCOUNT_ID}"] == 1
