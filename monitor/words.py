@@ -1,22 +1,31 @@
 """Words: the tokeniser and the word-level alignment behind :func:`monitor.diff.compare`.
 
-Word tokens: a run of letters, digits and combining marks (Latin, Cyrillic,
-Arabic, Hebrew, Hangul...); each Han character, kana or CJK punctuation mark
-alone, since Chinese and Japanese put no spaces between words and we carry no
-dictionary; an emoji with its modifiers, ZWJ sequence or flag pair; any other
-symbol alone. Thai and Khmer come out as long runs: coarse, but correct. Tokens
-are compared in logical order, so right-to-left text needs no special case.
+Word tokens, read from Unicode properties by the ``regex`` module rather than
+from hand-kept code point ranges, one grapheme cluster (``\\X``: a character
+with its combining marks, an emoji with its modifiers, ZWJ sequence or flag
+pair) at a time:
 
-Pure functions, no I/O.
+- a run of clusters based on a letter, digit or ``_`` (Latin, Cyrillic,
+  Arabic, Hebrew, Hangul, fullwidth Latin...), with ``'`` or ``’`` kept
+  between two of them (``don't``);
+- each cluster based on a Han, Hiragana, Katakana or Bopomofo character alone
+  (Script_Extensions, so the kana length mark ``ー`` and ``〆`` count), since
+  Chinese and Japanese put no spaces between words and we carry no dictionary;
+- any other cluster alone: punctuation, symbols, emoji.
+
+Thai and Khmer come out as long runs: coarse, but correct. Tokens are compared
+in logical order, so right-to-left text needs no special case. Whitespace is
+what :meth:`str.isspace` says, as in :func:`nonspace`.
+
+Pure functions, no I/O; one regex scan, linear in the text.
 """
 
 from __future__ import annotations
 
-import unicodedata
-from collections.abc import Sequence
-from functools import lru_cache
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+import regex
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Indel, Levenshtein, Postfix, Prefix
 
@@ -30,51 +39,60 @@ MAX_EDITS = 2_000
 
 
 # --- tokens -------------------------------------------------------------------
-_SPACE, _WORD, _CJK, _EXTEND, _FLAG, _OTHER = range(6)
-_CJK_RANGES = ((0x2E80, 0x9FFF), (0xF900, 0xFAFF), (0xFE30, 0xFE4F), (0xFF00, 0xFFEF),
-               (0x20000, 0x3FFFF))
-
-
-@lru_cache(maxsize=65536)
-def _kind(ch: str) -> int:
-    cp = ord(ch)
-    if ch.isspace():
-        return _SPACE
-    if any(lo <= cp <= hi for lo, hi in _CJK_RANGES):
-        return _CJK
-    if ch.isalnum() or ch == "_":
-        return _WORD
-    if (ch in "\u200c\u200d" or 0x1F3FB <= cp <= 0x1F3FF or 0xE0020 <= cp <= 0xE007F
-            or unicodedata.category(ch).startswith("M")):
-        return _EXTEND  # combining mark, joiner, skin tone, emoji tag: glue to the left
-    return _FLAG if 0x1F1E6 <= cp <= 0x1F1FF else _OTHER  # regional indicators pair up
+# str.isspace() is White_Space plus the four information separators U+001C-1F
+# (bidi class B/S); kept so tokens and nonspace() agree on what a space is.
+_SPACE = r"[\s\x1c-\x1f]"
+_CJK = r"[\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\p{scx=Bopomofo}]"
+_W = rf"[[\p{{L}}\p{{N}}_]--{_CJK}]"  # what a word starts with
+# An emoji keycap (UTS #51: [0-9#*] U+FE0F U+20E3) starts with a digit but is an emoji.
+_KEYCAP = r"[0-9#*]\uFE0F?\u20E3"
+# ...and goes on with marks too: a spacing vowel sign that UAX #29 leaves as a
+# cluster of its own (Myanmar ါ ာ း, Tai Tham) stays in its word; a keycap's do not.
+_WM = rf"[[\p{{L}}\p{{N}}\p{{M}}_]--[{_CJK}\uFE0F\u20E3]]"
+# What joins the cluster before it (UAX #29 GB9, GB9a), and what joins the one after.
+_GLUE = r"[\p{GCB=Extend}\p{GCB=ZWJ}\p{GCB=SpacingMark}]"
+_PRE = r"\p{GCB=Prepend}"
+# A word: a run of clusters that start with _WM, the first with _W; a Prepend
+# mark (the Arabic number sign) starts a cluster too, with what follows it.
+# Plain: letters and marks in one class scan, ending where no cluster can go on
+# (the common case). Otherwise cluster by cluster: `_WM*` takes the plain
+# letters and gives back one (two before a keycap) for `\X` to take with what
+# extends it; a loop of `(?=_W)\X` per letter is 6x slower.
+_PLAIN = rf"(?={_W}){_WM}++(?<!{_PRE})(?!{_GLUE}|{_PRE})"
+_CLUSTERS = rf"(?={_PRE}|{_W})(?:{_WM}*(?={_PRE}|{_WM})(?!{_KEYCAP})\X)++"
+_WORD = rf"(?:{_PLAIN}|{_CLUSTERS})"
+# regex's \X counts back over the whole run of regional indicators at every
+# one (quadratic on a hostile run), so flags pair up here: left to right,
+# with what extends the pair (UAX #29 GB12/13, GB9, GB9a).
+_FLAGS = rf"\p{{RI}}\p{{RI}}?+{_GLUE}*+"
+_TOKEN = regex.compile(
+    rf"(?!{_SPACE})(?>"
+    rf"((?:{_CJK}(?!{_GLUE}))++)"  # group 1: CJK characters that are clusters alone
+    rf"|{_WORD}(?:['’]{_WORD})*+"  # a word, with apostrophes inside (don't, rock'n'roll)
+    rf"|{_FLAGS}"
+    rf"|\X)",  # a CJK character with marks, an emoji, any other symbol: one cluster
+    regex.VERSION1,
+)
+_PREPEND = regex.compile(_PRE)
+_CHUNK = regex.compile(r"[^\s\x1c-\x1f]++")  # between spaces: see _SPACE
 
 
 def tokenise(doc: str) -> list[tuple[int, int, int]]:
     """Tokens as (lead, start, end): ``doc[lead:start]`` is the whitespace before one."""
+    if _PREPEND.search(doc) is None:
+        matches: Iterable[Any] = _TOKEN.finditer(doc)
+    else:  # a Prepend mark joins even a space to its cluster (UAX #29 GB9b): scan between spaces
+        matches = (m for chunk in _CHUNK.finditer(doc) for m in _TOKEN.finditer(doc, *chunk.span()))
     tokens: list[tuple[int, int, int]] = []
-    start, kind, lead, glue = -1, _OTHER, 0, False
-    for i, ch in enumerate(doc):
-        k = _kind(ch)
-        if k == _SPACE:
-            if start >= 0:
-                tokens.append((lead, start, i))
-                start, lead = -1, i
-            glue = False
-            continue
-        if start >= 0 and (
-            k == _EXTEND or glue or k == kind == _WORD
-            or (k == kind == _FLAG and i - start == 1)
-            or (ch in "'’" and kind == _WORD and doc[i + 1 : i + 2].isalnum())
-        ):
-            glue = ch == "\u200d"
-            continue
-        if start >= 0:
-            tokens.append((lead, start, i))
-            lead = i
-        start, kind, glue = i, k, ch == "\u200d"
-    if start >= 0:
-        tokens.append((lead, start, len(doc)))
+    lead = 0
+    for m in matches:
+        start, end = m.span()
+        if m.lastindex:  # a run of CJK characters: one token each
+            tokens.append((lead, start, start + 1))
+            tokens += [(i, i, i + 1) for i in range(start + 1, end)]
+        else:
+            tokens.append((lead, start, end))
+        lead = end
     return tokens
 
 

@@ -71,3 +71,22 @@ def db(db_url: str) -> Iterator[Database]:
     database.migrate()
     yield database
     database.close()
+
+
+# --- the metrics tests (tests/test_metrics*.py; their data: tests/metrics_support.py) ---
+
+
+@pytest.fixture
+def registry() -> object:
+    """A fresh prometheus_client ``CollectorRegistry``."""
+    from prometheus_client import CollectorRegistry
+
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def tracked(db: Database) -> Database:
+    """Five targets (one inactive), a few posts, some overdue, one failing."""
+    from metrics_support import track
+
+    return track(db)

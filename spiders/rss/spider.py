@@ -22,7 +22,8 @@ from monitor.errors import ParseError
 from monitor.observation import Outcome, PostContent
 
 from ..base import Job, MonitorSpider, Output
-from ..responses import first_entries, html_links, join_url, page_message
+from ..links import html_links
+from ..responses import first_entries, join_url, page_message
 
 logger = logging.getLogger(__name__)
 
