@@ -5,8 +5,8 @@ holds and whatever is still queued are written here as JSON lines (one file per
 shutdown, written to a temporary name and renamed, so a file is whole or
 absent). The next recorder that starts against the same database replays them
 first. Bounded: the files of one database never exceed :data:`MAX_BYTES` in all;
-what does not fit is dropped with a warning, and its leases run out, so the
-work is done again.
+what does not fit is dropped with a warning, and its leases are given back once
+the process has exited (its presence lock is free), so the work is done again.
 """
 
 from __future__ import annotations

@@ -2,7 +2,10 @@
 
 The schedule of *what* is due lives in the database (``targets.next_due``,
 ``posts.next_check``), so a restart loses nothing and several workers can share
-one database (claims use ``FOR UPDATE SKIP LOCKED`` with a lease). APScheduler
+one database (claims use ``FOR UPDATE SKIP LOCKED`` with a lease). Each worker
+holds a presence lock (:class:`~monitor.db.health.Presence`) and every cycle
+first gives back the leases of workers whose lock is free: a worker killed with
+its claims in flight is replaced at the next tick, not after ``LEASE``. APScheduler
 only provides the heartbeat: one coalesced ``cycle`` job every ``TICK`` seconds
 (``max_instances=1``, so cycles never overlap; missed ticks after downtime are
 coalesced into one run, never replayed).
@@ -26,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .clock import SYSTEM_CLOCK, Clock
-from .db import Database, default_data_dir
+from .db import Database, default_data_dir, health
 from .db import tracking as store
 from .errors import StorageUnavailable, TakedownError
 from .observation import Observation, WorkItem
@@ -63,6 +66,8 @@ class Worker:
         #: Unwritten observations at a shutdown during an outage; replayed at start.
         self.spool = Spool(spool_dir or _spool_dir(settings, db))
         self._writer: BackgroundRecorder | None = None
+        #: This process's seat among the workers (registered at the first cycle).
+        self.presence = health.Presence(db.url, self.name)
 
     def sync(self, targets: Sequence[Target]) -> dict[str, int]:
         """Make the database's targets match the watchlist's."""
@@ -111,8 +116,26 @@ class Worker:
         return stats
 
     def _platforms_due(self, now: datetime) -> list[str]:
+        """Take (or check) this worker's seat, give back dead workers' leases, and
+        return the platforms with work due."""
         with self.db.transaction() as conn:
-            return store.platforms_due(conn, now, self.groups)
+            platforms = store.platforms_due(conn, now, self.groups)
+        if not platforms:
+            return platforms
+        # After the pool's transaction: during an outage, no direct connection is tried.
+        me = self.presence.ensure()
+        with self.db.transaction() as conn:
+            given = health.reclaim_dead(conn, me)
+        if given["targets"] or given["posts"]:
+            log.warning("%d worker(s) gone with work claimed: %d listing(s) and %d probe(s) "
+                        "given back, to be checked now", given["workers"], given["targets"],
+                        given["posts"])
+        return platforms
+
+    def close(self) -> None:
+        """Leave the workers sharing the database (at exit; a process that dies without
+        it leaves just the same, only its leases wait for the next worker's cycle)."""
+        self.presence.close()
 
     def stop(self) -> None:
         """Shutdown: stop a cycle's recorder from waiting for the database (what it
@@ -145,9 +168,12 @@ class Worker:
             log.info("database unavailable: %d lease(s) run out by themselves", len(items))
 
     def _claim(self, platform: str, now: datetime) -> list[WorkItem]:
+        me = self.presence.ensure()
         with self.db.transaction() as conn:
-            return store.claim_due(conn, now, self.settings["BATCH_SIZE"],
-                                   self.settings["LEASE"], [platform], self.groups)
+            items = store.claim_due(conn, now, self.settings["BATCH_SIZE"],
+                                    self.settings["LEASE"], [platform], self.groups)
+            health.mark_claimed(conn, me, items)
+            return items
 
 
 async def run_daemon(worker: Worker, *, reload: Callable[[], Sequence[Target]] | None = None,
@@ -160,7 +186,8 @@ async def run_daemon(worker: Worker, *, reload: Callable[[], Sequence[Target]] |
 
     stop = stop or asyncio.Event()
     tick = float(worker.settings["TICK"])
-    scheduler = AsyncIOScheduler(timezone=UTC)
+    executor = _draining_executor()
+    scheduler = AsyncIOScheduler(timezone=UTC, executors={"default": executor})
 
     async def cycle() -> None:
         await worker.cycle()
@@ -197,8 +224,30 @@ async def run_daemon(worker: Worker, *, reload: Callable[[], Sequence[Target]] |
     try:
         await stop.wait()
     finally:
-        scheduler.shutdown(wait=False)
+        # No new job; let those in flight end (a cancelled one logs a traceback), the
+        # recorder told not to wait for the database; then stop.
+        scheduler.pause()
         worker.stop()
+        await executor.drain(DRAIN_SECONDS)
+        scheduler.shutdown(wait=False)
+
+
+#: Seconds a stopping daemon waits for the jobs in flight (a cycle, a reload) to end.
+DRAIN_SECONDS = 10.0
+
+
+def _draining_executor() -> Any:
+    """APScheduler's asyncio executor that can wait for its jobs in flight: its own
+    shutdown cancels them, and each cancelled job is logged as an error."""
+    from apscheduler.executors.asyncio import AsyncIOExecutor
+
+    class DrainingExecutor(AsyncIOExecutor):  # type: ignore[misc]
+        async def drain(self, timeout: float) -> None:
+            pending = [f for f in self._pending_futures if not f.done()]
+            if pending:
+                await asyncio.wait(pending, timeout=timeout)
+
+    return DrainingExecutor()
 
 
 def _spool_dir(settings: Settings, db: Database) -> Path:

@@ -164,3 +164,48 @@ def test_a_crawl_cut_short_gives_its_unobserved_work_back(db: Database) -> None:
         claimable = conn.execute("SELECT count(*) AS n FROM targets WHERE next_due <= now()"
                                  ).fetchone()["n"]
     assert (leased, claimable) == (0, 2)  # due again at once, not in an hour
+
+
+def test_stopping_lets_a_job_in_flight_end_instead_of_cancelling_it(
+        db: Database, caplog: Any) -> None:
+    """A stop (SIGTERM) while the watchlist reload runs: the reload finishes and syncs,
+    and no job is cancelled (APScheduler logs a cancelled job as an error, with a
+    traceback)."""
+    import logging
+    import threading
+    import time
+
+    settings = Settings.load({"tick": "1h"}, environ={})
+    worker = Worker(db, settings, fake_crawl({"rss": Outcome.OK, "mastodon": Outcome.OK}))
+    started = threading.Event()
+    synced: list[int] = []
+    sync = worker.sync
+
+    def reload() -> Any:  # APScheduler runs it in a worker thread
+        started.set()
+        time.sleep(0.3)  # still running when the stop comes
+        return parse_watchlist(WATCHLIST).targets
+
+    def counted_sync(targets: Any) -> Any:
+        synced.append(len(targets))
+        return sync(targets)
+
+    worker.sync = counted_sync  # type: ignore[method-assign]
+
+    async def main() -> None:
+        stop = asyncio.Event()
+
+        async def stopper() -> None:
+            while not started.is_set():
+                await asyncio.sleep(0.01)
+            stop.set()
+
+        task = asyncio.create_task(stopper())
+        await asyncio.wait_for(run_daemon(worker, reload=reload, stop=stop,
+                                          reload_every=0.05), timeout=30)
+        await task
+
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(main())
+    assert synced == [2]  # the reload ran to its end
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
