@@ -1,4 +1,4 @@
-"""``takedown alerts``: test, list, retry, dispatch, status, through monitor.cli.Ctx."""
+"""``takedown alerts``: test, list, retry, dispatch, status, through spiders.cli.Ctx."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from alerts import delivery_summary, verify
 from alerts.cli import alerts_group, format_summary
 from alerts.dispatcher import dispatch_once
-from monitor.cli import Ctx
+from spiders.cli import Ctx
 
 
 def runner_for(path: Path) -> tuple[CliRunner, click.Group]:
