@@ -115,7 +115,7 @@ class Lifecycle:
         self.changes.observations.append(runs.post_write(self._slot, target, post, obs,
                                                          obs.post))
         schedule.schedule_post(self.rules, target, post, obs)
-        if target.kind == "post":
+        if target.single_post:
             schedule.target_checked(self.rules, target, obs)
             self.changes.targets.append(target)
         self.changes.posts.append(post)
@@ -197,21 +197,24 @@ class Lifecycle:
             if account in {"suspended", "deleted"}:
                 self._suspect(post, "account_state", "absence", now,
                               {"account_state": account})
-            elif post.state == PostState.HIDDEN:
-                continue  # already hidden; only the account's fate changes that
-            elif newly_limited:
+            elif newly_limited and post.state != PostState.HIDDEN:
                 self._suspect(post, "account_limited", "hiding", now,
                               {"account_state": "limited"})
             elif (
-                post.state == PostState.VISIBLE
-                and oldest is not None
+                oldest is not None
                 and post.published_at is not None
                 and post.published_at >= oldest
                 and post.last_listed_at is not None
             ):
                 # Inside the window yet not listed: a hiding or a deletion. A post
                 # older than the oldest entry merely rotated out: no signal at all.
-                self._suspect(post, "missing_from_listing", "hiding", now, {})
+                if post.state != PostState.HIDDEN:
+                    self._suspect(post, "missing_from_listing", "hiding", now, {})
+                elif post.last_listed_at >= post.state_since:
+                    # Hidden yet still listed (a limited account's posts are), and
+                    # now missing: probe it at once. It stays hidden until a probe
+                    # finds it absent, which makes it suspect like any other post.
+                    self._fresh.add(post.id)
         if newly_limited:
             for key in listed:
                 if posts[key].state == PostState.VISIBLE:
@@ -324,7 +327,7 @@ class Lifecycle:
                  context: dict[str, Any]) -> None:
         self._fresh.add(post.id)
         if post.suspicion is not None:
-            post.suspicion.context.update(context)
+            _add_context(post.suspicion, context, now)
             if kind == "absence" and post.suspicion.kind == "hiding":
                 post.suspicion.restart(reason)
             return
@@ -340,7 +343,7 @@ class Lifecycle:
         until it has failed :data:`LISTING_TRIES` times in a row (counted in tries,
         not time: a failing listing backs off beyond its interval, so a time limit
         gave up after one or two tries); one not tried at all, for three intervals."""
-        if target.kind == "post":
+        if target.single_post:
             return True
         if target.last_ok_at is not None and target.last_ok_at >= suspicion.since:
             return True
@@ -370,6 +373,7 @@ class Lifecycle:
             **(extra or {}),
         }
         if verdict is not None:
+            evidence.update(verdict.evidence)
             evidence["reason"] = verdict.reason
         self.changes.events.append(Event(
             kind=kind,
@@ -401,6 +405,19 @@ def window_start(obs: Observation) -> datetime | None:
     if obs.outcome.absent or (obs.signals.get("listing_end") and obs.complete):
         return datetime.min.replace(tzinfo=UTC)
     return min((e.published_at for e in entries if e.published_at), default=None)
+
+
+def _add_context(suspicion: Suspicion, context: dict[str, Any], now: datetime) -> None:
+    """Add what a listing said to a running suspicion. The cause rests on the evidence
+    from when the post first went missing: an account state first read after an absent
+    probe is kept apart, as ``account_state_later``, and never decides the cause."""
+    state = context.get("account_state")
+    if state is not None and suspicion.kind == "absence" and suspicion.probes:
+        context = {k: v for k, v in context.items() if k != "account_state"}
+        if state not in (suspicion.context.get("account_state"), "normal"):
+            suspicion.context.setdefault("account_state_later", {
+                "state": state, "at": now.isoformat(), "via": "listing"})
+    suspicion.context.update(context)
 
 
 def _remember(post: PostRow, entry: PostContent, probe: bool = False) -> None:

@@ -29,6 +29,9 @@ Check = Callable[[str, bool], tuple[str, str | None]]
 Identity = Callable[[str, str | None], tuple[str, str | None]]
 #: ``(post url, base_url) -> (post key, probe URL)``; ValueError for a non-post URL.
 PostRef = Callable[[str, str | None], tuple[str, str]]
+#: A target option's check: the raw watchlist value -> the value kept; it raises
+#: ValueError with a message that says what to write instead.
+OptionCheck = Callable[[Any], Any]
 
 MatchType = Literal["equal", "contains", "prefix", "regex"]
 MATCH_TYPES: tuple[str, ...] = ("equal", "contains", "prefix", "regex")
@@ -79,6 +82,21 @@ class Kind:
     post_ref: PostRef | None = None
     #: One line for ``takedown platforms`` and error messages: what a value looks like.
     example: str = ""
+    #: Whether a value is itself a URL the spider may fetch (a feed, a post, a page),
+    #: rather than a name on the platform (an account, whose server is the
+    #: base_url). Left None, it is read from the declaration: a kind checked by
+    #: :func:`url_check`, or one with a ``post_ref`` (it reads a post URL).
+    value_is_url: bool | None = None
+    #: Options a target of this kind may set besides the common ones, as option
+    #: name → check (the raw watchlist value → the value kept; ValueError says what
+    #: to write instead), e.g. RSS's ``article_selector``. A target of another kind
+    #: that sets one is an error.
+    options: Mapping[str, OptionCheck] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.value_is_url is None:
+            object.__setattr__(self, "value_is_url",
+                               self.check is url_check or self.post_ref is not None)
 
 
 #: Where a fingerprint looks in an HTTP answer (OONI's ``location_found``): the
@@ -89,7 +107,7 @@ LOCATION_PREFIXES: tuple[str, ...] = ("header.", "json:")
 #: What the built-in spiders read besides the locations: an error code, a page's
 #: visible texts or title, a follow-up request's status, a selector's match count.
 PLATFORM_SCOPES: tuple[str, ...] = ("error_code", "page_text", "title", "account_status",
-                                    "profile_status", "match_count")
+                                    "profile_status", "match_count", "tombstone")
 
 #: Quotes folded to ``'`` before text is matched: platforms write both (rule 7 of
 #: the platform notes: Telegram, X and YouTube notices use ``'`` and ``’``).
@@ -363,6 +381,7 @@ class Platform:
 
 
 __all__ = ["LOCATIONS", "LOCATION_PREFIXES", "MATCH_TYPES", "MAX_JSON_VALUES", "PLATFORM_SCOPES",
-           "Kind", "Platform", "Rule", "Said", "WordMatch", "answer_said", "check_url",
-           "json_path", "json_said", "json_values", "match_words", "normalise_words", "origin",
-           "scope_problem", "url_check", "url_identity", "url_post_ref"]
+           "Kind", "OptionCheck", "Platform", "Rule", "Said", "WordMatch", "answer_said",
+           "check_url", "json_path", "json_said", "json_values", "match_words",
+           "normalise_words", "origin", "scope_problem", "url_check", "url_identity",
+           "url_post_ref"]

@@ -156,6 +156,14 @@ def is_single_post(platform: str, kind: str) -> bool:
     return declared is not None and declared.post_ref is not None
 
 
+def value_is_url(platform: str, kind: str) -> bool | None:
+    """Whether values of ``kind`` of ``platform`` are URLs (a feed, a post, a page), as the
+    platform declares it (:attr:`monitor.platform.Kind.value_is_url`); None if unknown."""
+    found = registry().platforms.get(registry().aliases.get(platform, platform))
+    declared = found.kinds.get(kind) if found is not None else None
+    return bool(declared.value_is_url) if declared is not None else None
+
+
 def post_ref(platform: str, url: str, base_url: str | None) -> tuple[str, str]:
     """The post key and probe URL of a single-post target's URL.
 
@@ -172,4 +180,4 @@ def post_ref(platform: str, url: str, base_url: str | None) -> tuple[str, str]:
 
 __all__ = ["ENTRY_POINT_GROUP", "PLATFORMS", "TARGET_KEYS", "Platform", "Registry",
            "closest_platform", "get_platform", "is_single_post", "load_registry", "post_ref",
-           "registry", "reload_platforms", "single_post_kind"]
+           "registry", "reload_platforms", "single_post_kind", "value_is_url"]

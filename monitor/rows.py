@@ -2,7 +2,8 @@
 
 Plain dataclasses shaped like the ``targets`` and ``posts`` tables, plus a post's
 state (:class:`PostState`) and pending suspicion (:class:`Suspicion`, stored as
-JSON). No logic beyond (de)serialising a suspicion: the state machine is
+JSON). No logic beyond (de)serialising a suspicion, and reading a hand-built
+target's ``single_post`` from its platform's declaration: the state machine is
 :mod:`monitor.lifecycle`, run compression :mod:`monitor.runs`, scheduling
 :mod:`monitor.schedule`, and :mod:`monitor.db.tracking` reads and writes them.
 """
@@ -16,6 +17,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from .events import Event
+from .platforms import is_single_post
 
 
 class PostState(StrEnum):
@@ -104,6 +106,15 @@ class TargetRow:
     account_state: str | None = None
     last_obs_id: int | None = None
     last_obs_sig: str | None = None
+    #: One post rather than a listing (``targets.single_post``): its platform's kind
+    #: has a ``post_ref``, whatever the kind is called. Only its post is probed; it
+    #: has no listing to walk. The store always sets it; a row built without it (in
+    #: memory, in tests) reads it from the installed declaration.
+    single_post: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.single_post is None:
+            self.single_post = is_single_post(self.platform, self.kind)
 
 
 @dataclass(slots=True)

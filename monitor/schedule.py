@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from .cadence import next_post_check, probe_retry, target_retry
 from .observation import Observation, Outcome, PostContent
-from .platforms import PLATFORMS
+from .platforms import PLATFORMS, value_is_url
 from .rows import PostRow, PostState, TargetRow
 
 if TYPE_CHECKING:  # the rules are the lifecycle's settings; no import at run time
@@ -49,9 +49,11 @@ def schedule_post(rules: Rules, target: TargetRow, post: PostRow, obs: Observati
             when = max(when, earliest)
         post.next_check = when
         return
-    max_gap = target.interval_s if target.kind == "post" else None
+    # A single-post target has no listing to show its post: its interval is the
+    # longest its probes may wait, and past the horizon they go on at that pace.
+    max_gap = target.interval_s if target.single_post else None
     due, _step = next_post_check(post.first_seen, now, rules.offsets, rules.horizon, max_gap)
-    if due is None and target.kind == "post":
+    if due is None and target.single_post:
         due = now + timedelta(seconds=max_gap or 86400)
     if failed_probe:
         # Back off, but never past the post's next scheduled re-check: it keeps
@@ -87,7 +89,7 @@ def token_wait(target: TargetRow, post: PostRow, obs: Observation) -> datetime |
     if obs.outcome is not Outcome.TOKEN_EXPIRED:
         post.known.pop(TOKEN_WAIT, None)
         return None
-    if target.kind == "post" or probe_token(post.platform) is None:
+    if target.single_post or probe_token(post.platform) is None:
         return None
     now = obs.observed_at
     post.known[TOKEN_WAIT] = now.isoformat()
@@ -138,14 +140,14 @@ def target_checked(rules: Rules, target: TargetRow, obs: Observation) -> None:
         target.last_error = None
         target.last_ok_at = now
         wait = target.interval_s
-    if target.kind != "post":
+    if not target.single_post:  # a single post has no listing: its probes are its checks
         target.next_due = now + timedelta(seconds=wait)
 
 
 def first_check_error(target: TargetRow, obs: Observation) -> str:
     """What the user sees when a listing was absent on its first check."""
     answer = f"HTTP {obs.http_status}" if obs.http_status else f"'{obs.outcome.value}'"
-    if target.platform == "rss":
-        return f"the feed answered {answer} on its first check: check the URL"
+    if value_is_url(target.platform, target.kind):
+        return f"the {target.kind} answered {answer} on its first check: check the URL"
     return (f"the {target.kind} {target.value!r} answered {answer} on its first check: "
             f"check its name and base_url")

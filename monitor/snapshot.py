@@ -5,7 +5,7 @@ batch, locks the rows involved, runs the :mod:`~monitor.lifecycle` over them and
 writes the result (new versions, observation runs, post and target rows,
 events, released leases). A crash before commit loses nothing: the dead
 process's leases are given back at the next cycle of any worker (its presence
-lock is free, :class:`~monitor.db.health.Presence`) and the work is done again;
+lock is free, :class:`~monitor.db.workers.Presence`) and the work is done again;
 a crash after commit cannot repeat an event, because each event's
 ``dedupe_key`` names the post's transition.
 

@@ -3,7 +3,7 @@
 The schedule of *what* is due lives in the database (``targets.next_due``,
 ``posts.next_check``), so a restart loses nothing and several workers can share
 one database (claims use ``FOR UPDATE SKIP LOCKED`` with a lease). Each worker
-holds a presence lock (:class:`~monitor.db.health.Presence`) and every cycle
+holds a presence lock (:class:`~monitor.db.workers.Presence`) and every cycle
 first gives back the leases of workers whose lock is free: a worker killed with
 its claims in flight is replaced at the next tick, not after ``LEASE``. APScheduler
 only provides the heartbeat: one coalesced ``cycle`` job every ``TICK`` seconds
@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .clock import SYSTEM_CLOCK, Clock
-from .db import Database, default_data_dir, health
+from .db import Database, default_data_dir, workers
 from .db import tracking as store
 from .errors import StorageUnavailable, TakedownError
 from .observation import Observation, WorkItem
 from .settings import Settings
 from .signals import SignalManager
-from .snapshot import BackgroundRecorder, Recorder
+from .snapshot import Aborted, BackgroundRecorder, Recorder
 from .spool import Spool
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class Worker:
         self.spool = Spool(spool_dir or _spool_dir(settings, db))
         self._writer: BackgroundRecorder | None = None
         #: This process's seat among the workers (registered at the first cycle).
-        self.presence = health.Presence(db.url, self.name)
+        self.presence = workers.Presence(db.url, self.name)
 
     def sync(self, targets: Sequence[Target]) -> dict[str, int]:
         """Make the database's targets match the watchlist's."""
@@ -125,7 +125,7 @@ class Worker:
         # After the pool's transaction: during an outage, no direct connection is tried.
         me = self.presence.ensure()
         with self.db.transaction() as conn:
-            given = health.reclaim_dead(conn, me)
+            given = workers.reclaim_dead(conn, me)
         if given["targets"] or given["posts"]:
             log.warning("%d worker(s) gone with work claimed: %d listing(s) and %d probe(s) "
                         "given back, to be checked now", given["workers"], given["targets"],
@@ -170,10 +170,8 @@ class Worker:
     def _claim(self, platform: str, now: datetime) -> list[WorkItem]:
         me = self.presence.ensure()
         with self.db.transaction() as conn:
-            items = store.claim_due(conn, now, self.settings["BATCH_SIZE"],
-                                    self.settings["LEASE"], [platform], self.groups)
-            health.mark_claimed(conn, me, items)
-            return items
+            return store.claim_due(conn, now, self.settings["BATCH_SIZE"],
+                                   self.settings["LEASE"], [platform], self.groups, worker=me)
 
 
 async def run_daemon(worker: Worker, *, reload: Callable[[], Sequence[Target]] | None = None,
@@ -190,7 +188,12 @@ async def run_daemon(worker: Worker, *, reload: Callable[[], Sequence[Target]] |
     scheduler = AsyncIOScheduler(timezone=UTC, executors={"default": executor})
 
     async def cycle() -> None:
-        await worker.cycle()
+        try:
+            await worker.cycle()
+        except Aborted:
+            # Stopped mid-crawl (shutdown): its claimed work is given back; not an error.
+            log.info("cycle stopped with the worker; its unrecorded work is given back")
+            return
         if max_cycles is not None and worker.cycles >= max_cycles:
             stop.set()
 

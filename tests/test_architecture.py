@@ -240,6 +240,89 @@ def test_every_fake_is_found_through_the_registry() -> None:
     assert set(fakes()) == named
 
 
+# --- the core knows no kind by name ----------------------------------------------------
+
+#: Kind names the core must not branch on: a platform declares its kinds, and whether a
+#: kind is one post (``Kind.post_ref``) or its value a URL (``Kind.value_is_url``).
+KIND_NAMES = frozenset({"post", "account", "feed"})
+#: SQL that compares a kind column with a literal name: ``kind = 'post'``,
+#: ``t.kind <> 'feed'``, ``kind IN ('feed', 'post')``.
+SQL_KIND = re.compile(r"\bkind\s*(?:=|<>|!=)\s*'(\w+)'|\bkind\s+(?:NOT\s+)?IN\s*\(([^)]*)\)",
+                      re.IGNORECASE)
+
+
+def _is_kind(node: ast.expr) -> bool:
+    """``kind``, ``x.kind`` or ``x["kind"]``: what holds a target's kind."""
+    if isinstance(node, ast.Name):
+        return node.id == "kind"
+    if isinstance(node, ast.Attribute):
+        return node.attr == "kind"
+    return (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant)
+            and node.slice.value == "kind")
+
+
+def _names(node: ast.expr) -> set[str]:
+    """The string constants ``node`` is, or holds (a tuple, list or set of them)."""
+    items = node.elts if isinstance(node, ast.Tuple | ast.List | ast.Set) else [node]
+    return {i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)}
+
+
+def kind_names_in(source: str) -> list[str]:
+    """Where ``source`` compares a kind with a kind's name, in Python or in SQL text."""
+    found = []
+    tree = ast.parse(source)
+    docs = _docstrings(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            for a, b in zip(sides, sides[1:], strict=False):
+                for held, name in ((a, b), (b, a)):
+                    if _is_kind(held) and (named := _names(name) & KIND_NAMES):
+                        found.append(f"{node.lineno}: kind compared with {sorted(named)}")
+        elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
+              and id(node) not in docs):
+            for match in SQL_KIND.finditer(node.value):
+                named = {match[1]} if match[1] else set(re.findall(r"'(\w+)'", match[2]))
+                if named & KIND_NAMES:
+                    found.append(f"{node.lineno}: {' '.join(match[0].split())!r}")
+    return found
+
+
+@pytest.mark.parametrize("source, bad", [
+    ('if target.kind == "post":\n    pass', ["1: kind compared with ['post']"]),
+    ('x = "post" != t.kind', ["1: kind compared with ['post']"]),
+    ('own = row["kind"] in ("feed", "post")', ["1: kind compared with ['feed', 'post']"]),
+    ('single = kind not in {"post"}', ["1: kind compared with ['post']"]),
+    ('q = "WHERE active AND kind <> \'post\' AND x"', ['1: "kind <> \'post\'"']),
+    ('q = "CASE WHEN t.kind = \'post\' THEN 1"', ['1: "kind = \'post\'"']),
+    ('q = "AND kind IN (\'feed\', \'post\')"', ['1: "kind IN (\'feed\', \'post\')"']),
+    # Not kind names: an observation's post, the spool's "post" key, a mode, prose.
+    ('if obs.post is not None and d["post"]:\n    pass', []),
+    ('d["post"] = encode(obs.post)', []),
+    ('if obs.mode == "probe" and kind == "thread":\n    pass', []),
+    ('"""A post target: kind = \'post\' before migration 7."""', []),
+    ('if suspicion.kind == "absence":\n    pass', []),
+    ('q = "SELECT kind, single_post FROM targets WHERE single_post"', []),
+])
+def test_the_kind_check_finds_kind_names(source: str, bad: list[str]) -> None:
+    assert kind_names_in(source) == bad
+
+
+def test_the_core_names_no_kind() -> None:
+    """No module of ``monitor/`` compares a target's kind with ``post`` (or ``feed``,
+    ``account``): read ``TargetRow.single_post`` / ``targets.single_post`` or the
+    platform's ``Kind`` declaration instead, so that a platform may call its kinds
+    what it likes (``thread``, ``page``…)."""
+    offenders = {}
+    modules = _modules("monitor")
+    for path in modules:
+        found = kind_names_in(path.read_text(encoding="utf-8"))
+        if found:
+            offenders[path.relative_to(ROOT).as_posix()] = found
+    assert len(modules) > 20
+    assert offenders == {}
+
+
 # --- sizes ---------------------------------------------------------------------------
 
 MAX_MODULE_LINES = 500

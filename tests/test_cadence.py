@@ -101,13 +101,16 @@ def test_long_retry_after_postpones_the_target():
 
 # --- a listing that is absent on its first check ------------------------------------
 
-@pytest.mark.parametrize(("platform", "outcome", "status", "words"), [
-    ("rss", Outcome.NOT_FOUND, 404, "the feed answered HTTP 404 on its first check: check the URL"),
-    ("rss", Outcome.GONE, 410, "the feed answered HTTP 410 on its first check"),
-    ("mastodon", Outcome.NOT_FOUND, 404, "'alice' answered HTTP 404 on its first check"),
+@pytest.mark.parametrize(("platform", "kind", "outcome", "status", "words"), [
+    ("rss", "feed", Outcome.NOT_FOUND, 404,
+     "the feed answered HTTP 404 on its first check: check the URL"),
+    ("rss", "feed", Outcome.GONE, 410, "the feed answered HTTP 410 on its first check"),
+    ("mastodon", "account", Outcome.NOT_FOUND, 404,
+     "the account 'alice' answered HTTP 404 on its first check: check its name and base_url"),
 ])
-def test_absent_listing_on_first_check_is_an_error(platform, outcome, status, words):
-    t = target(platform=platform)
+def test_absent_listing_on_first_check_is_an_error(platform, kind, outcome, status, words):
+    # The advice follows the kind's declaration (a URL, or a name on a server).
+    t = target(kind=kind, platform=platform)
     lifecycle().listing(t, {}, obs("listing", outcome, T0, http_status=status),
                         new_post=lambda e: post(T0))
     assert t.last_ok_at is None

@@ -37,7 +37,7 @@ from test_e2e import FAST, INTERVAL, STEP, check_against_truth, make_worker, run
 
 from monitor.clock import ManualClock
 from monitor.db import Database
-from monitor.db.health import WORKER_LOCK_SPACE
+from monitor.db.workers import WORKER_LOCK_SPACE
 from monitor.observation import Observation, Outcome, PostContent, WorkItem
 from monitor.settings import Settings
 from monitor.watchlist import parse_watchlist

@@ -258,6 +258,36 @@ def test_claim_due_leases_work_once(world: World) -> None:
     assert len(third) == len(first)
 
 
+def test_a_claim_leases_and_names_its_worker_in_one_write(world: World) -> None:
+    """The lease and its holder are set by the claim's own UPDATE: each claimed row is
+    written once (a trigger counts the writes), and a claim without a worker leaves
+    the holder unknown (its lease runs out by time)."""
+    world.listing(T0, three())
+    with world.db.transaction() as conn:
+        conn.execute("CREATE TABLE writes (tbl text, id bigint, leased_by integer)")
+        conn.execute("CREATE FUNCTION count_write() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                     "BEGIN INSERT INTO writes VALUES (TG_TABLE_NAME, NEW.id, NEW.leased_by); "
+                     "RETURN NEW; END $$")
+        for table in ("targets", "posts"):
+            conn.execute(f"CREATE TRIGGER count_write AFTER UPDATE ON {table} "
+                         "FOR EACH ROW EXECUTE FUNCTION count_write()")
+    now = T0 + timedelta(hours=1)
+    with world.db.transaction() as conn:
+        items = store.claim_due(conn, now, 100, 600, worker=42)
+        writes = conn.execute("SELECT tbl, id, leased_by FROM writes ORDER BY tbl, id").fetchall()
+        conn.execute("DELETE FROM writes")
+    assert sorted(i.mode for i in items) == ["listing", "probe", "probe", "probe"]
+    assert sorted((w["tbl"], w["id"]) for w in writes) == sorted(
+        ("targets" if i.mode == "listing" else "posts", i.row_id) for i in items)
+    assert {w["leased_by"] for w in writes} == {42}
+    with world.db.transaction() as conn:  # the leases ran out: claimed again, by nobody known
+        again = store.claim_due(conn, now + timedelta(minutes=11), 100, 600)
+        holders = {r["leased_by"] for r in conn.execute(
+            "SELECT leased_by FROM writes").fetchall()}
+    assert len(again) == len(items)
+    assert holders == {None}
+
+
 def test_a_cause_waits_for_the_listing_that_may_carry_a_tombstone(db: Database) -> None:
     world = World(db, interval=3600.0)  # the listing is read hourly
     world.listing(T0, three())

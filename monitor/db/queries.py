@@ -86,7 +86,7 @@ def find_posts(conn: Conn, ref: str, platforms: Sequence[str] = ()) -> list[dict
         JOIN targets t ON t.id = p.target_id
         WHERE p.post_key = %(r)s OR p.url = %(r)s OR p.probe_url = %(r)s
            OR (p.platform = %(platform)s AND p.post_key = %(key)s)
-           OR (t.kind = 'post' AND (t.key = %(r)s OR t.value = %(r)s))
+           OR (t.single_post AND (t.key = %(r)s OR t.value = %(r)s))
         ORDER BY p.id
         """,
         {"r": ref, "platform": platform, "key": key},
@@ -166,8 +166,8 @@ def status(conn: Conn) -> list[dict[str, Any]]:
         SELECT t.key, t.group_name, t.platform, t.kind, t.value, t.active, t.last_ok_at,
                t.last_checked_at, t.last_outcome, t.error_streak, t.last_error,
                t.account_state,
-               CASE WHEN t.kind = 'post' THEN (SELECT min(next_check) FROM posts
-                                              WHERE target_id = t.id)
+               CASE WHEN t.single_post THEN (SELECT min(next_check) FROM posts
+                                             WHERE target_id = t.id)
                     ELSE t.next_due END AS next_due,
                count(p.id) AS posts,
                count(p.id) FILTER (WHERE p.state = 'visible') AS visible,
@@ -183,10 +183,11 @@ def status(conn: Conn) -> list[dict[str, Any]]:
 #: A check counts as overdue (backlog) once it is this many seconds late.
 OVERDUE_AFTER_S = 60
 
-# Same test as claim_due: listings of active non-post targets, probes of their posts.
+# Same test as claim_due: listings of active targets that are not single posts, probes
+# of their posts.
 _OVERDUE_SQL = """
     (SELECT count(*) FROM targets
-      WHERE active AND kind <> 'post'
+      WHERE active AND NOT single_post
         AND next_due < now() - make_interval(secs => %(after)s))
   + (SELECT count(*) FROM posts p JOIN targets t ON t.id = p.target_id
       WHERE t.active AND p.next_check < now() - make_interval(secs => %(after)s))

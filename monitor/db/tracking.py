@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 from ..events import Event
 from ..lifecycle import Changes, PostRow, PostState, Suspicion, TargetRow
 from ..observation import WorkItem
-from ..platforms import post_ref
+from ..platforms import is_single_post, post_ref, value_is_url
 from ..rows import NewVersion, ObsWrite
 
 Conn = psycopg.Connection[Any]
@@ -33,33 +33,38 @@ def sync_targets(conn: Conn, targets: Iterable[Any], default_interval: float,
     """Make the targets table match the watchlist; returns counts of what changed.
 
     Targets removed from the watchlist are deactivated, never deleted: their
-    history stays queryable. With ``groups``, only those groups are touched.
+    history stays queryable. With ``groups``, only those groups are touched. A
+    single-post target (its platform's kind has a ``post_ref``, whatever its name)
+    is stored with ``single_post`` set and its one post, due at once; it has no
+    listing, so no ``next_due``.
     """
     keys: list[str] = []
     added = 0
     for t in targets:
         keys.append(t.key)
         interval = float(t.interval or default_interval)
+        single = is_single_post(t.platform, t.kind)
         row = conn.execute(
             """
             INSERT INTO targets (key, group_name, platform, kind, value, base_url, interval_s,
-                                 tags, allow_hosts, next_due)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s,
-                    CASE WHEN %s = 'post' THEN NULL ELSE now() END)
+                                 tags, allow_hosts, single_post, next_due)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                    CASE WHEN %s THEN NULL ELSE now() END)
             ON CONFLICT (key) DO UPDATE SET group_name = EXCLUDED.group_name,
                 interval_s = EXCLUDED.interval_s, tags = EXCLUDED.tags,
                 allow_hosts = EXCLUDED.allow_hosts,
                 base_url = EXCLUDED.base_url, active = true,
-                next_due = CASE WHEN targets.kind = 'post' THEN NULL
+                single_post = EXCLUDED.single_post,
+                next_due = CASE WHEN EXCLUDED.single_post THEN NULL
                            ELSE COALESCE(targets.next_due, now()) END
             RETURNING id, (xmax = 0) AS inserted
             """,
             (t.key, t.group, t.platform, t.kind, t.value, t.base_url, interval,
-             list(t.tags), list(getattr(t, "allow_hosts", ())), t.kind),
+             list(t.tags), list(getattr(t, "allow_hosts", ())), single, single),
         ).fetchone()
         assert row is not None
         added += bool(row["inserted"])
-        if t.kind == "post":
+        if single:
             post_key, probe_url = post_ref(t.platform, t.value, t.base_url)
             conn.execute(
                 """
@@ -105,37 +110,52 @@ def forget_group(conn: Conn, group: str) -> int:
 def claim_due(
     conn: Conn, now: datetime, limit: int, lease: float,
     platforms: Sequence[str] | None = None, groups: Sequence[str] | None = None,
+    *, worker: int | None = None,
 ) -> list[WorkItem]:
-    """Claim up to ``limit`` due items (listings first), leasing them for ``lease`` s.
+    """Claim up to ``limit`` due items (listings first), leasing them for ``lease`` s
+    to ``worker`` (its ``workers.id``; None: a holder nobody can tell, whose lease
+    only runs out by time).
 
     ``FOR UPDATE SKIP LOCKED`` lets several workers share the queue; an item whose
-    lease ran out (its worker died) is due again.
+    lease ran out (its worker died) is due again. Each claim is one UPDATE that
+    sets the lease and its holder together.
     """
     until = now + timedelta(seconds=lease)
-    items: list[WorkItem] = []
+    bounds = {"until": until, "now": now, "platforms": platforms, "groups": groups,
+              "worker": worker}
+    items = _claim_listings(conn, limit, bounds)
+    if len(items) < limit:
+        items += _claim_probes(conn, limit - len(items), bounds)
+    return items
+
+
+def _claim_listings(conn: Conn, limit: int, bounds: dict[str, Any]) -> list[WorkItem]:
+    """Claim the due listings of active targets that are not single posts."""
     rows = conn.execute(
         """
-        UPDATE targets t SET lease_until = %(until)s
+        UPDATE targets t SET lease_until = %(until)s, leased_by = %(worker)s
         FROM (SELECT id FROM targets
-              WHERE active AND kind <> 'post' AND next_due <= %(now)s
+              WHERE active AND NOT single_post AND next_due <= %(now)s
                 AND (lease_until IS NULL OR lease_until < %(now)s)
                 AND (%(platforms)s::text[] IS NULL OR platform = ANY(%(platforms)s))
                 AND (%(groups)s::text[] IS NULL OR group_name = ANY(%(groups)s))
               ORDER BY next_due LIMIT %(limit)s FOR UPDATE SKIP LOCKED) due
         WHERE t.id = due.id
-        RETURNING t.id, t.key, t.platform, t.kind, t.value, t.base_url, t.allow_hosts
+        RETURNING t.id, t.key, t.platform, t.kind, t.value, t.base_url, t.allow_hosts,
+                  t.single_post
         """,
-        {"until": until, "now": now, "limit": limit, "platforms": platforms, "groups": groups},
+        {**bounds, "limit": limit},
     ).fetchall()
-    for r in rows:
-        items.append(WorkItem(mode="listing", platform=r["platform"], target_key=r["key"],
-                              url=r["value"], base_url=r["base_url"], row_id=r["id"],
-                              **_policy(r)))
-    if len(items) >= limit:
-        return items
+    return [WorkItem(mode="listing", platform=r["platform"], target_key=r["key"],
+                     url=r["value"], base_url=r["base_url"], row_id=r["id"], **_policy(r))
+            for r in rows]
+
+
+def _claim_probes(conn: Conn, limit: int, bounds: dict[str, Any]) -> list[WorkItem]:
+    """Claim the due probes of the posts of active targets."""
     rows = conn.execute(
         """
-        UPDATE posts p SET lease_until = %(until)s
+        UPDATE posts p SET lease_until = %(until)s, leased_by = %(worker)s
         FROM (SELECT p.id FROM posts p JOIN targets t ON t.id = p.target_id
               WHERE p.next_check <= %(now)s AND t.active
                 AND (p.lease_until IS NULL OR p.lease_until < %(now)s)
@@ -145,27 +165,36 @@ def claim_due(
              targets t
         WHERE p.id = due.id AND t.id = p.target_id
         RETURNING p.id, p.platform, p.post_key, p.url, p.probe_url, p.known,
-                  t.key AS target_key, t.base_url, t.kind, t.value, t.allow_hosts
+                  t.key AS target_key, t.base_url, t.kind, t.value, t.allow_hosts,
+                  t.single_post
         """,
-        {"until": until, "now": now, "limit": limit - len(items), "platforms": platforms,
-         "groups": groups},
+        {**bounds, "limit": limit},
     ).fetchall()
-    for r in rows:
-        items.append(WorkItem(mode="probe", platform=r["platform"], target_key=r["target_key"],
-                              url=r["probe_url"] or r["url"], base_url=r["base_url"],
-                              post_key=r["post_key"], row_id=r["id"],
-                              known=dict(r["known"] or {}), **_policy(r)))
-    return items
+    return [WorkItem(mode="probe", platform=r["platform"], target_key=r["target_key"],
+                     url=r["probe_url"] or r["url"], base_url=r["base_url"],
+                     post_key=r["post_key"], row_id=r["id"], known=dict(r["known"] or {}),
+                     **_policy(r))
+            for r in rows]
 
 
 def _policy(row: dict[str, Any]) -> dict[str, Any]:
     """The fetch policy's bounds for a work item: the target's own URL, its allowed hosts.
 
     A probe's URL came from content, so the spider must learn the target's own
-    URL from here: the feed or post URL, else the base_url (an account's server).
+    URL from here: the target's value when its kind's values are URLs (a feed, a
+    post, a page: :attr:`monitor.platform.Kind.value_is_url`), else the base_url
+    (an account's server).
     """
-    own = row["value"] if row["kind"] in ("feed", "post") else row["base_url"]
+    own = row["value"] if _value_is_url(row) else row["base_url"]
     return {"target_url": own, "allow_hosts": tuple(row["allow_hosts"] or ())}
+
+
+def _value_is_url(row: dict[str, Any]) -> bool:
+    """Whether the target's value is a URL, as its platform declares the kind. A
+    platform no longer installed cannot be crawled anyway; its single posts are
+    still known to be URLs."""
+    declared = value_is_url(row["platform"], row["kind"])
+    return declared if declared is not None else bool(row["single_post"])
 
 
 def release(conn: Conn, items: Iterable[WorkItem]) -> None:

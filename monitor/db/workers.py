@@ -1,0 +1,167 @@
+"""Is a worker there? Whose lease is it, and is that worker alive?
+
+:class:`Presence` (one per worker process): the worker's row in ``workers`` and
+the session advisory lock that says it is alive. A claim records its worker in
+the same statement that leases the work (``claim_due(..., worker=id)`` in
+:mod:`monitor.db.tracking`); :func:`reclaim_dead` gives back the leases of
+workers whose lock is free (the process died), so a restart never waits out
+``LEASE``. Outages met on the way are logged by :mod:`monitor.db.health`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from ..errors import StorageUnavailable
+from .health import _driver_error, _is_outage, _reason, storage_faults
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CONNECT_TIMEOUT", "SEAT_RETRY", "WORKER_LOCK_SPACE", "Presence", "reclaim_dead"]
+
+#: First key of the two-key advisory locks that say a worker is alive (the second is
+#: its ``workers.id``); two-key locks never collide with one-key ones (migrations').
+WORKER_LOCK_SPACE = 0x5444_4D57
+#: Seconds a worker waits to open its presence connection (unless the URL says).
+CONNECT_TIMEOUT = 10
+#: Seconds between a worker's tries to take a seat after one failed.
+SEAT_RETRY = 30.0
+
+
+class Presence:
+    """This worker process's seat: a ``workers`` row and, on a connection of its own
+    (outside the pool, held for the process's life), the advisory lock
+    ``(WORKER_LOCK_SPACE, id)``. The lock ends with that connection, so a process
+    that dies frees it at once, while a live one, however slow its crawl, keeps it.
+
+    A lost lock connection (the server restarted, the network dropped it) means
+    other workers may already have taken this worker's leases: :meth:`ensure`
+    then takes a new seat rather than claim the old one's identity again. A worker
+    that cannot take a seat (the server refuses one more connection) still works:
+    its claims carry no holder and run out after ``LEASE``, as they did before
+    seats existed; it tries again after :data:`SEAT_RETRY` seconds.
+    """
+
+    def __init__(self, url: str, name: str,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.url = url
+        self.name = name
+        self.clock = clock
+        self.id: int | None = None
+        self._conn: psycopg.Connection[Any] | None = None
+        self._retry_at = 0.0
+        self._seatless = False
+
+    def ensure(self) -> int | None:
+        """The worker's id, with its lock held: registers on first use, and again after
+        the lock's connection was lost; None while it cannot (see the class)."""
+        conn = self._conn
+        if conn is not None and self.id is not None:
+            try:
+                with storage_faults():
+                    conn.execute("SELECT 1")
+                return self.id
+            except StorageUnavailable as exc:
+                # INFO: an outage behind it is logged by the Health tracker already.
+                log.info("worker %s (id %d) lost its presence lock (%s); another worker may "
+                         "check its claims in flight; taking a new seat", self.name, self.id,
+                         _reason(exc))
+                self._drop()
+        now = self.clock()
+        if now < self._retry_at:
+            return None
+        try:
+            with storage_faults():
+                self.id = self._register()
+        except StorageUnavailable as exc:
+            self._retry_at = now + SEAT_RETRY
+            if _is_outage(_driver_error(exc)):  # the Health tracker tells of outages
+                log.info("worker %s has no presence lock for now: %s", self.name, _reason(exc))
+            elif not self._seatless:
+                self._seatless = True
+                log.warning("worker %s cannot hold its presence lock (%s): until it can, "
+                            "what it claims stays claimed for LEASE if it dies", self.name,
+                            _reason(exc))
+            return None
+        if self._seatless:
+            self._seatless = False
+            log.warning("worker %s holds its presence lock again (id %d)", self.name, self.id)
+        return self.id
+
+    def _register(self) -> int:
+        info = psycopg.conninfo.conninfo_to_dict(self.url)
+        conn = psycopg.connect(self.url, autocommit=True, application_name="takedown-worker",
+                               connect_timeout=info.get("connect_timeout") or CONNECT_TIMEOUT)
+        try:
+            # Row and lock in one transaction: no other worker can see the row
+            # before its lock is held (and take it for a dead worker's).
+            with conn.transaction():
+                row = conn.execute("INSERT INTO workers (name) VALUES (%s) RETURNING id",
+                                   (self.name,)).fetchone()
+                assert row is not None
+                conn.execute("SELECT pg_advisory_lock(%s, %s)", (WORKER_LOCK_SPACE, row[0]))
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return int(row[0])
+
+    def close(self) -> None:
+        """Leave: give back the claims still held, delete the row and end the lock.
+
+        Claims still held at exit (a cycle that outlasted the shutdown's wait) are
+        given back here; once the row is gone, nobody else could tell them free
+        before ``LEASE`` ran out.
+        """
+        conn, worker = self._conn, self.id
+        if conn is not None and worker is not None and not conn.closed:
+            try:
+                with conn.transaction():
+                    for table in ("targets", "posts"):
+                        conn.execute(f"UPDATE {table} SET lease_until = NULL, leased_by = NULL "
+                                     "WHERE leased_by = %s AND lease_until IS NOT NULL",
+                                     (worker,))
+                    conn.execute("DELETE FROM workers WHERE id = %s", (worker,))
+            except psycopg.Error:
+                pass  # the lock ends with the connection: the next cycle reclaims them
+        self._drop()
+
+    def __del__(self) -> None:
+        # An unclosed worker (tests, one-shot commands) leaves when it is collected.
+        try:
+            self._drop()
+        except Exception:  # interpreter shutdown: the process exit ends the lock anyway
+            pass
+
+    def _drop(self) -> None:
+        conn, self._conn, self.id = self._conn, None, None
+        if conn is not None:
+            conn.close()
+
+
+def reclaim_dead(conn: psycopg.Connection[Any], me: int | None) -> dict[str, int]:
+    """Give back the leases of every worker whose presence lock is free (it died), and
+    forget those workers; returns what was given back. Cheap when nobody died: one
+    look at the few ``workers`` rows.
+
+    A dead worker's lock is taken for this transaction (``pg_try_advisory_xact_lock``),
+    so two workers reclaiming at once never both take the same dead one; a live
+    worker's lock is held by its own session, so it never looks dead.
+    """
+    dead = [r["id"] if isinstance(r, dict) else r[0] for r in conn.execute(
+        "DELETE FROM workers WHERE id IS DISTINCT FROM %s "
+        "AND pg_try_advisory_xact_lock(%s, id) RETURNING id",
+        (me, WORKER_LOCK_SPACE)).fetchall()]
+    if not dead:
+        return {"workers": 0, "targets": 0, "posts": 0}
+    given = {"workers": len(dead)}
+    for table in ("targets", "posts"):
+        given[table] = conn.execute(
+            f"UPDATE {table} SET lease_until = NULL, leased_by = NULL "
+            "WHERE lease_until IS NOT NULL AND leased_by = ANY(%s)", (dead,)).rowcount
+    return given
