@@ -16,7 +16,7 @@ import click
 
 from . import render
 from .channels import Content, DeliveryError, sender
-from .config import AlertConfig, from_watchlist
+from .config import AlertConfig, load_file
 from .dispatcher import dispatch_once, run_dispatcher
 from .store import STATES, delivery_summary, list_deliveries, retry
 
@@ -24,7 +24,8 @@ __all__ = ["alerts_group", "format_summary"]
 
 
 def _config(c: Any) -> AlertConfig:
-    return from_watchlist(c.watchlist())
+    """The file's ``[alerts]``, checked with the rest of the file (every problem at once)."""
+    return load_file(c.watchlist_path)[1]
 
 
 @click.group("alerts")

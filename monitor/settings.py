@@ -190,7 +190,9 @@ class Settings(BaseModel, Mapping[str, Any]):
     TICK: Seconds = Field(5.0, description="Seconds between scheduler passes over due work.")
     BATCH_SIZE: Count = Field(500, ge=1, description="Due items claimed per database round trip.")
     LEASE: Seconds = Field(600.0, description=(
-        "How long a claimed item stays with a worker before another may take it."))
+        "How long a claim lasts when its worker cannot be told alive or dead (a version "
+        "without worker seats, or one that could not take its seat); a dead worker's claims are "
+        "taken back at the next cycle, a live one's stay its own."))
     METRICS_ADDRESS: Text = Field("127.0.0.1:9464", description=(
         "Where `takedown run` serves Prometheus `/metrics` (host:port); empty: no endpoint."))
     ERROR_BACKOFF_MAX: Seconds = Field(3600.0, description=(

@@ -8,6 +8,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from monitor.observation import Observation
+from monitor.snapshot import Aborted
 
 if TYPE_CHECKING:
     from typing import Self
@@ -50,10 +51,15 @@ class SinkPipeline:
                 await result
         except Exception as exc:
             stats.inc_value("observations/sink_error")
-            logger.exception(
-                "Sink failed for %s %s %s (%s); stopping the crawl",
-                item.platform, item.mode, item.target_key, item.url,
-            )
+            if isinstance(exc, Aborted):
+                # The worker is stopping: expected, said once, and the work goes back.
+                if self._stopping is None:
+                    logger.info("Recording stopped; stopping the %s crawl", item.platform)
+            else:
+                logger.exception(
+                    "Sink failed for %s %s %s (%s); stopping the crawl",
+                    item.platform, item.mode, item.target_key, item.url,
+                )
             spider = self.crawler.spider
             if spider is not None and getattr(spider, "failure", None) is None:
                 spider.failure = exc  # type: ignore[attr-defined]

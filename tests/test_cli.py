@@ -10,6 +10,7 @@ import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -354,3 +355,217 @@ def test_check_once_is_documented_as_the_default() -> None:
     assert helped.exit_code == 0
     once = next(line for line in helped.output.splitlines() if "--once" in line)
     assert "default" in once and "one pass" in once
+
+
+# --- a worker leaves when its command ends ----------------------------------------------
+
+
+def seats(url: str) -> int:
+    """Rows in ``workers``: the seats of the worker processes on the database."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM workers").fetchone()
+    return int(row[0]) if row else -1
+
+
+def test_check_gives_up_its_worker_seat(checked: dict[str, str]) -> None:
+    """Four `check` runs each took a seat (they claimed work) and each gave it up."""
+    assert "checked" in checked["output"]
+    assert seats(checked["url"]) == 0
+
+
+def leases(url: str) -> int:
+    """Claims still held: listings and probes with a lease."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT (SELECT count(*) FROM targets WHERE lease_until IS NOT NULL)"
+                           " + (SELECT count(*) FROM posts WHERE lease_until IS NOT NULL)"
+                           ).fetchone()
+    return int(row[0]) if row else -1
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_check_stopped_mid_crawl_gives_back_its_claims_and_seat(
+        tmp_path: Path, db_url: str, sig: signal.Signals) -> None:
+    """A server that accepts and never answers holds the crawl; the signal ends
+    `check` at once, as interrupted, with nothing left claimed."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = threading.Event()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:  # closed
+                return
+            accepted.set()
+
+    threading.Thread(target=accept, daemon=True).start()
+    port = server.getsockname()[1]
+    watchlist = tmp_path / "w.toml"
+    watchlist.write_text('[settings]\ndownload_timeout = "2m"\n\n[groups.g]\n'
+                         '[[groups.g.targets]]\nplatform = "rss"\n'
+                         f'feed = "http://127.0.0.1:{port}/feed.xml"\n', encoding="utf-8")
+    env = {**os.environ, "TAKEDOWN_DATABASE_URL": db_url, "TAKEDOWN_WATCHLIST": str(watchlist)}
+    proc = subprocess.Popen([sys.executable, "-m", "spiders.cli", "check"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert accepted.wait(60), "the check never connected"
+        assert leases(db_url) == 1 and seats(db_url) == 1  # in flight
+        began = time.monotonic()
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        server.close()
+        for conn in held:
+            conn.close()
+    assert proc.returncode == 130, err
+    assert time.monotonic() - began < 15  # not the download timeout
+    assert (leases(db_url), seats(db_url)) == (0, 0)
+    assert "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_run_stopped_by_a_signal_gives_up_its_worker_seat(
+        tmp_path: Path, db_url: str, sig: signal.Signals) -> None:
+    with Sandbox(seed=2, scenario="demo") as sb:
+        watchlist = tmp_path / "w.toml"
+        watchlist.write_text(sb.watchlist_toml(interval="1s"), encoding="utf-8")
+        env = {**os.environ, "TAKEDOWN_DATABASE_URL": db_url,
+               "TAKEDOWN_WATCHLIST": str(watchlist), "TAKEDOWN_METRICS_ADDRESS": "",
+               "TAKEDOWN_TICK": "0.5s"}
+        log = tmp_path / "run.log"
+        with log.open("wb") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "spiders.cli", "run"], env=env,
+                                    stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            deadline = time.monotonic() + 60
+            while seats(db_url) == 0 and time.monotonic() < deadline:
+                assert proc.poll() is None, log.read_text(encoding="utf-8")[-3000:]
+                time.sleep(0.1)
+            assert seats(db_url) == 1  # the daemon claimed work: it holds a seat
+            proc.send_signal(sig)
+            assert proc.wait(timeout=60) == 0, log.read_text(encoding="utf-8")[-3000:]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert seats(db_url) == 0
+    # A cycle in flight at the signal has its recorder stopped (monitor.worker's
+    # shutdown): that is said once per crawl, quietly; nothing ends in a traceback.
+    logged = log.read_text(encoding="utf-8")
+    assert "Traceback" not in logged, logged
+    assert "Sink failed" not in logged and "job cycle failed" not in logged, logged
+
+
+# --- a watchlist's problems, all at once -----------------------------------------------
+
+#: A bad setting, a bad target and a bad alert channel in one file.
+THREE_PROBLEMS = '''
+[settings]
+confirm_spacing = "soon"
+
+[groups.g]
+[[groups.g.targets]]
+platform = "rss"
+feed = "not a url"
+
+[alerts.channels.news]
+url_env = "TAKEDOWN_TEST_NO_SUCH_VARIABLE"
+'''
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_every_problem_of_the_watchlist_file_in_one_error(tmp_path: Path, command: str) -> None:
+    path = tmp_path / "w.toml"
+    path.write_text(THREE_PROBLEMS, encoding="utf-8")
+    env = {"TAKEDOWN_TEST_NO_SUCH_VARIABLE": None, "TAKEDOWN_DATABASE_URL": "postgresql:///x"}
+    result = CliRunner().invoke(cli, ["-w", str(path), command], env=env)
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # reported, not raised
+    assert result.stderr.startswith(f"error: {path}: 3 problems:"), result.stderr
+    for key in ("settings.confirm_spacing: bad value 'soon'", "groups.g.targets[0].feed:",
+                "alerts.channels.news.url_env: environment variable "
+                "TAKEDOWN_TEST_NO_SUCH_VARIABLE is not set"):
+        assert f"\n  {key}" in result.stderr, key
+    assert "Traceback" not in result.output
+
+
+def test_the_console_script_reports_them_the_same_way(tmp_path: Path) -> None:
+    path = tmp_path / "w.toml"
+    path.write_text(THREE_PROBLEMS, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "TAKEDOWN_TEST_NO_SUCH_VARIABLE"}
+    done = subprocess.run([sys.executable, "-m", "spiders.cli", "-w", str(path), "check"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: {path}: 3 problems:") and done.stdout == ""
+    assert "alerts.channels.news.url_env" in done.stderr and "Traceback" not in done.stderr
+
+
+# --- takedown platforms ------------------------------------------------------------------
+
+
+def test_platforms_shows_what_each_contract_declares() -> None:
+    from monitor.platforms import PLATFORMS
+    from spiders.crawl import spider_class
+
+    text = CliRunner().invoke(cli, ["platforms"], catch_exceptions=False)
+    assert text.exit_code == 0 and text.stderr == ""
+    cards = {card.split(":")[0]: card for card in text.output.split("\n\n")}
+    assert set(cards) == set(PLATFORMS)
+    assert cards["mastodon"].splitlines() == [
+        "mastodon: Mastodon (any instance)",
+        "  kinds           account, post (single post)",
+        "  aliases         -",
+        "  probe_token     -",
+        "  sandbox fake    spiders.mastodon.fake.FAKE",
+        f"  fingerprints    {len(PLATFORMS['mastodon'].words)}",
+        "  probe_batch     1",
+        "  second_signals  account, profile, history",
+    ]
+    assert "\n  probe_token     xsec_token\n" in cards["rednote"]
+    assert "\n  kinds           post (single post), account\n" in cards["rednote"]
+    lines = CliRunner().invoke(cli, ["platforms", "--json"]).output.splitlines()
+    described = {d["name"]: d for d in map(json.loads, lines)}
+    assert set(described) == set(PLATFORMS)
+    for name, d in described.items():
+        p, spider = PLATFORMS[name], spider_class(name)
+        assert d["fingerprints"] == len(p.words) and d["probe_token"] == p.probe_token
+        assert d["kinds"] == list(p.kinds) and d["fake"] == p.fake
+        assert (d["probe_batch"], d["second_signals"]) == (spider.probe_batch,
+                                                           list(spider.second_signals))
+        assert d["spider_error"] is None
+        assert f"\n  fingerprints    {len(p.words)}\n" in cards[name]
+    assert described["rednote"]["single_post_kind"] == "post"
+    assert described["rednote"]["fingerprints"] > 10
+
+
+def test_a_platform_whose_spider_is_broken_is_shown_as_broken(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from monitor.platforms import registry
+
+    reg = registry()
+    monkeypatch.setitem(reg.platforms, "rss", dataclasses.replace(
+        reg.platforms["rss"], spider="spiders.rss.spider.NoSuchSpider", fake=None))
+    result = CliRunner().invoke(cli, ["platforms"])
+    assert result.exit_code == 0, result.output
+    rss = next(c for c in result.output.split("\n\n") if c.startswith("rss:"))
+    assert "\n  sandbox fake    none\n" in rss
+    assert "\n  spider          broken: platform plug-in 'rss (spider " \
+           "spiders.rss.spider.NoSuchSpider)'" in rss
+    assert "probe_batch" not in rss
+    assert "\n  second_signals  account, profile, history" in result.output  # the others
+    broken = json.loads(next(line for line in CliRunner().invoke(
+        cli, ["platforms", "--json"]).output.splitlines() if '"rss"' in line))
+    assert broken["probe_batch"] is None and "NoSuchSpider" in broken["spider_error"]

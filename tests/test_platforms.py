@@ -131,10 +131,17 @@ def test_each_spider_is_found_through_the_registry() -> None:
 def test_a_third_party_platform_is_listed(webthing: Platform) -> None:
     result = CliRunner().invoke(cli, ["platforms"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    rows = {line.split()[0]: line for line in result.output.splitlines()[1:]}
-    assert set(rows) == {*BUILT_INS, "webthing"}
-    assert re.search(r"A web thing\s+wt\s+post, site$", rows["webthing"])
-    assert re.search(r"xhs, xiaohongshu\s+post, account$", rows["rednote"])
+    cards = {card.split(":")[0]: card for card in result.output.split("\n\n")}
+    assert set(cards) == {*BUILT_INS, "webthing"}
+    assert cards["webthing"].startswith("webthing: A web thing\n")
+    assert re.search(r"\n  kinds +post \(single post\), site\n", cards["webthing"])
+    assert re.search(r"\n  aliases +wt\n", cards["webthing"])
+    assert re.search(r"\n  fingerprints +1\n", cards["webthing"])
+    # its spider cannot be loaded: shown as broken, the others listed all the same
+    assert re.search(r"\n  spider +broken: platform plug-in 'webthing \(spider "
+                     r"webthing_plugin.NoSpider\)'.*named 'NoSpider'", cards["webthing"])
+    assert "probe_batch" not in cards["webthing"] and "probe_batch" in cards["rss"]
+    assert re.search(r"\n  aliases +xhs, xiaohongshu\n", cards["rednote"])
 
 
 def test_a_third_party_platform_is_validated_in_a_watchlist(webthing: Platform) -> None:

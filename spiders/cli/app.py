@@ -26,17 +26,42 @@ from . import records, watch
 from .context import (
     Ctx,
     default_watchlist,
-    make_worker,
     print_events,
     run_on_crawl_loop,
     setup_logging,
+    sigterm_interrupts,
+    worker_for,
 )
 
 if TYPE_CHECKING:
     from alerts.config import AlertConfig
+    from monitor.db import Database
+    from monitor.metrics import Metrics
+    from monitor.worker import Worker
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class TakedownFailure(click.ClickException):
+    """A :class:`~monitor.errors.TakedownError` as the command line shows it: its
+    message (which says what to do), exit status 2, no traceback."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True, file=file)
+
+
+class _Group(click.Group):
+    """The ``takedown`` group: an expected failure of any command (a bad watchlist,
+    an unreachable database) ends it as a :class:`TakedownFailure`."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TakedownError as exc:
+            raise TakedownFailure(str(exc)) from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--watchlist", "-w", type=click.Path(path_type=Path), default=None,
               help="Watchlist TOML file (default: $TAKEDOWN_WATCHLIST or the user config dir).")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
@@ -55,9 +80,6 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except TakedownError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
 
 
 # --- running ----------------------------------------------------------------
@@ -75,14 +97,6 @@ def _signals(alerts: AlertConfig | None) -> SignalManager:
     return signals
 
 
-def _alerts(wl: Any) -> AlertConfig | None:
-    """The [alerts] config, checked before anything runs; None without channels."""
-    from alerts import from_watchlist
-
-    config = from_watchlist(wl)
-    return config if config.channels else None
-
-
 @cli.command()
 # check always makes one pass (`takedown run` is the daemon); --once stays accepted
 # because cron lines and scripts spell it out.
@@ -93,13 +107,12 @@ def check(c: Ctx) -> None:
     """Check every due target and post once, then exit (for cron; `run` keeps watching)."""
     from alerts import dispatch_once
 
-    wl = c.watchlist()
+    wl, alerts = c.checked()
     settings = wl.settings()
-    alerts = _alerts(wl)
-    with c.database(settings) as db:
-        worker = make_worker(c, settings, db, signals=_signals(alerts))
-        worker.sync(wl.targets)
-        stats = run_on_crawl_loop(worker.cycle())
+    with sigterm_interrupts(), c.database(settings) as db:
+        with worker_for(settings, db, signals=_signals(alerts)) as worker:
+            worker.sync(wl.targets)
+            stats = run_on_crawl_loop(_one_cycle(worker))
         sent = dispatch_once(db, alerts) if alerts else None
         with db.transaction() as conn:
             failing = q.failing_targets(conn)
@@ -111,45 +124,61 @@ def check(c: Ctx) -> None:
         click.echo("alerts: " + ", ".join(f"{k} {v}" for k, v in sent.items()))
 
 
+async def _one_cycle(worker: Worker) -> dict[str, Any]:
+    """One cycle, cancelled by SIGINT or SIGTERM: the cycle then gives back the work it
+    claimed but did not observe, and ``check`` ends as interrupted."""
+    loop = asyncio.get_running_loop()
+    cycle = asyncio.ensure_future(worker.cycle())
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, cycle.cancel)
+    try:
+        return await cycle
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # until check ends
+
+
 @cli.command()
 @click.pass_obj
 def run(c: Ctx) -> None:
-    """Run the monitor as a daemon until interrupted."""
-    from alerts import run_dispatcher
+    """Run the monitor as a daemon until interrupted (SIGINT or SIGTERM)."""
     from monitor.metrics import Metrics
-    from monitor.worker import run_daemon
 
-    wl = c.watchlist()
+    wl, alerts = c.checked()
     settings = wl.settings()
-    alerts = _alerts(wl)
-    with c.database(settings) as db:
+    with sigterm_interrupts(), c.database(settings) as db:
         metrics = Metrics(db=db)
         address = settings["METRICS_ADDRESS"]
         stop_metrics = metrics.serve(address) if address else None
         signals = _signals(alerts)
         metrics.connect(signals)
-        worker = make_worker(c, settings, db, signals=signals)
-        worker.sync(wl.targets)
-        click.echo(startup_line(wl, settings))
-
-        def reload() -> Any:
-            return c.watchlist().targets
-
-        async def main() -> None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            jobs = [run_daemon(worker, reload=reload, stop=stop)]
-            if alerts is not None:
-                jobs.append(run_dispatcher(db, alerts, stop, metrics))
-            await asyncio.gather(*jobs)
-
         try:
-            run_on_crawl_loop(main())
+            with worker_for(settings, db, signals=signals) as worker:
+                worker.sync(wl.targets)
+                click.echo(startup_line(wl, settings))
+                run_on_crawl_loop(_daemon(c, worker, db, alerts, metrics))
         finally:
             if stop_metrics is not None:
                 stop_metrics()
+
+
+async def _daemon(c: Ctx, worker: Worker, db: Database, alerts: AlertConfig | None,
+                  metrics: Metrics) -> None:
+    """The daemon's jobs on the crawl loop, until SIGINT or SIGTERM."""
+    from alerts import run_dispatcher
+    from monitor.worker import run_daemon
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    jobs = [run_daemon(worker, reload=lambda: c.watchlist().targets, stop=stop)]
+    if alerts is not None:
+        jobs.append(run_dispatcher(db, alerts, stop, metrics))
+    await asyncio.gather(*jobs)
 
 
 def startup_line(wl: Any, settings: Settings) -> str:

@@ -9,9 +9,11 @@ each other. It is the composition root's toolbox: the core (``monitor``) is hand
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-from collections.abc import Sequence
+import signal
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +26,7 @@ from monitor.settings import Settings
 from monitor.signals import SignalManager
 
 if TYPE_CHECKING:
+    from alerts.config import AlertConfig
     from monitor.worker import Worker
 
 
@@ -49,6 +52,14 @@ class Ctx:
 
         return load_watchlist(self.watchlist_path)
 
+    def checked(self) -> tuple[Any, AlertConfig | None]:
+        """The watchlist and its ``[alerts]`` config (None without channels), checked
+        together: a bad setting, a bad target and a bad channel are one error."""
+        from alerts.config import load_file
+
+        watchlist, alerts = load_file(self.watchlist_path)
+        return watchlist, (alerts if alerts.channels else None)
+
     def settings(self) -> Settings:
         """Settings from the watchlist's [settings] (if the file exists) and the environment."""
         if self.watchlist_path.exists():
@@ -70,14 +81,37 @@ def setup_logging(verbose: int) -> None:
                                           max(level, logging.INFO))
 
 
-def make_worker(c: Ctx, settings: Settings, db: Database, groups: list[str] | None = None,
-                signals: SignalManager | None = None) -> Worker:
-    """A :class:`~monitor.worker.Worker` that crawls with :func:`spiders.crawl.crawl`."""
+@contextlib.contextmanager
+def worker_for(settings: Settings, db: Database, groups: list[str] | None = None,
+               signals: SignalManager | None = None) -> Iterator[Worker]:
+    """A :class:`~monitor.worker.Worker` that crawls with :func:`spiders.crawl.crawl`,
+    closed at the end: however the command ends, the worker gives up its seat
+    in ``workers`` and its lock connection (README, "After a crash")."""
     from monitor.worker import Worker
     from spiders.crawl import crawl, install_reactor
 
     install_reactor()
-    return Worker(db, settings, crawl, groups=groups, signals=signals)
+    worker = Worker(db, settings, crawl, groups=groups, signals=signals)
+    try:
+        yield worker
+    finally:
+        worker.close()
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, as SIGINT does, while the block runs: a
+    command stopped by a service manager or ``timeout`` unwinds and cleans up (its
+    worker leaves) instead of dying where it stands."""
+    try:
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    except ValueError:  # not the main thread (an embedding caller): nothing to map
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_on_crawl_loop(coro: Any) -> Any:

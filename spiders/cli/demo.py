@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,7 +18,11 @@ from monitor.db import Database
 from monitor.settings import Settings
 from monitor.signals import SignalManager, batch_committed
 
-from .context import Ctx, make_worker, print_events, run_on_crawl_loop
+from .context import Ctx, print_events, run_on_crawl_loop, sigterm_interrupts, worker_for
+
+if TYPE_CHECKING:
+    from monitor.worker import Worker
+    from spiders.sandbox import Sandbox
 
 DEMO_GROUP = "demo"
 
@@ -49,7 +53,6 @@ def run_demo(c: Ctx, *, seconds: float, seed: int, fault_rate: float) -> None:
     """Watch a fresh demo sandbox for up to ``seconds``, printing events as they come."""
     from monitor.db import tracking
     from monitor.watchlist import parse_watchlist
-    from monitor.worker import run_daemon
     from spiders.sandbox import Sandbox
 
     settings = demo_settings()
@@ -59,41 +62,45 @@ def run_demo(c: Ctx, *, seconds: float, seed: int, fault_rate: float) -> None:
     click.echo(f"sandbox platform on {base_url} (seed {seed}, {fault_rate:.0%} transient "
                "faults); watching it for up to {:.0f} s".format(seconds))
     try:
-        with Database.open(settings) as db:
+        with sigterm_interrupts(), Database.open(settings) as db:
             with db.transaction() as conn:
                 tracking.forget_group(conn, DEMO_GROUP)
             wl = parse_watchlist(sandbox.watchlist_toml(group=DEMO_GROUP, interval="3s"),
                                  source="sandbox watchlist")
             signals = SignalManager()
             signals.connect(print_events, batch_committed)
-            worker = make_worker(c, settings, db, groups=[DEMO_GROUP], signals=signals)
-            worker.sync(wl.targets)
-            kinds = Counter(f"{t.platform} {t.kind}" for t in wl.targets)
-            click.echo(f"tracking {len(wl.targets)} targets: "
-                       + ", ".join(f"{n} {what}" for what, n in sorted(kinds.items())) + "\n")
-
-            async def main() -> None:
-                stop = asyncio.Event()
-                started = time.monotonic()
-
-                async def watchdog() -> None:
-                    done_at = None
-                    while time.monotonic() - started < seconds:
-                        await asyncio.sleep(1)
-                        if sandbox.done and done_at is None:
-                            done_at = time.monotonic()
-                        if done_at and time.monotonic() - done_at > 25:
-                            break
-                    stop.set()
-
-                task = asyncio.create_task(watchdog())
-                await run_daemon(worker, stop=stop)
-                await task
-
-            run_on_crawl_loop(main())
+            with worker_for(settings, db, groups=[DEMO_GROUP], signals=signals) as worker:
+                worker.sync(wl.targets)
+                kinds = Counter(f"{t.platform} {t.kind}" for t in wl.targets)
+                click.echo(f"tracking {len(wl.targets)} targets: "
+                           + ", ".join(f"{n} {what}" for what, n in sorted(kinds.items()))
+                           + "\n")
+                run_on_crawl_loop(_watch(worker, sandbox, seconds))
             _summary(db, sandbox.truth())
     finally:
         sandbox.stop()
+
+
+async def _watch(worker: Worker, sandbox: Sandbox, seconds: float) -> None:
+    """Run the daemon until ``seconds`` passed, or 25 s after the sandbox's script ended."""
+    from monitor.worker import run_daemon
+
+    stop = asyncio.Event()
+    started = time.monotonic()
+
+    async def watchdog() -> None:
+        done_at = None
+        while time.monotonic() - started < seconds:
+            await asyncio.sleep(1)
+            if sandbox.done and done_at is None:
+                done_at = time.monotonic()
+            if done_at and time.monotonic() - done_at > 25:
+                break
+        stop.set()
+
+    task = asyncio.create_task(watchdog())
+    await run_daemon(worker, stop=stop)
+    await task
 
 
 def _summary(db: Database, truth: dict[str, Any]) -> None:

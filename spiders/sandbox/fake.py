@@ -77,6 +77,41 @@ class ScenarioPart:
         """This tick's scripted actions (the random scenario draws its own)."""
 
 
+#: A demo's scripted actions: tick -> [(post name, action, edit style)]; a name that
+#: starts with ``@`` names an owner (see :meth:`ScriptedDemo.act_owner`).
+DemoActions = Mapping[int, Sequence[tuple[str, str, str | None]]]
+
+
+class ScriptedDemo(ScenarioPart):
+    """A demo part that names the posts it makes and acts on them by name, from its
+    :attr:`actions` table: the demo parts' shared bookkeeping."""
+
+    actions: DemoActions = {}
+
+    def __init__(self) -> None:
+        #: Post name (``"alice:i0"``, ``"news:t3"``…) -> the post.
+        self.refs: dict[str, Post] = {}
+
+    def named(self, ref: str, make: Callable[[], Post]) -> Callable[[], Post]:
+        """``make``, filing the post it makes under ``ref``."""
+        def made() -> Post:
+            self.refs[ref] = make()
+            return self.refs[ref]
+        return made
+
+    def act(self, planner: Planner, tick: int) -> None:
+        for ref, action, style in self.actions.get(tick, ()):
+            if ref.startswith("@"):
+                self.act_owner(planner, ref[1:], action)
+            else:
+                planner.act(self.refs[ref], action, style)
+
+    def act_owner(self, planner: Planner, owner: str, action: str) -> None:
+        """An action on an owner (an account): for parts whose platform has them."""
+        raise NotImplementedError(f"{type(self).__name__} scripts {action!r} on owner "
+                                  f"{owner!r} but has no owner actions")
+
+
 class Fake:
     """A platform in the sandbox. Subclass it and override what the platform needs;
     the defaults describe a platform whose posts are live or gone."""
@@ -209,8 +244,9 @@ def load_fakes() -> dict[str, Fake]:
 
 
 __all__ = [
-    "EDITED", "HIDDEN", "HTML_TYPE", "JSON_TYPE", "PNG", "RESTORED", "Account", "Fake",
-    "Media", "Pick", "Plan", "Planner", "Post", "Response", "ScenarioPart", "Version", "World",
+    "EDITED", "HIDDEN", "HTML_TYPE", "JSON_TYPE", "PNG", "RESTORED", "Account", "DemoActions",
+    "Fake", "Media", "Pick", "Plan", "Planner", "Post", "Response", "ScenarioPart",
+    "ScriptedDemo", "Version", "World",
     "fakes", "gone", "html_response", "iso_ms", "iso_s", "json_response", "load_fakes",
     "redirect", "rfc822", "simple_page", "text",
 ]

@@ -16,12 +16,14 @@ from spiders.sandbox.fake import (
     EDITED,
     HTML_TYPE,
     RESTORED,
+    DemoActions,
     Fake,
     Plan,
     Planner,
     Post,
     Response,
     ScenarioPart,
+    ScriptedDemo,
     World,
     gone,
     html_response,
@@ -90,36 +92,28 @@ def page(base: str, post: Post) -> Response:
     )
 
 
-_DEMO_ACTIONS: dict[int, list[tuple[int, str, str | None]]] = {
-    2: [(0, "edit", "typo")],
-    3: [(1, "delete_by_author", None)],
-    4: [(2, "remove_section", None)],
-    5: [(3, "withhold_legal", None)],
-    6: [(2, "restore", None)],
-    7: [(0, "remove_by_moderator", None)],
-    8: [(3, "restore", None)],
-    9: [(0, "restore", None), (4, "edit", "link_removed")],
+# "page:iN" is the N-th page live at start.
+_DEMO_ACTIONS: DemoActions = {
+    2: [("page:i0", "edit", "typo")],
+    3: [("page:i1", "delete_by_author", None)],
+    4: [("page:i2", "remove_section", None)],
+    5: [("page:i3", "withhold_legal", None)],
+    6: [("page:i2", "restore", None)],
+    7: [("page:i0", "remove_by_moderator", None)],
+    8: [("page:i3", "restore", None)],
+    9: [("page:i0", "restore", None), ("page:i4", "edit", "link_removed")],
 }
 
 
-class _Demo(ScenarioPart):
+class _Demo(ScriptedDemo):
     """Five pages live at start; every action once."""
 
-    def __init__(self) -> None:
-        self.pages: list[Post] = []
+    actions = _DEMO_ACTIONS
 
     def initial(self, planner: Planner, round_: int) -> list[Callable[[], Post]]:
         if round_ >= 5:
             return []
-
-        def make() -> Post:
-            self.pages.append(new_page(planner))
-            return self.pages[-1]
-        return [make]
-
-    def act(self, planner: Planner, tick: int) -> None:
-        for index, action, style in _DEMO_ACTIONS.get(tick, []):
-            planner.act(self.pages[index], action, style)
+        return [self.named(f"page:i{round_}", partial(new_page, planner))]
 
 
 class _Random(ScenarioPart):

@@ -23,6 +23,7 @@ from spiders.sandbox.fake import (
     Post,
     Response,
     ScenarioPart,
+    ScriptedDemo,
     World,
     gone,
     html_response,
@@ -97,11 +98,13 @@ _DEMO_ACTIONS: dict[int, list[tuple[str, str, str | None]]] = {
 _DEMO_STATUS_TICKS = {"alice": (1, 4, 7, 10), "bob": (1, 10), "carol": (1,)}
 
 
-class _Demo(ScenarioPart):
+class _Demo(ScriptedDemo):
     """Three accounts with four statuses each; every post and account action once."""
 
+    actions = _DEMO_ACTIONS
+
     def __init__(self) -> None:
-        self.refs: dict[str, Post] = {}
+        super().__init__()
         self.accounts: dict[str, Account] = {}
 
     def setup(self, planner: Planner) -> None:
@@ -111,25 +114,16 @@ class _Demo(ScenarioPart):
     def initial(self, planner: Planner, round_: int) -> list[Callable[[], Post]]:
         if round_ >= 4:
             return []
-        return [self._maker(planner, name, f"{name}:i{round_}") for name in _DEMO_STATUS_TICKS]
-
-    def _maker(self, planner: Planner, name: str, ref: str) -> Callable[[], Post]:
-        def make() -> Post:
-            self.refs[ref] = new_status(planner, name)
-            return self.refs[ref]
-        return make
+        return [self.named(f"{name}:i{round_}", partial(new_status, planner, name))
+                for name in _DEMO_STATUS_TICKS]
 
     def publish(self, planner: Planner, tick: int) -> None:
         for name, ticks in _DEMO_STATUS_TICKS.items():
             if tick in ticks:
                 self.refs[f"{name}:t{tick}"] = planner.publish(new_status(planner, name))
 
-    def act(self, planner: Planner, tick: int) -> None:
-        for ref, action, style in _DEMO_ACTIONS.get(tick, []):
-            if ref.startswith("@"):
-                planner.act_account(self.accounts[ref[1:]], action)
-            else:
-                planner.act(self.refs[ref], action, style)
+    def act_owner(self, planner: Planner, owner: str, action: str) -> None:
+        planner.act_account(self.accounts[owner], action)
 
 
 class _Random(ScenarioPart):

@@ -18,6 +18,7 @@ from spiders.sandbox.fake import (
     Post,
     Response,
     ScenarioPart,
+    ScriptedDemo,
     World,
     gone,
     html_response,
@@ -122,11 +123,13 @@ _DEMO_ACTIONS: dict[int, list[tuple[str, str, str | None]]] = {
 _DEMO_NOTE_TICKS = (3, 6)
 
 
-class _Demo(ScenarioPart):
+class _Demo(ScriptedDemo):
     """Two users with five notes live at start, and two more notes later."""
 
+    actions = _DEMO_ACTIONS
+
     def __init__(self) -> None:
-        self.refs: dict[str, Post] = {}
+        super().__init__()
         self.users: list[RedUser] = []
 
     def setup(self, planner: Planner) -> None:
@@ -135,19 +138,12 @@ class _Demo(ScenarioPart):
     def initial(self, planner: Planner, round_: int) -> list[Callable[[], Post]]:
         if round_ >= 5:
             return []
-
-        def make() -> Post:
-            self.refs[f"note:i{round_}"] = new_note(planner, self.users[round_ % 2].user_id)
-            return self.refs[f"note:i{round_}"]
-        return [make]
+        user = self.users[round_ % 2].user_id
+        return [self.named(f"note:i{round_}", partial(new_note, planner, user))]
 
     def publish(self, planner: Planner, tick: int) -> None:
         if tick in _DEMO_NOTE_TICKS:
             planner.publish(new_note(planner, self.users[tick % 2].user_id))
-
-    def act(self, planner: Planner, tick: int) -> None:
-        for ref, action, style in _DEMO_ACTIONS.get(tick, []):
-            planner.act(self.refs[ref], action, style)
 
 
 class _Random(ScenarioPart):
