@@ -6,6 +6,19 @@ the listing said earlier (tombstones, account state). Output is a
 verdict is ``ambiguous`` with the candidate causes — never a guess.
 Transient outcomes never reach this module: the lifecycle does not count them
 as absence.
+
+Two rules keep a verdict on the evidence of the disappearance itself:
+
+- **The most specific signal decides.** Across the probes of a suspicion, a
+  later, vaguer notice (a generic "cannot view" page) never overrides a more
+  specific one ("removed for a violation"): :data:`NOTICE_SPECIFICITY` and
+  :data:`_ACCOUNT_SPECIFICITY` are the orders, ties going to the later signal.
+- **The account state is the one seen when the post went missing**: in the
+  context (read at or before the first absent observation) and in the first
+  complete absent probe. A later, more specific reading refines a suspension
+  already seen (``suspended`` → ``suspended_temporary``); a suspension first
+  seen after the post was gone does not decide the cause and is returned as
+  the verdict's ``evidence["later_account_state"]``.
 """
 
 from __future__ import annotations
@@ -15,6 +28,7 @@ from typing import Any
 
 from .events import Verdict
 from .observation import Outcome
+from .platform import match_words
 from .platforms import PLATFORMS
 
 #: A later, vaguer account state never overrides a more specific one.
@@ -41,10 +55,28 @@ _NOTICE_CAUSE: dict[str, tuple[str, str | None]] = {
     "account_suspended": ("account_suspended", None),
 }
 
+#: How much a notice says, least first: 0 nothing but absence, 1 gone but not
+#: by whom, 2 who (or which state), 3 who and why. The most specific notice of
+#: a suspicion decides; among equals, the later one.
+NOTICE_SPECIFICITY: dict[str, int] = {
+    "not_found": 0, "unavailable_generic": 0,
+    "deleted": 1, "content_unavailable": 1,
+    "deleted_by_author": 2, "removed_by_moderator": 2, "removed_by_platform": 2,
+    "private": 2, "under_review": 2, "geo_blocked": 2, "account_deleted": 2,
+    "account_suspended": 2,
+    "removed_violation": 3, "removed_legal": 3, "removed_copyright": 3, "removed_spam": 3,
+}
+
 #: Every notice code a platform's words may record: those above, those read
 #: below, and ``not_found`` (the platform says only that it is not there).
 NOTICES = frozenset({*_NOTICE_CAUSE, "deleted", "content_unavailable", "unavailable_generic",
                      "not_found"})
+
+#: Where a platform's words read a tombstone's signer and comment (the feed's own
+#: words about a withdrawn entry), one at a time: see :func:`_tombstone_verdict`.
+TOMBSTONE_SCOPE = "tombstone"
+#: A 451 answer says what the ``removed_legal`` notice says.
+_LEGAL_NOTICE = "removed_legal"
 
 
 def remover(platform: str) -> str:
@@ -61,39 +93,37 @@ def classify_disappearance(
 ) -> Verdict:
     """Decide the cause from the confirming probes (oldest first) and context.
 
-    Each probe is a mapping with ``outcome``, ``signals`` and ``message``.
-    ``context`` holds signals gathered before the probes: ``tombstone_by``,
-    ``author``, ``account_state`` from the listing.
+    Each probe is a mapping with ``outcome``, ``signals``, ``message`` and ``at``.
+    ``context`` holds signals gathered at or before the first absent observation:
+    ``tombstone_by``, ``tombstone_comment``, ``author``, ``account_state`` from
+    the listing; and ``account_state_later`` (``{"state", "at", "via"}``), an
+    account state a listing read only after the post was gone.
     """
     if not probes:
         raise ValueError("a disappearance needs at least one probe")
     ctx = _signals(probes, context)
-    last = probes[-1]
+    verdict = _decide(platform, probes[-1], ctx)
+    later = ctx.get("account_state_later")
+    if later:
+        verdict.evidence["later_account_state"] = dict(later)
+    return verdict
+
+
+def _decide(platform: str, last: Mapping[str, Any], ctx: Mapping[str, Any]) -> Verdict:
     outcome = Outcome(last["outcome"])
     author_or_remover = ["deleted_by_author", remover(platform)]
-
     if (verdict := _account_verdict(ctx.get("account_state"))) is not None:
         return verdict
-    notice = ctx.get("notice") if outcome is Outcome.UNAVAILABLE else None
-    if (verdict := _notice_verdict(notice, author_or_remover)) is not None:
-        return verdict
-
-    if outcome is Outcome.LEGAL:
+    notice = ctx.get("notice")
+    if notice == _LEGAL_NOTICE and ctx.get("notice_from") == "http_451":
         return Verdict("removed_by_platform", "legal", reason="HTTP 451 Unavailable For Legal "
                        "Reasons")
-
+    if (verdict := _notice_verdict(notice, author_or_remover)) is not None:
+        return verdict
     by = ctx.get("tombstone_by")
-    if by:
-        author = ctx.get("author")
-        if author and _same_name(by, author):
-            return Verdict(
-                "deleted_by_author", reason=f"deletion record signed by the author {by!r}"
-            )
-        if author:
-            return Verdict(
-                remover(platform),
-                reason=f"deletion record signed by {by!r}, not the author {author!r}",
-            )
+    if by and (verdict := _tombstone_verdict(platform, str(by), ctx.get("tombstone_comment"),
+                                             ctx.get("author"))) is not None:
+        return verdict
     if outcome is Outcome.FORBIDDEN:
         return Verdict(
             "ambiguous",
@@ -111,17 +141,52 @@ def classify_disappearance(
 def _signals(probes: Sequence[Mapping[str, Any]], context: Mapping[str, Any] | None
              ) -> dict[str, Any]:
     """The context, then each probe's signals: later probes override earlier ones,
-    unless their account state is less specific."""
+    except for the account state (fixed when the post went missing) and the notice
+    (the most specific one seen). A notice counts only on an ``unavailable`` answer
+    (the words matched a notice page), a 451 as ``removed_legal``."""
     ctx: dict[str, Any] = dict(context or {})
+    ctx.pop("notice", None)
+    if (context or {}).get("listing_outcome") == Outcome.UNAVAILABLE.value:
+        _note(ctx, (context or {}).get("notice"), "listing")
+    settled = False  # the first complete absent probe was read
     for probe in probes:
-        for key, value in (probe.get("signals") or {}).items():
-            if value is None:
-                continue
-            if key == "account_state" and _ACCOUNT_SPECIFICITY.get(value, 0) < \
-                    _ACCOUNT_SPECIFICITY.get(str(ctx.get(key)), 0):
+        signals = probe.get("signals") or {}
+        for key, value in signals.items():
+            if value is None or key in ("notice", "account_state"):
                 continue
             ctx[key] = value
+        _account(ctx, signals.get("account_state"), probe, settled)
+        outcome = probe.get("outcome")
+        if outcome == Outcome.UNAVAILABLE.value:
+            _note(ctx, signals.get("notice"), "probe")
+        elif outcome == Outcome.LEGAL.value:
+            _note(ctx, _LEGAL_NOTICE, "http_451")
+        settled = settled or not signals.get("followup_failed")
     return ctx
+
+
+def _note(ctx: dict[str, Any], notice: Any, source: str) -> None:
+    """Keep ``notice`` unless the one kept so far is more specific."""
+    if notice not in NOTICE_SPECIFICITY:
+        return
+    if NOTICE_SPECIFICITY[notice] >= NOTICE_SPECIFICITY.get(str(ctx.get("notice")), -1):
+        ctx["notice"], ctx["notice_from"] = notice, source
+
+
+def _account(ctx: dict[str, Any], state: Any, probe: Mapping[str, Any], settled: bool) -> None:
+    """Fold one probe's account state into ``ctx``: until the first complete probe
+    the more specific state wins; after it, a more specific state only refines a
+    suspension already seen, and anything else is a later fact."""
+    if state is None:
+        return
+    rank = _ACCOUNT_SPECIFICITY.get(state, 0)
+    before = _ACCOUNT_SPECIFICITY.get(str(ctx.get("account_state")), 0)
+    if not settled or before > 0:
+        if rank >= before and (rank > 0 or not settled):
+            ctx["account_state"] = state
+        return
+    if rank > before and not ctx.get("account_state_later"):
+        ctx["account_state_later"] = {"state": state, "at": probe.get("at"), "via": "probe"}
 
 
 def _account_verdict(account: Any) -> Verdict | None:
@@ -172,6 +237,36 @@ def _notice_verdict(notice: Any, author_or_remover: list[str]) -> Verdict | None
             "anti-bot blocks",
         )
     return None
+
+
+def _tombstone_verdict(platform: str, by: str, comment: Any, author: Any) -> Verdict | None:
+    """Who withdrew an entry, from its deletion record: the author when the author
+    signed it; otherwise the platform's words decide, reading the signer and the
+    comment apart (:data:`TOMBSTONE_SCOPE`). A signer the words name a moderator
+    stays a moderator; else the most specific notice of the two decides (staff
+    signer: the platform; a comment about a legal complaint: the platform, legal).
+    With no words matched, the platform's default remover, when the author is known."""
+    if author and _same_name(by, str(author)):
+        return Verdict("deleted_by_author", reason=f"deletion record signed by the author {by!r}")
+    declared = PLATFORMS.get(platform)
+    words = declared.words if declared is not None else ()
+    said = {"signer": match_words(words, {TOMBSTONE_SCOPE: by}),
+            "comment": match_words(words, {TOMBSTONE_SCOPE: comment}) if comment else None}
+    hits = {part: hit for part, hit in said.items()
+            if hit is not None and hit.rule.notice in _NOTICE_CAUSE}
+    signer = hits.get("signer")
+    if signer is not None and signer.rule.notice == "removed_by_moderator":
+        part, hit = "signer", signer
+    elif hits:
+        part, hit = max(hits.items(), key=lambda kv: NOTICE_SPECIFICITY[kv[1].rule.notice or ""])
+    else:
+        if not author:
+            return None
+        return Verdict(remover(platform),
+                       reason=f"deletion record signed by {by!r}, not the author {author!r}")
+    cause, detail = _NOTICE_CAUSE[hit.rule.notice or ""]
+    return Verdict(cause, detail, reason=f"deletion record signed by {by!r}: the {part}'s "
+                   f"words {hit.text!r} match {hit.rule.name}")
 
 
 def classify_hiding(context: Mapping[str, Any]) -> Verdict:

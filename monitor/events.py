@@ -47,6 +47,10 @@ class Verdict:
     detail: str | None = None
     candidates: list[str] = field(default_factory=list)
     reason: str = ""  # one sentence: which signal decided it
+    #: Facts seen beside the deciding signals that did not decide, merged into the
+    #: event's evidence: ``later_account_state`` (``{"state", "at", "via"}``), an
+    #: account suspended or deleted only after the post was already gone.
+    evidence: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.cause not in CAUSES:

@@ -152,6 +152,8 @@ SIGNALS: dict[str, str] = {
     "limited | deleted",
     "tombstone_by": "RFC 6721 at:by name",
     "tombstone_when": "RFC 6721 when attribute",
+    "tombstone_comment": "RFC 6721 at:comment text: why the entry was withdrawn, read with "
+    "tombstone_by against the platform's words to decide the cause",
     "author": "the post's author as the platform names them",
     "retry_after": "seconds the server asked us to wait (int)",
     "editor_is_author": "bool: the last edit was made by the author (Mastodon history)",
