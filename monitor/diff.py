@@ -78,6 +78,11 @@ _MARKUP = re.compile(
     r"h[1-6]|img|hr|sub|sup|small|table|tr|td|figure|section|article|script|style)\b[^<>]*>",
     re.IGNORECASE,
 )
+#: ``PostContent.extra`` key naming a content source other than the post itself,
+#: e.g. ``"article"``: a feed entry's article page, read by its probe. Content of
+#: another source is a reading of something else, to be compared only with
+#: earlier readings of the same source (:attr:`Normalised.source`).
+SOURCE_FIELD = "content_source"
 # Zero-width space, word joiner, BOM, soft hyphen: invisible, from copy-paste or
 # markup. ZWJ and ZWNJ stay: emoji sequences and Persian need them.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\ufeff\u00ad"))
@@ -125,26 +130,32 @@ class Normalised:
     media: tuple[str, ...] = ()
     links: tuple[str, ...] = ()
     warning: str = ""
+    #: Where the content was read when not from the post itself (see SOURCE_FIELD).
+    source: str = ""
 
     @property
     def content_hash(self) -> str:
         """SHA-256 hex of the canonical form: whitespace folded to single spaces,
-        media and links sorted (platforms do not keep attachment order stable)."""
+        media and links sorted (platforms do not keep attachment order stable);
+        another source's content never hashes like the post's own."""
         canon = [1, _fold(self.title), _fold(self.text), sorted(self.media),
                  sorted(self.links), _fold(self.warning)]
+        if self.source:  # appended, so every hash stored before sources existed holds
+            canon.append(self.source)
         blob = json.dumps(canon, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def to_json(self) -> dict[str, Any]:
-        return {"title": self.title, "text": self.text, "media": list(self.media),
-                "links": list(self.links), "warning": self.warning}
+        out = {"title": self.title, "text": self.text, "media": list(self.media),
+               "links": list(self.links), "warning": self.warning}
+        return {**out, "source": self.source} if self.source else out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Normalised:
         """Inverse of :meth:`to_json`; values are trusted as already normalised."""
         return cls(title=d.get("title") or "", text=d.get("text") or "",
                    media=tuple(d.get("media") or ()), links=tuple(d.get("links") or ()),
-                   warning=d.get("warning") or "")
+                   warning=d.get("warning") or "", source=d.get("source") or "")
 
 
 def normalise(post: PostContent, platform: str | Platform | None = None) -> Normalised:
@@ -165,6 +176,7 @@ def normalise(post: PostContent, platform: str | Platform | None = None) -> Norm
         media=tuple(dict.fromkeys(m for m in (str(m).strip() for m in post.media) if m)),
         links=tuple(dict.fromkeys(u for u in (_link(str(u)) for u in post.links) if u)),
         warning=warning,
+        source=str(post.extra.get(SOURCE_FIELD) or ""),
     )
 
 
@@ -286,8 +298,14 @@ def _gone(a: Sequence[str], b: Sequence[str]) -> tuple[str, ...]:
     return tuple(x for x in a if x not in kept)
 
 
+def same_source(old: Normalised, new: Normalised) -> bool:
+    """Whether two readings are of the same thing: a post's own content is never
+    compared with another source's (a feed entry's summary with its article page)."""
+    return old.source == new.source
+
+
 def compare(old: Normalised, new: Normalised) -> EditDiff:
-    """Explain the change from ``old`` to ``new``."""
+    """Explain the change from ``old`` to ``new`` (both of one source, see :func:`same_source`)."""
     a_doc = "\n\n".join(part for part in (old.title, old.text) if part)
     b_doc = "\n\n".join(part for part in (new.title, new.text) if part)
     a, b = tokenise(a_doc), tokenise(b_doc)

@@ -63,6 +63,13 @@ def target_kinds() -> tuple[str, ...]:
     return tuple(sorted({k for p in PLATFORMS.values() for k in p.kinds}))
 
 
+def target_options() -> tuple[str, ...]:
+    """Every per-kind target option the installed platforms declare
+    (:attr:`monitor.platform.Kind.options`), sorted."""
+    return tuple(sorted({o for p in PLATFORMS.values() for k in p.kinds.values()
+                         for o in k.options}))
+
+
 # -- field checks (each raises ValueError saying what to write) ----------------------------
 
 
@@ -162,6 +169,8 @@ class TargetEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     KINDS: ClassVar[tuple[str, ...]] = ()
+    #: The per-kind options any installed kind declares (checked against the kind given).
+    OPTIONS: ClassVar[tuple[str, ...]] = ()
 
     platform: Annotated[str, BeforeValidator(_platform_name)] = Field(
         None, validate_default=True)  # type: ignore[assignment]  # None: reported as missing
@@ -174,6 +183,7 @@ class TargetEntry(BaseModel):
     _kind: str = PrivateAttr("")
     _value: str = PrivateAttr("")
     _implied: str | None = PrivateAttr(None)
+    _options: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -186,6 +196,11 @@ class TargetEntry(BaseModel):
     @property
     def implied_base_url(self) -> str | None:
         return self._implied
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The options its kind declares that the target sets, as their checks kept them."""
+        return dict(self._options)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -201,15 +216,18 @@ class TargetEntry(BaseModel):
             errors += [line_error(e["loc"], cls._reword(e), e.get("input")) for e in exc.errors()]
         platform = _quiet_platform(data.get("platform"))
         checked = _check_kind(cls.KINDS, platform, data, errors)
+        options = _check_options(cls.OPTIONS, platform, checked, data, errors)
         raise_line_errors(cls.__name__, errors)
         assert entry is not None and checked is not None
         entry._kind, entry._value, entry._implied = checked
+        entry._options = options
         return entry
 
     @classmethod
     def _reword(cls, error: ErrorDetails) -> str:
         if error["type"] == "extra_forbidden" and len(error["loc"]) == 1:
-            return unknown_key(str(error["loc"][0]), ("platform", *cls.KINDS, *TARGET_FIELDS))
+            return unknown_key(str(error["loc"][0]),
+                               ("platform", *cls.KINDS, *TARGET_FIELDS, *cls.OPTIONS))
         return message(error)
 
 
@@ -248,6 +266,31 @@ def _check_kind(kinds: tuple[str, ...], platform: Platform | None, data: dict[st
         errors.append(line_error((kind,), str(exc), value))
         return None
     return kind, checked, implied or platform.default_base_url
+
+
+def _check_options(names: tuple[str, ...], platform: Platform | None,
+                   checked: tuple[str, str, str | None] | None, data: dict[str, Any],
+                   errors: list[InitErrorDetails]) -> dict[str, Any]:
+    """The per-kind options set on the target, each allowed by its kind and passing its
+    check; an option of another kind is an error naming the kinds that take it."""
+    given = [n for n in names if data.get(n) is not None]
+    if not given or platform is None or checked is None:
+        return {}  # no options, or the kind's own error is reported already
+    declared = platform.kinds[checked[0]].options
+    out: dict[str, Any] = {}
+    for name in given:
+        check = declared.get(name)
+        if check is None:
+            takers = sorted(f"{p.name} {k.name}" for p in PLATFORMS.values()
+                            for k in p.kinds.values() if name in k.options)
+            errors.append(line_error((name,), f"{platform.name} {checked[0]} targets take no "
+                                     f"{name}; only {', '.join(takers)} targets do", data[name]))
+            continue
+        try:
+            out[name] = check(data[name])
+        except ValueError as exc:
+            errors.append(line_error((name,), str(exc), data[name]))
+    return out
 
 
 class Group(BaseModel):
@@ -289,9 +332,11 @@ SettingsTable = _settings_table()
 @functools.lru_cache(maxsize=8)
 def file_model(kinds: tuple[str, ...]) -> type[WatchlistFile]:
     """The file model whose targets take exactly the kind fields ``kinds``."""
+    options = tuple(o for o in target_options() if o not in kinds)
     entry = create_model("TargetEntry", __base__=TargetEntry,
-                         **{k: (Any, None) for k in kinds})  # type: ignore[call-overload]
+                         **{k: (Any, None) for k in (*kinds, *options)})  # type: ignore[call-overload]
     entry.KINDS = kinds
+    entry.OPTIONS = options
     group = create_model("Group", __base__=Group, targets=(list[entry], []))  # type: ignore[valid-type]
     model = create_model("WatchlistFile", __base__=WatchlistFile,
                          settings=(SettingsTable | None, None),  # type: ignore[arg-type]
@@ -338,4 +383,4 @@ def _problem(error: ErrorDetails) -> Problem:
 
 
 __all__ = ["GROUP_KEYS", "TARGET_FIELDS", "TOP_KEYS", "Group", "SettingsTable", "TargetEntry",
-           "WatchlistFile", "file_model", "problems_of_file", "target_kinds"]
+           "WatchlistFile", "file_model", "problems_of_file", "target_kinds", "target_options"]

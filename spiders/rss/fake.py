@@ -1,5 +1,7 @@
 """RSS/Atom sites in the sandbox: Atom 1.0 (with RFC 6721 tombstones) and RSS 2.0
 feeds, their article pages, and what a correct monitor reports for each action.
+The documents themselves (feeds with signed media URLs, article pages) are built
+in :mod:`.fake_pages`.
 
 Call :func:`handle` with the world lock held.
 """
@@ -7,17 +9,14 @@ Call :func:`handle` with the world lock held.
 from __future__ import annotations
 
 import hashlib
-import html
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from functools import partial
-from xml.sax.saxutils import escape, quoteattr
+from typing import Any
 
 from spiders.sandbox.fake import (
     EDITED,
     HIDDEN,
-    HTML_TYPE,
     PNG,
     RESTORED,
     Fake,
@@ -29,85 +28,37 @@ from spiders.sandbox.fake import (
     World,
     gone,
     html_response,
-    iso_s,
-    rfc822,
     simple_page,
     text,
 )
 
-PLATFORM = "rss"
-#: Authority of the Atom ``tag:`` ids, so that ids do not depend on the port.
-TAG_AUTHORITY = "sandbox.local"
-#: Window of a feed: the newest N live entries.
-FEED_WINDOW = 10
-MODERATOR_NAME = "Site Editor"
+from . import article as articles
+from .fake_pages import (
+    FEED_WINDOW,
+    MODERATOR_NAME,
+    PLATFORM,
+    TAG_AUTHORITY,
+    Site,
+    Tombstone,
+    article,
+    article_url,
+    atom,
+    atom_id,
+    entries_of,
+    feed_entries,
+    feed_rank,
+    feed_url,
+    rss,
+    signed_media_url,
+    site_of,
+)
 
-
-@dataclass(slots=True)
-class Tombstone:
-    uid: str
-    when: float
-    by: str
-    comment: str
-
-
-@dataclass(slots=True)
-class Site:
-    name: str
-    fmt: str  # "atom" or "rss"
-    title: str
-    authors: list[str]
-    tombstones: dict[str, Tombstone] = field(default_factory=dict)
-
-    @property
-    def feed_path(self) -> str:
-        return f"/feeds/{self.name}.{self.fmt}"
-
-
-def site_of(world: World, name: str) -> Site | None:
-    found = world.owner(PLATFORM, name)
-    return found if isinstance(found, Site) else None
-
-
-def feed_url(base: str, site: Site) -> str:
-    return f"{base}{site.feed_path}"
-
-
-def article_url(base: str, post: Post) -> str:
-    return f"{base}/articles/{post.owner}/{post.key}"
-
-
-def atom_id(post: Post) -> str:
-    return f"tag:{TAG_AUTHORITY},2026:{post.owner}/{post.key}"
-
-
-def entries_of(world: World, site: str) -> list[Post]:
-    """A site's entries, newest first."""
-    return world.posts_of(PLATFORM, site)
-
-
-def feed_entries(world: World, site: str) -> list[Post]:
-    """What the feed carries now: the newest :data:`FEED_WINDOW` listed entries."""
-    return [p for p in entries_of(world, site) if world.listed(p)][:FEED_WINDOW]
-
-
-def feed_rank(world: World, post: Post) -> int:
-    """1-based position the entry has (or would have, if listed) in its feed."""
-    newer = [
-        p
-        for p in entries_of(world, post.owner)
-        if world.listed(p) and p is not post
-        and (p.published, p.key) > (post.published, post.key)
-    ]
-    return len(newer) + 1
+__all__ = ["FAKE", "FEED_WINDOW", "MODERATOR_NAME", "PLATFORM", "TAG_AUTHORITY", "FeedFake",
+           "Site", "Tombstone", "article", "article_url", "atom", "atom_id", "entries_of",
+           "feed_entries", "feed_rank", "feed_url", "rss", "signed_media_url", "site_of"]
 
 _FEED = re.compile(r"^/feeds/([a-z0-9_-]+)\.(atom|rss)$")
 _ARTICLE = re.compile(r"^/articles/([a-z0-9_-]+)/([A-Za-z0-9_-]+)$")
-
-ATOM_NS = "http://www.w3.org/2005/Atom"
-TOMBSTONE_NS = "http://purl.org/atompub/tombstones/1.0"
-#: Tombstones kept in a feed; older ones fall off like entries do.
-MAX_TOMBSTONES = 50
 
 
 def handle(world: World, base: str, path: str, headers: Mapping[str, str]) -> Response | None:
@@ -137,143 +88,6 @@ def _conditional(body: bytes, content_type: str, headers: Mapping[str, str]) -> 
     return Response(200, body, [("Content-Type", content_type), ("ETag", etag)])
 
 
-def content_html(base: str, post: Post) -> str:
-    """The article body: paragraphs, a source link, figures."""
-    out = [f"<p>{html.escape(sentence, quote=False)}</p>" for sentence in post.sentences]
-    if post.link:
-        link = html.escape(post.link)
-        out.append(f'<p>Source: <a href="{link}">{link}</a></p>')
-    out += [
-        f'<figure><img src="{base}/media/{m.file_id}.png" width="{m.width}" '
-        f'height="{m.height}" alt=""></figure>'
-        for m in post.media
-    ]
-    return "".join(out)
-
-
-def atom(world: World, base: str, site: Site) -> str:
-    entries = feed_entries(world, site.name)
-    tombstones = sorted(site.tombstones.values(), key=lambda t: t.when, reverse=True)
-    tombstones = tombstones[:MAX_TOMBSTONES]
-    stamps = [p.updated for p in entries] + [t.when for t in tombstones]
-    updated = iso_s(max(stamps) if stamps else world.clock())
-    self_link = quoteattr(feed_url(base, site))
-    home = quoteattr(f"{base}/articles/{site.name}")
-    parts = [
-        '<?xml version="1.0" encoding="utf-8"?>\n',
-        f'<feed xmlns="{ATOM_NS}" xmlns:at="{TOMBSTONE_NS}">\n',
-        f"  <id>tag:sandbox.local,2026:{site.name}</id>\n",
-        f"  <title>{escape(site.title)}</title>\n",
-        f"  <updated>{updated}</updated>\n",
-        f'  <link rel="self" type="application/atom+xml" href={self_link}/>\n',
-        f'  <link rel="alternate" type="text/html" href={home}/>\n',
-        "  <generator>takedown-monitor sandbox</generator>\n",
-    ]
-    for post in entries:
-        link = quoteattr(article_url(base, post))
-        parts.append(
-            "  <entry>\n"
-            f"    <id>{escape(atom_id(post))}</id>\n"
-            f"    <title>{escape(post.title)}</title>\n"
-            f'    <link rel="alternate" type="text/html" href={link}/>\n'
-            + "".join(
-                f'    <link rel="enclosure" type="image/png" '
-                f"href={quoteattr(f'{base}/media/{m.file_id}.png')}/>\n"
-                for m in post.media
-            )
-            + f"    <published>{iso_s(post.published)}</published>\n"
-            f"    <updated>{iso_s(post.updated)}</updated>\n"
-            f"    <author><name>{escape(post.author)}</name></author>\n"
-            f'    <content type="html">{escape(content_html(base, post))}</content>\n'
-            "  </entry>\n"
-        )
-    for stone in tombstones:
-        gone = world.post(PLATFORM, stone.uid)
-        if gone is None:
-            continue
-        parts.append(
-            f'  <at:deleted-entry ref={quoteattr(atom_id(gone))} when="{iso_s(stone.when)}">\n'
-            f"    <at:by><name>{escape(stone.by)}</name></at:by>\n"
-            f"    <at:comment>{escape(stone.comment)}</at:comment>\n"
-            "  </at:deleted-entry>\n"
-        )
-    parts.append("</feed>\n")
-    return "".join(parts)
-
-
-def rss(world: World, base: str, site: Site) -> str:
-    entries = feed_entries(world, site.name)
-    built = rfc822(max((p.updated for p in entries), default=world.clock()))
-    self_link = quoteattr(feed_url(base, site))
-    parts = [
-        '<?xml version="1.0" encoding="utf-8"?>\n',
-        '<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom" '
-        'xmlns:dc="http://purl.org/dc/elements/1.1/">\n',
-        "<channel>\n",
-        f"  <title>{escape(site.title)}</title>\n",
-        f"  <link>{escape(base + '/articles/' + site.name)}</link>\n",
-        f"  <description>{escape(site.title)}: articles</description>\n",
-        "  <language>en</language>\n",
-        f"  <lastBuildDate>{built}</lastBuildDate>\n",
-        f'  <atom:link rel="self" type="application/rss+xml" href={self_link}/>\n',
-    ]
-    for post in entries:
-        url = escape(article_url(base, post))
-        enclosure = ""
-        if post.media:
-            media_url = quoteattr(f"{base}/media/{post.media[0].file_id}.png")
-            enclosure = f'    <enclosure url={media_url} length="68" type="image/png"/>\n'
-        parts.append(
-            "  <item>\n"
-            f"    <title>{escape(post.title)}</title>\n"
-            f"    <link>{url}</link>\n"
-            f'    <guid isPermaLink="true">{url}</guid>\n'
-            f"    <pubDate>{rfc822(post.published)}</pubDate>\n"
-            f"    <dc:creator>{escape(post.author)}</dc:creator>\n"
-            f"    <description>{escape(content_html(base, post))}</description>\n"
-            f"{enclosure}"
-            "  </item>\n"
-        )
-    parts.append("</channel>\n</rss>\n")
-    return "".join(parts)
-
-
-def article(base: str, site: Site, post: Post) -> Response:
-    """The article page, or the 404/410/451 that replaced it."""
-    state = post.state
-    if state in ("deleted_by_author", "deleted_silently"):
-        return html_response(410, simple_page("Gone", "This article is no longer available."))
-    if state == "removed_by_moderator":
-        return html_response(404, simple_page("Not Found", "The page you requested was not found."))
-    if state == "withheld_legal":
-        # RFC 7725: 451 with a Link to the party that demanded the block.
-        page = simple_page(
-            "Unavailable For Legal Reasons",
-            "This article has been withheld in response to a legal demand.",
-        )
-        return Response(
-            451,
-            page.encode(),
-            [("Content-Type", HTML_TYPE), ("Link", f'<{base}/legal>; rel="blocked-by"')],
-        )
-    url = article_url(base, post)
-    page = (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(post.title)} – {html.escape(site.title)}</title>"
-        f'<link rel="canonical" href="{html.escape(url)}">'
-        f'<meta property="og:title" content="{html.escape(post.title)}">'
-        f'<meta property="article:published_time" content="{iso_s(post.published)}">'
-        f'<meta property="article:modified_time" content="{iso_s(post.updated)}">'
-        f'<meta name="author" content="{html.escape(post.author)}">'
-        "</head><body><article>"
-        f"<h1>{html.escape(post.title)}</h1>"
-        f'<p class="byline">By {html.escape(post.author)}, '
-        f'<time datetime="{iso_s(post.published)}">{iso_s(post.published)}</time></p>'
-        f"{content_html(base, post)}</article></body></html>"
-    )
-    return html_response(200, page)
-
-
 # -- planning and scenarios -------------------------------------------------------------
 
 SITE_NAMES = ["news", "blog", "daily", "chronicle", "gazette", "notes", "review", "digest"]
@@ -291,6 +105,23 @@ _ACTIONS = {
                        "hide_from_feed", "restore"}),
     "rss": frozenset({"edit", "delete_silently", "withhold_legal", "hide_from_feed", "restore"}),
 }
+#: A silent edit of an article that rotated out of its feed: only its page shows
+#: it (a sentence redacted). Scripted while the monitor reads feed entries'
+#: article pages (spiders.rss.article.FEED_ARTICLES).
+EDIT_ARTICLE = "edit_article"
+REDACTED = "[removed]"
+
+
+def actions_for(fmt: str) -> frozenset[str]:
+    return _ACTIONS[fmt] | ({EDIT_ARTICLE} if articles.FEED_ARTICLES else frozenset())
+
+
+def redact_article(post: Post, now: float) -> None:
+    """The edit_article action: the article's last sentence replaced by a redaction mark."""
+    post.sentences = [*post.sentences[:-1], REDACTED]
+    post.typo = None
+    post.updated = max(now, post.updated + 1.0)
+    post.versions.append(post.snapshot(post.updated))
 _TOMBSTONES = {
     "delete_by_author": (None, "Withdrawn by the author."),
     "remove_by_moderator": (MODERATOR_NAME,
@@ -339,6 +170,11 @@ _DEMO_ACTIONS: dict[int, list[tuple[str, str, str | None]]] = {
     8: [("news:t5", "edit", "link_removed"), ("blog:t3", "restore", None)],
     9: [("news:t4", "restore", None)],
 }
+#: Scripted with feed entries' article pages read: the oldest entries are out of
+#: their feeds' windows by then (six at start, one more a tick, ten listed).
+_DEMO_ARTICLE_ACTIONS: dict[int, list[tuple[str, str, str | None]]] = {
+    10: [("news:i0", EDIT_ARTICLE, None), ("blog:i0", EDIT_ARTICLE, None)],
+}
 
 
 class _Demo(ScenarioPart):
@@ -365,7 +201,10 @@ class _Demo(ScenarioPart):
             self.refs[f"{site}:t{tick}"] = planner.publish(new_entry(planner, site))
 
     def act(self, planner: Planner, tick: int) -> None:
-        for ref, action, style in _DEMO_ACTIONS.get(tick, []):
+        scripted = _DEMO_ACTIONS.get(tick, [])
+        if articles.FEED_ARTICLES:
+            scripted = scripted + _DEMO_ARTICLE_ACTIONS.get(tick, [])
+        for ref, action, style in scripted:
             planner.act(self.refs[ref], action, style)
 
 
@@ -398,9 +237,10 @@ class FeedFake(Fake):
         "withhold_legal": "withheld_legal",
         "delete_silently": "deleted_silently",
         "restore": "live",
+        EDIT_ARTICLE: "live",
     }
     restorable = frozenset({"removed_by_moderator", "withheld_legal", "hidden_from_feed"})
-    expect = {
+    _expect: Mapping[str, Mapping[str, Any]] = {
         "edit": EDITED,
         "delete_by_author": gone("deleted_by_author"),
         "remove_by_moderator": gone("removed_by_moderator"),
@@ -412,19 +252,27 @@ class FeedFake(Fake):
     }
     knobs = {"sites": 2, "entries_per_site": 6}
 
+    @property
+    def expect(self) -> Mapping[str, Mapping[str, Any]]:  # type: ignore[override]
+        """The events of the actions, ``edit_article`` while feed articles are read."""
+        return {**self._expect, **({EDIT_ARTICLE: EDITED} if articles.FEED_ARTICLES else {})}
+
     def handle(self, world: World, base: str, path: str, query: Mapping[str, str],
                headers: Mapping[str, str]) -> Response | None:
         return handle(world, base, path, headers)
 
     def actions(self, world: World, post: Post) -> frozenset[str]:
         site = site_of(world, post.owner)
-        return _ACTIONS[site.fmt] if site is not None else frozenset()
+        return actions_for(site.fmt) if site is not None else frozenset()
 
     def visible(self, world: World, post: Post) -> bool:
         return post.state in ("live", "hidden_from_feed")
 
     def on_action(self, world: World, post: Post, action: str, now: float) -> None:
         """Atom tombstones: who withdrew an entry, and why."""
+        if action == EDIT_ARTICLE:
+            redact_article(post, now)
+            return
         site = site_of(world, post.owner)
         if site is None:
             return
@@ -438,6 +286,11 @@ class FeedFake(Fake):
         if action == "restore":
             if post.state == "hidden_from_feed" and feed_rank(planner.world, post) > _RANK_RESTORE:
                 return "would come back outside the feed window"
+        elif action == EDIT_ARTICLE:
+            if feed_rank(planner.world, post) <= FEED_WINDOW:
+                return "still in its feed's window: an ordinary edit"
+            if len(post.sentences) < 2:
+                return "too short to redact a sentence"
         elif action != "edit" and feed_rank(planner.world, post) > _RANK_ACT:
             return "too close to the end of the feed window"
         return None

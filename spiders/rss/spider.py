@@ -1,8 +1,13 @@
-"""RSS 2.0 / RSS 1.0 / Atom 1.0 feeds, and reachability probes of their links.
+"""RSS 2.0 / RSS 1.0 / Atom 1.0 feeds, and probes of their entries' article pages.
 
-Listing work: ``url`` is the feed. Probe work: ``url`` is an entry's link; a
-200 only says the page is served (generic HTML is not parsed into content).
-A watchlist ``post`` target (``known["kind"] == "post"``) is walked as a probe.
+Listing work: ``url`` is the feed; each entry's text, links and media
+(enclosures, Media RSS) are its content. Probe work: ``url`` is an entry's link.
+A watchlist ``post`` target's probe reads its article page as the post
+(:mod:`.article`: the ``article_selector`` part, or the main text), so a
+silent edit of the article is an edit. A feed entry's probe says whether its
+page is served; its article is read as a second content source only where the
+core compares it with earlier readings of the article alone
+(:data:`.article.FEED_ARTICLES`).
 """
 
 from __future__ import annotations
@@ -14,16 +19,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from lxml import etree
-from scrapy.http import Response
+from scrapy.http import Response, TextResponse
 
+from monitor.diff import SOURCE_FIELD
 from monitor.errors import ParseError
 from monitor.observation import Outcome, PostContent
 
 from ..base import Job, MonitorSpider, Output
 from ..links import html_links
 from ..responses import first_entries, join_url, page_message
+from . import article as articles
+from .article import read_article
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +44,30 @@ CONTENT = "http://purl.org/rss/1.0/modules/content/"
 DC = "http://purl.org/dc/elements/1.1/"
 DCTERMS = "http://purl.org/dc/terms/"
 XHTML = "http://www.w3.org/1999/xhtml"
+MRSS = "http://search.yahoo.com/mrss/"
+
+#: Media kept per entry (enclosures, ``media:content``, ``media:thumbnail``), like
+#: links per post (``spiders.responses.MAX_LINKS``): an entry of 100,000
+#: enclosures costs no more than one of 50; the rest are never read.
+MAX_MEDIA = 50
+#: A media URL longer than this is read as absent (a ``data:`` URI, a hostile attribute).
+MAX_MEDIA_URL = 2048
+#: Query parameters of signed or expiring URLs (S3, CloudFront, Google Cloud
+#: Storage, Azure SAS, Akamai, Facebook's CDN, generic ``token``/``expires``): a
+#: URL carrying one is the same object with a new signature on every render.
+SIGNED_PARAMS = frozenset({
+    "signature", "sig", "hmac", "token", "expires", "exp", "policy", "key-pair-id",
+    "x-amz-signature", "x-amz-credential", "x-amz-date", "x-amz-expires",
+    "x-amz-security-token", "x-goog-signature", "x-goog-credential", "x-goog-expires",
+    "se", "sv", "sp", "hdnts", "hdnea", "oh", "oe",
+})
+#: Elements read as media, by (namespace, local name).
+_MEDIA_TAGS = {f"{{{MRSS}}}content", f"{{{MRSS}}}thumbnail", "enclosure"}
 
 Tombstone = tuple[str, dict[str, Any], str | None]
+
+#: The target option (and ``WorkItem.known`` key) naming the article's text part.
+ARTICLE_SELECTOR = "article_selector"
 
 
 @dataclass(slots=True)
@@ -124,6 +155,7 @@ def _atom_entry(entry: etree._Element, base_url: str | None,
         author=_atom_author(entry) or feed_author,
         published_at=_iso_date(published_raw),
         updated_at=_iso_date(updated_raw),
+        media=entry_media(entry, link or base_url),
         links=html_links(text, link or base_url),
         extra=extra,
     )
@@ -191,8 +223,69 @@ def _rss_item(item: etree._Element, ns: str | None, base_url: str | None) -> Pos
         author=author,
         published_at=_any_date(date_raw),
         updated_at=_any_date(modified_raw),
+        media=entry_media(item, link or base_url),
         links=html_links(text, link or base_url),
     )
+
+
+# --- media -------------------------------------------------------------------
+
+
+def entry_media(entry: etree._Element, base_url: str | None) -> list[str]:
+    """The stable ids of an entry's media, in order, without duplicates: RSS
+    ``<enclosure url>``, Atom ``<link rel="enclosure" href>`` and Media RSS
+    ``media:content``/``media:thumbnail`` (also inside ``media:group``). At most
+    :data:`MAX_MEDIA` elements are read; an element without a usable URL is absent."""
+    out: dict[str, None] = {}
+    read = 0
+    for el in _media_elements(entry):
+        read += 1
+        if read > MAX_MEDIA:
+            break
+        media_id = _media_id(el, base_url)
+        if media_id:
+            out[media_id] = None
+    return list(out)
+
+
+def _media_elements(entry: etree._Element) -> Iterable[etree._Element]:
+    """Media elements among the entry's children and its ``media:group``s' children
+    (one level, so a deep nest costs nothing)."""
+    for child in entry.iterchildren(tag=etree.Element):
+        tag = child.tag
+        if tag in _MEDIA_TAGS:
+            yield child
+        elif tag == f"{{{ATOM}}}link" and child.get("rel") == "enclosure":
+            yield child
+        elif tag == f"{{{MRSS}}}group":
+            yield from (c for c in child.iterchildren(tag=etree.Element)
+                        if c.tag in _MEDIA_TAGS)
+
+
+def _media_id(el: etree._Element, base_url: str | None) -> str | None:
+    raw = (el.get("href") if el.tag == f"{{{ATOM}}}link" else el.get("url")) or ""
+    if not raw.strip() or len(raw) > MAX_MEDIA_URL:
+        return None  # (a blank URL would join to the entry's own link)
+    url = join_url(base_url, raw)
+    return stable_media_id(url) if url else None
+
+
+def stable_media_id(url: str) -> str | None:
+    """A media URL as a stable id: scheme and host lower-cased, no fragment, and no
+    query when the query signs the URL or makes it expire (one object, a new
+    signature on every render); other queries (``?w=800``) name a rendition and
+    stay. None for anything but an http(s) URL with a host."""
+    try:
+        parts = urlsplit(url.strip())
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            return None
+        query = parts.query
+        if query and any(name.lower() in SIGNED_PARAMS or name.lower().startswith(
+                ("x-amz-", "x-goog-")) for name, _ in parse_qsl(query, keep_blank_values=True)):
+            query = ""
+        return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, query, ""))
+    except ValueError:  # a broken IPv6 host, a bad port
+        return None
 
 
 # --- shared ------------------------------------------------------------------
@@ -240,7 +333,9 @@ def _add_entry(feed: Feed, el: etree._Element, parse: Callable[[etree._Element],
 
 
 def _tombstones(container: etree._Element) -> list[Tombstone]:
-    """RFC 6721 ``at:deleted-entry`` records, as (ref, signals, comment)."""
+    """RFC 6721 ``at:deleted-entry`` records, as (ref, signals, comment): the signals
+    say who signed it (``tombstone_by``, the ``at:by`` name), when, and why
+    (``tombstone_comment``, the ``at:comment``)."""
     out: list[Tombstone] = []
     for el in container.iterchildren(f"{{{TOMBSTONES}}}deleted-entry"):
         ref = (el.get("ref") or "").strip()
@@ -256,7 +351,12 @@ def _tombstones(container: etree._Element) -> list[Tombstone]:
                 signals["tombstone_by"] = name
         if el.get("when"):
             signals["tombstone_when"] = el.get("when", "").strip()
-        out.append((ref, signals, _text(el.find(f"{{{TOMBSTONES}}}comment"))))
+        comment = _text(el.find(f"{{{TOMBSTONES}}}comment"))
+        if comment:
+            # Why it was withdrawn, in the feed's words: the platform's words
+            # (spiders/rss/words.py) read it with the signer to decide the cause.
+            signals["tombstone_comment"] = comment
+        out.append((ref, signals, comment))
     return out
 
 
@@ -343,4 +443,31 @@ class RssSpider(MonitorSpider):
         if outcome is not None:
             yield self.conclude(job, outcome, response, message=page_message(response))
             return
-        yield self.conclude(job, Outcome.OK, response, post=None)
+        yield self.conclude(job, Outcome.OK, response, **self.article_content(response, job))
+
+    def article_content(self, response: Response, job: Job) -> dict[str, Any]:
+        """The probe's content: the article page read as the post where the article is
+        the post's content source; else (or when nothing could be read) no content:
+        the page is served, so the post is visible, and nothing more is said."""
+        item = job.item
+        if not (is_single_post(item.known, item.url, item.target_url)
+                or articles.FEED_ARTICLES):
+            return {"post": None}
+        if not isinstance(response, TextResponse):
+            return {"post": None, "detail": "the article page is not text: served, but no "
+                    "content to compare"}
+        selector = item.known.get(ARTICLE_SELECTOR)
+        article = read_article(response.text, selector if isinstance(selector, str) else None,
+                               response.url)
+        if not article.found:
+            return {"post": None, "detail": article.problem}
+        return {"post": PostContent(
+            key=item.post_key or item.url, url=response.url, title=article.title,
+            text=article.html, links=html_links(article.html, response.url),
+            extra={SOURCE_FIELD: "article", "article_method": article.method})}
+
+
+def is_single_post(known: dict[str, Any], url: str, target_url: str | None) -> bool:
+    """Whether a probe is of a watchlist ``post`` target (its URL is the target's own),
+    not of a feed's entry."""
+    return known.get("kind") == "post" or (target_url is not None and url == target_url)

@@ -76,7 +76,8 @@ def test_atom_entries_and_tombstones():
     assert brief.published_at is None
     assert feed.tombstones == [
         ("tag:news.example.org,2026:article-12345",
-         {"tombstone_by": "Editor", "tombstone_when": "2026-08-02T08:00:00Z"},
+         {"tombstone_by": "Editor", "tombstone_when": "2026-08-02T08:00:00Z",
+          "tombstone_comment": "Removed at the request of the subject."},
          "Removed at the request of the subject."),
         ("tag:news.example.org,2026:article-12300",
          {"tombstone_when": "2026-08-01T20:15:00+02:00"}, None),
@@ -139,6 +140,29 @@ def test_listing_with_tombstones(driver_for):
     assert obs.outcome is Outcome.OK
     assert obs.tombstones[0][0] == "tag:news.example.org,2026:article-12345"
     assert obs.tombstones[0][1]["tombstone_by"] == "Editor"
+    # What the tombstone says is recorded as signals: the words decide the cause.
+    assert obs.tombstones[0][1]["tombstone_comment"] == "Removed at the request of the subject."
+    assert "tombstone_comment" not in obs.tombstones[1][1]  # no at:comment, no signal
+
+
+def test_tombstone_signer_and_comment_as_person_construct_and_text() -> None:
+    body = b"""<feed xmlns="http://www.w3.org/2005/Atom"
+        xmlns:at="http://purl.org/atompub/tombstones/1.0"><title>t</title>
+      <at:deleted-entry ref="tag:x,2026:1" when="2026-08-02T08:00:00Z">
+        <at:by><name>  Trust &amp; Safety  </name><email>ts@example.org</email></at:by>
+        <at:comment>  Removed following a
+           legal complaint.  </at:comment>
+      </at:deleted-entry>
+      <at:deleted-entry ref="tag:x,2026:2"><at:by>Moderator Jane</at:by>
+        <at:comment>   </at:comment></at:deleted-entry>
+    </feed>"""
+    feed = parse_feed(body, FEED)
+    (ref1, sig1, comment1), (ref2, sig2, comment2) = feed.tombstones
+    assert (ref1, sig1["tombstone_by"]) == ("tag:x,2026:1", "Trust & Safety")
+    assert sig1["tombstone_comment"] == comment1
+    assert comment1 is not None and comment1.startswith("Removed following a")
+    assert (ref2, sig2["tombstone_by"], comment2) == ("tag:x,2026:2", "Moderator Jane", None)
+    assert "tombstone_comment" not in sig2  # a blank comment says nothing
 
 
 @pytest.mark.parametrize(
@@ -369,3 +393,88 @@ def test_a_bad_entry_under_the_cap_keeps_its_key_beside_the_overflow(driver_for,
     (obs,) = driver_for(RssSpider).run(listing(), routes({FEED: (200, body, XML)}))
     assert len(obs.entries or []) == 499
     assert obs.signals == {"skipped_entries": 101, "skipped_keys": ["g3"]}
+
+
+# --- media and the article page (issue 8, items 5 and 6) ------------------------------
+
+ARTICLE = "https://news.example.org/2026/08/01/headline"
+ARTICLE_PAGE = ("<html><head><title>Headline</title></head><body><nav>Home World</nav>"
+                "<article><p class='body'>The council shelved the harbour plan, citing costs, "
+                "delays and objections.</p><p class='body'>Read the "
+                "<a href='https://source.example.net/doc'>report</a>, officials said.</p>"
+                "</article><footer>Contact, privacy, terms</footer></body></html>")
+
+
+def post_target_probe(**known: object) -> WorkItem:
+    """A watchlist ``post`` target's probe: its URL is the target's own."""
+    item = probe(ARTICLE)
+    item.target_url = ARTICLE
+    item.known.update(known)
+    return item
+
+
+def test_listing_entries_carry_their_media(driver_for):
+    body = (b'<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel>'
+            b"<title>t</title><item><guid>g1</guid><link>/a</link>"
+            b'<enclosure url="/m/1.png?sig=x&amp;exp=1"/>'
+            b'<media:content url="https://cdn.example.org/2.mp4"/></item></channel></rss>')
+    (obs,) = driver_for(RssSpider).run(listing(), routes({FEED: (200, body, XML)}))
+    assert obs.outcome is Outcome.OK
+    assert obs.entries[0].media == ["https://news.example.org/m/1.png",
+                                    "https://cdn.example.org/2.mp4"]
+
+
+def test_a_post_targets_probe_reads_its_article_as_the_post(driver_for):
+    (obs,) = driver_for(RssSpider).run(post_target_probe(),
+                                       routes({"headline": (200, ARTICLE_PAGE, HTML)}))
+    assert obs.outcome is Outcome.OK and obs.post is not None
+    assert obs.post.key == "tag:1" and obs.post.title == "Headline"
+    assert "shelved the harbour plan" in obs.post.text and "privacy" not in obs.post.text
+    assert obs.post.links == ["https://source.example.net/doc"]
+    assert obs.post.extra == {"content_source": "article", "article_method": "readability"}
+
+
+def test_the_article_selector_names_the_part_read(driver_for):
+    (obs,) = driver_for(RssSpider).run(post_target_probe(article_selector="p.body"),
+                                       routes({"headline": (200, ARTICLE_PAGE, HTML)}))
+    assert obs.post is not None and obs.post.extra["article_method"] == "selector"
+    assert obs.post.text.count("<p") == 2 and "Home World" not in obs.post.text
+
+
+@pytest.mark.parametrize(("body", "headers", "selector", "detail"), [
+    (ARTICLE_PAGE, HTML, "#gone", "matches no text"),
+    ("<html><body><img src=x></body></html>", HTML, None, "no main text"),
+    ("", HTML, None, "empty"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), {"Content-Type": "image/png"}, None, "not text"),
+])
+def test_a_served_page_without_text_is_visible_with_no_content_never_absent(
+        driver_for, body, headers, selector, detail):
+    known = {"article_selector": selector} if selector else {}
+    (obs,) = driver_for(RssSpider).run(post_target_probe(**known),
+                                       routes({"headline": (200, body, headers)}))
+    assert obs.outcome is Outcome.OK  # served: the post is there, not suspect
+    assert obs.post is None and detail in (obs.detail or "")
+
+
+@pytest.mark.parametrize(("status", "outcome"), [(404, Outcome.NOT_FOUND), (410, Outcome.GONE),
+                                                 (451, Outcome.LEGAL)])
+def test_a_post_targets_absent_article_is_as_before(driver_for, status, outcome):
+    (obs,) = driver_for(RssSpider).run(post_target_probe(),
+                                       routes({"headline": (status, ARTICLE_PAGE, HTML)}))
+    assert obs.outcome is outcome and obs.post is None
+
+
+def test_a_feed_entrys_probe_reads_its_article_only_with_feed_articles_on(driver_for,
+                                                                          monkeypatch):
+    import spiders.rss.article as articles
+
+    answer = routes({"headline": (200, ARTICLE_PAGE, HTML)})
+    entry_probe = probe(ARTICLE)
+    entry_probe.target_url = FEED
+    (off,) = driver_for(RssSpider).run(entry_probe, answer)
+    assert off.outcome is Outcome.OK and off.post is None
+    monkeypatch.setattr(articles, "FEED_ARTICLES", True)
+    entry_probe = probe(ARTICLE)
+    entry_probe.target_url = FEED
+    (on,) = driver_for(RssSpider).run(entry_probe, answer)
+    assert on.post is not None and on.post.extra["content_source"] == "article"
