@@ -18,7 +18,7 @@ from monitor.classify import ACCOUNT_STATES, NOTICES, classify_disappearance
 from monitor.errors import PlatformLoadError, UnknownPlatform, WatchlistError
 from monitor.events import CAUSES
 from monitor.observation import Outcome
-from monitor.platform import MATCH_TYPES, Kind, Platform, Rule, match_words
+from monitor.platform import MATCH_TYPES, Kind, Platform, Rule, match_words, scope_problem
 from monitor.watchlist import parse_watchlist
 from spiders.cli import cli
 
@@ -254,8 +254,7 @@ def test_each_built_in_declaration_is_well_formed(name: str) -> None:
         assert rule.outcome in outcomes, rule
         assert rule.notice is None or rule.notice in NOTICES, rule
         assert rule.match in MATCH_TYPES, rule
-        assert rule.scope in ("status", "error_code", "page_text", "account_status",
-                              "profile_status", "match_count"), rule
+        assert scope_problem(rule.scope) is None, (rule, scope_problem(rule.scope))
         assert rule.account_state is None or rule.account_state in ACCOUNT_STATES, rule
         assert rule.notice or rule.account_state or rule.outcome != "unavailable", rule
         if rule.match == "regex":
