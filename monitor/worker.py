@@ -10,6 +10,9 @@ only provides the heartbeat: one coalesced ``cycle`` job every ``TICK`` seconds
 (``max_instances=1``, so cycles never overlap; missed ticks after downtime are
 coalesced into one run, never replayed).
 
+``takedown run`` uses :func:`run_continuous` (:class:`Continuous`) instead: due
+work is claimed as it becomes due, so a slow host delays only itself.
+
 The crawl itself is injected (``spiders.crawl.crawl``), which keeps Scrapy out
 of the core. What the cycles record is announced on the worker's
 :class:`~monitor.signals.SignalManager` (:mod:`monitor.signals`): alerts,
@@ -19,17 +22,21 @@ metrics and the CLI connect there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
+import threading
 import time
+from collections import Counter, defaultdict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from .clock import SYSTEM_CLOCK, Clock
-from .db import Database, default_data_dir, workers
+from .db import Database, continuous, default_data_dir, workers
 from .db import tracking as store
 from .errors import StorageUnavailable, TakedownError
 from .observation import Observation, WorkItem
@@ -68,6 +75,7 @@ class Worker:
         self._writer: BackgroundRecorder | None = None
         #: This process's seat among the workers (registered at the first cycle).
         self.presence = workers.Presence(db.url, self.name)
+        self._seat_lock = threading.Lock()
 
     def sync(self, targets: Sequence[Target]) -> dict[str, int]:
         """Make the database's targets match the watchlist's."""
@@ -123,7 +131,7 @@ class Worker:
         if not platforms:
             return platforms
         # After the pool's transaction: during an outage, no direct connection is tried.
-        me = self.presence.ensure()
+        me = self._seat()
         with self.db.transaction() as conn:
             given = workers.reclaim_dead(conn, me)
         if given["targets"] or given["posts"]:
@@ -167,11 +175,26 @@ class Worker:
         except StorageUnavailable:
             log.info("database unavailable: %d lease(s) run out by themselves", len(items))
 
-    def _claim(self, platform: str, now: datetime) -> list[WorkItem]:
-        me = self.presence.ensure()
+    def _seat(self) -> int | None:
+        """:meth:`Presence.ensure`, one thread at a time: claims of several platforms run
+        in threads side by side, and two at once would each take a new seat."""
+        with self._seat_lock:
+            return self.presence.ensure()
+
+    def _claim(self, platform: str, now: datetime, limit: int | None = None) -> list[WorkItem]:
+        me = self._seat()
         with self.db.transaction() as conn:
-            return store.claim_due(conn, now, self.settings["BATCH_SIZE"],
+            return store.claim_due(conn, now, limit or self.settings["BATCH_SIZE"],
                                    self.settings["LEASE"], [platform], self.groups, worker=me)
+
+    def _next_due(self, platform: str, now: datetime) -> datetime | None:
+        with self.db.transaction() as conn:
+            return continuous.next_due(conn, now, platform, self.groups)
+
+    def _renew(self, items: list[WorkItem]) -> None:
+        until = self.clock.now() + timedelta(seconds=float(self.settings["LEASE"]))
+        with self.db.transaction() as conn:
+            continuous.renew(conn, items, until, self.presence.id)
 
 
 async def run_daemon(worker: Worker, *, reload: Callable[[], Sequence[Target]] | None = None,
@@ -237,6 +260,223 @@ async def run_daemon(worker: Worker, *, reload: Callable[[], Sequence[Target]] |
 
 #: Seconds a stopping daemon waits for the jobs in flight (a cycle, a reload) to end.
 DRAIN_SECONDS = 10.0
+
+
+def host_of(item: WorkItem) -> str:
+    """The host a work item is fetched from (``host:port``), as the spiders' slots key it."""
+    for url in (item.url, item.base_url or "", item.target_url or ""):
+        netloc = urlsplit(url).netloc if "://" in url else ""
+        if netloc:
+            return netloc.lower()
+    return item.target_key
+
+
+class Continuous:
+    """``takedown run``'s loop: one long-lived crawl over every platform whose work
+    iterators claim due work as it becomes due (every TICK, and as soon as a fetch
+    ends), never ending until stop; observations are recorded as they come.
+
+    A slow or hanging host delays only itself: at most ``host_cap`` (twice
+    CONCURRENT_REQUESTS_PER_HOST) items of one host are handed to its spider at a
+    time; more of its claimed work waits here, so it can never fill the spider's
+    in-flight window (MONITOR_MAX_IN_FLIGHT) and starve other hosts. Leases of
+    claimed work not yet observed are renewed every LEASE/3 seconds. Stop: no more
+    claims, the crawl has ``drain`` seconds to finish what is in flight, then it is
+    cancelled and the work it did not observe is given back.
+    """
+
+    def __init__(self, worker: Worker, *, drain: float = DRAIN_SECONDS) -> None:
+        self.worker = worker
+        settings = worker.settings
+        self.tick = float(settings["TICK"])
+        self.host_cap = max(1, 2 * int(settings["CONCURRENT_REQUESTS_PER_HOST"]))
+        #: A platform's window: what its spider keeps in flight (MONITOR_MAX_IN_FLIGHT).
+        self.window = max(1, 2 * int(settings["CONCURRENT_REQUESTS"]))
+        self.drain = drain
+        self.pending: dict[tuple[str, int], WorkItem] = {}
+        self.hosts: Counter[str] = Counter()
+        self.platforms: Counter[str] = Counter()
+        #: Claimed work waiting for its host to have room, by (platform, host).
+        self.held: defaultdict[tuple[str, str], deque[WorkItem]] = defaultdict(deque)
+        self.claimed = 0
+        self._room = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Crawl until ``stop`` is set (or the crawl fails: its error is raised); give
+        back what was not observed."""
+        from .platforms import PLATFORMS
+
+        worker = self.worker
+        recorder = Recorder(worker.db, worker.settings, signals=worker.signals)
+        writer = BackgroundRecorder(recorder, batch_size=max(50, worker.settings["BATCH_SIZE"]),
+                                    spool=worker.spool)
+        worker._writer = writer
+        with contextlib.suppress(StorageUnavailable):  # the seat, before claims in threads
+            await asyncio.to_thread(worker._seat)
+
+        async def sink(obs: Observation) -> None:
+            self._done((obs.mode, obs.row_id))
+            await writer.aput(obs)
+
+        work = {name: self._stream(name) for name in PLATFORMS}
+        crawl = asyncio.ensure_future(worker.crawl(work, sink, worker.settings))
+        chores = asyncio.ensure_future(self._chores())
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait([crawl, stopped], return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            self._stopping.set()
+            self._room.set()
+            done, _ = await asyncio.wait([crawl], timeout=self.drain)
+            if not done:
+                log.warning("stopping: %d fetch(es) still in flight after %.1f s, cancelled",
+                            len(self.pending), self.drain)
+                crawl.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Aborted):
+                await crawl
+        finally:
+            chores.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await chores
+            # Flush what was observed; during an outage, spool it after the drain.
+            await asyncio.to_thread(writer.close, self.drain)
+            worker._writer = None
+            if self.pending:
+                await asyncio.to_thread(worker._release, list(self.pending.values()))
+                self.pending.clear()
+
+    def _done(self, key: tuple[str, int]) -> None:
+        item = self.pending.pop(key, None)
+        if item is not None and self.hosts[host_of(item)] > 0:
+            self.hosts[host_of(item)] -= 1
+            self.platforms[item.platform] -= 1
+            self._room.set()
+
+    async def _stream(self, platform: str) -> AsyncIterator[WorkItem]:
+        """Due work of one platform, claimed as it becomes due and the spider has room."""
+        while not self._stopping.is_set():
+            room = self.window - self.platforms[platform]
+            if room <= 0:  # woken when a fetch of any platform ends
+                self._room.clear()
+                await self._wait(self._room)
+                continue
+            take = self._release_held(platform, room)
+            claimed = 0
+            if len(take) < room:
+                claimed = await self._claim(platform, room - len(take))
+                take += self._release_held(platform, room - len(take))
+            for item in take:
+                self._start(item)
+                yield item
+                if self._stopping.is_set():
+                    break
+            if not take and not claimed:
+                self._room.clear()
+                await self._wait(self._room, await self._until_due(platform))
+
+    async def _wait(self, event: asyncio.Event, timeout: float | None = None) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), self.tick if timeout is None else timeout)
+
+    async def _until_due(self, platform: str) -> float:
+        """Seconds until the platform's next work falls due, at most a tick (waiting for
+        the tick would add up to a tick to every interval)."""
+        worker = self.worker
+        now = worker.clock.now()
+        try:
+            due = await asyncio.to_thread(worker._next_due, platform, now)
+        except StorageUnavailable:
+            return self.tick
+        return self.tick if due is None else min(self.tick,
+                                                  max(0.01, (due - now).total_seconds()))
+
+    async def _claim(self, platform: str, limit: int) -> int:
+        """Claim up to ``limit`` due items into their hosts' queues; returns how many."""
+        worker = self.worker
+        try:
+            items = await asyncio.to_thread(
+                worker._claim, platform, worker.clock.now(),
+                min(limit, int(worker.settings["BATCH_SIZE"])))
+        except StorageUnavailable:
+            return 0
+        for item in items:
+            self.pending[(item.mode, item.row_id)] = item
+            self.held[(platform, host_of(item))].append(item)
+        self.claimed += len(items)
+        return len(items)
+
+    def _release_held(self, platform: str, limit: int) -> list[WorkItem]:
+        """Up to ``limit`` claimed items of hosts below their cap, oldest claims first."""
+        out: list[WorkItem] = []
+        for (name, host), queue in self.held.items():
+            if name != platform:
+                continue
+            free = self.host_cap - self.hosts[host] - sum(host_of(i) == host for i in out)
+            while queue and free > 0 and len(out) < limit:
+                out.append(queue.popleft())
+                free -= 1
+        return out
+
+    def _start(self, item: WorkItem) -> None:
+        self.hosts[host_of(item)] += 1
+        self.platforms[item.platform] += 1
+
+    async def _chores(self) -> None:
+        """Every TICK: take this worker's seat and give back dead workers' leases; every
+        LEASE/3: renew the leases of the work in flight."""
+        worker = self.worker
+        every = max(self.tick, float(worker.settings["LEASE"]) / 3)
+        last_renewal = time.monotonic()
+        while True:
+            await asyncio.sleep(self.tick)
+            try:
+                await asyncio.to_thread(worker._platforms_due, worker.clock.now())
+                if time.monotonic() - last_renewal >= every and self.pending:
+                    last_renewal = time.monotonic()
+                    await asyncio.to_thread(worker._renew, list(self.pending.values()))
+            except Exception as exc:  # the chores never stop the loop (an outage: logged once)
+                if isinstance(exc, StorageUnavailable):
+                    continue
+                log.error("worker chores failed: %r; the next tick retries", exc)
+
+
+async def run_continuous(worker: Worker, *,
+                         reload: Callable[[], Sequence[Target]] | None = None,
+                         stop: asyncio.Event | None = None,
+                         reload_every: float = 30.0) -> None:
+    """``takedown run``: the continuous loop (:class:`Continuous`) until ``stop`` is set;
+    ``reload`` gives the watchlist's targets every ``reload_every`` seconds."""
+    stop = stop or asyncio.Event()
+
+    async def reloads() -> None:
+        assert reload is not None
+        while True:
+            await asyncio.sleep(reload_every)
+            try:
+                targets = await asyncio.to_thread(reload)
+                await asyncio.to_thread(worker.sync, targets)
+            except StorageUnavailable:
+                pass  # logged once by the database's health tracker
+            except TakedownError as exc:
+                log.error("watchlist not reloaded, keeping the previous targets: %s", exc)
+
+    task = asyncio.ensure_future(reloads()) if reload is not None else None
+    try:
+        while not stop.is_set():
+            try:
+                await Continuous(worker).run(stop)
+            except Exception as exc:  # a crawl that fails never stops the daemon
+                log.error("the crawl failed: %r; a new one starts after a tick", exc,
+                          exc_info=exc)
+            if not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), float(worker.settings["TICK"]))
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def _draining_executor() -> Any:

@@ -169,13 +169,14 @@ async def _daemon(c: Ctx, worker: Worker, db: Database, alerts: AlertConfig | No
                   metrics: Metrics) -> None:
     """The daemon's jobs on the crawl loop, until SIGINT or SIGTERM."""
     from alerts import run_dispatcher
-    from monitor.worker import run_daemon
+    from monitor.worker import run_continuous
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    jobs = [run_daemon(worker, reload=lambda: c.watchlist().targets, stop=stop)]
+    # Continuous scheduling: due work is fetched as it becomes due (README "Scheduling").
+    jobs = [run_continuous(worker, reload=lambda: c.watchlist().targets, stop=stop)]
     if alerts is not None:
         jobs.append(run_dispatcher(db, alerts, stop, metrics))
     await asyncio.gather(*jobs)

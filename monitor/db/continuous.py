@@ -1,0 +1,70 @@
+"""Leases for the continuous loop: renew the claims of work not yet observed.
+
+:func:`monitor.db.tracking.claim_due` claims; a long-lived crawl then holds some
+items longer than one cycle did (a hanging host's requests, a paused host's
+queue, work waiting for its host's share of the in-flight window), so their
+leases are renewed until their observations are recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ..observation import WorkItem
+
+Conn = psycopg.Connection[Any]
+
+
+def _ids(items: Iterable[WorkItem]) -> tuple[list[int], list[int]]:
+    items = list(items)
+    return ([i.row_id for i in items if i.mode == "listing"],
+            [i.row_id for i in items if i.mode == "probe"])
+
+
+def renew(conn: Conn, items: Iterable[WorkItem], until: datetime, worker: int | None) -> int:
+    """Extend the leases of ``items`` held by ``worker`` to ``until``; returns how many
+    were still its own. A lease given up meanwhile (the observation was recorded, or
+    the lease was taken back) is not taken again."""
+    targets, posts = _ids(items)
+    renewed = 0
+    for table, ids in (("targets", targets), ("posts", posts)):
+        if ids:
+            cur = conn.execute(
+                sql.SQL("UPDATE {} SET lease_until = %s WHERE id = ANY(%s) AND lease_until "
+                        "IS NOT NULL AND leased_by IS NOT DISTINCT FROM %s").format(
+                    sql.Identifier(table)),
+                (until, ids, worker))
+            renewed += cur.rowcount
+    return renewed
+
+
+def next_due(conn: Conn, now: datetime, platform: str,
+             groups: Sequence[str] | None = None) -> datetime | None:
+    """When the platform's next unleased listing or probe falls due (None: nothing
+    scheduled), so an idle claimer sleeps until then rather than a whole tick. The
+    same conditions as the claims, read in due order along their indexes."""
+    row = conn.execute(
+        """
+        SELECT least(
+          (SELECT next_due FROM targets
+           WHERE active AND NOT single_post AND next_due IS NOT NULL AND platform = %(p)s
+             AND (lease_until IS NULL OR lease_until < %(now)s)
+             AND (%(groups)s::text[] IS NULL OR group_name = ANY(%(groups)s))
+           ORDER BY next_due LIMIT 1),
+          (SELECT p.next_check FROM posts p JOIN targets t ON t.id = p.target_id
+           WHERE p.next_check IS NOT NULL AND t.active AND p.platform = %(p)s
+             AND (p.lease_until IS NULL OR p.lease_until < %(now)s)
+             AND (%(groups)s::text[] IS NULL OR t.group_name = ANY(%(groups)s))
+           ORDER BY p.next_check LIMIT 1)) AS due
+        """,
+        {"p": platform, "now": now, "groups": list(groups) if groups else None},
+    ).fetchone()
+    if row is None:
+        return None
+    due = row["due"] if isinstance(row, dict) else row[0]
+    return due if isinstance(due, datetime) else None

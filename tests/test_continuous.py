@@ -1,0 +1,222 @@
+"""The continuous loop (``takedown run``): one hanging host delays only itself.
+
+The crawl is injected (as in test_worker.py): it starts a task per work item as
+the loop hands items over, answers the healthy host at once and never answers
+the hanging one, so the assertions are on order and counts, never on timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import pytest
+
+from monitor.db import Database, workers
+from monitor.observation import Observation, Outcome, WorkItem
+from monitor.settings import Settings
+from monitor.watchlist import parse_watchlist
+from monitor.worker import Continuous, Worker, host_of
+
+HEALTHY = "127.0.0.1:9"
+HANGING = "127.0.0.1:10"
+
+
+def watchlist(healthy: int, hanging: int, interval: str) -> str:
+    feeds = [f"http://{HEALTHY}/feed{i}.xml" for i in range(healthy)]
+    feeds += [f"http://{HANGING}/feed{i}.xml" for i in range(hanging)]
+    return f'[groups.g]\ninterval = "{interval}"\n' + "".join(
+        f'[[groups.g.targets]]\nplatform = "rss"\nfeed = "{feed}"\n' for feed in feeds)
+
+
+class FakeCrawl:
+    """A crawl over every platform's work: a task per item, as a spider keeps them in
+    flight; the hanging host's requests never end (until the crawl is cancelled)."""
+
+    def __init__(self) -> None:
+        self.fetched: Counter[str] = Counter()
+        self.open_hanging = 0
+        self.max_open_hanging = 0
+        self.hanging_seen: list[str] = []
+        self.healthy_after_hang = 0
+        self.progress = asyncio.Event()
+
+    async def __call__(self, work: Mapping[str, AsyncIterator[WorkItem]], sink: Any,
+                       settings: Any) -> dict[str, int]:
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def fetch(item: WorkItem) -> None:
+            if host_of(item) == HANGING:
+                self.hanging_seen.append(item.target_key)
+                self.open_hanging += 1
+                self.max_open_hanging = max(self.max_open_hanging, self.open_hanging)
+                await asyncio.Event().wait()  # never answers
+            obs = Observation(mode=item.mode, platform=item.platform,
+                              target_key=item.target_key, url=item.url, outcome=Outcome.OK,
+                              row_id=item.row_id)
+            obs.entries = []
+            await sink(obs)
+            self.fetched[item.target_key] += 1
+            if self.open_hanging:
+                self.healthy_after_hang += 1
+            self.progress.set()
+
+        async def drive(items: AsyncIterator[WorkItem]) -> None:
+            async for item in items:
+                task = asyncio.ensure_future(fetch(item))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+
+        try:
+            await asyncio.gather(*(drive(items) for items in work.values()))
+            while tasks:
+                await asyncio.wait(list(tasks))
+        finally:
+            for task in list(tasks):
+                task.cancel()
+        return {"fetched": sum(self.fetched.values())}
+
+
+def settings(**extra: Any) -> Settings:
+    return Settings.load({"tick": "0.05s", "concurrent_requests": 4,
+                          "concurrent_requests_per_host": 1, **extra}, environ={})
+
+
+async def run_until(loop: Continuous, done: Any, limit: float = 20.0) -> None:
+    """Run ``loop`` until ``done()`` holds (checked as the crawl progresses), then stop it."""
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(loop.run(stop))
+    crawl = loop.worker.crawl
+    assert isinstance(crawl, FakeCrawl)
+    async with asyncio.timeout(limit):
+        while not done():
+            crawl.progress.clear()
+            await asyncio.wait([asyncio.ensure_future(crawl.progress.wait()), task],
+                               timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+            assert not task.done(), task.result()
+    stop.set()
+    await task
+
+
+def leases(db: Database, host: str) -> list[dict[str, Any]]:
+    with db.transaction() as conn:
+        return list(conn.execute(
+            "SELECT key, lease_until, leased_by, lease_until > now() AS live FROM targets "
+            "WHERE value LIKE %s ORDER BY key", (f"http://{host}/%",)))
+
+
+def test_a_hanging_host_delays_only_itself_and_cannot_fill_the_window(db: Database) -> None:
+    # Window 2 x 4 = 8 items in flight; at most 2 x 1 = 2 of one host. Six feeds hang.
+    worker = Worker(db, settings(default_interval="0.2s", lease="0.5s"), FakeCrawl())
+    worker.sync(parse_watchlist(watchlist(healthy=2, hanging=6, interval="0.2s")).targets)
+    loop = Continuous(worker, drain=0.2)
+    crawl = worker.crawl
+    assert isinstance(crawl, FakeCrawl)
+    seen_leases: list[list[dict[str, Any]]] = []
+
+    def done() -> bool:
+        # Each healthy feed fetched again and again while the first hanging requests are
+        # still open, and for longer than LEASE: their leases must have been renewed.
+        if min(crawl.fetched[k] for k in healthy_keys) >= 8:
+            seen_leases.append(leases(db, HANGING))
+            return True
+        return False
+
+    healthy_keys = [t.key for t in parse_watchlist(watchlist(2, 0, "0.2s")).targets]
+    asyncio.run(run_until(loop, done))
+
+    assert crawl.max_open_hanging == 2  # the host's cap, although six were due
+    assert crawl.healthy_after_hang >= 14  # all but each feed's first fetch
+    assert not any(k.startswith("rss:feed:http://127.0.0.1:10") for k in crawl.fetched)
+    # The claims name the worker and stay alive while in flight (renewed past LEASE).
+    in_flight = [r for r in seen_leases[0] if r["leased_by"] is not None]
+    assert len(in_flight) == 6  # two in flight, four waiting for their host's room
+    assert {r["leased_by"] for r in in_flight} == {worker.presence.id}
+    assert all(r["live"] for r in in_flight)
+    # Stopped mid-crawl: the hanging host's work was given back, due at once.
+    assert all(r["lease_until"] is None for r in leases(db, HANGING))
+    assert loop.pending == {}
+    with db.transaction() as conn:
+        rows = conn.execute("SELECT count(*) AS n FROM observations o JOIN targets t "
+                            "ON t.id = o.target_id WHERE t.value LIKE %s",
+                            (f"http://{HANGING}/%",)).fetchone()
+    assert rows["n"] == 0  # absence of an answer is no observation of the hanging host
+    worker.close()
+
+
+def test_two_continuous_workers_never_check_the_same_work_twice(db: Database) -> None:
+    targets = parse_watchlist(watchlist(healthy=30, hanging=0, interval="1h")).targets
+    first = Worker(db, settings(), FakeCrawl())
+    second = Worker(db, settings(), FakeCrawl())
+    second.presence = workers.Presence(db.url, "second-worker")
+    first.sync(targets)
+
+    async def both() -> None:
+        loops = [Continuous(first, drain=0.2), Continuous(second, drain=0.2)]
+        crawls = [w.crawl for w in (first, second) if isinstance(w.crawl, FakeCrawl)]
+
+        def done() -> bool:
+            return sum(sum(c.fetched.values()) for c in crawls) >= 30
+
+        await asyncio.gather(run_until(loops[0], done), run_until(loops[1], done))
+
+    asyncio.run(both())
+    a, b = first.crawl, second.crawl
+    assert isinstance(a, FakeCrawl) and isinstance(b, FakeCrawl)
+    total = a.fetched + b.fetched
+    assert len(total) == 30
+    assert set(total.values()) == {1}
+    assert not set(a.fetched) & set(b.fetched)
+    first.close()
+    second.close()
+
+
+@pytest.mark.parametrize("url, base, host", [
+    ("http://Example.org:8080/a", None, "example.org:8080"),
+    ("alice", "https://social.example/", "social.example"),
+    ("alice", None, "t"),
+])
+def test_host_of_keys_work_by_the_host_it_is_fetched_from(url: str, base: str | None,
+                                                          host: str) -> None:
+    item = WorkItem(mode="listing", platform="mastodon", target_key="t", url=url, base_url=base)
+    assert host_of(item) == host
+
+
+def test_a_failed_crawl_is_logged_and_a_new_one_starts(db: Database,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    from monitor.worker import run_continuous
+
+    good = FakeCrawl()
+    calls: list[int] = []
+
+    async def crawl(work: Mapping[str, AsyncIterator[WorkItem]], sink: Any,
+                    settings: Any) -> dict[str, int]:
+        calls.append(1)
+        if len(calls) == 1:
+            async for _item in work["rss"]:  # claims one, then the crawl breaks
+                raise RuntimeError("the crawl broke")
+        return await good(work, sink, settings)
+
+    worker = Worker(db, settings(default_interval="1h"), crawl)
+    worker.sync(parse_watchlist(watchlist(healthy=3, hanging=0, interval="1h")).targets)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(run_continuous(worker, stop=stop))
+        async with asyncio.timeout(20):
+            while sum(good.fetched.values()) < 3:
+                good.progress.clear()
+                await asyncio.wait([asyncio.ensure_future(good.progress.wait()), task],
+                                   timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+                assert not task.done()
+        stop.set()
+        await task
+
+    asyncio.run(main())
+    assert len(calls) == 2
+    assert "the crawl broke" in caplog.text
+    # The broken crawl's claim was given back and checked by the next crawl.
+    assert sorted(good.fetched.values()) == [1, 1, 1]
+    worker.close()
