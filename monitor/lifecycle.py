@@ -47,7 +47,8 @@ from .schedule import PROBE_FAILURES
 
 __all__ = [
     "PROBE_FAILURES", "Changes", "IdSource", "Lifecycle", "NewVersion", "ObsWrite",
-    "OldContent", "PostRow", "PostState", "Rules", "Suspicion", "TargetRow", "window_start",
+    "OldContent", "PostRow", "PostState", "Rules", "SOURCES_KEY", "Suspicion", "TargetRow",
+    "window_start",
 ]
 
 #: States a listing can change (``unseen`` and ``gone`` posts are the probes' business).
@@ -55,6 +56,13 @@ _LISTED_STATES = {PostState.VISIBLE, PostState.SUSPECT, PostState.HIDDEN}
 #: Failed listing reads in a row, since a suspicion began, after which its cause
 #: is decided without the listing (which may carry a tombstone or account state).
 LISTING_TRIES = 3
+#: ``PostRow.known`` key of the readings of a post's other content sources (a feed
+#: entry's article page, :data:`monitor.diff.SOURCE_FIELD`): per source, ``recent``,
+#: its last FLAP_VERSIONS readings as ``[hash, version id]``, newest first. Each
+#: reading is a stored version like the post's own, so ``known`` stays small; the
+#: store adds the newest one's content as ``content`` when it locks the row for a
+#: probe, and never writes that back.
+SOURCES_KEY = "sources"
 
 
 @dataclass(slots=True)
@@ -105,15 +113,17 @@ class Lifecycle:
         norm = (diff.normalise(obs.post, obs.platform) if obs.outcome is Outcome.OK and obs.post
                 else None)
         self._slot = runs.post_slot(post, obs, norm, self.ids)
+        read: int | None = None  # the version read, when another source's
         if obs.outcome is Outcome.OK:
             if obs.post is not None and norm is not None:
                 _remember(post, obs.post, probe=True)
-                self._see_content(target, post, obs.post, norm, obs)
+                read = self._see_content(target, post, obs.post, norm, obs)
             self._seen_visible(target, post, obs, via="probe")
         elif obs.outcome.absent:
             self._seen_absent(target, post, obs)
-        self.changes.observations.append(runs.post_write(self._slot, target, post, obs,
-                                                         obs.post))
+        write = runs.post_write(self._slot, target, post, obs, obs.post)
+        write.version_id = read or write.version_id
+        self.changes.observations.append(write)
         schedule.schedule_post(self.rules, target, post, obs)
         if target.single_post:
             schedule.target_checked(self.rules, target, obs)
@@ -224,32 +234,28 @@ class Lifecycle:
     # --- state changes -----------------------------------------------------
 
     def _see_content(self, target: TargetRow, post: PostRow, content: PostContent,
-                     norm: diff.Normalised, obs: Observation) -> None:
+                     norm: diff.Normalised, obs: Observation) -> int | None:
+        """Compare a reading with the post's current version. Returns the version id
+        of a reading of another source (a feed entry's article page), which is
+        compared with that source's readings alone (:meth:`_see_source`)."""
         now = obs.observed_at
         new_hash = norm.content_hash
         if post.author is None and content.author:
             post.author = content.author
         if post.published_at is None and content.published_at:
             post.published_at = content.published_at
+        if norm.source and not target.single_post:
+            return self._see_source(target, post, content, norm, obs)
         if new_hash == post.current_hash:
-            return
+            return None
         if post.current_hash is not None and diff.is_flap(new_hash, post.recent_hashes):
             # Flip-flopping between known versions is not a new edit.
             self.changes.revert_versions.append((post.id, new_hash))
             post.current_hash = new_hash
             post.current_version_id = None  # resolved by the store
-            return
-        version = NewVersion(
-            id=self.ids("versions"),
-            post_id=post.id,
-            content_hash=new_hash,
-            content=norm.to_json(),
-            raw_text=content.text,
-            title=content.title,
-            first_seen=now,
-        )
-        self.changes.versions.append(version)
-        old_hash = post.current_hash
+            return None
+        version = self._version(post, content, norm, now)
+        old_hash, old_id = post.current_hash, post.current_version_id
         old = self.old_content(post.id) if old_hash is not None else None
         post.current_hash = new_hash
         post.current_version_id = version.id
@@ -261,7 +267,49 @@ class Lifecycle:
             post.transitions += 1
             self._event(target, post, "edited", now, obs, version_id=version.id,
                         edit={**edit.to_json(), "rendered": edit.render(),
-                              "signals": dict(obs.signals)})
+                              "previous_version": old_id, "signals": dict(obs.signals)})
+        return None
+
+    def _see_source(self, target: TargetRow, post: PostRow, content: PostContent,
+                    norm: diff.Normalised, obs: Observation) -> int:
+        """A reading of another source than the post (a feed entry's article page,
+        whose text is not the entry's summary): compared only with that source's last
+        reading (:data:`SOURCES_KEY`), never with the post's versions. A change is
+        ``edited``, its edit naming the source and both versions; a reading matching
+        one of the source's last FLAP_VERSIONS is not an edit; the first is the
+        baseline. Returns the reading's version id."""
+        sources = post.known.get(SOURCES_KEY)
+        sources = dict(sources) if isinstance(sources, dict) else {}
+        last = sources.get(norm.source)
+        last = last if isinstance(last, dict) else {}
+        recent = _readings(last.get("recent"))
+        new_hash = norm.content_hash
+        if new_hash in recent:  # the same as the last reading, or a flap back
+            version_id = recent[new_hash]
+        else:
+            version_id = self._version(post, content, norm, obs.observed_at).id
+            old = last.get("content")
+            if recent and isinstance(old, dict):
+                edit = diff.compare(diff.Normalised.from_json(old), norm)
+                post.transitions += 1
+                self._event(target, post, "edited", obs.observed_at, obs,
+                            version_id=version_id,
+                            edit={**edit.to_json(), "rendered": edit.render(),
+                                  "source": norm.source, "previous_version": next(
+                                      iter(recent.values())), "signals": dict(obs.signals)})
+        kept = [(new_hash, version_id), *((h, v) for h, v in recent.items() if h != new_hash)]
+        sources[norm.source] = {"recent": [list(r) for r in kept[: max(
+            1, self.rules.flap_versions)]], "content": norm.to_json()}  # for this batch
+        post.known[SOURCES_KEY] = sources
+        return version_id
+
+    def _version(self, post: PostRow, content: PostContent, norm: diff.Normalised,
+                 now: datetime) -> NewVersion:
+        version = NewVersion(id=self.ids("versions"), post_id=post.id,
+                             content_hash=norm.content_hash, content=norm.to_json(),
+                             raw_text=content.text, title=content.title, first_seen=now)
+        self.changes.versions.append(version)
+        return version
 
     def _seen_visible(self, target: TargetRow, post: PostRow, obs: Observation,
                       via: str) -> None:
@@ -424,7 +472,16 @@ def _remember(post: PostRow, entry: PostContent, probe: bool = False) -> None:
     if not probe:  # a probe's own URL is already known; keep the listing's permalink
         post.url = entry.url or post.url
         post.probe_url = entry.probe_url or post.probe_url or entry.url
-    post.known.update({k: v for k, v in entry.extra.items() if v is not None})
+    post.known.update({k: v for k, v in entry.extra.items()
+                       if v is not None and k != diff.SOURCE_FIELD})
+
+
+def _readings(raw: Any) -> dict[str, int]:
+    """A source's stored readings, ``[[hash, version id], ...]``: hash → version id,
+    newest first; anything else in there is skipped."""
+    pairs = raw if isinstance(raw, list) else []
+    return {p[0]: p[1] for p in pairs if isinstance(p, list) and len(p) == 2
+            and isinstance(p[0], str) and isinstance(p[1], int)}
 
 
 def _probe_summary(obs: Observation, obs_id: int | None) -> ProbeSummary:

@@ -160,15 +160,19 @@ def format_history(post: dict[str, Any], versions: list[dict[str, Any]],
     out.write(f"  url: {post.get('url')}\n  state: {post['state']} since "
               f"{_ts(post['state_since'])}; first seen {_ts(post['first_seen'])}\n")
     out.write(f"\nVersions ({len(versions)}):\n")
-    previous: diff.Normalised | None = None
+    # Each version is diffed with the previous one of its own source (the post as
+    # listed, or a reading of its article page): two sources never diff together.
+    previous: dict[str, diff.Normalised] = {}
     for i, v in enumerate(versions, 1):
         current = diff.Normalised.from_json(v["content"])
-        out.write(f"  v{i}  {_ts(v['first_seen'])}  sha256:{v['content_hash'][:12]}\n")
-        if previous is None:
+        source = f" ({current.source})" if current.source else ""
+        out.write(f"  v{i}  {_ts(v['first_seen'])}  sha256:{v['content_hash'][:12]}{source}\n")
+        before = previous.get(current.source)
+        if before is None:
             out.write(_indent(current.title + ("\n" if current.title else "") + current.text))
         else:
-            out.write(_indent(diff.compare(previous, current).render()))
-        previous = current
+            out.write(_indent(diff.compare(before, current).render()))
+        previous[current.source] = current
     out.write(f"\nObservations ({len(observations)} runs):\n")
     for o in observations:
         span = _ts(o["first_at"]) if o["repeats"] == 1 else \

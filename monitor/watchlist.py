@@ -68,6 +68,9 @@ class Target:
     #: Hosts besides the target's own that its spider may fetch from (the
     #: group's, then the target's): names, or ``*.example.org`` for subdomains.
     allow_hosts: tuple[str, ...] = ()
+    #: The options of its kind that it sets (``Kind.options``, as their checks kept
+    #: them), e.g. RSS's ``article_selector``: handed to its spider with each work item.
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def key(self) -> str:
@@ -151,7 +154,8 @@ def check_watchlist(text: str, source: str = "<watchlist>") -> tuple[Watchlist |
             entry.base_url or entry.implied_base_url,
             group.interval if entry.interval is None else entry.interval,
             tuple(dict.fromkeys((*group.tags, *entry.tags))),
-            tuple(dict.fromkeys((*group.allow_hosts, *entry.allow_hosts)))))
+            tuple(dict.fromkeys((*group.allow_hosts, *entry.allow_hosts))),
+            entry.options))
     return watchlist, []
 
 

@@ -2,9 +2,9 @@
 
 A watchlist ``post`` target's article is its only content source: a redaction of
 the page is an ``edited`` event. A feed entry that rotated out of its feed is
-found edited only where the core compares its article with earlier readings of
-the article alone (``spiders.rss.article.FEED_ARTICLES``); compared with the
-feed entry's text, the first reading of every article would be a false edit.
+found edited too: the core compares its article with earlier readings of the
+article alone (``monitor.lifecycle.SOURCES_KEY``); compared with the feed
+entry's text, the first reading of every article would be a false edit.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from test_e2e import (
     settings_for,
 )
 
-import spiders.rss.article as articles
 from monitor.clock import ManualClock
 from monitor.db import Database
 from monitor.watchlist import parse_watchlist
 from spiders.rss.fake import EDIT_ARTICLE, REDACTED, article_url, redact_article
+from spiders.rss.fake_pages import atom_id, feed_url, site_of
 from spiders.sandbox import Sandbox, detection_window
 
 pytestmark = pytest.mark.slow
@@ -73,13 +73,8 @@ def test_a_redacted_article_of_a_post_target_is_an_edit(db_url: str) -> None:
     assert f"{{+{REDACTED}+}}" in edit["rendered"]
 
 
-@pytest.mark.xfail(not articles.FEED_ARTICLES, strict=True,
-                   reason="needs the core to keep the article as a content source of its own "
-                          "(FEED_ARTICLES off): the first reading of each article would be a "
-                          "false edit")
 def test_an_article_edited_after_it_rotated_out_of_its_feed_is_found(
-        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(articles, "FEED_ARTICLES", True)
+        db_url: str) -> None:
     settings = settings_for(db_url, recheck_schedule=LONG_SCHEDULE)
     clock = ManualClock()
     resolution = detection_window(settings, INTERVAL) + 2.0
@@ -104,3 +99,61 @@ def test_an_article_edited_after_it_rotated_out_of_its_feed_is_found(
                     and e["kind"] == "edited"]
         assert found["edit"]["source"] == "article"
         assert "text_removed" in found["edit"]["classes"]
+
+
+#: The paragraphs of the sandbox's article pages, not their heading or byline.
+BODY = "article > p:not(.byline)"
+
+
+def test_a_feed_targets_article_selector_reaches_its_probes(db_url: str) -> None:
+    """The watchlist's ``article_selector`` is stored with the target and handed to the
+    spider with each probe of its entries: the article is read from that part alone,
+    so a change outside it (the byline) is no edit, and one inside it is."""
+    settings = settings_for(db_url, recheck_schedule=",".join(f"{s}s" for s in range(1, 40)))
+    clock = ManualClock()
+    with Sandbox(scenario="demo", clock=clock, tick_seconds=None) as sb, \
+            Database.open(settings) as db:
+        site = site_of(sb.world, "blog")
+        assert site is not None
+        worker = make_worker(db, settings, clock)
+        worker.sync(parse_watchlist(
+            f'[groups.g]\ninterval = "1s"\n[[groups.g.targets]]\nplatform = "rss"\n'
+            f'feed = "{feed_url(sb.base_url, site)}"\narticle_selector = "{BODY}"\n').targets)
+        from spiders.crawl import event_loop
+
+        async def run_for(seconds: float) -> None:
+            until = clock.now() + timedelta(seconds=seconds)
+            while clock.now() < until:
+                await worker.cycle()
+                clock.set(clock.now() + timedelta(seconds=0.5))
+
+        event_loop().run_until_complete(run_for(6))
+        post = sb.world.posts_of("rss", "blog")[0]
+        key = atom_id(post) if site.fmt == "atom" else article_url(sb.base_url, post)
+        with db.transaction() as conn:
+            options = conn.execute("SELECT options FROM targets").fetchone()["options"]
+            articles_read = conn.execute(
+                "SELECT v.content FROM versions v JOIN posts p ON p.id = v.post_id "
+                "WHERE v.content ->> 'source' = 'article'").fetchall()
+        assert options == {"article_selector": BODY}
+        assert len(articles_read) == len(sb.world.posts_of("rss", "blog"))
+        for row in articles_read:  # the selected part only: no heading, no byline
+            assert "By " not in row["content"]["text"]
+        with sb.world.lock:
+            post.author = "A. N. Other"  # outside the selected part
+        event_loop().run_until_complete(run_for(6))
+        assert events_of(db) == []
+        with sb.world.lock:
+            redact_article(post, sb.world.clock())
+        event_loop().run_until_complete(run_for(6))
+        events = events_of(db)
+        with db.transaction() as conn:
+            known = [r["known"] for r in conn.execute("SELECT known FROM posts")]
+    article_edits = [e for e in events if e["kind"] == "edited"
+                     and (e["edit"] or {}).get("source") == "article"]
+    assert [e["post_key"] for e in article_edits] == [key]
+    assert "text_removed" in article_edits[0]["edit"]["classes"]
+    # Each post's known holds its readings' hashes and version ids, never their text.
+    for k in known:
+        assert set(k["sources"]["article"]) == {"recent"}
+        assert all(len(r) == 2 for r in k["sources"]["article"]["recent"])

@@ -24,6 +24,7 @@ import pytest
 from monitor import diff
 from monitor.events import Event
 from monitor.lifecycle import (
+    SOURCES_KEY,
     Changes,
     Lifecycle,
     PostRow,
@@ -63,6 +64,7 @@ class World:
         self.posts: dict[str, PostRow] = {}
         self.contents: dict[int, diff.Normalised] = {}  # version id → content
         self.versions: dict[tuple[int, str], int] = {}  # (post id, hash) → version id
+        self.last = Changes()
         if kind == "post":  # as sync_targets makes it: unseen, due at once
             self.posts["p"] = PostRow(id=next(self._ids), target_id=1, platform=platform,
                                       post_key="p", first_seen=T0, state=UNSEEN,
@@ -76,8 +78,16 @@ class World:
             self.posts.update(affected)
         else:
             assert obs.post_key is not None
-            life.probe(self.target, self.posts[obs.post_key], obs)
+            post = self.posts[obs.post_key]
+            sources = post.known.get(SOURCES_KEY)
+            for source in sources.values() if isinstance(sources, dict) else ():
+                try:  # as lock_posts does: the newest reading's content, if it can
+                    source["content"] = self.contents[source["recent"][0][1]].to_json()
+                except (KeyError, IndexError, TypeError):
+                    pass
+            life.probe(self.target, post, obs)
         self._store(life.changes)
+        self.last = life.changes
         return life.changes.events
 
     def version_count(self, key: str) -> int:
@@ -110,6 +120,10 @@ class World:
             by_id[post_id].current_version_id = self.versions[(post_id, content_hash)]
         for p in changes.posts:
             p.is_new = False
+            sources = p.known.get(SOURCES_KEY)
+            for source in sources.values() if isinstance(sources, dict) else ():
+                if isinstance(source, dict):
+                    source.pop("content", None)  # never stored
 
 
 def entry(key: str, text: str | None = None) -> PostContent:
@@ -457,3 +471,146 @@ def test_a_listing_read_after_the_suspicion_lets_the_cause_be_decided() -> None:
     world.feed(listing(5, keys="31", signals={"account_state": "normal"}))
     (event,) = world.feed(probe(9, "2", Outcome.NOT_FOUND))
     assert event.kind == "disappeared"
+
+
+# --- another content source: a feed entry's article page -----------------------------
+
+ARTICLE = ("The full article behind the second post, with the whole story told in many more "
+           "words than the feed's summary ever had room for.")
+ARTICLE_FIXED = ARTICLE.replace("many more", "many, many more")
+ARTICLE_REDACTED = "The full article behind the second post, [removed]."
+FEED = {"platform": "rss", "kind": "feed"}
+
+
+def article(minute: float, text: str, key: str = "2") -> Observation:
+    """A probe that read the entry's article page (``content_source = article``)."""
+    content = PostContent(key=key, url=f"https://ex.social/@alice/{key}", title="Second",
+                          text=text, extra={diff.SOURCE_FIELD: "article"})
+    return Observation(mode="probe", platform="rss", target_key="rss:alice",
+                       url=f"https://ex.social/@alice/{key}", outcome=Outcome.OK,
+                       observed_at=at(minute), post_key=key, post=content, http_status=200)
+
+
+def rss_listing(minute: float, texts: dict[str, str] | None = None) -> Observation:
+    return listing(minute, texts=texts, platform="rss")
+
+
+ARTICLE_CASES = [
+    Case("the first article reading is its baseline, though its text is not the entry's", [
+        Step(rss_listing(0), versions={"2": 1}),
+        Step(article(1, ARTICLE), states={"2": VISIBLE}, versions={"2": 2}),
+        Step(article(2, ARTICLE), versions={"2": 2}),  # read again: nothing new
+        Step(rss_listing(3), versions={"2": 2}),  # the entry again: not compared with it
+    ], FEED),
+    Case("an article edit is one edited event and one new version", [
+        Step(rss_listing(0)),
+        Step(article(1, ARTICLE)),
+        Step(article(2, ARTICLE_REDACTED), events=[("edited", None, "2")], versions={"2": 3}),
+        Step(rss_listing(3), versions={"2": 3}),
+    ], FEED),
+    Case("an article flapping back to an earlier reading is no new edit", [
+        Step(rss_listing(0)),
+        Step(article(1, ARTICLE)),
+        Step(article(2, ARTICLE_FIXED), events=[("edited", None, "2")]),
+        Step(article(3, ARTICLE), versions={"2": 3}),
+        Step(article(4, ARTICLE_FIXED), versions={"2": 3}),
+    ], FEED),
+    Case("an entry edit in the feed is compared with the entry, not with the article", [
+        Step(rss_listing(0)),
+        Step(article(1, ARTICLE)),
+        Step(rss_listing(2, texts={"2": EDITED}), events=[("edited", None, "2")],
+             versions={"2": 3}),
+        Step(article(3, ARTICLE), versions={"2": 3}),
+    ], FEED),
+    Case("an article that cannot be probed changes nothing of its readings", [
+        Step(rss_listing(0)),
+        Step(article(1, ARTICLE)),
+        Step(probe(2, "2", Outcome.TIMEOUT, platform="rss"), states={"2": VISIBLE}),
+        Step(article(3, ARTICLE), versions={"2": 2}),
+    ], FEED),
+]
+
+
+@pytest.mark.parametrize("case", ARTICLE_CASES, ids=[c.name for c in ARTICLE_CASES])
+def test_article_sequence(case: Case) -> None:
+    test_sequence(case)
+
+
+def test_an_article_edit_names_its_source_and_both_versions() -> None:
+    world = World(**FEED)
+    world.feed(rss_listing(0))
+    entry_version = world.posts["2"].current_version_id
+    world.feed(article(1, ARTICLE))
+    (before,) = world.last.versions
+    [event] = world.feed(article(2, ARTICLE_REDACTED))
+    (after,) = world.last.versions
+    assert event.version_id == after.id and after.content["source"] == "article"
+    assert event.edit is not None
+    assert (event.edit["source"], event.edit["previous_version"]) == ("article", before.id)
+    assert "text_removed" in event.edit["classes"]
+    assert "[-many more words-]" not in event.edit["rendered"]  # diffed with the article,
+    assert "[-The-]" not in event.edit["rendered"]  # not with the entry's "second post"
+    assert world.posts["2"].current_version_id == entry_version  # the entry's stays current
+    (write,) = world.last.observations
+    assert write.version_id == after.id  # the probe's row holds what it read
+
+
+def test_known_keeps_hashes_and_version_ids_not_the_article() -> None:
+    world = World(**FEED)
+    world.feed(rss_listing(0))
+    long_text = " ".join(f"word{i}" for i in range(40_000))
+    for minute, text in enumerate([long_text, long_text + " more", long_text + " most"], 1):
+        world.feed(article(minute, text))
+    readings = world.posts["2"].known[SOURCES_KEY]["article"]
+    assert set(readings) == {"recent"}
+    articles = sorted((v for (p, _), v in world.versions.items() if p == world.posts["2"].id
+                       and world.contents[v].source == "article"), reverse=True)
+    assert len(articles) == 3
+    assert [v for _, v in readings["recent"]] == articles  # newest first
+    assert len(repr(world.posts["2"].known)) < 400
+
+
+def test_the_article_is_the_baseline_again_when_its_version_cannot_be_read() -> None:
+    world = World(**FEED)
+    world.feed(rss_listing(0))
+    world.feed(article(1, ARTICLE))
+    world.contents.clear()  # the store found no content for the last reading
+    assert world.feed(article(2, ARTICLE_REDACTED)) == []
+    assert world.feed(article(3, ARTICLE)) == []  # still one of the recent readings
+
+
+@pytest.mark.parametrize("stored", [None, "junk", {"article": "junk"},
+                                    {"article": {"recent": [["h", "not an id"], 7, []]}}])
+def test_damaged_readings_are_a_fresh_baseline(stored: Any) -> None:
+    world = World(**FEED)
+    world.feed(rss_listing(0))
+    world.posts["2"].known[SOURCES_KEY] = stored
+    assert world.feed(article(1, ARTICLE)) == []
+    assert world.feed(article(2, ARTICLE_REDACTED))[0].kind == "edited"
+
+
+def test_a_post_targets_article_is_its_own_content_and_compared_with_its_versions() -> None:
+    world = World(**POST_TARGET)
+    world.feed(article(0, ARTICLE, key="p"))
+    [event] = world.feed(article(1, ARTICLE_REDACTED, key="p"))
+    assert event.edit is not None and "source" not in event.edit
+    assert world.posts["p"].current_version_id == event.version_id
+    assert SOURCES_KEY not in world.posts["p"].known
+
+
+def test_two_article_readings_in_one_batch_are_compared_with_each_other() -> None:
+    world = World(**FEED)
+    world.feed(rss_listing(0))
+    world.feed(article(1, ARTICLE))
+    life = Lifecycle(RULES, lambda _table: next(world._ids), world._old_content)
+    post = world.posts["2"]
+    for source in post.known[SOURCES_KEY].values():  # as lock_posts does
+        source["content"] = world.contents[source["recent"][0][1]].to_json()
+    life.probe(world.target, post, article(2, ARTICLE_FIXED))
+    life.probe(world.target, post, article(3, ARTICLE_REDACTED))  # the same batch
+    baseline = post.known[SOURCES_KEY]["article"]["recent"][-1][1]
+    fixed, redacted = (v.id for v in life.changes.versions)
+    edits = [e.edit or {} for e in life.changes.events]
+    assert [e["previous_version"] for e in edits] == [baseline, fixed]
+    assert [e.version_id for e in life.changes.events] == [fixed, redacted]
+    assert "text_removed" in edits[1]["classes"]

@@ -510,6 +510,9 @@ def _observe_feed(action: dict[str, Any], authors: dict[str, str], before: str |
         if key in keys and root.tag == f"{ATOM}feed":
             entry = next(e for e in entries if entry_key(e) == key)
             assert entry.findtext(f"{ATOM}updated") != entry.findtext(f"{ATOM}published")
+    elif kind == "edit_article":
+        # An entry that left its feed's window, edited on its article page only.
+        assert article.status == 200 and key not in keys and "[removed]" in article.text
     else:
         raise AssertionError(f"unexpected feed action {kind}")
     return False

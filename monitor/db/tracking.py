@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,7 +11,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from ..events import Event
-from ..lifecycle import Changes, PostRow, PostState, Suspicion, TargetRow
+from ..lifecycle import SOURCES_KEY, Changes, PostRow, PostState, Suspicion, TargetRow
 from ..observation import WorkItem
 from ..platforms import is_single_post, post_ref, value_is_url
 from ..rows import NewVersion, ObsWrite
@@ -36,7 +36,8 @@ def sync_targets(conn: Conn, targets: Iterable[Any], default_interval: float,
     history stays queryable. With ``groups``, only those groups are touched. A
     single-post target (its platform's kind has a ``post_ref``, whatever its name)
     is stored with ``single_post`` set and its one post, due at once; it has no
-    listing, so no ``next_due``.
+    listing, so no ``next_due``. Its kind's options (``Target.options``) are stored
+    with it and reach its spider in each work item's ``known``.
     """
     keys: list[str] = []
     added = 0
@@ -47,12 +48,12 @@ def sync_targets(conn: Conn, targets: Iterable[Any], default_interval: float,
         row = conn.execute(
             """
             INSERT INTO targets (key, group_name, platform, kind, value, base_url, interval_s,
-                                 tags, allow_hosts, single_post, next_due)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                                 tags, allow_hosts, single_post, options, next_due)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
                     CASE WHEN %s THEN NULL ELSE now() END)
             ON CONFLICT (key) DO UPDATE SET group_name = EXCLUDED.group_name,
                 interval_s = EXCLUDED.interval_s, tags = EXCLUDED.tags,
-                allow_hosts = EXCLUDED.allow_hosts,
+                allow_hosts = EXCLUDED.allow_hosts, options = EXCLUDED.options,
                 base_url = EXCLUDED.base_url, active = true,
                 single_post = EXCLUDED.single_post,
                 next_due = CASE WHEN EXCLUDED.single_post THEN NULL
@@ -60,7 +61,8 @@ def sync_targets(conn: Conn, targets: Iterable[Any], default_interval: float,
             RETURNING id, (xmax = 0) AS inserted
             """,
             (t.key, t.group, t.platform, t.kind, t.value, t.base_url, interval,
-             list(t.tags), list(getattr(t, "allow_hosts", ())), single, single),
+             list(t.tags), list(getattr(t, "allow_hosts", ())), single,
+             Jsonb(dict(getattr(t, "options", None) or {})), single),
         ).fetchone()
         assert row is not None
         added += bool(row["inserted"])
@@ -142,17 +144,19 @@ def _claim_listings(conn: Conn, limit: int, bounds: dict[str, Any]) -> list[Work
               ORDER BY next_due LIMIT %(limit)s FOR UPDATE SKIP LOCKED) due
         WHERE t.id = due.id
         RETURNING t.id, t.key, t.platform, t.kind, t.value, t.base_url, t.allow_hosts,
-                  t.single_post
+                  t.single_post, t.options
         """,
         {**bounds, "limit": limit},
     ).fetchall()
     return [WorkItem(mode="listing", platform=r["platform"], target_key=r["key"],
-                     url=r["value"], base_url=r["base_url"], row_id=r["id"], **_policy(r))
+                     url=r["value"], base_url=r["base_url"], row_id=r["id"],
+                     known=dict(r["options"] or {}), **_policy(r))
             for r in rows]
 
 
 def _claim_probes(conn: Conn, limit: int, bounds: dict[str, Any]) -> list[WorkItem]:
-    """Claim the due probes of the posts of active targets."""
+    """Claim the due probes of the posts of active targets; ``known``: the post's (less
+    its content sources' readings, the core's own) with the target's options over it."""
     rows = conn.execute(
         """
         UPDATE posts p SET lease_until = %(until)s, leased_by = %(worker)s
@@ -164,16 +168,16 @@ def _claim_probes(conn: Conn, limit: int, bounds: dict[str, Any]) -> list[WorkIt
               ORDER BY p.next_check LIMIT %(limit)s FOR UPDATE OF p SKIP LOCKED) due,
              targets t
         WHERE p.id = due.id AND t.id = p.target_id
-        RETURNING p.id, p.platform, p.post_key, p.url, p.probe_url, p.known,
-                  t.key AS target_key, t.base_url, t.kind, t.value, t.allow_hosts,
-                  t.single_post
+        RETURNING p.id, p.platform, p.post_key, p.url, p.probe_url,
+                  p.known - %(sources)s AS known, t.key AS target_key, t.base_url, t.kind,
+                  t.value, t.allow_hosts, t.single_post, t.options
         """,
-        {**bounds, "limit": limit},
+        {**bounds, "limit": limit, "sources": SOURCES_KEY},
     ).fetchall()
     return [WorkItem(mode="probe", platform=r["platform"], target_key=r["target_key"],
                      url=r["probe_url"] or r["url"], base_url=r["base_url"],
-                     post_key=r["post_key"], row_id=r["id"], known=dict(r["known"] or {}),
-                     **_policy(r))
+                     post_key=r["post_key"], row_id=r["id"],
+                     known={**(r["known"] or {}), **(r["options"] or {})}, **_policy(r))
             for r in rows]
 
 
@@ -215,11 +219,29 @@ def lock_targets(conn: Conn, ids: Iterable[int]) -> dict[int, TargetRow]:
 
 
 def lock_posts(conn: Conn, ids: Iterable[int]) -> dict[int, PostRow]:
+    """Lock posts for their probes. Each of its other content sources' readings in
+    ``known`` (:data:`monitor.lifecycle.SOURCES_KEY`) gets the newest one's stored
+    content as ``content``, what the next reading is compared with (never written
+    back: the version holds it)."""
     rows = conn.execute(
-        f"SELECT {', '.join(_POST_COLS)} FROM posts WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
-        (sorted(set(ids)),),
+        f"""
+        SELECT {', '.join(_POST_COLS)},
+               (SELECT jsonb_object_agg(s.key, v.content)
+                FROM jsonb_each(CASE jsonb_typeof(p.known -> %(sources)s)
+                                WHEN 'object' THEN p.known -> %(sources)s END) s
+                JOIN versions v ON v.post_id = p.id
+                 AND jsonb_typeof(s.value -> 'recent' -> 0 -> 1) = 'number'
+                 AND v.id = (s.value -> 'recent' -> 0 ->> 1)::bigint) AS source_contents
+        FROM posts p WHERE id = ANY(%(ids)s) ORDER BY id FOR UPDATE
+        """,
+        {"ids": sorted(set(ids)), "sources": SOURCES_KEY},
     ).fetchall()
-    return {r["id"]: _post(r) for r in rows}
+    posts = {r["id"]: _post({k: v for k, v in r.items() if k != "source_contents"})
+             for r in rows}
+    for r in rows:
+        for name, content in (r["source_contents"] or {}).items():
+            posts[r["id"]].known[SOURCES_KEY][name]["content"] = content
+    return posts
 
 
 def lock_listing_posts(
@@ -288,13 +310,24 @@ def _new_versions(conn: Conn, changes: Changes) -> list[NewVersion]:
     for row in changes.posts:
         if row.current_version_id in moved:
             row.current_version_id = moved[row.current_version_id]
+        for reading in _source_readings(row.known):
+            reading[1] = moved.get(reading[1], reading[1])
     for o in changes.observations:
         if o.version_id in moved:
             o.version_id = moved[o.version_id]
     for e in changes.events:
         if e.version_id in moved:
             e.version_id = moved[e.version_id]
+        if e.edit and e.edit.get("previous_version") in moved:
+            e.edit["previous_version"] = moved[e.edit["previous_version"]]
     return fresh
+
+
+def _source_readings(known: dict[str, Any]) -> Iterator[list[Any]]:
+    """The ``[hash, version id]`` readings of a post's other content sources."""
+    for source in (s if isinstance(s := known.get(SOURCES_KEY), dict) else {}).values():
+        recent = source.get("recent") if isinstance(source, dict) else None
+        yield from (r for r in recent or () if isinstance(r, list) and len(r) == 2)
 
 
 def apply(conn: Conn, changes: Changes) -> list[Event]:
@@ -432,6 +465,10 @@ def _post(row: dict[str, Any]) -> PostRow:
 def _db_value(col: str, value: Any) -> Any:
     if col == "suspicion":
         return None if value is None else Jsonb(value.to_json())
+    if col == "known" and isinstance((value or {}).get(SOURCES_KEY), dict):
+        value = {**value, SOURCES_KEY: {  # the content lock_posts added is the version's
+            k: {f: x for f, x in v.items() if f != "content"} if isinstance(v, dict) else v
+            for k, v in value[SOURCES_KEY].items()}}
     if col in _JSON_POST:
         return Jsonb(value or {})
     return value

@@ -31,7 +31,7 @@ DEMO_GROUP = "demo"
 DEMO_SETTINGS = {
     "tick": "1s",
     "default_interval": "3s",
-    "recheck_schedule": "3s,6s,10s,15s,20s,30s,45s,60s",
+    "recheck_schedule": "3s,6s,10s,15s,20s,30s,45s,60s,75s,90s",
     "confirm_probes": 2,
     "confirm_spacing": "3s",
     "confirm_retry": "2s",

@@ -469,6 +469,7 @@ def test_a_feed_entrys_probe_reads_its_article_only_with_feed_articles_on(driver
     import spiders.rss.article as articles
 
     answer = routes({"headline": (200, ARTICLE_PAGE, HTML)})
+    monkeypatch.setattr(articles, "FEED_ARTICLES", False)
     entry_probe = probe(ARTICLE)
     entry_probe.target_url = FEED
     (off,) = driver_for(RssSpider).run(entry_probe, answer)
