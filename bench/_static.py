@@ -41,7 +41,7 @@ pid {tmp}/nginx.pid;
 error_log {tmp}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
-    access_log off;
+    {access_log}
     types {{ }}
     default_type application/json;
     sendfile on;
@@ -60,6 +60,37 @@ http {{
     }}
 }}
 """
+#: The access log of a site whose request times are measured: ``<unix time> <status> <uri>``.
+STAMP_LOG = ("log_format stamp '$msec $status $uri';\n"
+             "    access_log {tmp}/access.log stamp buffer=4k flush=1s;")
+
+
+def start_nginx(tmp: Path, root: Path, port: int, *, stamp_log: bool = False
+                ) -> subprocess.Popen[bytes]:
+    """nginx serving ``root`` on 127.0.0.1:``port`` as a child (config and logs in
+    ``tmp``), once it accepts connections; SystemExit naming the cause otherwise."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not os.path.exists(nginx):
+        raise SystemExit("nginx is not installed: apt-get update && apt-get install -y nginx")
+    access = STAMP_LOG.format(tmp=tmp) if stamp_log else "access_log off;"
+    conf = tmp / "nginx.conf"
+    conf.write_text(_CONF.format(tmp=tmp, port=port, root=root, access_log=access),
+                    encoding="utf-8")
+    proc = subprocess.Popen(
+        [nginx, "-p", str(tmp), "-c", str(conf), "-e", str(tmp / "error.log")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                if proc.poll() is None:
+                    proc.kill()
+                raise SystemExit(f"nginx did not start on port {port}: {err}") from None
+            time.sleep(0.05)
 
 
 @dataclass
@@ -70,9 +101,6 @@ class StaticSite:
     keep: bool = False
 
     def __enter__(self) -> StaticSite:
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        if not os.path.exists(nginx):
-            raise SystemExit("nginx is not installed: apt-get update && apt-get install -y nginx")
         self.tmp = Path(tempfile.mkdtemp(prefix="takedown-bench-nginx-"))
         self.root = self.tmp / "www"
         self.port = free_port()
@@ -85,24 +113,11 @@ class StaticSite:
         for path in (self.tmp, self.root, *self.root.rglob("*")):
             if path.is_dir():
                 path.chmod(0o755)
-        conf = self.tmp / "nginx.conf"
-        conf.write_text(_CONF.format(tmp=self.tmp, port=self.port, root=self.root),
-                        encoding="utf-8")
-        self.proc = subprocess.Popen(
-            [nginx, "-p", str(self.tmp), "-c", str(conf), "-e", str(self.tmp / "error.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                break
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                    self._cleanup()
-                    raise SystemExit(f"nginx did not start on port {self.port}: {err}") from None
-                time.sleep(0.05)
+        try:
+            self.proc = start_nginx(self.tmp, self.root, self.port)
+        except SystemExit:
+            self._cleanup()
+            raise
         return self
 
     def status_url(self, sid: str) -> str:

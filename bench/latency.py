@@ -41,7 +41,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import random
 import re
 import shutil
@@ -71,7 +70,7 @@ from ._common import (
     verdict,
     write_result,
 )
-from ._static import export, free_port
+from ._static import export, free_port, start_nginx
 
 NAME = "latency"
 #: The monitor's settings for the run: short intervals so a run takes minutes.
@@ -92,31 +91,6 @@ LATENCY_SETTINGS: dict[str, Any] = {
 SLACK = 5.0
 MAX_INTERVAL_RATIO = 1.10
 
-_CONF = """\
-worker_processes 1;
-daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    log_format stamp '$msec $status $uri';
-    access_log {tmp}/access.log stamp buffer=4k flush=1s;
-    types {{ }}
-    default_type application/json;
-    keepalive_requests 1000000;
-    keepalive_timeout 120s;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        root {root};
-        location / {{ try_files $uri =404; }}
-    }}
-}}
-"""
 _LOG_LINE = re.compile(r"^(\d+\.\d+) (\d{3}) /api/v1/statuses/(\d+)$")
 
 
@@ -124,9 +98,6 @@ class HealthySite:
     """nginx serving ``n`` statuses and their accounts, logging every request's time."""
 
     def __init__(self, n: int) -> None:
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        if not os.path.exists(nginx):
-            raise SystemExit("nginx is not installed: apt-get update && apt-get install -y nginx")
         self.tmp = Path(tempfile.mkdtemp(prefix="takedown-bench-latency-"))
         self.root = self.tmp / "www"
         self.port = free_port()
@@ -139,13 +110,7 @@ class HealthySite:
             (accounts / str(account["id"])).write_text(json.dumps(account), encoding="utf-8")
         for path in (self.tmp, self.root, *self.root.rglob("*")):
             path.chmod(0o755 if path.is_dir() else 0o644)
-        conf = self.tmp / "nginx.conf"
-        conf.write_text(_CONF.format(tmp=self.tmp, port=self.port, root=self.root),
-                        encoding="utf-8")
-        self.proc = subprocess.Popen(
-            [nginx, "-p", str(self.tmp), "-c", str(conf), "-e", str(self.tmp / "error.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _wait_listening(self.port, self.proc)
+        self.proc = start_nginx(self.tmp, self.root, self.port, stamp_log=True)
 
     def status_file(self, sid: str) -> Path:
         return self.root / "api" / "v1" / "statuses" / sid
@@ -199,19 +164,6 @@ class HangingHost:
         self.sock.close()
         for conn in self.held:
             conn.close()
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise SystemExit(f"nginx did not start on port {port}: {err}") from None
-            time.sleep(0.05)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
