@@ -29,7 +29,7 @@ from monitor.settings import Settings
 from monitor.snapshot import BackgroundRecorder, Recorder
 from monitor.spool import Spool
 from monitor.watchlist import Target
-from monitor.worker import Worker, run_daemon
+from monitor.worker import Worker, run_continuous, run_daemon
 
 T0 = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
 SETTINGS = Settings.load({}, environ={})
@@ -388,3 +388,51 @@ def test_the_daemon_rides_out_an_outage_without_a_traceback(
             break
     assert len(crawled) == 6
     assert len(outage_lines(caplog)[1]) == 1
+
+
+def test_the_continuous_loop_rides_out_an_outage_and_resumes(
+        site: Site, proxy: Proxy, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """``takedown run``'s loop (run_continuous) through an outage: no traceback, no
+    error, one line when it starts and one when it ends, and the work due during it
+    is checked once the database is back, without a restart."""
+    crawled: list[str] = []
+    progress = asyncio.Event()
+
+    async def crawl(work: Any, sink: Any, settings: Any) -> None:
+        async def drain(items: Any) -> None:
+            async for item in items:
+                crawled.append(item.target_key)
+                progress.set()
+        await asyncio.gather(*(drain(items) for items in work.values()))
+
+    worker = Worker(site.proxied, Settings.load({"tick": "0.1s"}, environ={}), crawl,
+                    spool_dir=tmp_path)
+    with site.direct.transaction() as conn:
+        conn.execute("UPDATE targets SET lease_until = NULL, next_due = now()")
+    proxy.cut()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(run_continuous(worker, stop=stop))
+        await asyncio.sleep(1.5)  # some ticks into the outage: nothing may be claimed
+        assert crawled == [] and not task.done()
+        assert len(outage_lines(caplog)[0]) == 1
+        proxy.restore()
+        async with asyncio.timeout(30):  # the pool reconnects with its own back-off
+            while len(set(crawled)) < 6:
+                progress.clear()
+                await asyncio.wait([asyncio.ensure_future(progress.wait()), task],
+                                   timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+                assert not task.done()
+        stop.set()
+        await task
+
+    try:
+        asyncio.run(main())
+    finally:
+        proxy.restore()
+        worker.close()
+    assert sorted(set(crawled)) == sorted(r["key"] for r in site.rows)
+    went, back = outage_lines(caplog)
+    assert len(went) == 1 and len(back) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
