@@ -10,10 +10,9 @@ five states (:class:`PostState`)::
                      │                                               │ spaced ≥ CONFIRM_SPACING
                   restored ◀── OK / listed ── gone | hidden ◀────────┘
 
-Absence is never deletion by itself: a post missing from a listing, or a single
-absent probe, only makes it *suspect* (a :class:`Suspicion` gathers the probes).
-Transient outcomes (timeouts, 5xx, 429, anti-bot pages, expired tokens…) are
-recorded and change nothing.
+Absence is never deletion by itself: a post missing from a listing, or a single absent
+probe, only makes it *suspect* (a :class:`Suspicion` gathers the probes). Transient
+outcomes (timeouts, 5xx, 429, anti-bot pages, expired tokens…) change nothing.
 
 This module owns the states and the events. Two neighbours do the rest of the
 bookkeeping of each observation: :mod:`monitor.runs` (which observation row it
@@ -53,9 +52,10 @@ __all__ = [
 
 #: States a listing can change (``unseen`` and ``gone`` posts are the probes' business).
 _LISTED_STATES = {PostState.VISIBLE, PostState.SUSPECT, PostState.HIDDEN}
-#: Failed listing reads in a row, since a suspicion began, after which its cause
-#: is decided without the listing (which may carry a tombstone or account state).
+#: Failed listing reads in a row since a suspicion began, after which its cause is
+#: decided without the listing (which may carry a tombstone or account state).
 LISTING_TRIES = 3
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 #: ``PostRow.known`` key of the readings of a post's other content sources (a feed
 #: entry's article page, :data:`monitor.diff.SOURCE_FIELD`): per source, ``recent``,
 #: its last FLAP_VERSIONS readings as ``[hash, version id]``, newest first. Each
@@ -351,7 +351,8 @@ class Lifecycle:
         if post.state in {PostState.UNSEEN, PostState.GONE}:
             return  # never seen visible, or already confirmed gone
         if post.state in {PostState.VISIBLE, PostState.HIDDEN}:
-            self._suspect(post, "probe_absent", "absence", now, {})
+            self._suspect(post, "probe_absent", "absence", now,  # see _listing_caught_up
+                          {"listing_streak": target.error_streak})
         suspicion = post.suspicion
         if suspicion is None:  # a suspect row without its suspicion: start one
             suspicion = post.suspicion = Suspicion("probe_absent", "absence", now)
@@ -387,16 +388,15 @@ class Lifecycle:
                            now: datetime) -> bool:
         """Decide a cause only after the target's listing was read since the suspicion
         began: a tombstone or an account state found there decides causes that the
-        probe alone cannot. A listing that was tried since and failed is waited for
-        until it has failed :data:`LISTING_TRIES` times in a row (counted in tries,
-        not time: a failing listing backs off beyond its interval, so a time limit
-        gave up after one or two tries); one not tried at all, for three intervals."""
-        if target.single_post:
-            return True
-        if target.last_ok_at is not None and target.last_ok_at >= suspicion.since:
+        probe alone cannot. A listing tried since and failed is waited for until it has
+        failed :data:`LISTING_TRIES` times in a row *since the suspicion began* (tries,
+        not time: a failing listing backs off beyond its interval; failures before the
+        suspicion are not its tries); one not tried at all, for three intervals."""
+        if target.single_post or (target.last_ok_at or _EPOCH) >= suspicion.since:
             return True
         if target.last_checked_at is not None and target.last_checked_at >= suspicion.since:
-            return target.error_streak >= LISTING_TRIES
+            before = int(suspicion.context.get("listing_streak") or 0)
+            return target.error_streak - before >= LISTING_TRIES
         return (now - suspicion.since).total_seconds() >= 3 * target.interval_s
 
     def _transition(self, target: TargetRow, post: PostRow, state: PostState,

@@ -464,6 +464,24 @@ def test_a_cause_waits_for_three_failed_listing_reads_not_for_three_intervals() 
     assert (event.kind, event.cause) == ("disappeared", "ambiguous")
 
 
+def test_listing_failures_before_the_suspicion_are_not_its_tries() -> None:
+    """Two failed reads before the post went missing and one after are not three tries
+    for its cause: the listing that may carry its tombstone is waited for (seen as a
+    moderator's removal reported 'ambiguous' under 30% faults)."""
+    world = World()
+    world.feed(listing(0))
+    world.feed(listing(1, outcome=Outcome.TIMEOUT))
+    world.feed(listing(2, outcome=Outcome.SERVER_ERROR))
+    assert world.feed(probe(3, "2", Outcome.NOT_FOUND)) == []
+    world.feed(listing(12, outcome=Outcome.TIMEOUT))  # the first failed read since
+    assert world.feed(probe(20, "2", Outcome.NOT_FOUND)) == []
+    world.feed(listing(30, outcome=Outcome.TIMEOUT))
+    assert world.feed(probe(35, "2", Outcome.NOT_FOUND)) == []
+    world.feed(listing(40, outcome=Outcome.TIMEOUT))  # the third since: decided now
+    (event,) = world.feed(probe(45, "2", Outcome.NOT_FOUND))
+    assert (event.kind, event.cause) == ("disappeared", "ambiguous")
+
+
 def test_a_listing_read_after_the_suspicion_lets_the_cause_be_decided() -> None:
     world = World()
     world.feed(listing(0))
