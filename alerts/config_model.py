@@ -38,7 +38,13 @@ from monitor.errors import PlatformLoadError, UnknownPlatform
 from monitor.events import CAUSES, EVENT_KINDS, REMOVAL_DETAILS
 from monitor.platforms import get_platform
 from monitor.settings import parse_duration
-from monitor.validation import line_error, message, raise_line_errors, unknown_key
+from monitor.validation import (
+    fields_checked,
+    line_error,
+    message,
+    raise_line_errors,
+    unknown_key,
+)
 
 FORMATS = ("markdown", "text")
 DIGESTS = ("none", "hourly", "daily")
@@ -184,12 +190,7 @@ class ChannelTable(BaseModel):
                  info: ValidationInfo) -> Any:
         if not isinstance(data, dict):
             return handler(data)
-        errors: list[InitErrorDetails] = []
-        channel = None
-        try:
-            channel = handler(data)
-        except ValidationError as exc:
-            errors += _reworded(exc, ChannelTable)
+        channel, errors = fields_checked(handler, data, lambda e: _reworded(e, ChannelTable))
         env = (info.context or {}).get("environ", {})
         url = _secret(data, "url", env, errors, required=True)
         secret = None
@@ -352,12 +353,7 @@ class AlertsTable(BaseModel):
         """Field checks, then what ties routes to channels and groups, reported together."""
         if not isinstance(data, dict):
             return handler(data)
-        errors: list[InitErrorDetails] = []
-        table = None
-        try:
-            table = handler(data)
-        except ValidationError as exc:
-            errors += _reworded(exc, AlertsTable)
+        table, errors = fields_checked(handler, data, lambda e: _reworded(e, AlertsTable))
         channels = data.get("channels")
         names = sorted(channels) if isinstance(channels, dict) else []
         routes = data.get("routes")

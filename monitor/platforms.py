@@ -149,18 +149,23 @@ def single_post_kind(platform: Platform) -> Kind | None:
     return next((kind for kind in platform.kinds.values() if kind.post_ref is not None), None)
 
 
+def _declared_kind(platform: str, kind: str) -> Kind | None:
+    """``kind`` as ``platform`` (a name or alias) declares it; None if either is unknown."""
+    reg = registry()
+    found = reg.platforms.get(reg.aliases.get(platform, platform))
+    return found.kinds.get(kind) if found is not None else None
+
+
 def is_single_post(platform: str, kind: str) -> bool:
     """Whether ``kind`` of ``platform`` is one post (not a listing); False if unknown."""
-    found = registry().platforms.get(registry().aliases.get(platform, platform))
-    declared = found.kinds.get(kind) if found is not None else None
+    declared = _declared_kind(platform, kind)
     return declared is not None and declared.post_ref is not None
 
 
 def value_is_url(platform: str, kind: str) -> bool | None:
     """Whether values of ``kind`` of ``platform`` are URLs (a feed, a post, a page), as the
     platform declares it (:attr:`monitor.platform.Kind.value_is_url`); None if unknown."""
-    found = registry().platforms.get(registry().aliases.get(platform, platform))
-    declared = found.kinds.get(kind) if found is not None else None
+    declared = _declared_kind(platform, kind)
     return bool(declared.value_is_url) if declared is not None else None
 
 

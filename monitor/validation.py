@@ -43,6 +43,17 @@ def line_error(loc: tuple[str | int, ...], message: str, value: Any = None) -> I
     return {"type": problem(message), "loc": loc, "input": value}
 
 
+def fields_checked(handler: Callable[[Any], Any], data: Any,
+                   reword: Callable[[ValidationError], list[InitErrorDetails]]
+                   ) -> tuple[Any, list[InitErrorDetails]]:
+    """A wrap validator's field checks, their errors collected in our words instead of
+    raised, so the whole-table checks that follow report together with them."""
+    try:
+        return handler(data), []
+    except ValidationError as exc:
+        return None, reword(exc)
+
+
 def raise_line_errors(title: str, errors: Sequence[InitErrorDetails]) -> None:
     """Raise ``errors`` (if any) as one ValidationError; pydantic prefixes outer keys."""
     if errors:

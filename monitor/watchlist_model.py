@@ -44,6 +44,7 @@ from .validation import (
     Problem,
     Problems,
     dotted,
+    fields_checked,
     in_file_order,
     line_error,
     message,
@@ -208,12 +209,8 @@ class TargetEntry(BaseModel):
         """Field checks and the platform's check of the kind and value, reported together."""
         if not isinstance(data, dict):
             return handler(data)
-        errors: list[InitErrorDetails] = []
-        entry = None
-        try:
-            entry = handler(data)
-        except ValidationError as exc:
-            errors += [line_error(e["loc"], cls._reword(e), e.get("input")) for e in exc.errors()]
+        entry, errors = fields_checked(handler, data, lambda exc: [
+            line_error(e["loc"], cls._reword(e), e.get("input")) for e in exc.errors()])
         platform = _quiet_platform(data.get("platform"))
         checked = _check_kind(cls.KINDS, platform, data, errors)
         options = _check_options(cls.OPTIONS, platform, checked, data, errors)

@@ -36,6 +36,19 @@ pytestmark = pytest.mark.slow
 LONG_SCHEDULE = "1s,2s,4s,6s,10s,15s,20s,30s,45s,60s,75s,90s,105s,120s"
 
 
+def run_for(worker: Any, clock: ManualClock, seconds: float) -> None:
+    """Worker cycles every half second of the controlled clock, for ``seconds``."""
+    from spiders.crawl import event_loop
+
+    async def cycles() -> None:
+        until = clock.now() + timedelta(seconds=seconds)
+        while clock.now() < until:
+            await worker.cycle()
+            clock.set(clock.now() + timedelta(seconds=0.5))
+
+    event_loop().run_until_complete(cycles())
+
+
 def events_of(db: Database) -> list[dict[str, Any]]:
     with db.transaction() as conn:
         return conn.execute("SELECT post_key, kind, cause, cause_detail, candidates, evidence, "
@@ -53,19 +66,11 @@ def test_a_redacted_article_of_a_post_target_is_an_edit(db_url: str) -> None:
         worker.sync(parse_watchlist(
             f'[groups.g]\ninterval = "1s"\n[[groups.g.targets]]\nplatform = "rss"\n'
             f'post = "{url}"\n').targets)
-        from spiders.crawl import event_loop
-
-        async def run_for(seconds: float) -> None:
-            until = clock.now() + timedelta(seconds=seconds)
-            while clock.now() < until:
-                await worker.cycle()
-                clock.set(clock.now() + timedelta(seconds=0.5))
-
-        event_loop().run_until_complete(run_for(8))
+        run_for(worker, clock, 8)
         assert events_of(db) == []  # the first reading is the baseline, not an edit
         with sb.world.lock:
             redact_article(post, sb.world.clock())
-        event_loop().run_until_complete(run_for(12))
+        run_for(worker, clock, 12)
         events = events_of(db)
     assert [(e["kind"], e["post_key"]) for e in events] == [("edited", url)]
     edit = events[0]["edit"]
@@ -119,15 +124,7 @@ def test_a_feed_targets_article_selector_reaches_its_probes(db_url: str) -> None
         worker.sync(parse_watchlist(
             f'[groups.g]\ninterval = "1s"\n[[groups.g.targets]]\nplatform = "rss"\n'
             f'feed = "{feed_url(sb.base_url, site)}"\narticle_selector = "{BODY}"\n').targets)
-        from spiders.crawl import event_loop
-
-        async def run_for(seconds: float) -> None:
-            until = clock.now() + timedelta(seconds=seconds)
-            while clock.now() < until:
-                await worker.cycle()
-                clock.set(clock.now() + timedelta(seconds=0.5))
-
-        event_loop().run_until_complete(run_for(6))
+        run_for(worker, clock, 6)
         post = sb.world.posts_of("rss", "blog")[0]
         key = atom_id(post) if site.fmt == "atom" else article_url(sb.base_url, post)
         with db.transaction() as conn:
@@ -141,11 +138,11 @@ def test_a_feed_targets_article_selector_reaches_its_probes(db_url: str) -> None
             assert "By " not in row["content"]["text"]
         with sb.world.lock:
             post.author = "A. N. Other"  # outside the selected part
-        event_loop().run_until_complete(run_for(6))
+        run_for(worker, clock, 6)
         assert events_of(db) == []
         with sb.world.lock:
             redact_article(post, sb.world.clock())
-        event_loop().run_until_complete(run_for(6))
+        run_for(worker, clock, 6)
         events = events_of(db)
         with db.transaction() as conn:
             known = [r["known"] for r in conn.execute("SELECT known FROM posts")]
