@@ -15,6 +15,7 @@ before a lease could have run out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -220,6 +221,42 @@ def test_a_live_but_slow_workers_claims_are_not_taken(db: Database) -> None:
     assert holders(db) == {}  # recorded: the slow worker's leases ended with its batch
     assert disappeared(db) == set()
     slow_worker.close()
+    other.close()
+
+
+def test_a_closing_worker_gives_back_the_claims_it_still_holds(db: Database) -> None:
+    """A worker that closes with claims in flight (a cycle that outlasted the
+    shutdown's wait) gives them back: once its seat is gone nobody else could tell
+    them free before LEASE ran out."""
+    clock = ManualClock(datetime.now(UTC) + timedelta(seconds=1))
+    claimed = asyncio.Event()
+
+    async def hangs(work: Mapping[str, AsyncIterator[WorkItem]], sink: Any, s: Any) -> None:
+        _ = [item for its in work.values() async for item in its]
+        claimed.set()
+        await asyncio.Event().wait()  # never records: cancelled below
+
+    worker = worker_on(db, clock, hangs)
+    worker.sync(parse_watchlist(WATCHLIST).targets)
+
+    async def main() -> tuple[dict[str, int | None], dict[str, int | None]]:
+        task = asyncio.create_task(worker.cycle())
+        await asyncio.wait_for(claimed.wait(), 30)
+        during = holders(db)
+        worker.close()  # the process leaves with the crawl still open
+        after = holders(db)  # before the cycle's own clean-up could run
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        return during, after
+
+    during, after = asyncio.run(main())
+    assert set(during) == set(POSTS)  # they were claimed
+    assert after == {}  # and given back by close() itself
+    assert holders(db) == {} and leased(db) == 0
+    other = worker_on(db, clock, answering(Outcome.NOT_FOUND, clock, seen := []))
+    asyncio.run(other.cycle())
+    assert {item.url for item in seen} == set(POSTS)  # checked by the next worker now
     other.close()
 
 
