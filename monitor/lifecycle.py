@@ -12,11 +12,14 @@ five states (:class:`PostState`)::
 
 Absence is never deletion by itself: a post missing from a listing, or a single absent
 probe, only makes it *suspect* (a :class:`Suspicion` gathers the probes). Transient
-outcomes (timeouts, 5xx, 429, anti-bot pages, expired tokens…) change nothing.
+outcomes (timeouts, 5xx, 429, anti-bot pages, expired tokens…) change nothing; nor
+does a notice the platform also serves for a stale access token, unless the listing
+says the post is gone (:mod:`monitor.tokens`).
 
 This module owns the states and the events. Two neighbours do the rest of the
 bookkeeping of each observation: :mod:`monitor.runs` (which observation row it
-lands in) and :mod:`monitor.schedule` (when the post and target are checked next).
+lands in) and :mod:`monitor.schedule` (when the post and target are checked next),
+with :mod:`monitor.tokens` for per-item access tokens.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import diff, runs, schedule
+from . import diff, runs, schedule, tokens
 from .classify import classify_disappearance, classify_hiding
 from .events import Event, Verdict
 from .observation import Observation, Outcome, PostContent
@@ -36,10 +39,11 @@ from .rows import (
     ObsWrite,
     PostRow,
     PostState,
-    ProbeSummary,
+    SharedToken,
     Suspicion,
     SuspicionKind,
     TargetRow,
+    probe_summary,
 )
 from .runs import IdSource
 from .schedule import PROBE_FAILURES
@@ -114,17 +118,20 @@ class Lifecycle:
                 else None)
         self._slot = runs.post_slot(post, obs, norm, self.ids)
         read: int | None = None  # the version read, when another source's
+        # An answer about the access token, not the post: never absence (monitor.tokens).
+        token_problem = tokens.token_problem(target, post, obs)
+        tokens.attend(target, post, obs, token_problem)
         if obs.outcome is Outcome.OK:
             if obs.post is not None and norm is not None:
                 _remember(post, obs.post, probe=True)
                 read = self._see_content(target, post, obs.post, norm, obs)
             self._seen_visible(target, post, obs, via="probe")
-        elif obs.outcome.absent:
+        elif obs.outcome.absent and not token_problem:
             self._seen_absent(target, post, obs)
         write = runs.post_write(self._slot, target, post, obs, obs.post)
         write.version_id = read or write.version_id
         self.changes.observations.append(write)
-        schedule.schedule_post(self.rules, target, post, obs)
+        schedule.schedule_post(self.rules, target, post, obs, token_problem)
         if target.single_post:
             schedule.target_checked(self.rules, target, obs)
             self.changes.targets.append(target)
@@ -170,7 +177,10 @@ class Lifecycle:
             listed.add(entry.key)
             post.last_listed_at = obs.observed_at
             _remember(post, entry)
-            schedule.token_refreshed(post, entry, obs.observed_at)
+            if (token := tokens.token_refreshed(post, entry, obs.observed_at)) is not None:
+                self.changes.tokens.append(SharedToken(post.id, post.platform, post.post_key,
+                                                       str(tokens.probe_token(post.platform)),
+                                                       token, obs.observed_at))
             norm = diff.normalise(entry, obs.platform)
             self._slot = runs.post_slot(post, obs, norm, self.ids)
             self._see_content(target, post, entry, norm, obs)
@@ -340,7 +350,7 @@ class Lifecycle:
             # The absence did not hold: absence is not deletion.
             post.state, post.suspicion, post.first_gone_at = PostState.VISIBLE, None, None
             return
-        suspicion.probes.append(_probe_summary(obs, self._slot.id))
+        suspicion.probes.append(probe_summary(obs, self._slot.id))
         if suspicion.confirmed(self.rules.confirm_probes, self.rules.confirm_spacing):
             verdict = classify_hiding({**suspicion.context,
                                        "account_state": target.account_state})
@@ -361,7 +371,7 @@ class Lifecycle:
             suspicion.restart("probe_absent")
         if post.first_gone_at is None:
             post.first_gone_at = now
-        suspicion.probes.append(_probe_summary(obs, self._slot.id))
+        suspicion.probes.append(probe_summary(obs, self._slot.id))
         if obs.signals.get("followup_failed"):
             return  # its second signal is missing: decide on a complete probe
         if not self._listing_caught_up(target, suspicion, now):
@@ -375,6 +385,8 @@ class Lifecycle:
     def _suspect(self, post: PostRow, reason: str, kind: SuspicionKind, now: datetime,
                  context: dict[str, Any]) -> None:
         self._fresh.add(post.id)
+        if reason in tokens.LISTING_REASONS:  # the listing backs an ambiguous notice
+            context = {**context, tokens.UNLISTED: reason}
         if post.suspicion is not None:
             _add_context(post.suspicion, context, now)
             if kind == "absence" and post.suspicion.kind == "hiding":
@@ -417,7 +429,7 @@ class Lifecycle:
                version_id: int | None = None, edit: dict[str, Any] | None = None,
                extra: dict[str, Any] | None = None) -> None:
         evidence: dict[str, Any] = {
-            "observed": _probe_summary(obs, self._slot.id),
+            "observed": probe_summary(obs, self._slot.id),
             **(extra or {}),
         }
         if verdict is not None:
@@ -482,19 +494,3 @@ def _readings(raw: Any) -> dict[str, int]:
     pairs = raw if isinstance(raw, list) else []
     return {p[0]: p[1] for p in pairs if isinstance(p, list) and len(p) == 2
             and isinstance(p[0], str) and isinstance(p[1], int)}
-
-
-def _probe_summary(obs: Observation, obs_id: int | None) -> ProbeSummary:
-    return {
-        "obs": obs_id,
-        "at": obs.observed_at.isoformat(),
-        "mode": obs.mode,
-        "url": obs.url,
-        "final_url": obs.final_url,
-        "vantage": obs.vantage,
-        "outcome": obs.outcome.value,
-        "http_status": obs.http_status,
-        "message": obs.message,
-        "body_hash": obs.body_hash,
-        "signals": dict(obs.signals),
-    }

@@ -11,8 +11,9 @@
   through :meth:`Metrics.delivery`;
 - gauges computed at scrape time by :class:`DatabaseCollector` from one short
   query (tracked targets and posts, the backlog, per-group freshness, error
-  streaks, the delivery queue and dead letters). A failing query never fails the
-  scrape: it is logged and ``takedown_collector_up`` drops to 0;
+  streaks, targets needing attention, the delivery queue and dead letters). A
+  failing query never fails the scrape: it is logged and ``takedown_collector_up``
+  drops to 0;
 - the collector's health per platform, kept by :class:`CollectorHealth` from the
   same committed observations: the share of the last :data:`HEALTH_WINDOW` checks
   the platform blocked (the ``BLOCKED`` outcomes: anti-bot, login wall, expired
@@ -63,6 +64,7 @@ from .db.queries import gauge_rows
 from .errors import ConfigError
 from .observation import Observation, Outcome
 from .signals import SignalManager, batch_committed
+from .tokens import ATTENTION_REASONS
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -101,6 +103,10 @@ METRICS: dict[str, str] = {
     "check of any active target of the group; 0 if none has ever succeeded.",
     "takedown_platform_error_streak": "Longest run of failed checks in a row among the "
     "platform's active targets.",
+    "takedown_targets_needing_attention": "Active targets that need the user, by platform "
+    "and reason: token_expired is a post watched alone whose access token expired and no "
+    "watched listing refreshes (`takedown status` says what to do: add the author's profile "
+    "or a fresh URL). Never an event.",
     "takedown_alert_delivery_queue": "Alert deliveries waiting to go out, by state "
     "(pending, sending, failed: due again after its backoff); absent before the alerts "
     "migration.",
@@ -121,7 +127,7 @@ METRICS: dict[str, str] = {
 #: The only label names any metric may carry.
 LABELS = frozenset(
     {"platform", "mode", "outcome", "group", "kind", "cause", "channel_type", "result", "state",
-     "version", "python_version"}
+     "reason", "version", "python_version"}
 )
 
 #: 10 ms … 60 s: a cached RSS feed answers in tens of ms, a throttled API in seconds.
@@ -369,10 +375,15 @@ class DatabaseCollector(Collector):
             self._failing = False
         families = dict(self._families(has_deliveries))
         posts: dict[str, dict[str, float]] = {}
+        attention: dict[str, dict[str, float]] = {}
         for row in rows:
             metric, a, b, value = row["metric"], row["a"], row["b"], float(row["value"])
             if metric == "posts":
                 posts.setdefault(a, dict.fromkeys(POST_STATES, 0.0))[b] = value
+            elif metric == "attention":
+                reasons = attention.setdefault(a, dict.fromkeys(ATTENTION_REASONS, 0.0))
+                reason = b if b in ATTENTION_REASONS else "other"  # never a free-form label
+                reasons[reason] = reasons.get(reason, 0.0) + value
             elif metric == "overdue":
                 families["overdue"].add_metric([], value)
             elif metric == "deliveries":
@@ -383,10 +394,14 @@ class DatabaseCollector(Collector):
             else:
                 if metric == "targets":  # a platform with targets but no posts yet
                     posts.setdefault(a, dict.fromkeys(POST_STATES, 0.0))
+                    attention.setdefault(a, dict.fromkeys(ATTENTION_REASONS, 0.0))
                 families[metric].add_metric([a], value)
         for platform, states in sorted(posts.items()):
             for state, count in states.items():
                 families["posts"].add_metric([platform, state], count)
+        for platform, reasons in sorted(attention.items()):
+            for reason, count in reasons.items():
+                families["attention"].add_metric([platform, reason], count)
         families["up"].add_metric([], 1.0)
         return list(families.values())
 
@@ -398,6 +413,7 @@ class DatabaseCollector(Collector):
             ("overdue", _gauge("takedown_checks_overdue")),
             ("group", _gauge("takedown_group_last_success_timestamp_seconds", ["group"])),
             ("streak", _gauge("takedown_platform_error_streak", ["platform"])),
+            ("attention", _gauge("takedown_targets_needing_attention", ["platform", "reason"])),
         ]
         if has_deliveries:
             out.append(("deliveries", _gauge("takedown_alert_delivery_queue", ["state"])))

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import diff
+from .tokens import ATTENTION_REASONS
 
 #: An event's fields in JSON lines and CSV, in this order. The webhook payload
 #: (``alerts/webhook.py``) uses the same names for the same values.
@@ -192,9 +193,12 @@ def format_history(post: dict[str, Any], versions: list[dict[str, Any]],
 
 
 def target_state(row: dict[str, Any]) -> str:
-    """``inactive``, ``failing`` (its last check failed), ``new`` (never checked) or ``ok``."""
+    """``inactive``, ``attention`` (the user must act: :func:`attention_note`), ``failing``
+    (its last check failed), ``new`` (never checked) or ``ok``."""
     if not row["active"]:
         return "inactive"
+    if row.get("attention"):
+        return "attention"
     if row["error_streak"]:
         return "failing"
     return "new" if row["last_checked_at"] is None else "ok"
@@ -205,11 +209,26 @@ def format_status(rows: Sequence[dict[str, Any]]) -> str:
                "hidden", "note"]
     table = []
     for r in rows:
-        note = "" if not r["active"] else (r["last_error"] or r["account_state"] or "")
+        note = "" if not r["active"] else (attention_note(r) or r["last_error"]
+                                            or r["account_state"] or "")
         table.append([r["group_name"], r["key"], target_state(r), _ts(r["last_ok_at"]),
                       str(r["error_streak"]), _ts(r["next_due"]), str(r["posts"]),
                       str(r["gone"]), str(r["hidden"]), note])
     return render_table(headers, table)
+
+
+def attention_note(row: dict[str, Any]) -> str | None:
+    """What the user must do about a target that needs attention, or None."""
+    reason = row.get("attention")
+    if not reason:
+        return None
+    return ATTENTION_REASONS.get(reason, f"needs attention: {reason}")
+
+
+def format_attention(rows: Sequence[dict[str, Any]]) -> str:
+    """One line per active target that needs the user: which, and what to do."""
+    return "".join(f"attention: {r['key']}: {note}\n" for r in rows
+                   if r["active"] and (note := attention_note(r)))
 
 
 #: What to do about a target whose last check ended with this outcome.

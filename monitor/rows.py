@@ -2,7 +2,7 @@
 
 Plain dataclasses shaped like the ``targets`` and ``posts`` tables, plus a post's
 state (:class:`PostState`) and pending suspicion (:class:`Suspicion`, stored as
-JSON). No logic beyond (de)serialising a suspicion, and reading a hand-built
+JSON). No logic beyond (de)serialising a suspicion and a probe, and reading a hand-built
 target's ``single_post`` from its platform's declaration: the state machine is
 :mod:`monitor.lifecycle`, run compression :mod:`monitor.runs`, scheduling
 :mod:`monitor.schedule`, and :mod:`monitor.db.tracking` reads and writes them.
@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from .events import Event
+from .observation import Observation
 from .platforms import is_single_post
 
 
@@ -182,6 +183,20 @@ class ObsWrite:
     detail: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class SharedToken:
+    """A token a listing handed out for a post, for the store to copy to the other
+    rows of the same post (other targets watching it: :mod:`monitor.db.tokens`)."""
+
+    post_id: int
+    platform: str
+    post_key: str
+    #: The ``PostContent.extra`` field (the platform's ``probe_token``).
+    field: str
+    token: str
+    at: datetime
+
+
 @dataclass(slots=True)
 class Changes:
     """Everything one batch of observations asks the store to write."""
@@ -193,3 +208,22 @@ class Changes:
     revert_versions: list[tuple[int, str]] = field(default_factory=list)
     observations: list[ObsWrite] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    #: Tokens the batch's listings handed out, to share across rows of the same post.
+    tokens: list[SharedToken] = field(default_factory=list)
+
+
+def probe_summary(obs: Observation, obs_id: int | None) -> ProbeSummary:
+    """A probe as a suspicion keeps it and an event's evidence shows it."""
+    return {
+        "obs": obs_id,
+        "at": obs.observed_at.isoformat(),
+        "mode": obs.mode,
+        "url": obs.url,
+        "final_url": obs.final_url,
+        "vantage": obs.vantage,
+        "outcome": obs.outcome.value,
+        "http_status": obs.http_status,
+        "message": obs.message,
+        "body_hash": obs.body_hash,
+        "signals": dict(obs.signals),
+    }

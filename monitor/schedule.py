@@ -13,24 +13,28 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from .cadence import next_post_check, probe_retry, target_retry
-from .observation import Observation, Outcome, PostContent
-from .platforms import PLATFORMS, value_is_url
+from .observation import Observation
+from .platforms import value_is_url
 from .rows import PostRow, PostState, TargetRow
+from .tokens import TOKEN_WAIT, probe_token, token_wait
 
 if TYPE_CHECKING:  # the rules are the lifecycle's settings; no import at run time
     from .lifecycle import Rules
 
+__all__ = ["PROBE_FAILURES", "TOKEN_WAIT", "first_check_error", "probe_token",
+           "schedule_post", "target_checked"]
+
 #: Key in ``PostRow.known``: transient probe failures in a row (for the back-off).
 PROBE_FAILURES = "probe_failures"
-#: Key in ``PostRow.known``: when a probe found the post's access token expired; set
-#: until a listing hands out a fresh one (see :func:`token_wait`).
-TOKEN_WAIT = "token_wait"
 
 
-def schedule_post(rules: Rules, target: TargetRow, post: PostRow, obs: Observation) -> None:
-    """Set ``post.next_check`` after ``obs`` (a probe of it, or a listing that showed it)."""
+def schedule_post(rules: Rules, target: TargetRow, post: PostRow, obs: Observation,
+                  token_problem: bool = False) -> None:
+    """Set ``post.next_check`` after ``obs`` (a probe of it, or a listing that showed it).
+    ``token_problem``: the probe's answer was about its access token
+    (:func:`monitor.tokens.token_problem`): it waits for a fresh one."""
     now = obs.observed_at
-    if (waiting := token_wait(target, post, obs)) is not None:
+    if (waiting := token_wait(target, post, obs, token_problem)) is not None:
         post.next_check = waiting
         return
     failed_probe = obs.mode == "probe" and obs.outcome.transient
@@ -64,46 +68,6 @@ def schedule_post(rules: Rules, target: TargetRow, post: PostRow, obs: Observati
         post.next_check = now + timedelta(seconds=wait)
         return
     post.next_check = due
-
-
-def probe_token(platform: str) -> str | None:
-    """The ``PostContent.extra`` field a probe of ``platform`` must take from the
-    latest listing (its declaration's ``probe_token``), if any."""
-    declared = PLATFORMS.get(platform)
-    return declared.probe_token if declared is not None and declared.has_listing else None
-
-
-def token_wait(target: TargetRow, post: PostRow, obs: Observation) -> datetime | None:
-    """When a probe whose per-item token expired may run again, or None when the
-    usual schedule applies.
-
-    Retrying with the same token would only expire again, so the post waits for
-    the target's next listing, which hands out a fresh token: the listing brings
-    the probe forward (:func:`token_refreshed`). If that listing does not list
-    the post, the probe runs one interval after it, with what it has. A probe
-    that gets any other answer ends the wait. A post target has no listing to
-    refresh it: it backs off as usual.
-    """
-    if obs.mode != "probe":
-        return None
-    if obs.outcome is not Outcome.TOKEN_EXPIRED:
-        post.known.pop(TOKEN_WAIT, None)
-        return None
-    if target.single_post or probe_token(post.platform) is None:
-        return None
-    now = obs.observed_at
-    post.known[TOKEN_WAIT] = now.isoformat()
-    listing = max(target.next_due or now, now)
-    return listing + timedelta(seconds=target.interval_s)
-
-
-def token_refreshed(post: PostRow, entry: PostContent, now: datetime) -> None:
-    """A listing showed ``post``: if its probe waits for a token and the entry
-    carries a fresh one (already in ``post.known``), probe it now."""
-    field = probe_token(post.platform)
-    if field and TOKEN_WAIT in post.known and entry.extra.get(field):
-        del post.known[TOKEN_WAIT]
-        post.next_check = now
 
 
 def _count_probe_failures(post: PostRow, obs: Observation) -> int:

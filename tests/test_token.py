@@ -66,11 +66,15 @@ class World:
             p.is_new = False
 
     def probe(self, minutes: float, outcome: Outcome, key: str = NOTE,
-              post: PostContent | None = None) -> list[Any]:
+              post: PostContent | None = None, signals: dict[str, Any] | None = None
+              ) -> list[Any]:
         obs = Observation(mode="probe", platform=self.platform, target_key=self.target.key,
                           url="https://www.xiaohongshu.com/explore/x", outcome=outcome,
                           post_key=key, post=post, observed_at=at(minutes),
-                          http_status=200 if post else None)
+                          http_status=200 if post else None, signals=dict(signals or {}))
+        if key not in self.posts:  # a single-post target's one post, tracked unseen
+            self.posts[key] = self._new_post(note(key))
+            self.posts[key].is_new = False
         life = self._life()
         life.probe(self.target, self.posts[key], obs)
         return life.changes.events
@@ -159,7 +163,10 @@ def test_token_expired_probes_wait_for_the_next_listing(name: str) -> None:
 def test_without_a_listing_token_an_expired_token_backs_off(platform: str, kind: str) -> None:
     """Mastodon has no per-item token; a RedNote post target has no listing to refresh it."""
     world = World(platform=platform, kind=kind)
-    world.listing(0, note())
+    if world.target.single_post:  # no listing: its probe saw it first
+        world.probe(0, Outcome.OK, post=note())
+    else:
+        world.listing(0, note())
     world.target.next_due = at(10)
     world.probe(2, Outcome.TOKEN_EXPIRED)
     row = world.posts[NOTE]

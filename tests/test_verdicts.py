@@ -214,12 +214,16 @@ def test_the_specificity_order_covers_every_notice_and_ranks_as_documented() -> 
     rank = NOTICE_SPECIFICITY
     assert rank["unavailable_generic"] == rank["not_found"] < rank["deleted"]
     assert rank["deleted"] < rank["removed_by_platform"] < rank["removed_violation"]
-    assert {rank[n] for n in ("removed_legal", "removed_copyright", "removed_spam")} == {3}
+    assert {rank[n] for n in ("removed_legal", "removed_copyright", "removed_spam")} == {4}
+    assert rank["deleted_by_author"] < rank["removed_by_moderator"] == rank["removed_by_platform"]
 
 
 def test_notices_through_the_state_machine() -> None:
     world = World(platform="rednote")
-    world.feed(listing(0, platform="rednote"))
+    first = listing(0, platform="rednote")
+    for e in first.entries or []:  # RedNote probes use the listing's token (monitor.tokens)
+        e.extra["xsec_token"] = "tok"
+    world.feed(first)
     events = []
     for minute, notice in ((2, "removed_violation"), (4, "removed_violation"), (6, None),
                            (7, "unavailable_generic")):

@@ -11,6 +11,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from ..tokens import ATTENTION
+
 Conn = psycopg.Connection[Any]
 
 
@@ -160,7 +162,8 @@ def post_events(conn: Conn, post_id: int) -> list[dict[str, Any]]:
 
 
 def status(conn: Conn) -> list[dict[str, Any]]:
-    """Each target's health: last success, error streak, next due, posts by state."""
+    """Each target's health: last success, error streak, next due, posts by state, and
+    why it needs attention (:data:`monitor.tokens.ATTENTION_REASONS`), if it does."""
     return conn.execute(
         """
         SELECT t.key, t.group_name, t.platform, t.kind, t.value, t.active, t.last_ok_at,
@@ -173,10 +176,12 @@ def status(conn: Conn) -> list[dict[str, Any]]:
                count(p.id) FILTER (WHERE p.state = 'visible') AS visible,
                count(p.id) FILTER (WHERE p.state = 'suspect') AS suspect,
                count(p.id) FILTER (WHERE p.state = 'gone') AS gone,
-               count(p.id) FILTER (WHERE p.state = 'hidden') AS hidden
+               count(p.id) FILTER (WHERE p.state = 'hidden') AS hidden,
+               max(p.known ->> %s) AS attention
         FROM targets t LEFT JOIN posts p ON p.target_id = t.id
         GROUP BY t.id ORDER BY t.active DESC, t.group_name, t.key
-        """
+        """,
+        (ATTENTION,),
     ).fetchall()
 
 
@@ -218,6 +223,11 @@ SELECT 'posts', p.platform, p.state, count(*)::float8
   GROUP BY p.platform, p.state
 UNION ALL
 SELECT 'overdue', '', '', (""" + _OVERDUE_SQL + """)::float8
+UNION ALL
+SELECT 'attention', t.platform, p.known ->> %(attention)s::text, count(DISTINCT t.id)::float8
+  FROM posts p JOIN targets t ON t.id = p.target_id
+  WHERE t.active AND p.known ? %(attention)s::text
+  GROUP BY t.platform, p.known ->> %(attention)s::text
 """
 
 _DELIVERIES_SQL = """
@@ -237,4 +247,5 @@ def gauge_rows(conn: Conn, timeout: float) -> tuple[list[dict[str, Any]], bool]:
     ).fetchone()
     has_deliveries = bool(head and head["has_deliveries"])
     query = _GAUGES_SQL + (_DELIVERIES_SQL if has_deliveries else "")
-    return cur.execute(query, {"after": OVERDUE_AFTER_S}).fetchall(), has_deliveries
+    params = {"after": OVERDUE_AFTER_S, "attention": ATTENTION}
+    return cur.execute(query, params).fetchall(), has_deliveries

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,7 +14,9 @@ from ..events import Event
 from ..lifecycle import SOURCES_KEY, Changes, PostRow, PostState, Suspicion, TargetRow
 from ..observation import WorkItem
 from ..platforms import is_single_post, post_ref, value_is_url
-from ..rows import NewVersion, ObsWrite
+from ..rows import ObsWrite
+from .tokens import share_tokens, url_token_keys
+from .versions import insert_versions, new_versions
 
 Conn = psycopg.Connection[Any]
 
@@ -73,9 +75,13 @@ def sync_targets(conn: Conn, targets: Iterable[Any], default_interval: float,
                 INSERT INTO posts (target_id, platform, post_key, url, probe_url, first_seen,
                                    state, state_since, next_check)
                 VALUES (%s, %s, %s, %s, %s, now(), 'unseen', now(), now())
-                ON CONFLICT (target_id, post_key) DO UPDATE SET probe_url = EXCLUDED.probe_url
+                ON CONFLICT (target_id, post_key) DO UPDATE SET probe_url = EXCLUDED.probe_url,
+                  known = CASE WHEN posts.probe_url = EXCLUDED.probe_url THEN posts.known
+                          ELSE posts.known - %s::text[] END,  -- a fresh URL's token wins
+                  next_check = CASE WHEN posts.probe_url = EXCLUDED.probe_url
+                               THEN posts.next_check ELSE now() END
                 """,
-                (row["id"], t.platform, post_key, t.value, probe_url),
+                (row["id"], t.platform, post_key, t.value, probe_url, url_token_keys(t.platform)),
             )
     cur = conn.execute(
         "UPDATE targets SET active = false WHERE active AND NOT (key = ANY(%s)) "
@@ -203,10 +209,9 @@ def _value_is_url(row: dict[str, Any]) -> bool:
 
 def release(conn: Conn, items: Iterable[WorkItem]) -> None:
     """Give back leases of items that produced no observation (a crawl was cut short)."""
-    targets = [i.row_id for i in items if i.mode == "listing"]
-    posts = [i.row_id for i in items if i.mode == "probe"]
-    conn.execute("UPDATE targets SET lease_until = NULL WHERE id = ANY(%s)", (targets,))
-    conn.execute("UPDATE posts SET lease_until = NULL WHERE id = ANY(%s)", (posts,))
+    items = list(items)
+    for mode in ("listing", "probe"):
+        release_rows(conn, mode, [i.row_id for i in items if i.mode == mode])
 
 
 def lock_targets(conn: Conn, ids: Iterable[int]) -> dict[int, TargetRow]:
@@ -280,56 +285,6 @@ def allocate_ids(conn: Conn, table: str, n: int) -> list[int]:
     return [r["id"] for r in rows]
 
 
-def _new_versions(conn: Conn, changes: Changes) -> list[NewVersion]:
-    """The versions of ``changes`` not stored yet.
-
-    Versions are content-addressed per post (``UNIQUE (post_id, content_hash)``):
-    content that comes back after it left the post's flap window is an edit,
-    but its version is the one already stored, so every reference to the new id
-    (posts, observations, events) is pointed at the stored one instead.
-    """
-    if not changes.versions:
-        return []
-    rows = conn.execute(
-        "SELECT v.id, v.post_id, v.content_hash FROM versions v "
-        "JOIN unnest(%s::bigint[], %s::text[]) AS n(post_id, content_hash) "
-        "USING (post_id, content_hash)",
-        ([v.post_id for v in changes.versions], [v.content_hash for v in changes.versions]),
-    ).fetchall()
-    stored = {(r["post_id"], r["content_hash"]): r["id"] for r in rows}
-    if not stored:
-        return list(changes.versions)
-    moved: dict[int, int] = {}
-    fresh: list[NewVersion] = []
-    for v in changes.versions:
-        known = stored.get((v.post_id, v.content_hash))
-        if known is None:
-            fresh.append(v)
-        else:
-            moved[v.id] = known
-    for row in changes.posts:
-        if row.current_version_id in moved:
-            row.current_version_id = moved[row.current_version_id]
-        for reading in _source_readings(row.known):
-            reading[1] = moved.get(reading[1], reading[1])
-    for o in changes.observations:
-        if o.version_id in moved:
-            o.version_id = moved[o.version_id]
-    for e in changes.events:
-        if e.version_id in moved:
-            e.version_id = moved[e.version_id]
-        if e.edit and e.edit.get("previous_version") in moved:
-            e.edit["previous_version"] = moved[e.edit["previous_version"]]
-    return fresh
-
-
-def _source_readings(known: dict[str, Any]) -> Iterator[list[Any]]:
-    """The ``[hash, version id]`` readings of a post's other content sources."""
-    for source in (s if isinstance(s := known.get(SOURCES_KEY), dict) else {}).values():
-        recent = source.get("recent") if isinstance(source, dict) else None
-        yield from (r for r in recent or () if isinstance(r, list) and len(r) == 2)
-
-
 def apply(conn: Conn, changes: Changes) -> list[Event]:
     """Write one batch of changes; returns the events actually stored (with ids).
 
@@ -339,7 +294,7 @@ def apply(conn: Conn, changes: Changes) -> list[Event]:
     """
     posts = {p.id: p for p in changes.posts}  # one row per post, the last state wins
     _insert_posts(conn, [p for p in posts.values() if p.is_new])
-    _insert_versions(conn, _new_versions(conn, changes))  # after the posts they belong to
+    insert_versions(conn, new_versions(conn, changes))  # after the posts they belong to
     _write_observations(conn, changes.observations)
     for post_id, content_hash in changes.revert_versions:
         row = posts.get(post_id)
@@ -350,6 +305,7 @@ def apply(conn: Conn, changes: Changes) -> list[Event]:
         if row is not None and found is not None:
             row.current_version_id = found["id"]
     _update_rows(conn, [p for p in posts.values() if not p.is_new], changes.targets)
+    share_tokens(conn, changes.tokens)  # after the rows: a lone note's may be among them
     return _insert_events(conn, changes.events)
 
 
@@ -361,18 +317,6 @@ def _insert_posts(conn: Conn, new_posts: list[PostRow]) -> None:
         ) as copy:
             for p in new_posts:
                 copy.write_row([_db_value(c, getattr(p, c)) for c in _POST_COLS])
-
-
-def _insert_versions(conn: Conn, versions: list[NewVersion]) -> None:
-    """COPY the batch's new versions."""
-    if versions:
-        with conn.cursor().copy(
-            "COPY versions (id, post_id, content_hash, content, raw_text, title, first_seen) "
-            "FROM STDIN"
-        ) as copy:
-            for v in versions:
-                copy.write_row([v.id, v.post_id, v.content_hash, Jsonb(v.content), v.raw_text,
-                                v.title, v.first_seen])
 
 
 def _write_observations(conn: Conn, observations: list[ObsWrite]) -> None:

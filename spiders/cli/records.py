@@ -143,7 +143,8 @@ def history(c: Ctx, post: str) -> None:
 @click.command()
 @click.pass_obj
 def status(c: Ctx) -> None:
-    """Each target's last successful check, error streak and next due time."""
+    """Each target's last successful check, error streak, next due time, and what to
+    do about a target that needs attention."""
     from alerts import delivery_summary
     from alerts.cli import format_summary
 
@@ -152,9 +153,11 @@ def status(c: Ctx) -> None:
         backlog = q.overdue(conn)
         deliveries = delivery_summary(conn)
     click.echo(query.format_status(rows), nl=False)
+    click.echo(query.format_attention(rows), nl=False)
     failing = sum(query.target_state(r) == "failing" for r in rows)
-    click.echo(f"{len(rows)} target(s), {failing} failing; {backlog} check(s) overdue by more "
-               "than a minute")
+    attention = sum(query.target_state(r) == "attention" for r in rows)
+    click.echo(f"{len(rows)} target(s), {failing} failing, {attention} needing attention; "
+               f"{backlog} check(s) overdue by more than a minute")
     click.echo(format_summary(deliveries))
 
 
