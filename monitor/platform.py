@@ -55,6 +55,78 @@ def origin(url: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
 
 
+def check_base_url(value: str) -> str:
+    """A target's ``base_url``: an http(s) URL with a host and, optionally, a path
+    prefix (a mirror or test server mounted at ``/mirror/masto``), without its
+    trailing ``/``. A query, a fragment or a user name in it is a ValueError: every
+    request of the target is built by :func:`join_base` from it, and none of those
+    can carry them."""
+    url = check_url(value)
+    parts = urlsplit(url)
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise ValueError(f"{value!r} has a query or fragment; a base_url is where the "
+                         "platform's paths start, so write only the scheme, host and "
+                         "path prefix, like https://example.org/mirror")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"{value!r} carries a user name or password; write the base_url "
+                         "without them, like https://example.org/mirror")
+    if any(_dot_segment(s) for s in parts.path.split("/")):
+        raise ValueError(f"{value!r} has a '.' or '..' segment; write the path prefix "
+                         "as the server serves it, like https://example.org/mirror")
+    return url.rstrip("/")
+
+
+def _dot_segment(segment: str) -> bool:
+    return segment.lower().replace("%2e", ".") in (".", "..")
+
+
+def join_base(base: str, path: str) -> str:
+    """The URL of ``path`` on the server at ``base``, keeping base's path prefix.
+
+    ``join_base("http://127.0.0.1:8765/mirror/masto", "/api/v1/statuses/1")`` is
+    ``http://127.0.0.1:8765/mirror/masto/api/v1/statuses/1`` (where ``urljoin``
+    would drop ``/mirror/masto``). ``path`` may start with ``/`` or not and may
+    carry a query; its fragment is dropped (it is never sent). ``.`` and ``..``
+    segments are resolved as a browser would, but never above base's path: the
+    URL is always under base (``%2E%2E`` counts as ``..``; a segment quoted whole,
+    ``..%2F..%2Fadmin``, stays one segment). Raises ValueError only for a base that
+    is not a base URL (see :func:`check_base_url`); any ``path`` is joined.
+    """
+    parts = urlsplit(base)
+    if not (parts.scheme and parts.netloc) or parts.query or parts.fragment:
+        raise ValueError(f"{base!r} is not a base URL (scheme, host, optional path prefix; "
+                         "no query or fragment)")
+    path = path.partition("#")[0]
+    rel, mark, query = path.partition("?")
+    segments: list[str] = []
+    raw = rel.split("/")
+    for segment in raw:
+        if _dot_segment(segment):
+            if segment.lower().replace("%2e", ".") == ".." and segments:
+                segments.pop()
+        elif segment:
+            segments.append(segment)
+    # A trailing "/" (or a trailing dot segment, as RFC 3986 reads it) names a folder.
+    folder = bool(segments) and (raw[-1] == "" or _dot_segment(raw[-1]))
+    joined = "/".join(segments) + ("/" if folder else "")
+    prefix = parts.path.rstrip("/")
+    return f"{parts.scheme}://{parts.netloc}{prefix}/{joined}" + (f"?{query}" if mark else "")
+
+
+def base_path(url: str, base: str) -> str | None:
+    """The path of ``url`` below ``base`` (``"/api/v1/statuses/1"``; ``"/"`` for base
+    itself), or None when ``url`` is not under base: another scheme, host or port,
+    or a path outside base's prefix (``/mirror/mastodon`` is not under ``/mirror/masto``)."""
+    u, b = urlsplit(url), urlsplit(base)
+    if (u.scheme.lower(), u.netloc.lower()) != (b.scheme.lower(), b.netloc.lower()):
+        return None
+    prefix = b.path.rstrip("/")
+    path = u.path or "/"
+    if prefix and path != prefix and not path.startswith(prefix + "/"):
+        return None
+    return path[len(prefix):] or "/"
+
+
 def url_check(value: str, has_base_url: bool) -> tuple[str, str | None]:
     """The check of a kind whose value is any http(s) URL (a feed, a page)."""
     url = check_url(value)
@@ -371,6 +443,12 @@ class Platform:
     #: latest listing's value in the post's ``known``; a probe that ends
     #: ``token_expired`` waits for the target's next listing to refresh it.
     probe_token: str | None = None
+    #: Notices (``signals["notice"]`` codes) this platform also serves when the probe's
+    #: access token is expired or missing (RedNote: ``unavailable_generic``). Such an
+    #: answer counts as absence only when the target's listing says the post is gone
+    #: and the probe used the listing's latest token; otherwise it is a token problem,
+    #: handled like ``token_expired`` (:mod:`monitor.tokens`).
+    token_notices: frozenset[str] = frozenset()
 
     def kind(self, name: str) -> Kind:
         try:
@@ -382,6 +460,6 @@ class Platform:
 
 __all__ = ["LOCATIONS", "LOCATION_PREFIXES", "MATCH_TYPES", "MAX_JSON_VALUES", "PLATFORM_SCOPES",
            "Kind", "OptionCheck", "Platform", "Rule", "Said", "WordMatch", "answer_said",
-           "check_url", "json_path", "json_said", "json_values", "match_words",
-           "normalise_words", "origin", "scope_problem", "url_check", "url_identity",
-           "url_post_ref"]
+           "base_path", "check_base_url", "check_url", "join_base", "json_path", "json_said",
+           "json_values", "match_words", "normalise_words", "origin", "scope_problem",
+           "url_check", "url_identity", "url_post_ref"]

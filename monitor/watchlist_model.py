@@ -37,7 +37,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, InitErrorDetails
 
 from .errors import PlatformLoadError, UnknownPlatform
-from .platform import check_url
+from .platform import check_base_url
 from .platforms import PLATFORMS, TARGET_KEYS, Platform, get_platform
 from .settings import Settings, parse_duration
 from .validation import (
@@ -137,7 +137,7 @@ def _base_url(raw: Any) -> str:
     if not isinstance(raw, str):
         raise ValueError(f"{raw!r} is not an http(s) URL with a host; write it like "
                          "https://example.org/path")
-    return check_url(raw).rstrip("/")
+    return check_base_url(raw)
 
 
 def _description(raw: Any) -> str | None:

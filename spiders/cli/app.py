@@ -213,11 +213,17 @@ def describe_database(settings: Settings) -> str:
 @click.option("--scenario", type=click.Choice(["demo", "random"]), default="demo")
 @click.option("--fault-rate", default=0.0, show_default=True)
 @click.option("--tick", default=10.0, show_default=True, help="Seconds per script step.")
-def sandbox(port: int, seed: int, scenario: str, fault_rate: float, tick: float) -> None:
+@click.option("--prefix", default="", help="Mount every platform under this path, e.g. /mirror.")
+def sandbox(port: int, seed: int, scenario: str, fault_rate: float, tick: float,
+            prefix: str) -> None:
     """Serve the sandbox platform on 127.0.0.1 (for trying the monitor by hand)."""
     from spiders.sandbox import serve
 
-    serve(seed=seed, scenario=scenario, fault_rate=fault_rate, port=port, tick_seconds=tick)
+    try:
+        serve(seed=seed, scenario=scenario, fault_rate=fault_rate, port=port,
+              tick_seconds=tick, prefix=prefix)
+    except ValueError as exc:  # a bad prefix: say so, without a traceback
+        raise click.BadParameter(str(exc), param_hint="--prefix") from None
 
 
 @cli.command()
@@ -236,8 +242,10 @@ def demo(c: Ctx, seconds: float, seed: int, fault_rate: float) -> None:
 def _add_commands() -> None:
     from alerts.cli import alerts_group
 
+    from .imports import import_group
+
     for command in (records.events, records.history, records.status, records.migrate,
-                    watch.watch, watch.platforms_command, alerts_group):
+                    watch.watch, watch.platforms_command, alerts_group, import_group):
         cli.add_command(command)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from monitor.platform import Kind, Platform
+from monitor.platform import Kind, Platform, join_base
 
 from .words import WORDS
 
@@ -36,15 +36,35 @@ def account_identity(value: str, base_url: str | None) -> tuple[str, str | None]
     return value, None
 
 
-def status_ref(url: str, base_url: str | None) -> tuple[str, str]:
-    """A status URL's id, probed through the instance's API."""
-    parts = urlsplit(url)
+#: The end of a status URL's path: the web permalink, the ActivityPub id or the
+#: API resource. What comes before it is the instance's path prefix, if any.
+STATUS_PATH = re.compile(r"/(?:@[^/]+|users/[^/]+/statuses|api/v1/statuses)/(?P<id>\d+)/?$")
+
+
+def status_parts(url: str) -> tuple[str, str] | None:
+    """The instance's base URL (with its path prefix, if mounted under one) and the
+    status id of a status URL, or None when ``url`` is not one."""
+    parts = urlsplit(url.strip())
+    if not parts.scheme or not parts.netloc:
+        return None
+    origin = f"{parts.scheme}://{parts.netloc}"
+    if match := STATUS_PATH.search(parts.path):
+        return f"{origin}{parts.path[:match.start()]}", match["id"]
+    # Other spellings (``/web/statuses/<id>``…) end in the id too; their prefix is unknown.
     segments = [s for s in parts.path.split("/") if s]
-    status_id = segments[-1] if segments else ""
-    if not status_id.isdigit():
+    if segments and segments[-1].isdigit():
+        return origin, segments[-1]
+    return None
+
+
+def status_ref(url: str, base_url: str | None) -> tuple[str, str]:
+    """A status URL's id, probed through the instance's API (under base_url, else under
+    the URL's own instance, path prefix kept)."""
+    found = status_parts(url)
+    if found is None:
         raise ValueError(f"{url!r} is not a Mastodon status URL (…/@user/<id>)")
-    base = (base_url or f"{parts.scheme}://{parts.netloc}").rstrip("/")
-    return status_id, f"{base}/api/v1/statuses/{status_id}"
+    base, status_id = found
+    return status_id, join_base(base_url or base, f"api/v1/statuses/{status_id}")
 
 
 PLATFORM = Platform(

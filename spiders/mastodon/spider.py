@@ -16,25 +16,25 @@ import logging
 import re
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 from scrapy.http import Request, Response
 from scrapy.settings import BaseSettings
 
 from monitor.errors import ParseError
 from monitor.observation import Outcome, PostContent
-from monitor.platform import match_words
+from monitor.platform import join_base, match_words
 
 from .. import fields as f
 from ..base import Job, MonitorSpider, Output
 from ..links import html_links
 from ..responses import first_entries, json_body, json_error, outcome_for_failure
+from .platform import status_parts
 from .words import WORDS
 
 logger = logging.getLogger(__name__)
 
 _LINK_NEXT = re.compile(r'<([^<>]+)>\s*;\s*rel="?next"?')  # [^<>]: linear on "<<<…"
-_STATUS_PATH = re.compile(r"^/(?:@[^/]+|users/[^/]+/statuses|api/v1/statuses)/(\d+)/?$")
 
 
 def account_state(account: dict[str, Any]) -> str:
@@ -84,7 +84,7 @@ def parse_status(status: Any, base_url: str) -> PostContent:
     return PostContent(
         key=status_id,
         url=f.text(status.get("url")),
-        probe_url=f"{base_url}/api/v1/statuses/{quote(status_id, safe='')}",
+        probe_url=join_base(base_url, f"api/v1/statuses/{quote(status_id, safe='')}"),
         text=content,
         author=f.text(account.get("acct")),
         published_at=_date(status.get("created_at")),
@@ -136,11 +136,6 @@ def _date(raw: Any) -> datetime | None:
         return None
 
 
-def _base_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 class MastodonSpider(MonitorSpider):
     """Account timelines (listing) and single statuses (probe)."""
 
@@ -171,18 +166,22 @@ class MastodonSpider(MonitorSpider):
                                     detail=f"no base_url for Mastodon account {target!r}")
                 return
             job.state.update(base=base, pages=0, entries=[], signals={})
-            url = f"{base}/api/v1/accounts/lookup?{urlencode({'acct': acct})}"
+            url = join_base(base, f"api/v1/accounts/lookup?{urlencode({'acct': acct})}")
             yield self.request(job, url, self.parse_lookup)
             return
         # A probe, or the listing of a watchlist ``post`` target: read one status.
-        base = (item.base_url or _base_of(target)).rstrip("/")
-        match = _STATUS_PATH.match(urlsplit(target).path)
-        if match is None:
+        # The instance may be mounted under a path (a mirror, a test server): its
+        # status paths are read after the prefix, and every URL is built under it.
+        found = status_parts(target)
+        if found is None:
             yield self.conclude(job, Outcome.MALFORMED,
                                 detail=f"not a Mastodon status URL: {target!r}")
             return
+        url_base, status_id = found
+        base = (item.base_url or url_base).rstrip("/")
         job.state.update(base=base, signals={})
-        yield self.request(job, f"{base}/api/v1/statuses/{match.group(1)}", self.parse_status)
+        yield self.request(job, join_base(base, f"api/v1/statuses/{status_id}"),
+                           self.parse_status)
 
     # --- listing -------------------------------------------------------------
 
@@ -199,7 +198,8 @@ class MastodonSpider(MonitorSpider):
         job.state["signals"]["account_state"] = account_state(account)
         job.state["account_id"] = str(account["id"])
         query = urlencode({"limit": 40, "exclude_reblogs": "true"})
-        url = f"{job.state['base']}/api/v1/accounts/{quote(str(account['id']))}/statuses?{query}"
+        url = join_base(job.state["base"],
+                        f"api/v1/accounts/{quote(str(account['id']), safe='')}/statuses?{query}")
         yield self.request(job, url, self.parse_statuses, on_error=self.statuses_failed)
 
     def parse_statuses(self, response: Response, job: Job) -> Output:
@@ -269,7 +269,7 @@ class MastodonSpider(MonitorSpider):
             self.hold(job, outcome, response, message=json_error(response))
             account_id = known.get("account_id")
             if account_id:
-                url = f"{state['base']}/api/v1/accounts/{quote(str(account_id))}"
+                url = join_base(state["base"], f"api/v1/accounts/{quote(str(account_id), safe='')}")
                 yield self.follow_up(job, url, self.parse_account, "account")
             else:
                 yield self.finish(job)
@@ -281,7 +281,7 @@ class MastodonSpider(MonitorSpider):
         self.hold(job, Outcome.OK, response, post=post)
         edited_at = post.extra.get("edited_at")
         if edited_at and edited_at != known.get("edited_at"):
-            url = f"{state['base']}/api/v1/statuses/{quote(post.key)}/history"
+            url = join_base(state["base"], f"api/v1/statuses/{quote(post.key, safe='')}/history")
             yield self.follow_up(job, url, self.parse_history, "history")
             return
         yield self.finish(job)
@@ -314,7 +314,7 @@ class MastodonSpider(MonitorSpider):
             self.second_signal_failed(job, f"account check: HTTP {response.status}")
         username = job.item.known.get("username")
         if signals.get("account_state") == "suspended" and username:
-            url = f"{job.state['base']}/@{quote(str(username))}"
+            url = join_base(job.state["base"], f"@{quote(str(username), safe='')}")
             yield self.follow_up(job, url, self.parse_profile, "profile",
                                  meta={"handle_httpstatus_all": True})
             return

@@ -6,7 +6,9 @@ It serves each platform's real response shapes through that platform's fake
 :mod:`.fake`), replays a seeded script of actions (edits, deletions, moderation,
 suspensions, restores) tick by tick, records the event a correct monitor must
 report for each action in :meth:`Sandbox.truth`, and can inject network faults.
-The server uses only the standard library, and it serves on 127.0.0.1.
+The server uses only the standard library, and it serves on 127.0.0.1, at the root
+or under a path prefix (``Sandbox(prefix="/mirror/masto")``), as mirrors and test
+servers are mounted.
 """
 
 from ._expect import EXPECT, detection_window

@@ -31,6 +31,9 @@ from .fake import Fake, fakes
 logger = logging.getLogger(__name__)
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_PREFIX_SEGMENT = re.compile(r"^[A-Za-z0-9._~@-]+$")
+#: The most paths outside the prefix :attr:`Sandbox.outside` keeps.
+MAX_OUTSIDE = 1000
 
 
 def build_world(plan: Plan, clock: Callable[[], float] = time.time) -> World:
@@ -53,6 +56,12 @@ class Sandbox:
     seconds (see :func:`detection_window`): in :meth:`truth`, an action whose state
     lasts less is marked ``"observable": False``. ``options`` are the random
     scenario's size knobs (see ``RANDOM_DEFAULTS``).
+
+    ``prefix`` mounts every platform under a path, as a mirror or test server is
+    (``"/mirror/masto"``): the fakes see their paths with it stripped, every URL
+    they render (and :attr:`base_url`) carries it, the control endpoints live
+    under it too, and a request for any other path but ``/robots.txt`` answers
+    404 and is listed in :attr:`outside`.
     """
 
     def __init__(
@@ -68,10 +77,12 @@ class Sandbox:
         tick_seconds: float | None = None,
         clock: Clock = SYSTEM_CLOCK,
         resolution: float = 0.0,
+        prefix: str = "",
         **options: Any,
     ) -> None:
         if tick_seconds is not None and tick_seconds <= 0:
             raise ValueError("tick_seconds must be positive, or None to step by hand")
+        self.prefix = mount_prefix(prefix)
         self.seed = seed
         self.scenario = scenario
         self.plan = build_plan(scenario, seed, options)
@@ -85,13 +96,16 @@ class Sandbox:
         self.host = host
         self.port = port
         self.tick_seconds = tick_seconds
-        self.base_url = f"http://{host}:{port}"
+        self.base_url = f"http://{host}:{port}{self.prefix}"
         self._rows_by_tick: dict[int, list[Row]] = {}
         for row in self.plan.rows:
             self._rows_by_tick.setdefault(row.tick, []).append(row)
         self._lasts = _lasting_ticks(self.plan.rows)
         #: Platform requests answered so far (control endpoints and robots.txt aside).
         self.served = 0
+        #: Paths (without their query) requested outside :attr:`prefix`, oldest first,
+        #: at most MAX_OUTSIDE of them; ``/robots.txt`` is not one (it is the host's).
+        self.outside: list[str] = []
         self._served_lock = threading.Lock()
         self._server: SandboxHTTPServer | None = None
         self._threads: list[threading.Thread] = []
@@ -105,7 +119,7 @@ class Sandbox:
             return self.base_url
         self._server = SandboxHTTPServer((self.host, self.port), self)
         self.port = self._server.server_address[1]
-        self.base_url = f"http://{self.host}:{self.port}"
+        self.base_url = f"http://{self.host}:{self.port}{self.prefix}"
         self._stopping.clear()
         serving = threading.Thread(
             target=self._server.serve_forever,
@@ -151,6 +165,20 @@ class Sandbox:
     def count_request(self) -> None:
         with self._served_lock:
             self.served += 1
+
+    def mounted(self, path: str) -> str | None:
+        """``path`` as the fakes see it (the prefix stripped), or None when it is not
+        under the prefix (then it is listed in :attr:`outside`): a path with a ``.``
+        or ``..`` segment counts as outside, whatever it starts with."""
+        if not self.prefix:
+            return path
+        climbs = any(s.lower().replace("%2e", ".") in (".", "..") for s in path.split("/"))
+        if not climbs and (path == self.prefix or path.startswith(self.prefix + "/")):
+            return path[len(self.prefix):] or "/"
+        with self._served_lock:
+            if len(self.outside) < MAX_OUTSIDE:
+                self.outside.append(path)
+        return None
 
     # -- time ------------------------------------------------------------------------
 
@@ -247,8 +275,12 @@ class Sandbox:
     # -- truth -------------------------------------------------------------------------
 
     def claimant(self, path: str) -> Fake | None:
-        """The fake that answers requests for ``path``, if any."""
-        return next((f for f in self.world.fakes.values() if f.claims(path)), None)
+        """The fake that answers requests for ``path``, if any: of those that claim it,
+        the one whose declared path prefix is longest (RedNote's ``/api/sns/`` within
+        Mastodon's ``/api/``); ties go to the first."""
+        found = [f for f in self.world.fakes.values() if f.claims(path)]
+        return max(found, default=None, key=lambda f: max(
+            (len(p) for p in f.paths if path.startswith(p)), default=0))
 
     def _addresses(self, post: Post) -> dict[str, str]:
         fake, base, world = self.world.fakes[post.platform], self.base_url, self.world
@@ -330,6 +362,15 @@ class Sandbox:
                 "faults": dict(self.faults.counts),
             }
 
+    def settings(self) -> dict[str, str]:
+        """Settings the fakes need a monitor to have (credentials of the APIs they stand
+        in for, pointing at this sandbox): give them to the worker with
+        ``settings.replace(**sandbox.settings())``."""
+        out: dict[str, str] = {}
+        for fake in self.world.fakes.values():
+            out.update(fake.settings(self.base_url))
+        return out
+
     def watchlist_toml(self, group: str = "sandbox", interval: str = "5s") -> str:
         """A watchlist of every target the fakes name for the plan (accounts, feeds…)."""
         key = group if _BARE_KEY.match(group) else _quote(group)
@@ -340,6 +381,19 @@ class Sandbox:
                 lines += [f"{name} = {_quote(value)}" for name, value in target.items()]
                 lines.append("")
         return "\n".join(lines)
+
+
+def mount_prefix(prefix: str) -> str:
+    """``prefix`` as the sandbox mounts it: ``""`` (none) or ``/a/b``, no trailing slash.
+    ValueError for one that is not a plain path."""
+    cleaned = prefix.strip().strip("/")
+    if not cleaned:
+        return ""
+    segments = cleaned.split("/")
+    if any(not s or s in (".", "..") or not _PREFIX_SEGMENT.match(s) for s in segments):
+        raise ValueError(f"{prefix!r} is not a path prefix; write it like /mirror/masto "
+                         "(letters, digits, '-', '_', '.', '~', '@' in each segment)")
+    return "/" + cleaned
 
 
 def _lasting_ticks(rows: Sequence[Row]) -> list[int | None]:
@@ -369,9 +423,11 @@ def serve(
     *,
     host: str = "127.0.0.1",
     announce: Callable[[str], None] = print,
+    prefix: str = "",
     **options: Any,
 ) -> None:
-    """Run a sandbox in the foreground until Ctrl-C (``takedown sandbox``)."""
+    """Run a sandbox in the foreground until Ctrl-C (``takedown sandbox``); ``prefix``
+    mounts it under a path (see :class:`Sandbox`)."""
     sandbox = Sandbox(
         seed=seed,
         scenario=scenario,
@@ -379,6 +435,7 @@ def serve(
         host=host,
         port=port,
         tick_seconds=tick_seconds,
+        prefix=prefix,
         **options,
     )
     base = sandbox.start()

@@ -26,6 +26,16 @@ logger = logging.getLogger(__name__)
 ROBOTS = "User-agent: *\nAllow: /\n"
 
 
+def _not_found(path: str) -> Response:
+    if path.startswith("/api/"):
+        return json_response(404, {"error": "Not Found"})
+    return Response(
+        404,
+        simple_page("Not Found", "No such page in the sandbox.").encode(),
+        [("Content-Type", "text/html; charset=utf-8")],
+    )
+
+
 class SandboxHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -76,7 +86,15 @@ class SandboxHandler(BaseHTTPRequestHandler):
         # The script moves with the sandbox's clock: what is due by now happens first.
         sandbox.catch_up()
         try:
-            if path.startswith("/_sandbox/") or path == "/robots.txt":
+            if path == "/robots.txt":  # the host's, wherever the platforms are mounted
+                self._send(self._control(method, path, query), method)
+                return
+            mounted = sandbox.mounted(path)
+            if mounted is None:
+                self._send(_not_found(path), method)
+                return
+            path = mounted
+            if path.startswith("/_sandbox/"):
                 self._send(self._control(method, path, query), method)
                 return
             sandbox.count_request()
@@ -91,7 +109,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 time.sleep(sandbox.timeout_delay)
             if fault in ("server_error", "rate_limit", "anti_bot"):
                 response = sandbox.faults.response(fault, fake)
-            elif method not in ("GET", "HEAD"):
+            elif method not in ("GET", "HEAD") and not (
+                    fake is not None and method == "POST" and path in fake.post_paths):
                 response = json_response(405, {"error": "Method Not Allowed"})
             else:
                 response = self._route(fake, path, query)
@@ -113,13 +132,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 found = fake.handle(sandbox.world, sandbox.base_url, path, query, headers)
         if found is not None:
             return found
-        if path.startswith("/api/"):
-            return json_response(404, {"error": "Not Found"})
-        return Response(
-            404,
-            simple_page("Not Found", "No such page in the sandbox.").encode(),
-            [("Content-Type", "text/html; charset=utf-8")],
-        )
+        return _not_found(path)
 
     def _control(self, method: str, path: str, query: dict[str, str]) -> Response:
         sandbox = self.server.sandbox

@@ -120,6 +120,9 @@ class Fake:
     name: str = ""
     #: Path prefixes whose requests this fake answers (and whose faults it shapes).
     paths: tuple[str, ...] = ()
+    #: Paths of ``paths`` that take a POST too (an OAuth token endpoint); every
+    #: other POST is answered 405.
+    post_paths: tuple[str, ...] = ()
     #: action → the post state it leaves behind (``restore`` → ``"live"``).
     action_states: Mapping[str, str] = {}
     #: Post states a ``restore`` may undo.
@@ -138,7 +141,12 @@ class Fake:
 
     def handle(self, world: World, base: str, path: str, query: Mapping[str, str],
                headers: Mapping[str, str]) -> Response | None:
-        """The response for ``path`` (the world lock is held), or None: not found."""
+        """The response for ``path`` (the world lock is held), or None: not found.
+
+        ``path`` is the request's path below the sandbox's mount prefix, if any;
+        ``base`` is the sandbox's base URL with that prefix (every ``base`` this
+        class receives is): build every URL a response names from ``base``, never
+        from the host alone, so a sandbox mounted at ``/mirror/…`` stays whole."""
         return None
 
     def decorate(self, path: str, response: Response, served: Iterator[int]) -> None:
@@ -196,6 +204,12 @@ class Fake:
     def watch_targets(self, base: str, plan: Plan) -> list[dict[str, str]]:
         """The watchlist targets (TOML tables, ``platform`` first) that watch the plan."""
         return []
+
+    def settings(self, base: str) -> dict[str, str]:
+        """Settings a monitor needs to read this fake (UPPER_SNAKE names), e.g. the
+        credentials of an API the fake stands in for; :meth:`Sandbox.settings`
+        gathers them."""
+        return {}
 
     # -- scenarios and export --------------------------------------------------------
 
