@@ -56,15 +56,19 @@ _NOTICE_CAUSE: dict[str, tuple[str, str | None]] = {
 }
 
 #: How much a notice says, least first: 0 nothing but absence, 1 gone but not
-#: by whom, 2 who (or which state), 3 who and why. The most specific notice of
-#: a suspicion decides; among equals, the later one.
+#: by whom, 2 the author or a state, 3 a remover, 4 a remover and why. The most
+#: specific notice of a suspicion decides; among equals, the later one.
 NOTICE_SPECIFICITY: dict[str, int] = {
     "not_found": 0, "unavailable_generic": 0,
     "deleted": 1, "content_unavailable": 1,
-    "deleted_by_author": 2, "removed_by_moderator": 2, "removed_by_platform": 2,
+    "deleted_by_author": 2,
     "private": 2, "under_review": 2, "geo_blocked": 2, "account_deleted": 2,
     "account_suspended": 2,
-    "removed_violation": 3, "removed_legal": 3, "removed_copyright": 3, "removed_spam": 3,
+    # A removal outranks the author's deletion: an author may still delete a post a
+    # moderator or the platform removed (Reddit: Reveddit's "deleted, but first
+    # removed by"), and the later deletion must not hide who removed it.
+    "removed_by_moderator": 3, "removed_by_platform": 3,
+    "removed_violation": 4, "removed_legal": 4, "removed_copyright": 4, "removed_spam": 4,
 }
 
 #: Every notice code a platform's words may record: those above, those read
@@ -112,6 +116,11 @@ def classify_disappearance(
 def _decide(platform: str, last: Mapping[str, Any], ctx: Mapping[str, Any]) -> Verdict:
     outcome = Outcome(last["outcome"])
     author_or_remover = ["deleted_by_author", remover(platform)]
+    if ctx.get("account_state") == "suspended" and ctx.get("notice") == "account_suspended":
+        # A bare "suspended" flag leaves self-deletion open (Mastodon); the platform's
+        # own words on the account's page (RedNote's ban notice) do not.
+        return Verdict("account_suspended", reason="the platform's notice on the author's "
+                       "page says the account is suspended")
     if (verdict := _account_verdict(ctx.get("account_state"))) is not None:
         return verdict
     notice = ctx.get("notice")

@@ -13,7 +13,8 @@ from monitor.platform import Kind, Platform
 from .words import WORDS
 
 BASE_URL = "https://www.xiaohongshu.com"
-NOTE_PATH = re.compile(r"/(?:explore|discovery/item)/(?P<id>[^/]+)/?")
+#: The note segment at the end of a path, after any prefix (a mirror's ``/mirror/xhs``).
+NOTE_PATH = re.compile(r"/(?:explore|discovery/item)/(?P<id>[^/]+)/?\Z")
 NOTE_ID = re.compile(r"[0-9a-fA-F]{24}")
 URL_HINT = f"{BASE_URL}/explore/<24 hex id>?xsec_token=…"
 #: RedNote topics are written ``#话题[话题]#``; the web shows them as ``#话题``.
@@ -22,7 +23,7 @@ TOPIC = re.compile(r"#([^#\[\]\n]{1,64})\[话题\]#")
 
 def note_id(url: str) -> str | None:
     """The note id segment of a note page's URL (any case, unchecked), or None."""
-    match = NOTE_PATH.fullmatch(urlsplit(url).path)
+    match = NOTE_PATH.search(urlsplit(url).path)
     return match["id"] if match else None
 
 
@@ -84,4 +85,5 @@ PLATFORM = Platform(
     normalise_text=fold_topics,
     words=WORDS,
     probe_token="xsec_token",
+    token_notices=frozenset({"unavailable_generic"}),
 )

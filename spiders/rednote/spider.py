@@ -1,9 +1,14 @@
-"""RedNote / Xiaohongshu note pages (and, optionally, user profile pages).
+"""RedNote / Xiaohongshu note pages and account listings.
 
 Probe work (and the listing of a watchlist ``post`` target): ``url`` is the
 note page ``{base}/explore/{note_id}?xsec_token=…&xsec_source=pc_feed``; a
 ``known["xsec_token"]`` replaces the URL's token. Listing work for an
-``account`` target: ``url`` is ``{base}/user/profile/{user_id}``.
+``account`` target (a user id or profile URL): the profile page
+``{base}/user/profile/{user_id}``, then ``user_posted`` API pages while the
+listing says there are more (see :mod:`.listing` for the order and why). Every
+URL is ``base`` joined with a path: a base with a path prefix keeps it.
+A profile page's words may give the account's state (``account_state``:
+``deleted``, ``suspended``); a login wall or anti-bot page never does.
 
 The page's ``window.__INITIAL_STATE__`` carries the note. When it does not,
 the page's own words say why, and :func:`read_notice` turns them into an
@@ -17,21 +22,35 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from scrapy.http import Response
+from scrapy.http import Request, Response
 
 from monitor.errors import ParseError
 from monitor.observation import Observation, Outcome, PostContent
-from monitor.platform import match_words
-from monitor.text import html_texts
+from monitor.platform import join_base, match_words
 
 from .. import fields as f
 from ..base import Job, MonitorSpider, Output
-from ..responses import first_entries, header, is_challenge, outcome_for_status, text_of
+from ..responses import (
+    MAX_ENTRIES,
+    header,
+    is_challenge,
+    outcome_for_failure,
+    outcome_for_status,
+    text_of,
+)
+from .listing import (
+    MAX_API_PAGES,
+    Listing,
+    api_listing,
+    note_url,
+    profile_listing,
+    user_posted_url,
+)
+from .notices import Notice, page_texts, read_notice, url_error_code
 from .platform import BASE_URL, NOTE_ID
 from .platform import note_id as note_id_of
 from .state import initial_state
@@ -40,27 +59,6 @@ from .words import WORDS
 logger = logging.getLogger(__name__)
 
 _PROFILE_PATH = re.compile(r"/user/profile/([0-9a-zA-Z]{16,32})")
-_MESSAGE_CHARS = 200
-
-
-@dataclass(slots=True)
-class Notice:
-    """What an unavailable page or error envelope says."""
-
-    outcome: Outcome
-    notice: str | None = None
-    error_code: str | None = None
-    message: str | None = None
-    detail: str | None = None
-    extra_signals: dict[str, Any] = field(default_factory=dict)
-
-    def signals(self) -> dict[str, Any]:
-        out: dict[str, Any] = dict(self.extra_signals)
-        if self.notice:
-            out["notice"] = self.notice
-        if self.error_code:
-            out["error_code"] = self.error_code
-        return out
 
 
 def note_from_state(state: dict[str, Any], note_id: str | None, base: str,
@@ -95,7 +93,7 @@ def parse_note(note: dict[str, Any], base: str, note_id: str | None = None,
         media.append(video)
     return PostContent(
         key=key,
-        url=f"{base}/explore/{key}",
+        url=note_url(base, key),
         title=f.text(note.get("title")) or f.text(note.get("display_title")),
         text=f.text(note.get("desc")) or "",
         author=f.text(user.get("nickname")) or f.text(user.get("nick_name")),
@@ -112,50 +110,6 @@ def parse_note(note: dict[str, Any], base: str, note_id: str | None = None,
             "tags": [t.get("name") for t in f.items(get("tagList", "tag_list"))
                      if isinstance(t, dict) and t.get("name")],
         },
-    )
-
-
-def profile_entries(state: dict[str, Any], base: str) -> tuple[list[PostContent], list[str],
-                                                               int] | None:
-    """Notes on a profile page (first tab: the user's own posts), the keys of the
-    cards that could not be read and how many there were; None if absent."""
-    tabs = f.obj(state.get("user")).get("notes")
-    if not isinstance(tabs, list):
-        return None
-    # Cards past MAX_ENTRIES are counted as skipped, without keys: this listing
-    # then vouches for no absence (nothing becomes suspect from it).
-    cards, skipped = first_entries(tabs[0] if tabs and isinstance(tabs[0], list) else [])
-    entries: list[PostContent] = []
-    skipped_keys: list[str] = []
-    for card in cards:
-        try:
-            entries.append(_profile_card(card, base))
-        except ParseError as exc:
-            # One odd card must not blind the listing: skip it, and say so.
-            skipped += 1
-            key = f.key(card.get("id")) if isinstance(card, dict) else None
-            if key:
-                skipped_keys.append(key)
-            logger.info("Skipped a RedNote profile card (%s): %s", key or "no key", exc)
-    return entries, skipped_keys, skipped
-
-
-def _profile_card(card: Any, base: str) -> PostContent:
-    if not isinstance(card, dict):
-        raise ParseError(f"profile card is a {type(card).__name__}, not an object")
-    note = f.obj(card.get("noteCard"))
-    key = f.key(card.get("id")) or f.key(note.get("noteId"))
-    if not key:
-        raise ParseError("profile card without an id")
-    user = f.obj(note.get("user"))
-    return PostContent(
-        key=key,
-        url=f"{base}/explore/{key}",
-        title=f.text(note.get("displayTitle")),
-        author=f.text(user.get("nickname")) or f.text(user.get("nickName")),
-        counters=_counts(f.obj(note.get("interactInfo"))),
-        extra={"xsec_token": f.text(card.get("xsecToken")) or f.text(note.get("xsecToken")),
-               "user_id": f.text(user.get("userId")), "type": f.text(note.get("type"))},
     )
 
 
@@ -199,35 +153,7 @@ def _ms(value: Any) -> datetime | None:
         return None
 
 
-# --- notices -----------------------------------------------------------------
-
-
-#: What a notice page's words leave out.
-_UNSEEN = frozenset({"script", "style", "noscript"})
-
-
-def page_texts(html: str) -> list[str]:
-    """Title and visible text nodes, in order (scripts and styles left out)."""
-    return html_texts(html, skip=_UNSEEN, part=("title", "body"))
-
-
-def url_error_code(url: str) -> str | None:
-    query = dict(parse_qsl(urlsplit(url).query))
-    return query.get("error_code") or query.get("errorCode")
-
-
-def read_notice(texts: list[str], error_code: str | None = None,
-                error_msg: str | None = None) -> Notice | None:
-    """Outcome and notice from a page's words and/or an error code; None if silent."""
-    if error_msg:
-        texts = [error_msg, *texts]
-    hit = match_words(WORDS, {"page_text": texts, "error_code": error_code})
-    if hit is None:
-        return None
-    rule = hit.rule
-    message = hit.text[:_MESSAGE_CHARS] if rule.scope == "page_text" else error_msg
-    return Notice(Outcome(rule.outcome), notice=rule.notice, error_code=error_code,
-                  message=message, extra_signals={"fingerprint": rule.name})
+# --- API envelopes -----------------------------------------------------------
 
 
 def read_envelope(data: dict[str, Any], base: str, note_id: str | None) -> Notice | PostContent:
@@ -286,13 +212,15 @@ class RednoteSpider(MonitorSpider):
         # (a ``post`` target) is walked as a probe.
         kind = item.known.get("kind") or ("post" if path_id else "account")
         if item.mode == "listing" and kind == "account":
-            if _PROFILE_PATH.search(parts.path) is None:
-                if not NOTE_ID.fullmatch(url):
-                    yield self.conclude(job, Outcome.MALFORMED,
-                                        detail=f"not a RedNote user id or profile URL: {url!r}")
-                    return
-                url = f"{base}/user/profile/{url}"
-            yield self.request(job, url, self.parse_profile)
+            found = _PROFILE_PATH.search(parts.path)
+            user_id = found.group(1) if found else url
+            if not NOTE_ID.fullmatch(user_id):
+                yield self.conclude(job, Outcome.MALFORMED,
+                                    detail=f"not a RedNote user id or profile URL: {url!r}")
+                return
+            job.state.update(user_id=user_id, listing=Listing(), pages=0)
+            yield self.request(job, join_base(base, f"/user/profile/{user_id}"),
+                               self.parse_profile)
             return
         the_id = path_id or item.post_key
         if the_id is None and NOTE_ID.fullmatch(url):
@@ -302,7 +230,7 @@ class RednoteSpider(MonitorSpider):
                 yield self.conclude(job, Outcome.MALFORMED,
                                     detail=f"not a RedNote note URL: {url!r}")
                 return
-            url = f"{base}/explore/{the_id}"
+            url = note_url(base, the_id)
         job.state["note_id"] = the_id
         job.state["token"] = item.known.get("xsec_token") or dict(
             parse_qsl(parts.query)).get("xsec_token")
@@ -338,33 +266,138 @@ class RednoteSpider(MonitorSpider):
             result = self._absent(response, text, page_state, parse_error)
         yield self._conclude_result(job, response, result)
 
+    # --- account listings (see .listing for why the profile page comes first) ---
+
     def parse_profile(self, response: Response, job: Job) -> Output:
-        early = self._early(job, response)
+        early = self._transport_outcome(response)
         if early is not None:
-            yield early
+            yield from self._profile_failed(job, response, early)
             return
         text = text_of(response)
-        parse_error = None
-        page_state = None
-        try:
-            page_state = initial_state(text)
-        except ParseError as exc:
-            parse_error = str(exc)
-        notice = read_notice(page_texts(text), url_error_code(response.url))
+        # The words first: an account's page says its state whatever its state literal.
+        notice = read_notice(page_texts(text), url_error_code(response.url), profile=True)
         if notice is not None:
+            if notice.outcome.blocked:
+                yield from self._profile_failed(job, response, notice)
+                return
+            if "account_state" not in notice.extra_signals:
+                # A note's notice (the generic 300031 page…) on a profile says nothing
+                # about the account: logged-out visitors get it too. Never an absence.
+                yield from self._profile_failed(job, response, Notice(
+                    Outcome.MALFORMED, message=notice.message,
+                    detail=f"the profile page answered a note notice ({notice.notice}), "
+                    "not the account's state", extra_signals=notice.extra_signals))
+                return
             yield self.conclude(job, notice.outcome, response, message=notice.message,
                                 signals=notice.signals(), detail=notice.detail)
             return
-        found = profile_entries(page_state, job.state["base"]) if page_state else None
-        if found is None:
-            yield self.conclude(job, Outcome.MALFORMED, response,
-                                detail=parse_error or "profile page has no user.notes")
+        try:
+            page_state = initial_state(text)
+        except ParseError as exc:
+            yield from self._profile_failed(job, response,
+                                            Notice(Outcome.MALFORMED, detail=str(exc)))
             return
-        entries, skipped_keys, skipped = found
+        listing = (profile_listing(page_state, job.state["base"], self._clock().now())
+                   if page_state else None)
+        if listing is None:
+            yield from self._profile_failed(job, response, Notice(
+                Outcome.MALFORMED, detail="profile page has no user.notes"))
+            return
+        job.state["listing"].extend(listing)
+        job.state["primary"] = response
+        yield from self._next_page(job)
+
+    def _profile_failed(self, job: Job, response: Response, notice: Notice) -> Output:
+        """A blocked or unreadable profile page: ask the API for the first page
+        instead; if it fails too, the profile's own answer is the observation."""
+        if notice.outcome.blocked or notice.outcome is Outcome.MALFORMED:
+            job.state["profile_failed"] = (response, notice)
+            yield self._posted_request(job, "")
+            return
+        yield self._conclude_result(job, response, notice)
+
+    def _posted_request(self, job: Job, cursor: str) -> Request:
+        job.state["pages"] += 1
+        url = user_posted_url(job.state["base"], job.state["user_id"], cursor)
+        return self.request(job, url, self.parse_posted, on_error=self.posted_lost,
+                            headers={"Accept": "application/json, text/plain, */*"})
+
+    def parse_posted(self, response: Response, job: Job) -> Output:
+        """One ``user_posted`` page; any answer but a listing ends the walk."""
+        problem = self._transport_outcome(response)
+        if problem is not None:
+            problem.detail = f"user_posted answered HTTP {response.status}"
+        text = text_of(response)
+        if problem is None and not _looks_like_json(response, text):
+            problem = Notice(Outcome.MALFORMED, detail="user_posted answered HTML, not JSON")
+        data: Any = None
+        if problem is None:
+            try:
+                data = _json(text)
+            except (ValueError, ParseError) as exc:
+                problem = Notice(Outcome.MALFORMED, detail=f"user_posted: {exc}")
+        if problem is None:
+            code = str(f.obj(data).get("code"))
+            if code != "0":
+                # Even -510000 is no account state here: logged out, the API's
+                # codes are as often about the request as about the account.
+                msg = f.text(f.obj(data).get("msg"))
+                found = read_notice([], error_code=code, error_msg=msg)
+                outcome = found.outcome if found and found.outcome.blocked else \
+                    Outcome.MALFORMED
+                problem = Notice(outcome, error_code=code, message=msg,
+                                 detail=f"user_posted answered code {code}")
+        if problem is None:
+            try:
+                page = api_listing(data, job.state["base"], self._clock().now())
+            except ParseError as exc:
+                problem = Notice(Outcome.MALFORMED, detail=str(exc))
+            else:
+                job.state["listing"].extend(page)
+                job.state.setdefault("primary", response)
+                yield from self._next_page(job)
+                return
+        yield self._walk_ended(job, response, problem)
+
+    def posted_lost(self, exc: BaseException, job: Job, request: Request) -> Output:
+        outcome, detail = outcome_for_failure(exc)
+        return [self._walk_ended(job, None, Notice(outcome, detail=f"user_posted: {detail}"))]
+
+    def _walk_ended(self, job: Job, response: Response | None, problem: Notice) -> Observation:
+        """A ``user_posted`` page that is not a listing: the pages so far are the
+        listing (no ``listing_end``); with none, the first failure is the answer."""
+        if "primary" in job.state:
+            return self._conclude_listing(job, complete=False, detail=problem.detail)
+        failed = job.state.get("profile_failed")
+        if failed is not None:
+            first, notice = failed
+            tried = f"then {problem.detail or problem.outcome.value}"
+            if problem.error_code and problem.error_code not in tried:
+                tried += f" (code {problem.error_code})"
+            detail = f"{notice.detail}; {tried}" if notice.detail else tried
+            return self.conclude(job, notice.outcome, first, message=notice.message,
+                                 signals=notice.signals(), detail=detail)
+        return self._conclude_result(job, response, problem) if response is not None else \
+            self.conclude(job, problem.outcome, detail=problem.detail)
+
+    def _next_page(self, job: Job) -> Output:
+        listing: Listing = job.state["listing"]
+        if listing.has_more and listing.cursor and job.state["pages"] < MAX_API_PAGES \
+                and len(listing.entries) < MAX_ENTRIES:
+            yield self._posted_request(job, listing.cursor)
+            return
+        yield self._conclude_listing(job, complete=not listing.has_more)
+
+    def _conclude_listing(self, job: Job, complete: bool, detail: str | None = None
+                          ) -> Observation:
+        listing: Listing = job.state["listing"]
         signals: dict[str, Any] = {}
-        if skipped:
-            signals = {"skipped_entries": skipped, "skipped_keys": skipped_keys}
-        yield self.conclude(job, Outcome.OK, response, entries=entries, signals=signals)
+        if complete:
+            signals["listing_end"] = True
+        if listing.skipped:
+            signals.update(skipped_entries=listing.skipped, skipped_keys=listing.skipped_keys)
+        return self.conclude(job, Outcome.OK, entries=listing.entries, signals=signals,
+                             detail=detail)
 
     def _early(self, job: Job, response: Response) -> Observation | None:
         """The job's observation when the status decides before the body is read."""

@@ -4,8 +4,12 @@ One row per fact, an OONI-style fingerprint (:class:`monitor.platform.Rule`) wit
 a stable name (``rednote.<scope>.<what>``), recorded as ``signals["fingerprint"]``
 when it decides an outcome. The first matching row wins, so the most specific
 comes first. Scopes: ``status`` (HTTP status), ``error_code`` (the
-``error_code`` of a redirect or the API's ``code``) and ``page_text`` (the
-page's title and visible texts, or the API's message).
+``error_code`` of a redirect or the API's ``code``), ``page_text`` (the
+page's title and visible texts, or the API's message) and ``profile_status``
+(the same texts of a profile page: the account's own state, sent as
+``signals["account_state"]``). A profile page is matched on both: the anti-bot
+and login-wall rows come first, so a blocked profile is a collector block,
+never an account state.
 
 Blocks are about the collector, never the note: HTTP 461/471 (captcha,
 ``Verifytype`` header) and the API codes 300012 (IP blocked) and 300011
@@ -23,6 +27,9 @@ BLOCKED, ANTI_BOT, TOKEN, AUTH, GONE = ("collector_blocked", "anti_bot", "token_
                                         "auth_required", "unavailable")
 #: Where these were seen: the project's platform notes, from recorded pages and API answers.
 NOTES = "platform notes: xiaohongshu.md"
+#: Wordings no recorded page or public scraper confirmed: a banned account's profile.
+GUESS = ("guess: a banned account's profile wording, not seen in the platform notes or "
+         "the public scrapers (MediaCrawler, ReaJason/xhs); confirm on a real page")
 
 
 def _texts(outcome: str, notice: str | None, *named: tuple[str, str]) -> tuple[Rule, ...]:
@@ -33,6 +40,13 @@ def _texts(outcome: str, notice: str | None, *named: tuple[str, str]) -> tuple[R
 def _codes(outcome: str, notice: str | None, *named: tuple[str, str]) -> tuple[Rule, ...]:
     return tuple(Rule("error_code", code, outcome, notice, name=f"rednote.code.{name}",
                       source=NOTES) for name, code in named)
+
+
+def _profile(state: str, notice: str, source: str,
+             *named: tuple[str, str]) -> tuple[Rule, ...]:
+    return tuple(Rule("profile_status", pattern, GONE, notice, match="contains",
+                      account_state=state, name=f"rednote.profile.{name}", source=source)
+                 for name, pattern in named)
 
 
 def _statuses(outcome: str, *named: tuple[str, str]) -> tuple[Rule, ...]:
@@ -58,6 +72,12 @@ WORDS: tuple[Rule, ...] = (
     # The web refuses and sends readers to the app: says nothing about the note.
     *_texts(AUTH, None, ("open_app", "请打开小红书App扫码查看"),
             ("page_unavailable", "页面无法浏览")),
+    # The account's own state, on its profile page only (after the walls above).
+    *_profile("deleted", "account_deleted", NOTES, ("account_closed", "该用户已注销"),
+              ("no_such_user", "用户不存在")),
+    *_profile("suspended", "account_suspended", GUESS, ("banned", "账号已被封禁"),
+              ("banned_short", "账号已封禁"), ("violation", "账号违规"),
+              ("abnormal", "账号异常")),
     # Notices, most specific first: the generic 404 title "你访问的页面不见了"
     # often frames a more specific sentence.
     *_texts(GONE, "removed_violation", ("removed_violation", "因违规")),

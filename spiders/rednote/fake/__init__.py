@@ -1,6 +1,18 @@
 """RedNote (Xiaohongshu) in the sandbox: users, their notes in Chinese, what a correct
 monitor reports for each action, and the platform's own anti-bot answers. The pages
-are in :mod:`._http`."""
+are in :mod:`._http`.
+
+Users are watched through their accounts (profile page, ``user_posted``); a demo
+user is watched ``alone``, by two note URLs. Every listing hands each note a fresh
+``xsec_token`` valid for the user's ``token_ttl`` seconds of world clock (the
+``token_ttl`` knob; 120 s by default); a note URL's own token is valid for as
+long from the start. With an expired, unknown or missing token every note
+answers the generic 300031 page, whatever its state: with a valid one a removed
+note says why, so a correct monitor finds each removal from the listing and its
+fresh token, and never one from a stale token. Accounts can be banned
+(``suspend_account``, reinstated by ``restore``) or closed (``delete_account``):
+their profile says so and their notes answer the generic page.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +37,7 @@ from spiders.sandbox.fake import (
     text,
 )
 
-from ._http import PLATFORM, RedUser, handle, note_page, note_url, user_of
+from ._http import PLATFORM, TOKEN_TTL, RedUser, handle, note_page, note_url, user_of
 
 _ZH_PLACE = ["武康路", "外滩", "西湖", "鼓浪屿", "南锣鼓巷", "宽窄巷子", "洪崖洞", "太古里", "滨江"]
 _ZH_THING = ["咖啡店", "小吃", "书店", "展览", "夜景", "古镇", "面包", "花市", "步道"]
@@ -65,16 +77,25 @@ def chinese_title(rng: random.Random) -> str:
     return title + rng.choice(_ZH_EMOJI)
 
 
-def new_user(planner: Planner) -> RedUser:
+def new_user(planner: Planner, alone: bool = False, token_ttl: float = TOKEN_TTL) -> RedUser:
     n = len(planner.plan.owners_of(PLATFORM))
     nickname = ZH_NICKNAMES[n % len(ZH_NICKNAMES)]
     if n >= len(ZH_NICKNAMES):
         nickname += str(n)
+    rng = planner.rng
+    user_id = planner.object_id()
     user = RedUser(
-        user_id=planner.object_id(),
-        nickname=nickname,
-        red_id=str(planner.rng.randint(100_000_000, 999_999_999)),
-        desc=chinese_sentence(planner.rng),
+        platform=PLATFORM,
+        username=user_id,
+        id=user_id,
+        display_name=nickname,
+        note=chinese_sentence(rng),
+        created=1_600_000_000 + rng.randint(0, 900) * 86_400,
+        followers=rng.randint(10, 40_000),
+        following=rng.randint(5, 400),
+        red_id=str(rng.randint(100_000_000, 999_999_999)),
+        alone=alone,
+        token_ttl=token_ttl,
     )
     return planner.add_owner(PLATFORM, user.user_id, user)  # type: ignore[no-any-return]
 
@@ -108,23 +129,28 @@ def new_note(planner: Planner, user_id: str) -> Post:
     )
 
 
-# "note:iN" is the N-th note live at start.
+# "note:iN" is the N-th note live at start (users 0 and 1 in turn), "note:tN" the
+# note published at tick N, "note:aN" a note watched alone (by its URL, whose token
+# expires), "@uN" the N-th user.
 _DEMO_ACTIONS: dict[int, list[tuple[str, str, str | None]]] = {
     2: [("note:i0", "edit", "redaction")],
     3: [("note:i1", "delete_by_author", None)],
-    4: [("note:i2", "remove_by_platform", None)],
-    5: [("note:i3", "make_private", None)],
+    4: [("note:i2", "remove_by_platform", None), ("@u3", "suspend_account", None)],
+    5: [("note:i3", "make_private", None), ("note:t3", "remove_by_platform", None)],
     6: [("note:i4", "put_under_review", None)],
     7: [("note:i3", "restore", None)],
-    8: [("note:i0", "edit", "media_removed")],
-    9: [("note:i2", "restore", None)],
+    8: [("note:i0", "edit", "media_removed"), ("@u3", "restore", None)],
+    9: [("note:i2", "restore", None), ("@u4", "delete_account", None)],
     10: [("note:i4", "restore", None)],
 }
 _DEMO_NOTE_TICKS = (3, 6)
+_DEMO_ROUNDS = 5
 
 
 class _Demo(ScriptedDemo):
-    """Two users with five notes live at start, and two more notes later."""
+    """Five users: two whose notes are acted on (one posts a note at tick 3 that the
+    platform removes two ticks later), one watched only by two note URLs, one banned
+    and reinstated, one that closes its account."""
 
     actions = _DEMO_ACTIONS
 
@@ -133,27 +159,41 @@ class _Demo(ScriptedDemo):
         self.users: list[RedUser] = []
 
     def setup(self, planner: Planner) -> None:
-        self.users = [new_user(planner), new_user(planner)]
+        self.users = [new_user(planner, alone=(i == 2)) for i in range(5)]
 
     def initial(self, planner: Planner, round_: int) -> list[Callable[[], Post]]:
-        if round_ >= 5:
-            return []
-        user = self.users[round_ % 2].user_id
-        return [self.named(f"note:i{round_}", partial(new_note, planner, user))]
+        if round_ < _DEMO_ROUNDS:
+            user = self.users[round_ % 2].user_id
+            return [self.named(f"note:i{round_}", partial(new_note, planner, user))]
+        if round_ == _DEMO_ROUNDS:
+            return [self.named("note:a0", partial(new_note, planner, self.users[2].user_id)),
+                    self.named("note:a1", partial(new_note, planner, self.users[2].user_id)),
+                    partial(new_note, planner, self.users[3].user_id),
+                    partial(new_note, planner, self.users[4].user_id)]
+        return []
 
     def publish(self, planner: Planner, tick: int) -> None:
         if tick in _DEMO_NOTE_TICKS:
-            planner.publish(new_note(planner, self.users[tick % 2].user_id))
+            user = self.users[tick % 2].user_id
+            self.refs[f"note:t{tick}"] = planner.publish(new_note(planner, user))
+
+    def act_owner(self, planner: Planner, owner: str, action: str) -> None:
+        planner.act_account(self.users[int(owner[1:])], action)
 
 
 class _Random(ScenarioPart):
+    """Users watched through their accounts; notes come and go, accounts are banned
+    or closed. Listings hand out tokens valid for the ``token_ttl`` knob."""
+
     def __init__(self, knobs: Mapping[str, float]) -> None:
         self.notes = int(knobs["notes"])
+        self.token_ttl = float(knobs.get("token_ttl", TOKEN_TTL))
         self.users: list[RedUser] = []
 
     def setup(self, planner: Planner) -> None:
         if self.notes:
-            self.users = [new_user(planner) for _ in range(max(1, (self.notes + 2) // 3))]
+            self.users = [new_user(planner, token_ttl=self.token_ttl)
+                          for _ in range(max(1, (self.notes + 2) // 3))]
 
     def initial(self, planner: Planner, round_: int) -> list[Callable[[], Post]]:
         return [partial(new_note, planner, self.users[i % len(self.users)].user_id)
@@ -161,13 +201,17 @@ class _Random(ScenarioPart):
 
     def publish(self, planner: Planner, tick: int) -> None:
         for user in self.users:
-            if planner.rng.random() < 0.15:
+            live = user_of(planner.world, user.user_id)
+            if live is not None and live.state == "normal" and planner.rng.random() < 0.15:
                 planner.publish(new_note(planner, user.user_id))
+
+
+_ACCOUNT_STATE = {"suspended": "account_suspended", "deleted": "account_deleted"}
 
 
 class RednoteFake(Fake):
     name = PLATFORM
-    paths = ("/explore/", "/discovery/", "/user/profile/", "/404", "/img/")
+    paths = ("/explore/", "/discovery/", "/user/profile/", "/404", "/img/", "/api/sns/")
     action_states = {
         "delete_by_author": "deleted_by_author",
         "remove_by_platform": "removed_by_platform",
@@ -176,19 +220,22 @@ class RednoteFake(Fake):
         "restore": "live",
     }
     restorable = frozenset({"removed_by_platform", "private", "under_review"})
+    # With the listing's fresh token every removal shows its own notice page; only
+    # "该笔记已被删除" leaves open who deleted it.
     expect = {
         "edit": EDITED,
         "delete_by_author": gone(
-            "ambiguous",
-            candidates=["deleted_by_author", "removed_by_platform", "hidden_by_author"],
+            "ambiguous", candidates=["deleted_by_author", "removed_by_platform"],
         ),
         "remove_by_platform": gone("removed_by_platform", detail="policy"),
         "make_private": gone("hidden_by_author"),
         "put_under_review": gone("restricted"),
+        "suspend_account": gone("account_suspended"),
+        "delete_account": gone("account_deleted"),
         "restore": RESTORED,
     }
     media_floor = 1  # a note keeps at least one image
-    knobs = {"notes": 5}
+    knobs = {"notes": 5, "token_ttl": TOKEN_TTL}
 
     def handle(self, world: World, base: str, path: str, query: Mapping[str, str],
                headers: Mapping[str, str]) -> Response | None:
@@ -211,9 +258,23 @@ class RednoteFake(Fake):
             )
         return html_response(200, _VERIFY_PAGE)
 
+    def visible(self, world: World, post: Post) -> bool:
+        user = user_of(world, post.owner)
+        return post.state == "live" and (user is None or user.state == "normal")
+
+    def describe(self, world: World, post: Post) -> str:
+        """The account's state wins when it is not in good standing."""
+        user = user_of(world, post.owner)
+        if user is not None and user.state in _ACCOUNT_STATE and post.state == "live":
+            return _ACCOUNT_STATE[user.state]
+        return post.state
+
     def why_not(self, planner: Planner, post: Post, action: str) -> str | None:
-        if post.published_tick != 0:
-            return "only notes live at start are in the watchlist"
+        user = user_of(planner.world, post.owner)
+        if user is not None and user.state != "normal":
+            return "its account is not in good standing"
+        if user is not None and user.alone:
+            return "watched alone: its URL's token expires, so a removal cannot be told"
         return None
 
     def rewrite(self, planner: Planner, post: Post) -> tuple[str, list[str]]:
@@ -224,9 +285,21 @@ class RednoteFake(Fake):
     def post_url(self, base: str, world: World, post: Post) -> str:
         return note_url(base, post)
 
+    def target(self, base: str, world: World, post: Post) -> str:
+        user = user_of(world, post.owner)
+        return note_url(base, post) if user is None or user.alone else post.owner
+
     def watch_targets(self, base: str, plan: Plan) -> list[dict[str, str]]:
-        return [{"platform": PLATFORM, "post": note_url(base, spec), "base_url": base}
-                for spec, _ in plan.initial if spec.platform == PLATFORM]
+        """An account target for every user, but a user watched ``alone``: its notes
+        are watched by their URLs, whose token the listing never refreshes."""
+        users: list[RedUser] = [u for u in plan.owners_of(PLATFORM) if isinstance(u, RedUser)]
+        alone = {u.user_id for u in users if u.alone}
+        targets = [{"platform": PLATFORM, "account": u.user_id, "base_url": base}
+                   for u in users if not u.alone]
+        targets += [{"platform": PLATFORM, "post": note_url(base, spec), "base_url": base}
+                    for spec, _ in plan.initial
+                    if spec.platform == PLATFORM and spec.owner in alone]
+        return targets
 
     def demo(self) -> ScenarioPart:
         return _Demo()

@@ -2,8 +2,9 @@
 ``shared/platforms/xiaohongshu.md``.
 
 Pages carry ``window.__INITIAL_STATE__``: a JS object literal, not JSON — it has
-bare ``undefined`` tokens, as the real site does. Call :func:`handle` with the
-world lock held.
+bare ``undefined`` tokens, as the real site does. The ``user_posted`` API answers
+JSON pages of notes (``has_more``/``cursor``). Listings mint tokens in the world's
+:class:`._tokens.TokenBook`. Call :func:`handle` with the world lock held.
 """
 
 from __future__ import annotations
@@ -17,17 +18,50 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from spiders.sandbox.fake import PNG, Media, Post, Response, World, html_response, redirect
+from spiders.sandbox.fake import (
+    PNG,
+    Account,
+    Media,
+    Post,
+    Response,
+    World,
+    html_response,
+    json_response,
+    redirect,
+)
+
+from ._tokens import tokens_of
 
 PLATFORM = "rednote"
 
 
+#: Seconds of world clock a token handed out by a listing stays valid (the real
+#: site's last hours); a user's ``token_ttl`` overrides it.
+TOKEN_TTL = 120.0
+
+
 @dataclass(slots=True)
-class RedUser:
-    user_id: str
-    nickname: str
-    red_id: str
-    desc: str
+class RedUser(Account):
+    """A RedNote user: an account (it can be banned or closed) with a red id.
+    ``username`` and ``id`` are the 24-hex user id."""
+
+    red_id: str = ""
+    #: Its notes are watched one by one, by URL, not through the account.
+    alone: bool = False
+    #: Seconds of world clock the tokens its listings hand out stay valid.
+    token_ttl: float = TOKEN_TTL
+
+    @property
+    def user_id(self) -> str:
+        return self.username
+
+    @property
+    def nickname(self) -> str:
+        return self.display_name
+
+    @property
+    def desc(self) -> str:
+        return self.note
 
 
 def user_of(world: World, user_id: str) -> RedUser | None:
@@ -35,8 +69,23 @@ def user_of(world: World, user_id: str) -> RedUser | None:
     return found if isinstance(found, RedUser) else None
 
 
-def note_url(base: str, post: Post) -> str:
-    return f"{base}/explore/{post.key}?xsec_token={quote(post.token)}&xsec_source=pc_feed"
+def note_url(base: str, post: Post, token: str | None = None) -> str:
+    token = post.token if token is None else token
+    return f"{base}/explore/{post.key}?xsec_token={quote(token)}&xsec_source=pc_feed"
+
+
+def ttl_of(world: World, post: Post) -> float:
+    user = user_of(world, post.owner)
+    return user.token_ttl if user is not None else TOKEN_TTL
+
+
+def token_valid(world: World, post: Post, token: str) -> bool:
+    """A listing's unexpired token for this note, or the note's own URL token (its
+    lone-note URL, minted when the watchlist was written) before the ttl ran out."""
+    now = world.clock()
+    if token and token == post.token:
+        return now < world.started + ttl_of(world, post)
+    return bool(token) and tokens_of(world).valid(post.key, token, now)
 
 
 def notes_of(world: World, user_id: str) -> list[Post]:
@@ -44,15 +93,22 @@ def notes_of(world: World, user_id: str) -> list[Post]:
 
 _NOTE = re.compile(r"^/(?:explore|discovery/item)/([0-9a-f]{24})$")
 _PROFILE = re.compile(r"^/user/profile/([0-9a-f]{24})$")
+USER_POSTED = "/api/sns/web/v1/user_posted"
+#: Notes a profile page or a user_posted page holds.
+PAGE_SIZE = 30
 
 GENERIC_ERROR = "300031"
 #: state → (errorCode in the redirect, notice in the error page)
 NOTICES: dict[str, tuple[str, str]] = {
+    "deleted_by_author": ("-510000", "该笔记已被删除"),
     "removed_by_platform": ("-510000", "该内容因违规已被删除"),
     "private": ("-510001", "私密笔记，仅作者可见"),
     "under_review": ("-510001", "笔记状态异常，请稍后查看"),
 }
 GENERIC_NOTICE = "当前笔记暂时无法浏览"
+#: What a profile page says for an account that is not in good standing. The ban's
+#: wording is a guess (see spiders.rednote.words).
+ACCOUNT_NOTICES = {"deleted": "该用户已注销", "suspended": "该账号已被封禁"}
 ERROR_TITLE = "小红书 - 你访问的页面不见了"
 
 
@@ -93,6 +149,8 @@ def handle(world: World, base: str, path: str, query: Mapping[str, str]) -> Resp
         if user is None:
             return redirect(f"{base}/404?source=user&userId={m.group(1)}")
         return _profile_page(world, base, user)
+    if path == USER_POSTED:
+        return _user_posted(world, base, query)
     if path.startswith("/img/"):
         return Response(200, PNG, [("Content-Type", "image/png")])
     return None
@@ -188,7 +246,8 @@ def _user_brief(world: World, base: str, user: RedUser, token: str) -> dict[str,
     }
 
 
-def note_json(world: World, base: str, post: Post) -> dict[str, Any]:
+def note_json(world: World, base: str, post: Post, token: str | None = None) -> dict[str, Any]:
+    token = post.token if token is None else token
     desc = "".join(post.sentences)
     if post.tags:
         desc += "\n" + " ".join(f"#{tag}[话题]#" for tag in post.tags)
@@ -200,7 +259,7 @@ def note_json(world: World, base: str, post: Post) -> dict[str, Any]:
         "time": int(post.published * 1000),
         "lastUpdateTime": int(post.updated * 1000),
         "ipLocation": post.location,
-        "user": _user_brief(world, base, world.owners[(PLATFORM, post.owner)], post.token),
+        "user": _user_brief(world, base, world.owners[(PLATFORM, post.owner)], token),
         "interactInfo": _interact(post),
         "imageList": _images(world, base, post.media),
         "tagList": [
@@ -209,12 +268,12 @@ def note_json(world: World, base: str, post: Post) -> dict[str, Any]:
         ],
         "atUserList": [],
         "shareInfo": {"unShare": False},
-        "xsecToken": post.token,
+        "xsecToken": token,
     }
 
 
-def note_page(world: World, base: str, post: Post) -> str:
-    """The 200 page of a live note."""
+def note_page(world: World, base: str, post: Post, token: str | None = None) -> str:
+    """The 200 page of a live note (reached with ``token``)."""
     now = int(world.clock() * 1000)
     state = {
         "global": _global(world),
@@ -239,7 +298,7 @@ def note_page(world: World, base: str, post: Post) -> str:
                         "firstRequestFinish": False,
                     },
                     "currentTime": now,
-                    "note": note_json(world, base, post),
+                    "note": note_json(world, base, post, token),
                 }
             },
             "serverRequestInfo": {"state": UNDEFINED, "errorCode": UNDEFINED, "errMsg": UNDEFINED},
@@ -254,14 +313,19 @@ def note_page(world: World, base: str, post: Post) -> str:
 
 
 def _note_page(world: World, base: str, note_id: str, token: str) -> Response:
+    """A listed token (or the note's own URL token) within its ttl is needed to see
+    anything: without one, every note, live or removed, answers the generic 300031
+    page. With one, a live note is served and a removed one says why."""
     post = world.post(PLATFORM, note_id)
-    if post is None or token != post.token or post.state == "deleted_by_author":
+    user = user_of(world, post.owner) if post is not None else None
+    if (post is None or user is None or user.state != "normal"
+            or not token_valid(world, post, token)):
         digest = hashlib.sha256(f"{note_id}:{token}".encode()).hexdigest()[:32]
         return redirect(f"{base}/404?source=/404/sec_{digest}&error_code={GENERIC_ERROR}")
     if post.state != "live":
         code, _ = NOTICES[post.state]
         return redirect(f"{base}/404?source=note&noteId={note_id}&errorCode={quote(code)}")
-    return html_response(200, note_page(world, base, post))
+    return html_response(200, note_page(world, base, post, token))
 
 
 def error_page(world: World, notice: str) -> str:
@@ -296,18 +360,20 @@ def _error_page(world: World, query: Mapping[str, str]) -> Response:
     return html_response(200, error_page(world, notice))
 
 
-def profile_card(world: World, base: str, post: Post, index: int) -> dict[str, Any]:
+def profile_card(world: World, base: str, post: Post, index: int,
+                 token: str | None = None) -> dict[str, Any]:
+    token = post.token if token is None else token
     user = world.owners[(PLATFORM, post.owner)]
     cover = _images(world, base, post.media[:1])
     return {
         "id": post.key,
-        "xsecToken": post.token,
+        "xsecToken": token,
         "index": index,
         "noteCard": {
             "noteId": post.key,
             "type": "normal",
             "displayTitle": post.title,
-            "user": {**_user_brief(world, base, user, post.token), "nickName": user.nickname},
+            "user": {**_user_brief(world, base, user, token), "nickName": user.nickname},
             "interactInfo": {
                 "sticky": False,
                 "likedCount": count_text(post.counters.get("liked", 0)),
@@ -317,9 +383,29 @@ def profile_card(world: World, base: str, post: Post, index: int) -> dict[str, A
     }
 
 
-def _profile_page(world: World, base: str, user: RedUser) -> Response:
+def listed_page(world: World, user: RedUser, cursor: str = "",
+                num: int = PAGE_SIZE) -> tuple[list[tuple[Post, str]], bool]:
+    """One page of a user's listed notes, newest first, after the note ``cursor``
+    names, each with a fresh token; and whether more follow."""
     notes = [p for p in notes_of(world, user.user_id) if world.listed(p)]
-    cards = [profile_card(world, base, post, i) for i, post in enumerate(notes)]
+    if cursor:
+        after = next((i for i, p in enumerate(notes) if p.key == cursor), None)
+        notes = notes[after + 1:] if after is not None else []
+    page = notes[:max(1, min(num, PAGE_SIZE))]
+    book, now = tokens_of(world), world.clock()
+    return [(p, book.mint(p.key, now, user.token_ttl)) for p in page], len(notes) > len(page)
+
+
+def _account_page(world: World, user: RedUser) -> Response:
+    """A closed or banned account's profile: the error page with the account's words."""
+    return html_response(200, error_page(world, ACCOUNT_NOTICES[user.state]))
+
+
+def _profile_page(world: World, base: str, user: RedUser) -> Response:
+    if user.state in ACCOUNT_NOTICES:
+        return _account_page(world, user)
+    page, more = listed_page(world, user)
+    cards = [profile_card(world, base, post, i, token) for i, (post, token) in enumerate(page)]
     state_user = _user_state([cards, [], [], []])
     state_user["userPageData"] = {
         "basicInfo": {
@@ -336,9 +422,41 @@ def _profile_page(world: World, base: str, user: RedUser) -> Response:
         ],
         "tags": [],
     }
+    cursor = page[-1][0].key if page and more else ""
     state_user["noteQueries"] = [
-        {"num": 30, "cursor": "", "userId": user.user_id, "hasMore": False} for _ in range(4)
-    ]
+        {"num": PAGE_SIZE, "cursor": cursor, "userId": user.user_id, "hasMore": more}
+    ] + [{"num": PAGE_SIZE, "cursor": "", "userId": user.user_id, "hasMore": False}] * 3
     state = {"global": _global(world), "user": state_user, "note": {}}
     body = f'<div class="user-name">{html.escape(user.nickname)}</div>'
     return html_response(200, _page(f"{user.nickname}的个人主页 - 小红书", body, state))
+
+
+def _user_posted(world: World, base: str, query: Mapping[str, str]) -> Response:
+    """``user_posted``: a page of notes, each with a fresh ``xsec_token``."""
+    user = user_of(world, query.get("user_id", ""))
+    if user is None or user.state != "normal":
+        return json_response(200, {"code": -510000, "success": False, "msg": "用户不存在",
+                                   "data": {}})
+    try:
+        num = int(query.get("num", PAGE_SIZE))
+    except ValueError:
+        num = PAGE_SIZE
+    page, more = listed_page(world, user, query.get("cursor", ""), num)
+    notes = []
+    for post, token in page:
+        cover = _images(world, base, post.media[:1])
+        notes.append({
+            "note_id": post.key,
+            "type": "normal",
+            "display_title": post.title,
+            "xsec_token": token,
+            "user": {"user_id": user.user_id, "nickname": user.nickname,
+                     "avatar": f"{base}/img/avatar-{user.user_id}"},
+            "interact_info": {"liked": False,
+                              "liked_count": count_text(post.counters.get("liked", 0)),
+                              "sticky": False},
+            "cover": {"url_default": cover[0]["urlDefault"]} if cover else {},
+        })
+    return json_response(200, {"code": 0, "success": True, "msg": "成功", "data": {
+        "cursor": page[-1][0].key if page and more else "", "has_more": more,
+        "notes": notes}})
