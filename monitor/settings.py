@@ -20,8 +20,16 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from .errors import ConfigError
 from .validation import message, unknown_key
@@ -130,6 +138,19 @@ Number = Annotated[float, BeforeValidator(parse_number)]
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 Schedule = Annotated[tuple[float, ...], BeforeValidator(parse_durations)]
 
+
+def parse_http_url(value: str | int | float) -> str:
+    """An http(s) URL with a host (a path prefix allowed), without a trailing ``/``."""
+    text = parse_text(value).strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ValueError(f"{value!r} is not an http(s) URL; write it like "
+                         "https://oauth.reddit.com")
+    return text.rstrip("/")
+
+
+RedditUrl = Annotated[str, BeforeValidator(parse_http_url)]
+
 _DEFAULT_SCHEDULE = (120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 43200.0, 86400.0)
 
 
@@ -197,6 +218,38 @@ class Settings(BaseModel, Mapping[str, Any]):
         "Where `takedown run` serves Prometheus `/metrics` (host:port); empty: no endpoint."))
     ERROR_BACKOFF_MAX: Seconds = Field(3600.0, description=(
         "Longest delay between retries of a failing target."))
+    # -- Reddit's OAuth path (spiders/reddit): the operator's approved client ------------
+    REDDIT_CLIENT_ID: Text = Field("", description=(
+        "Client id of the operator's approved Reddit app. Set, Reddit targets are read "
+        "through the OAuth API, which says who removed a post; empty, through the public "
+        "Atom feeds, which only show that a post is gone."))
+    REDDIT_CLIENT_SECRET: Text = Field("", repr=False, description=(
+        "Its secret (empty for an installed app). Never logged."))
+    REDDIT_USERNAME: Text = Field("", description=(
+        "With REDDIT_PASSWORD: the script grant, as this account. Empty: a userless token "
+        "(client_credentials, or installed_client without a secret). Use an account that "
+        "moderates nothing you watch and is not a watched author."))
+    REDDIT_PASSWORD: Text = Field("", repr=False, description=(
+        "The script grant's password. Never logged."))
+    REDDIT_API_URL: RedditUrl = Field("https://oauth.reddit.com", description=(
+        "Base of Reddit's OAuth API (a test server or mirror may sit under a path)."))
+    REDDIT_TOKEN_URL: RedditUrl = Field("https://www.reddit.com/api/v1/access_token",
+                                        description="Where the OAuth token is fetched.")
+
+    IMPORT_CAPTURES: Flag = Field(False, description=(
+        "Allow `takedown import captures` to record researchers' browser captures "
+        "(Zeeschuimer / 4CAT NDJSON) as seen-visible observations at their capture time: "
+        "a logged-in view, evidence only that a note existed."))
+
+    @model_validator(mode="after")
+    def _reddit_login_pair(self) -> Settings:
+        if bool(self.REDDIT_USERNAME) != bool(self.REDDIT_PASSWORD):
+            raise ValueError("REDDIT_USERNAME and REDDIT_PASSWORD go together (the script "
+                             "grant); set both, or neither for a userless token")
+        if self.REDDIT_USERNAME and not self.REDDIT_CLIENT_ID:
+            raise ValueError("REDDIT_USERNAME needs REDDIT_CLIENT_ID: the script grant is "
+                             "made by the operator's app")
+        return self
 
     # -- reading it as a mapping (the whole codebase reads settings["NAME"]) -------------
 

@@ -94,6 +94,10 @@ def scrapy_settings(settings: Mapping[str, Any], **overrides: Any) -> ScrapySett
         },
         "ITEM_PIPELINES": {"spiders.pipelines.SinkPipeline": 100},
         "MONITOR_VANTAGE": settings["VANTAGE"],
+        # The whole settings model, for platform settings a spider reads itself
+        # (REDDIT_*). Its repr leaves secrets out, so Scrapy's "Overridden settings"
+        # log line never shows one.
+        "MONITOR_SETTINGS": settings,
         # At most this many work items are in flight per spider; the rest stay
         # unclaimed in the caller's iterator (see MonitorSpider.start).
         "MONITOR_MAX_IN_FLIGHT": max(1, 2 * int(settings["CONCURRENT_REQUESTS"])),

@@ -59,6 +59,8 @@ def run_demo(c: Ctx, *, seconds: float, seed: int, fault_rate: float) -> None:
     sandbox = Sandbox(seed=seed, scenario="demo", fault_rate=fault_rate, tick_seconds=6.0,
                       timeout_delay=3.0)
     base_url = sandbox.start()
+    # The fakes' API credentials (Reddit's OAuth app) point at this sandbox.
+    settings = settings.replace(**sandbox.settings())
     click.echo(f"sandbox platform on {base_url} (seed {seed}, {fault_rate:.0%} transient "
                "faults); watching it for up to {:.0f} s".format(seconds))
     try:
