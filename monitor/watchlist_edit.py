@@ -22,7 +22,14 @@ from tomlkit.items import AoT
 
 from .errors import PlatformLoadError, UnknownPlatform, WatchlistError
 from .platforms import get_platform
-from .watchlist import Target, Watchlist, all_kinds, parse_watchlist, read_watchlist
+from .watchlist import (
+    Target,
+    Watchlist,
+    all_kinds,
+    parse_watchlist,
+    read_watchlist,
+    target_key,
+)
 
 
 def add_target(
@@ -51,6 +58,43 @@ def add_target(
     _append_entry(doc, group, {k: v for k, v in entry.items() if v is not None})
     new, key = _commit(path, text, doc, old, +1)
     return next(t for t in new.targets if t.key == key)
+
+
+def add_targets(path: str | Path, group: str,
+                entries: Iterable[tuple[str, str, str]]) -> list[Target]:
+    """Add ``(platform, kind, value)`` targets to one group with one read, one check and
+    one atomic write (:func:`add_target` once each would re-read and re-check the whole
+    file each time); return them as resolved. A key the file already has is left out.
+    A problem with any of them leaves the file unchanged."""
+    path = Path(path)
+    text, old = read_watchlist(path, missing_ok=True)
+    if not group.strip():
+        raise WatchlistError(str(path), None, "the group name is empty; name it, like journalists")
+    keys = {t.key for t in old.targets}
+    wanted: set[str] = set()
+    doc = tomlkit.parse(text)
+    for platform, kind, value in entries:
+        with contextlib.suppress(UnknownPlatform, PlatformLoadError):
+            platform = get_platform(platform).name
+        key = target_key(platform, kind, value, None)
+        if key in keys:
+            continue
+        keys.add(key)
+        wanted.add(key)
+        _append_entry(doc, group, {"platform": platform, kind: value})
+    if not wanted:
+        return []
+    new_text = tomlkit.dumps(doc)
+    if "\r\n" in text:
+        new_text = re.sub(r"(?<!\r)\n", "\r\n", new_text)
+    new = parse_watchlist(new_text, str(path))
+    added = {t.key for t in new.targets} - {t.key for t in old.targets}
+    if added != wanted or len(new.targets) != len(old.targets) + len(wanted):
+        raise WatchlistError(str(path), None, "cannot make this edit without disturbing other "
+                             "entries (are a group's tables split across the file?); the file "
+                             "was not changed; edit it by hand")
+    _write_atomic(path, new_text)
+    return [t for t in new.targets if t.key in added]
 
 
 def remove_target(path: str | Path, key_or_value: str) -> Target:
