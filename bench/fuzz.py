@@ -8,10 +8,18 @@ into real PostgreSQL by :class:`monitor.snapshot.Recorder`. Two kinds of case:
   NUL, inserted runs of brackets, spaces, tags or quotes, wrong content types):
   any outcome is allowed, an exception is not;
 - entry mutations: one entry of a listing (a Mastodon status, an RSS/Atom/RDF
-  item, a RedNote profile card) gets odd values (null, strings where objects
+  item, a RedNote profile card or ``user_posted`` note, a Weibo timeline card, a
+  Reddit thing of a listing, a thread or an ``/api/info`` batch, a Reddit Atom
+  entry) gets odd values (null, strings where objects
   belong, numbers out of range, NUL, lone surrogates, broken URLs, deep nesting,
   huge text and attributes). The listing must still be recorded with every
-  other entry in it.
+  other entry in it; a batch probe's other posts must end as in the clean answer.
+  Probe answers (Mastodon, Weibo ``statuses/show``) also get odd fields.
+
+Weibo runs behind its visitor cookie (``genvisitor2`` is answered), Reddit on the
+OAuth path with a configured client (its token endpoint is answered), and each
+seed says where its body is served and what the step's other requests get
+(:data:`DEFAULT_ROUTES`). The mutations are in :mod:`bench._mutate`.
 
 Counted, and each must be 0: exceptions that escape the spider (``escaped``),
 exceptions other than ParseError/ValueError caught by a spider's safety net or
@@ -25,18 +33,15 @@ Run: ``.venv/bin/python -m bench.fuzz --cases 100000 --seed 1``
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import logging
 import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-
-from lxml import etree
 
 from monitor.db import Database
 from monitor.db import tracking as store
@@ -47,18 +52,34 @@ from monitor.watchlist import Target
 
 from . import _spiderrun as sr
 from ._common import add_database_args, fresh_database, print_block, verdict, write_result
+from ._fuzzsteps import fuzz_spiders, run_batch
+from ._mutate import MUTATE_ENTRY, MUTATE_NESTED, mutate_document, mutate_json_object
+from ._mutate import at as path_at
 
 NAME = "fuzz"
 log = logging.getLogger(__name__)
 JSON = {"Content-Type": "application/json; charset=utf-8"}
 XML = {"Content-Type": "application/rss+xml; charset=utf-8"}
 HTML = {"Content-Type": "text/html; charset=utf-8"}
+ATOM = {"Content-Type": "application/atom+xml; charset=utf-8"}
 MASTODON_BASE = "http://127.0.0.1:8765"
 REDNOTE_BASE = "http://127.0.0.1:8766"
 NOTE = "66a1b2c3000000000d00e1f2"
 #: Seconds one record() may retry before the recorder counts as stopped.
 STALL_SECONDS = 10.0
 STATUS = "117020586180926938"
+WEIBO_BASE = "http://127.0.0.1:8767"
+REDDIT_BASE = "http://127.0.0.1:8768"
+BASES = {"mastodon": MASTODON_BASE, "rednote": REDNOTE_BASE, "weibo": WEIBO_BASE,
+         "reddit": REDDIT_BASE}
+REDNOTE_USER = "5c315a550000000006031475"
+WEIBO_UID = "1221171697"
+WEIBO_MID = "4414052358656728"
+REDDIT_THREAD = f"{REDDIT_BASE}/r/example/comments/1kh35wk/title/"
+#: The fullnames the /api/info batch seed asks for (its fixture answers them all).
+REDDIT_INFO = ["t3_1kh35wk", "t3_5dec01", "t3_5dec70", "t3_aut0f1", "t3_spam01", "t3_aeo001",
+               "t3_cops01", "t3_legal1", "t3_copy01", "t3_odd001", "t3_newcat", "t3_old001",
+               "t3_link01", "t1_d7ltv31", "t1_d7ltvl0", "t1_d7ltv08", "t1_d7lok01"]
 
 
 @dataclass(slots=True)
@@ -70,7 +91,13 @@ class Seed:
     mode: str
     target: str  # key into World.targets
     headers: dict[str, str]
-    entries: str | None = None  # "json" | "feed" | "profile": how to mutate one entry
+    entries: str | None = None  # a key of MUTATE_ENTRY or MUTATE_NESTED (bench._mutate)
+    #: Where the case's body is served (a URL substring), and the fixtures every
+    #: other request of the step gets (URL substring -> fixture), before the defaults.
+    at: str | None = None
+    also: dict[str, str] = field(default_factory=dict)
+    #: Probe seeds: the path of the object a ``field`` mutation makes odd.
+    fields: tuple[str, ...] | None = None
 
 
 SEEDS = [
@@ -84,24 +111,34 @@ SEEDS = [
     Seed("rednote/profile.html", "rednote", "listing", "rednote", HTML, "profile"),
     Seed("rednote/note_page.html", "rednote", "probe", "rednote", HTML),
     Seed("rednote/api_ok.json", "rednote", "probe", "rednote", JSON),
+    # The user_posted API pages, read when the profile page is blocked (page 2: the last).
+    Seed("rednote/user_posted_page1.json", "rednote", "listing", "rednote", JSON, "posted",
+         at="cursor=&", also={"/user/profile/": "rednote/anti_bot.html"}),
+    Seed("rednote/profile_banned.html", "rednote", "listing", "rednote", HTML),
+    # Weibo: the timeline (page 2 and the long texts' extend answers served clean),
+    # statuses/show, its extend, and the /detail/ page read after an errno.
+    Seed("weibo/timeline_page1.json", "weibo", "listing", "weibo", JSON, "cards",
+         at="containerid=107603"),
+    Seed("weibo/show_ok.json", "weibo", "probe", "weibo", JSON, at="statuses/show",
+         fields=("data",)),
+    Seed("weibo/show_long.json", "weibo", "probe", "weibo", JSON, at="statuses/show",
+         fields=("data",)),
+    Seed("weibo/extend.json", "weibo", "probe", "weibo", JSON, at="statuses/extend",
+         also={"statuses/show": "weibo/show_long.json"}),
+    Seed("weibo/show_20112.json", "weibo", "probe", "weibo", JSON, at="statuses/show"),
+    Seed("weibo/detail_private.html", "weibo", "probe", "weibo", HTML, at="/detail/",
+         also={"statuses/show": "weibo/show_20112.json"}),
+    Seed("weibo/detail_gone.html", "weibo", "probe", "weibo", HTML, at="/detail/",
+         also={"statuses/show": "weibo/show_20101.json"}),
+    # Reddit: the OAuth listings (a subreddit's new, a thread with its comments), the
+    # /api/info batch probe, and the public Atom feed.
+    Seed("reddit/new.json", "reddit", "listing", "reddit_sub", JSON, "children", at="/new?"),
+    Seed("reddit/thread.json", "reddit", "listing", "reddit_thread", JSON, "thread",
+         at="/comments/"),
+    Seed("reddit/info.json", "reddit", "probe", "reddit_info", JSON, "batch", at="/api/info"),
+    Seed("reddit/feed_new.atom", "reddit", "listing", "reddit_feed", ATOM, "reddit_feed",
+         at="/new/.rss"),
 ]
-
-#: Values put where an entry's fields were.
-ODD_VALUES: list[Any] = [
-    None, "", "x", "\u0000", "a\u0000b", "\ud800", "12", "-1", "1.2万", "NaN", 0, -1,
-    2**63, -(2**63) - 1, 10**40, 1e308, -0.0, True, [], [None], {}, {"id": None},
-    {"id": "\u0000"}, "http://[x", "file:///etc/passwd", "2026-13-45T99:99:99Z",
-    "9999-12-31T23:59:59+23:59", "<a href=\"http://[x\">x</a>", "a" * 100_000,
-]
-#: Byte runs inserted into whole documents.
-INSERTS = [
-    b"\x00", b"\xff\xfe\xfd", b"\xc3", b"\xed\xa0\x80", b"[" * 5000, b"{" * 5000,
-    b"<a>" * 2000, b" " * 100_000, b'"' * 5000, b"\\" * 5000, b"undefined", b"</script>",
-    b"<script>" * 1000, b"window.__INITIAL_STATE__=", b"]]>", b"&x;", b"<!--",
-    b'<a href="http://[x">', b"99999999999999999999999999",
-]
-TEXT_FIELDS = ("title", "description", "link", "guid", "pubDate", "author", "id", "updated",
-               "published", "content", "summary")
 
 
 @dataclass(slots=True)
@@ -112,126 +149,9 @@ class Case:
     headers: dict[str, str]
     #: Entry mutations: the keys the other entries must still be listed under.
     must_list: set[str] | None = None
-
-
-# --- mutations ---------------------------------------------------------------
-
-
-def mutate_document(rng: random.Random, body: bytes, headers: dict[str, str]) -> tuple[
-        str, bytes, dict[str, str]]:
-    kind = rng.choice(["truncate", "flip", "insert", "utf16", "ctype", "duplicate"])
-    if kind == "truncate":
-        return kind, body[:rng.randrange(len(body))], headers
-    if kind == "flip":
-        data = bytearray(body)
-        for _ in range(rng.randint(1, 8)):
-            data[rng.randrange(len(data))] = rng.randrange(256)
-        return kind, bytes(data), headers
-    if kind == "insert":
-        at = rng.randrange(len(body) + 1)
-        return kind, body[:at] + rng.choice(INSERTS) * rng.randint(1, 3) + body[at:], headers
-    if kind == "utf16":
-        return kind, body.decode("utf-8", "replace").encode("utf-16"), headers
-    if kind == "ctype":
-        ctype = rng.choice(["text/html", "application/json", "image/png", "text/plain; "
-                            "charset=utf-16", "application/xml; charset=nonsense", ""])
-        return kind, body, {"Content-Type": ctype}
-    a, b = sorted(rng.randrange(len(body) + 1) for _ in range(2))
-    return kind, body[:b] + body[a:b] * rng.randint(2, 50) + body[b:], headers
-
-
-def odd_value(rng: random.Random) -> Any:
-    if rng.random() < 0.1:
-        depth = rng.choice([50, 500, 5000])
-        return json.loads("[" * depth + "]" * depth) if depth < 900 else "[" * depth
-    return copy.deepcopy(rng.choice(ODD_VALUES))
-
-
-def mutate_json_object(rng: random.Random, obj: Any) -> Any:
-    """``obj`` with 1-3 of its fields (or its nested objects' fields) made odd."""
-    if not isinstance(obj, dict) or rng.random() < 0.1:
-        return odd_value(rng)
-    for _ in range(rng.randint(1, 3)):
-        target = obj
-        while True:
-            key = rng.choice([*target.keys(), "id", "account", "media_attachments"])
-            inner = target.get(key)
-            if isinstance(inner, dict) and inner and rng.random() < 0.5:
-                target = inner
-                continue
-            if isinstance(inner, list) and inner and rng.random() < 0.5:
-                inner[rng.randrange(len(inner))] = odd_value(rng)
-            else:
-                target[key] = odd_value(rng)
-            break
-    return obj
-
-
-def _entry_key(entry: Any) -> str | None:
-    value = entry.get("id") if isinstance(entry, dict) else None
-    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
-
-
-def mutate_json_listing(rng: random.Random, body: bytes) -> tuple[bytes, set[str]]:
-    page = json.loads(body)
-    i = rng.randrange(len(page))
-    others = {k for j, e in enumerate(page) if j != i and (k := _entry_key(e))}
-    page[i] = mutate_json_object(rng, page[i])
-    return json.dumps(page).encode(), others
-
-
-def mutate_profile(rng: random.Random, body: bytes) -> tuple[bytes, set[str]]:
-    from spiders.rednote.state import initial_state
-
-    state = initial_state(body.decode())
-    assert state is not None
-    cards = state["user"]["notes"][0]
-    i = rng.randrange(len(cards))
-    others = {k for j, c in enumerate(cards) if j != i and (k := _entry_key(c))}
-    cards[i] = mutate_json_object(rng, cards[i])
-    html = ("<html><body><script>window.__INITIAL_STATE__=" + json.dumps(state)
-            + "</script></body></html>")
-    return html.encode("utf-8", "surrogatepass"), others
-
-
-def _xml_safe(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value)[:100_000]
-    return "".join(c for c in text if c in "\t\n\r" or (" " <= c and not 0xD800 <= ord(c)
-                                                          <= 0xDFFF and c not in "\ufffe\uffff"))
-
-
-def mutate_feed(rng: random.Random, body: bytes) -> tuple[bytes, set[str]]:
-    from spiders.rss.spider import parse_feed
-
-    keys = [e.key for e in parse_feed(body, "https://news.example.org/feed").entries]
-    root = etree.fromstring(body)
-    items = [el for el in root.iter() if etree.QName(el).localname in ("item", "entry")]
-    i = rng.randrange(len(items))
-    item = items[i]
-    for _ in range(rng.randint(1, 3)):
-        action = rng.choice(["text", "attribute", "nest", "link", "drop"])
-        children = list(item)
-        child = rng.choice(children) if children else item
-        if action == "text":
-            name = rng.choice(TEXT_FIELDS)
-            found = [c for c in children if etree.QName(c).localname == name] or [child]
-            found[0].text = _xml_safe(odd_value(rng))
-        elif action == "attribute":
-            child.set(rng.choice(["href", "rel", "type", "about", "x"]), "a" * 1_000_000)
-        elif action == "nest":
-            parent = child
-            for _ in range(rng.choice([10, 100, 200])):
-                parent = etree.SubElement(parent, "div")
-        elif action == "link":
-            child.set("href", rng.choice(["http://[x", "javascript:1", "//[::1", ""]))
-        elif children:
-            item.remove(child)
-    others = {k for j, k in enumerate(keys) if j != i}
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8"), others
-
-
-MUTATE_ENTRY: dict[str, Callable[[random.Random, bytes], tuple[bytes, set[str]]]] = {
-    "json": mutate_json_listing, "feed": mutate_feed, "profile": mutate_profile}
+    #: Nested entry mutations: what the mutated entry held (the keys it may take
+    #: with it); every other key of the clean listing must still be listed.
+    excluded: set[str] | None = None
 
 
 def cases(seed: int, n: int) -> Iterator[Case]:
@@ -240,12 +160,20 @@ def cases(seed: int, n: int) -> Iterator[Case]:
     for _ in range(n):
         s = rng.choice(SEEDS)
         body = bodies[s.name]
-        if s.entries and rng.random() < 0.5:
+        if s.entries in MUTATE_NESTED and rng.random() < 0.5:
+            mutated, had = MUTATE_NESTED[s.entries](rng, body)
+            yield Case(s, f"entry:{s.entries}", mutated, s.headers, excluded=had)
+        elif s.entries in MUTATE_ENTRY and rng.random() < 0.5:
             mutated, others = MUTATE_ENTRY[s.entries](rng, body)
             yield Case(s, f"entry:{s.entries}", mutated, s.headers, others)
         elif s.platform == "mastodon" and s.mode == "probe" and rng.random() < 0.5:
             status = mutate_json_object(rng, json.loads(body))
             yield Case(s, "field:status", json.dumps(status).encode(), s.headers)
+        elif s.fields is not None and rng.random() < 0.5:
+            doc = json.loads(body)
+            parent = path_at(doc, *s.fields[:-1])
+            parent[s.fields[-1]] = mutate_json_object(rng, parent[s.fields[-1]])
+            yield Case(s, f"field:{s.platform}", json.dumps(doc).encode(), s.headers)
         else:
             kind, mutated, headers = mutate_document(rng, body, s.headers)
             yield Case(s, f"document:{kind}", mutated, headers)
@@ -254,25 +182,73 @@ def cases(seed: int, n: int) -> Iterator[Case]:
 # --- running -------------------------------------------------------------------
 
 
+def _answer(name: str, headers: dict[str, str] | None = None) -> sr.Answer:
+    return (200, sr.fixture(name), headers or (HTML if name.endswith(".html") else JSON))
+
+
+#: What every other request of a step is answered (after the seed's own routes):
+#: Weibo's visitor cookie, the timeline's page 2, the long texts, the profile
+#: container; Reddit's token; RedNote's last user_posted page; Mastodon's account.
+DEFAULT_ROUTES: dict[str, sr.Answer] = {
+    "/visitor/genvisitor2": _answer("weibo/genvisitor2.txt", {
+        "Content-Type": "application/javascript",
+        "Set-Cookie": "SUB=_2AkMQvisitorSUB; Path=/; HttpOnly"}),
+    "since_id=": _answer("weibo/timeline_page2.json"),
+    "statuses/extend": _answer("weibo/extend.json"),
+    "containerid=100505": _answer("weibo/profile_normal.json"),
+    "/access_token": _answer("reddit/token.json"),
+    "/user_posted": _answer("rednote/user_posted_last.json"),
+    "/accounts/lookup": _answer("mastodon/account_normal.json"),
+    "/history": _answer("mastodon/history_by_author.json"),
+}
+#: Routes no seed's own may shadow (a later page must not get the case again).
+FIRST_ROUTES = ("since_id=",)
+
+
 class World:
     """The targets and posts the cases are recorded against, in a fresh database."""
 
     FEEDS = {"rss2": "https://news.example.org/feed.xml",
              "atom": "https://news.example.org/feed.atom",
              "rdf": "https://news.example.org/feed.rdf"}
+    #: Value and kind of each non-feed target (base URL by platform: BASES).
+    TARGETS = {"mastodon": ("mastodon", "account", "alice"),
+               "rednote": ("rednote", "account", REDNOTE_USER),
+               "weibo": ("weibo", "account", WEIBO_UID),
+               "reddit_sub": ("reddit", "subreddit", "r/example"),
+               "reddit_thread": ("reddit", "thread", REDDIT_THREAD),
+               "reddit_feed": ("reddit", "subreddit", "r/feeds"),
+               "reddit_info": ("reddit", "subreddit", "r/probed")}
 
     def __init__(self, db: Database | None) -> None:
         self.db = db
         self.recorder = Recorder(db, Settings.load(environ={})) if db else None
-        self.spiders = sr.spiders()
+        self.spiders = {**sr.spiders(), **fuzz_spiders(REDDIT_BASE)}
         self.targets: dict[str, tuple[int, str]] = {}
         self.posts: dict[str, int] = {}
-        if db is None:
-            return
-        wanted = {"mastodon": Target("fuzz", "mastodon", "account", "alice", MASTODON_BASE,
-                                     None, ()),
-                  "rednote": Target("fuzz", "rednote", "account", "5c315a550000000006031475",
-                                    REDNOTE_BASE, None, ())}
+        #: The keys each listing seed's clean fixture lists; the outcome of each
+        #: post of a batch seed's clean answer.
+        self.baseline: dict[str, set[str]] = {}
+        self.batch_outcomes: dict[str, dict[str, Outcome]] = {}
+        if db is not None:
+            self._sync_targets(db)
+        for s in SEEDS:  # the clean listings first: the probes' posts exist
+            if s.mode == "listing":
+                observed = self.observe(s, sr.fixture(s.name), s.headers)
+                self.baseline[s.name] = {e.key for o in observed for e in o.entries or []}
+                self.record(observed)
+        if db is not None:
+            with db.transaction() as conn:
+                self.posts = {r["post_key"]: r["id"] for r in
+                              conn.execute("SELECT id, post_key FROM posts").fetchall()}
+        for s in SEEDS:
+            if s.entries == "batch":
+                self.batch_outcomes[s.name] = {o.post_key or "": o.outcome for o in
+                                               self.observe(s, sr.fixture(s.name), s.headers)}
+
+    def _sync_targets(self, db: Database) -> None:
+        wanted = {name: Target("fuzz", platform, kind, value, BASES[platform], None, ())
+                  for name, (platform, kind, value) in self.TARGETS.items()}
         for name, url in self.FEEDS.items():
             wanted[name] = Target("fuzz", "rss", "feed", url, None, None, ())
         with db.transaction() as conn:
@@ -280,42 +256,54 @@ class World:
             rows = conn.execute("SELECT id, key, value FROM targets").fetchall()
         by_value = {r["value"]: (r["id"], r["key"]) for r in rows}
         self.targets = {name: by_value[t.value] for name, t in wanted.items()}
-        for s in SEEDS:  # the clean listings first: the probes' posts exist
-            if s.mode == "listing":
-                self.record(self.observe(s, sr.fixture(s.name), s.headers))
-        with db.transaction() as conn:
-            self.posts = {r["post_key"]: r["id"] for r in
-                          conn.execute("SELECT id, post_key FROM posts").fetchall()}
 
-    def item(self, seed: Seed) -> WorkItem:
+    def items(self, seed: Seed) -> list[WorkItem]:
+        """The work the seed's step is (several for a batch probe)."""
         row_id, key = self.targets.get(seed.target, (0, f"fuzz:{seed.target}"))
-        if seed.platform == "mastodon":
+        platform, base = seed.platform, BASES.get(seed.platform)
+        if platform == "mastodon":
             if seed.mode == "listing":
-                return WorkItem("listing", "mastodon", key, "alice", MASTODON_BASE, row_id=row_id)
-            return WorkItem("probe", "mastodon", key, f"{MASTODON_BASE}/api/v1/statuses/{STATUS}",
-                            MASTODON_BASE, STATUS, self.posts.get(STATUS, 0),
-                            known={"account_id": "117020566092212359", "username": "alice"})
-        if seed.platform == "rss":
-            return WorkItem("listing", "rss", key, self.FEEDS[seed.target], row_id=row_id)
+                return [WorkItem("listing", "mastodon", key, "alice", base, row_id=row_id)]
+            return [WorkItem("probe", "mastodon", key, f"{base}/api/v1/statuses/{STATUS}",
+                             base, STATUS, self.posts.get(STATUS, 0),
+                             known={"account_id": "117020566092212359", "username": "alice"})]
+        if platform == "rss":
+            return [WorkItem("listing", "rss", key, self.FEEDS[seed.target], row_id=row_id)]
+        if platform == "rednote":
+            if seed.mode == "listing":
+                return [WorkItem("listing", "rednote", key, REDNOTE_USER, base, row_id=row_id)]
+            return [WorkItem("probe", "rednote", key, f"{base}/explore/{NOTE}", base, NOTE,
+                             self.posts.get(NOTE, 0))]
+        if platform == "weibo":
+            if seed.mode == "listing":
+                return [WorkItem("listing", "weibo", key, WEIBO_UID, base, row_id=row_id)]
+            return [WorkItem("probe", "weibo", key, f"{base}/status/{WEIBO_MID}", base,
+                             WEIBO_MID, self.posts.get(WEIBO_MID, 0))]
+        value = self.TARGETS[seed.target][2]
+        known = {"access": "feeds"} if seed.target == "reddit_feed" else {}
         if seed.mode == "listing":
-            return WorkItem("listing", "rednote", key, "5c315a550000000006031475", REDNOTE_BASE,
-                            row_id=row_id)
-        return WorkItem("probe", "rednote", key, f"{REDNOTE_BASE}/explore/{NOTE}", REDNOTE_BASE,
-                        NOTE, self.posts.get(NOTE, 0))
+            return [WorkItem("listing", "reddit", key, value, base, row_id=row_id, known=known)]
+        return [WorkItem("probe", "reddit", key, f"{base}/comments/{name[3:]}/", base, name,
+                         self.posts.get(name, 0)) for name in REDDIT_INFO]
 
-    def observe(self, seed: Seed, body: bytes, headers: dict[str, str]) -> Observation:
-        answer = (200, body, headers)
-        table: dict[str, sr.Answer] = {
-            "/accounts/lookup": (200, sr.fixture("mastodon/account_normal.json"), JSON),
-            "/history": (200, sr.fixture("mastodon/history_by_author.json"), JSON),
-            "/statuses": answer, "/feed": answer, "/explore/": answer, "/user/profile/": answer,
-        }
-        (obs,) = sr.run(self.spiders[seed.platform], self.item(seed), sr.routes(table))
-        return obs
+    def observe(self, seed: Seed, body: bytes, headers: dict[str, str]) -> list[Observation]:
+        table: dict[str, sr.Answer] = {at: DEFAULT_ROUTES[at] for at in FIRST_ROUTES}
+        if seed.at is not None:
+            table[seed.at] = (200, body, headers)
+        for where, name in seed.also.items():
+            table[where] = _answer(name)
+        table.update(DEFAULT_ROUTES)
+        if seed.at is None:
+            for at in ("/statuses", "/feed", "/explore/", "/user/profile/"):
+                table.setdefault(at, (200, body, headers))
+        spider, items = self.spiders[seed.platform], self.items(seed)
+        if seed.entries == "batch":
+            return run_batch(spider, items, sr.routes(table))
+        return sr.run(spider, items[0], sr.routes(table))
 
-    def record(self, obs: Observation) -> None:
+    def record(self, observed: list[Observation]) -> None:
         if self.recorder is not None:
-            self.recorder.record([obs])
+            self.recorder.record(observed)
 
 
 @dataclass
@@ -340,13 +328,41 @@ class Tally:
         return not (self.escaped or self.crashes or self.blinded or self.recorder_stops)
 
 
+def _blinded_listing(world: World, case: Case, obs: Observation) -> str | None:
+    """Why the listing lost entries that one bad entry did not hold, if it did."""
+    must = case.must_list
+    if case.excluded is not None:
+        must = {k for k in world.baseline[case.seed.name] if k not in case.excluded
+                and k.split("_", 1)[-1] not in case.excluded}
+    if must is None:
+        return None
+    listed = {e.key for e in obs.entries or []}
+    if obs.outcome is not Outcome.OK or not must <= listed:
+        return f"{obs.outcome.value} {obs.detail}; missing {sorted(must - listed)[:3]}"
+    return None
+
+
+def _blinded_batch(world: World, case: Case, observed: list[Observation]) -> str | None:
+    """Why a batch probe's other posts did not end as their clean answer has them."""
+    clean = world.batch_outcomes[case.seed.name]
+    excluded = case.excluded or set()
+    got = {o.post_key or "": o.outcome for o in observed}
+    if len(observed) != len(clean) or set(got) != set(clean):
+        return f"{len(observed)} observations for {len(clean)} posts"
+    if case.excluded is None:  # a document mutation: any outcome, one per post
+        return None
+    wrong = sorted(k for k, outcome in clean.items() if got.get(k) is not outcome
+                   and k not in excluded and k.split("_", 1)[-1] not in excluded)
+    return f"{len(wrong)} posts changed, e.g. {wrong[:3]}" if wrong else None
+
+
 def run_case(world: World, case: Case, tally: Tally) -> None:
     tally.cases += 1
     tally.kinds[case.kind] += 1
     label = f"{case.seed.name} {case.kind}"
     with sr.catching() as caught:
         try:
-            obs = world.observe(case.seed, case.body, case.headers)
+            observed = world.observe(case.seed, case.body, case.headers)
         except Exception as exc:  # escaped the spider's own safety net
             tally.escaped += 1
             tally.example("escaped", f"{label}: {type(exc).__name__}: {exc}")
@@ -355,14 +371,17 @@ def run_case(world: World, case: Case, tally: Tally) -> None:
         if not isinstance(err, sr.EXPECTED):
             tally.crashes += 1
             tally.example("crashes", f"{label}: {type(err).__name__}: {err}")
-    tally.outcomes[obs.outcome.value] += 1
-    tally.skipped_entries += int(obs.signals.get("skipped_entries") or 0)
-    if case.must_list is not None:
-        listed = {e.key for e in obs.entries or []}
-        if obs.outcome is not Outcome.OK or not case.must_list <= listed:
-            tally.blinded += 1
-            tally.example("blinded", f"{label}: {obs.outcome.value} {obs.detail}; missing "
-                                     f"{sorted(case.must_list - listed)[:3]}")
+    if case.seed.entries == "batch":
+        blinded = _blinded_batch(world, case, observed)
+    else:
+        (obs,) = observed
+        blinded = _blinded_listing(world, case, obs)
+    for obs in observed:
+        tally.outcomes[obs.outcome.value] += 1
+        tally.skipped_entries += int(obs.signals.get("skipped_entries") or 0)
+    if blinded is not None:
+        tally.blinded += 1
+        tally.example("blinded", f"{label}: {blinded}")
     if world.recorder is None:
         return
     before = world.recorder.stats.get("unstorable", 0)
@@ -373,7 +392,7 @@ def run_case(world: World, case: Case, tally: Tally) -> None:
     if timer is not None:
         timer.start()
     try:
-        world.record(obs)
+        world.record(observed)
     except Exception as exc:
         tally.recorder_stops += 1
         tally.example("recorder_stops", f"{label}: {type(exc).__name__}: {exc}")
