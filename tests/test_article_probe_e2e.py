@@ -62,7 +62,7 @@ def test_a_redacted_article_of_a_post_target_is_an_edit(db_url: str) -> None:
             Database.open(settings) as db:
         post = sb.world.posts_of("rss", "blog")[-1]  # the oldest: long out of any window
         url = article_url(sb.base_url, post)
-        worker = make_worker(db, settings, clock)
+        worker = make_worker(db, settings.replace(**sb.settings()), clock)
         worker.sync(parse_watchlist(
             f'[groups.g]\ninterval = "1s"\n[[groups.g.targets]]\nplatform = "rss"\n'
             f'post = "{url}"\n').targets)
@@ -85,7 +85,7 @@ def test_an_article_edited_after_it_rotated_out_of_its_feed_is_found(
     resolution = detection_window(settings, INTERVAL) + 2.0
     with Sandbox(scenario="demo", clock=clock, tick_seconds=TICK, resolution=resolution) as sb, \
             Database.open(settings) as db:
-        worker = make_worker(db, settings, clock)
+        worker = make_worker(db, settings.replace(**sb.settings()), clock)
         worker.sync(parse_watchlist(sb.watchlist_toml(interval=f"{INTERVAL:g}s")).targets)
         from spiders.crawl import event_loop
 
@@ -120,7 +120,7 @@ def test_a_feed_targets_article_selector_reaches_its_probes(db_url: str) -> None
             Database.open(settings) as db:
         site = site_of(sb.world, "blog")
         assert site is not None
-        worker = make_worker(db, settings, clock)
+        worker = make_worker(db, settings.replace(**sb.settings()), clock)
         worker.sync(parse_watchlist(
             f'[groups.g]\ninterval = "1s"\n[[groups.g.targets]]\nplatform = "rss"\n'
             f'feed = "{feed_url(sb.base_url, site)}"\narticle_selector = "{BODY}"\n').targets)

@@ -178,7 +178,7 @@ def test_what_the_tables_print_pastes_into_history(checked: dict[str, str]) -> N
     (["--group", "nosuch"], ["unknown group 'nosuch'", "known groups: sandbox"]),
     (["--group", "sandbx"], ["did you mean 'sandbox'?"]),
     (["--platform", "mastodn"], ["unknown platform 'mastodn'", "did you mean 'mastodon'?",
-                                 "mastodon, rednote, rss"]),
+                                 "mastodon, reddit, rednote, rss"]),
     (["--kind", "edit"], ["unknown kind 'edit'", "did you mean 'edited'?", "known kinds:"]),
     (["--target", "nosuch"], ["unknown target 'nosuch'", "`takedown status`"]),
 ])
@@ -256,7 +256,7 @@ def test_unknown_platform_and_broken_watchlist_give_clear_errors(tmp_path: Path)
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "unknown platform 'tiktokk'" in done.stderr
-    assert "mastodon, rednote, rss" in done.stderr
+    assert "mastodon, reddit, rednote, rss" in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -76,7 +76,7 @@ def test_every_problem_of_settings_targets_and_alerts_is_reported_at_once(
     assert found["settings.confirm_spacing"] == (
         "bad value 'soon': 'soon' is not a duration; write it like 90s, 5m, 2h or 1d")
     assert found["groups.g.targets[0]"] == (
-        "give exactly one of account, feed or post; none is given")
+        "give exactly one of account, feed, post, subreddit or thread; none is given")
     assert found["groups.g.targets[1].interval"] == (
         "'5 minutes' is not a duration; write it like 90s, 5m, 2h or 1d")
     assert found["alerts.burst_window"] == (
@@ -214,7 +214,7 @@ def test_a_custom_kind_is_checked_by_its_platform(forum: platforms.Registry) -> 
     with pytest.raises(WatchlistError) as caught:
         parse_watchlist('[[groups.g.targets]]\nplatform = "forum"\n', "w.toml")
     assert caught.value.problem.startswith("give exactly one of account, board, channel, feed, "
-                                           "post or thread; none is given")
+                                           "post, subreddit or thread; none is given")
     with pytest.raises(WatchlistError) as caught:
         parse_watchlist('[[groups.g.targets]]\nplatform = "forum"\nthred = "x"\n', "w.toml")
     assert "did you mean 'thread'?" in str(caught.value)

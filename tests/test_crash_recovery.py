@@ -383,7 +383,9 @@ def test_sigkill_while_answering_then_restart_finds_every_lasting_removal(
         watchlist.write_text(_toml_settings(raw) + "\n" + sb.watchlist_toml(interval="1s"),
                              encoding="utf-8")
         env = {**os.environ, "TAKEDOWN_DATABASE_URL": db_url,
-               "TAKEDOWN_WATCHLIST": str(watchlist)}
+               "TAKEDOWN_WATCHLIST": str(watchlist),
+               # the fakes' API credentials (Reddit's OAuth app at the sandbox)
+               **{f"TAKEDOWN_{k}": v for k, v in sb.settings().items()}}
         log = tmp_path / "daemon.log"
         follower = threading.Thread(target=follow_real_time, daemon=True)
         follower.start()

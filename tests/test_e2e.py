@@ -148,6 +148,7 @@ def run_scenario(db_url: str, fault_rate: float, seed: int = 1) -> tuple[list[An
     clock = ManualClock()
     with controlled_sandbox(settings, clock, seed=seed, fault_rate=fault_rate,
                             timeout_delay=1.0) as sb:
+        settings = settings.replace(**sb.settings())  # Reddit's OAuth app, at the sandbox
         with Database.open(settings) as db:
             worker = make_worker(db, settings, clock)
             worker.sync(parse_watchlist(sb.watchlist_toml(interval=f"{INTERVAL:g}s")).targets)
@@ -299,6 +300,7 @@ def test_sigkill_mid_crawl_loses_and_duplicates_nothing(db_url: str, tmp_path: P
                  tick_seconds=KILL_TICK,
                  resolution=detection_window(settings, INTERVAL) + STEP) as sb:
         watchlist = tmp_path / "watchlist.toml"
+        raw.update({k.lower(): v for k, v in sb.settings().items()})
         settings_lines = "\n".join(f"{k} = {v!r}" if isinstance(v, str) else
                                    f"{k} = {str(v).lower() if isinstance(v, bool) else v}"
                                    for k, v in raw.items())
@@ -387,6 +389,7 @@ def test_scraped_metrics_match_the_events_in_the_database(db_url: str) -> None:
     settings = settings_for(db_url)
     clock = ManualClock()
     with controlled_sandbox(settings, clock, seed=5, fault_rate=0.1, timeout_delay=1.0) as sb:
+        settings = settings.replace(**sb.settings())
         with Database.open(settings) as db:
             metrics = Metrics(CollectorRegistry(), db=db)
             server = metrics.serve("127.0.0.1:0")

@@ -32,7 +32,7 @@ def test_a_removed_enclosure_is_a_media_removed_edit_and_re_signing_is_none(db_u
     settings = settings_for(db_url)
     clock = ManualClock()
     with controlled_sandbox(settings, clock) as sb, Database.open(settings) as db:
-        worker = make_worker(db, settings, clock)
+        worker = make_worker(db, settings.replace(**sb.settings()), clock)
         worker.sync(parse_watchlist(sb.watchlist_toml(interval=f"{INTERVAL:g}s")).targets)
         from spiders.crawl import event_loop
 

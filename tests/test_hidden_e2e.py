@@ -68,7 +68,7 @@ def test_a_hidden_post_deleted_later_is_found_within_a_listing_interval(
     with Sandbox(scenario="hidden_then_deleted", clock=clock, tick_seconds=TICK,
                  resolution=window + STEP) as sb:
         with Database.open(settings) as db:
-            worker = make_worker(db, settings, clock)
+            worker = make_worker(db, settings.replace(**sb.settings()), clock)
             worker.sync(parse_watchlist(sb.watchlist_toml(interval=f"{INTERVAL:g}s")).targets)
             from spiders.crawl import event_loop
 

@@ -291,7 +291,11 @@ def test_rednote_profile_lists_notes_with_tokens(sandbox: Sandbox) -> None:
             }
             listed[card["id"]] = card["xsecToken"]
     assert set(listed) == set(truth_notes)
-    assert all(f"xsec_token={token}&" in truth_notes[i] for i, token in listed.items())
+    # Each listing hands out fresh tokens, and each opens its note.
+    assert not any(f"xsec_token={token}&" in truth_notes[i] for i, token in listed.items())
+    for note_id, token in listed.items():
+        url = f"{sandbox.base_url}/explore/{note_id}?xsec_token={token}"
+        assert fetch(url).url == url
 
 
 # -- the script and truth -------------------------------------------------------------------
@@ -355,7 +359,10 @@ def test_watchlist_toml(sandbox: Sandbox) -> None:
     assert {"platform": "rss", "feed": f"{base}/feeds/news.atom"} in targets
     assert {"platform": "rss", "feed": f"{base}/feeds/blog.rss"} in targets
     notes = [t for t in targets if t["platform"] == "rednote"]
-    assert sorted(t["post"] for t in notes) == sorted(_note_urls(sandbox))
+    # RedNote: accounts, and two notes watched alone by their URLs.
+    lone = [t["post"] for t in notes if "post" in t]
+    assert len(lone) == 2 and set(lone) <= set(_note_urls(sandbox))
+    assert len([t for t in notes if "account" in t]) == 4
     assert all(t["base_url"] == base for t in notes)
     served = fetch(f"{base}/_sandbox/watchlist.toml?interval=1m")
     assert tomllib.loads(served.text)["groups"]["sandbox"]["interval"] == "1m"
@@ -412,8 +419,87 @@ def _observe(
     if platform == "webpage":
         _observe_webpage(action)
         return False
-    _observe_rednote(action)
+    if platform == "reddit":
+        _observe_reddit(sb, action)
+        return False
+    if platform == "weibo":
+        _observe_weibo(sb, action)
+        return False
+    _observe_rednote(sb, action)
     return False
+
+
+#: Reddit action → removed_by_category on the OAuth API (None: served normally).
+_REDDIT_CATEGORY = {
+    "delete_by_author": "deleted", "remove_by_moderator": "moderator",
+    "automod_filter": "automod_filtered", "remove_spam_filter": "reddit",
+    "remove_by_reddit_admin": "anti_evil_ops", "remove_legal": "legal_operations",
+    "remove_copyright": "copyright_takedown", "feed_delete_by_author": "deleted",
+    "feed_remove_by_moderator": "moderator", "feed_remove_by_admin": "anti_evil_ops",
+}
+
+
+def _observe_reddit(sb: Sandbox, action: dict[str, Any]) -> None:
+    """Reddit's OAuth API (with the sandbox's app) and its feeds, right after an action."""
+    import base64
+
+    def get(url: str, **headers: str) -> Any:
+        request = urllib.request.Request(url, headers=headers,
+                                         method="POST" if "access_token" in url else "GET",
+                                         data=b"grant_type=client_credentials"
+                                         if "access_token" in url else None)
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return json.loads(r.read())
+
+    settings, kind, key = sb.settings(), action["action"], action["post_key"]
+    basic = base64.b64encode(f"{settings['REDDIT_CLIENT_ID']}:"
+                             f"{settings['REDDIT_CLIENT_SECRET']}".encode()).decode()
+    token = get(settings["REDDIT_TOKEN_URL"], Authorization=f"Basic {basic}")["access_token"]
+    auth = {"Authorization": f"bearer {token}"}
+    info = get(f"{settings['REDDIT_API_URL']}/api/info?id={key}&raw_json=1", **auth)
+    [thing] = info["data"]["children"]
+    data = thing["data"]
+    if key.startswith("t1_"):
+        marker = {"delete_by_author": "[deleted]", "remove_by_moderator": "[removed]"}.get(kind)
+        if marker:
+            assert data["body"] == marker and data["author"] == "[deleted]"
+        else:
+            assert data["body"] not in ("[deleted]", "[removed]")
+    else:
+        assert data.get("removed_by_category") == _REDDIT_CATEGORY.get(kind), (kind, data)
+        assert data["is_robot_indexable"] is (kind not in _REDDIT_CATEGORY)
+        new = get(f"{settings['REDDIT_API_URL']}/r/{data['subreddit']}/new?limit=100", **auth)
+        listed = {c["data"]["name"] for c in new["data"]["children"]}
+        assert (key in listed) is (kind in ("edit", "restore"))
+    if kind == "edit":
+        assert data["edited"] is not False
+    if kind.startswith("feed_"):
+        feed = fetch(f"{sb.base_url}/reddit/comments/{key[3:]}/.rss")
+        marker = "[deleted]" if kind == "feed_delete_by_author" else "[removed]"
+        assert feed.status == 200 and f"&lt;p&gt;{marker}&lt;/p&gt;" in feed.text
+
+
+#: Weibo action → the errno ``statuses/show`` answers after it (None: the post is served).
+_WEIBO_ERRNO = {"delete_by_author": "20101", "delete_original": "20101",
+                "remove_by_platform": "20112", "make_private": "20112",
+                "suspend_account": "20101"}
+
+
+def _observe_weibo(sb: Sandbox, action: dict[str, Any]) -> None:
+    """statuses/show right after an action: 432 without the visitor cookie; with it,
+    the post or the errno its action leaves behind."""
+    kind, key = action["action"], action["post_key"]
+    url = f"{sb.base_url}/statuses/show?id={key}"
+    assert fetch(url).status == 432
+    cookie = fetch(f"{sb.base_url}/visitor/genvisitor2").headers["Set-Cookie"]
+    request = urllib.request.Request(url, headers={"Cookie": cookie.split(";", 1)[0]})
+    with urllib.request.urlopen(request, timeout=5) as r:
+        answer = json.loads(r.read())
+    errno = _WEIBO_ERRNO.get(kind)
+    if errno is None:
+        assert answer["ok"] == 1 and answer["data"]["mid"] == key, (kind, answer)
+    else:
+        assert answer["ok"] == 0 and answer["errno"] == errno, (kind, answer)
 
 
 _WEBPAGE_STATUS = {"delete_by_author": 410, "remove_by_moderator": 404, "withhold_legal": 451}
@@ -519,22 +605,29 @@ def _observe_feed(action: dict[str, Any], authors: dict[str, str], before: str |
 
 
 _REDNOTE_NOTICE = {
-    "delete_by_author": "当前笔记暂时无法浏览",
+    "delete_by_author": "该笔记已被删除",
     "remove_by_platform": "该内容因违规已被删除",
     "make_private": "私密笔记，仅作者可见",
     "put_under_review": "笔记状态异常，请稍后查看",
 }
 
 
-def _observe_rednote(action: dict[str, Any]) -> None:
+_REDNOTE_ACCOUNT = {"suspend_account": "该账号已被封禁", "delete_account": "该用户已注销"}
+
+
+def _observe_rednote(sb: Sandbox, action: dict[str, Any]) -> None:
+    # The truth's URL carries the note's own token, valid for the first two minutes.
     kind, url, key = action["action"], action["url"], action["post_key"]
     page = fetch(url)
+    if kind in _REDNOTE_ACCOUNT:
+        # Every note of the account: the generic page; the profile says why.
+        assert page.url.endswith("error_code=300031")
+        profile = fetch(f"{sb.base_url}/user/profile/{action['target']}")
+        assert _REDNOTE_ACCOUNT[kind] in profile.text
+        return
     if kind in _REDNOTE_NOTICE:
         assert "/404?" in page.url and page.status == 200
-        if kind == "delete_by_author":
-            assert page.url.endswith("error_code=300031")
-        else:
-            assert f"source=note&noteId={key}&errorCode=" in page.url
+        assert f"source=note&noteId={key}&errorCode=" in page.url
         expected = _REDNOTE_NOTICE[kind]
         assert f'<div class="error-wrapper">{expected}</div>' in page.text
         assert "你访问的页面不见了" in page.text and "noteDetailMap" not in page.text
@@ -816,7 +909,8 @@ def toy_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_a_new_platform_plugs_in_through_its_fake(toy_registry: None) -> None:
     """Registered with ``fake=``, a platform is served, scripted, expected and watched
     by the shared sandbox, and no sandbox file names it."""
-    assert set(fake_module.fakes()) == {"mastodon", "rednote", "rss", "webpage", "toy"}
+    assert set(fake_module.fakes()) == {"mastodon", "reddit", "rednote", "rss", "webpage",
+                                        "weibo", "toy"}
     assert EXPECT[("toy", "delete_by_author")] == {"kind": "disappeared",
                                                    "cause": "deleted_by_author"}
     with Sandbox(seed=1) as sb:
