@@ -7,7 +7,6 @@ sandbox runs in ``tests/test_article_probe_e2e.py``.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -100,12 +99,12 @@ def test_a_redaction_of_the_article_is_a_text_removed_edit() -> None:
     "<script>x</script><!--" * 100_000,
 ])
 def test_hostile_pages_are_read_in_bounded_time_and_never_raise(shape: str) -> None:
-    started = time.perf_counter()
-    read_article(shape, None, None)
-    read_article(shape, "div p, article", None)
-    # Only MAX_ARTICLE_HTML characters are read: a bigger page costs no more.
-    assert time.perf_counter() - started < 3.0
+    """Only the page's head is read (MAX_ARTICLE_HTML characters, MAX_ARTICLE_TAGS
+    tags): a page twice as big reads exactly the same, so it costs no more. The time
+    per megabyte is a target of ``bench.parsers``, not of a unit test."""
     assert len(shape) > MAX_ARTICLE_HTML
+    for selector in (None, "div p, article"):
+        assert read_article(shape, selector, None) == read_article(shape * 2, selector, None)
 
 
 def test_scripts_styles_and_comments_do_not_use_up_the_page_budget() -> None:

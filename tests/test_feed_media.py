@@ -7,8 +7,6 @@ a CDN re-signing a media URL is no edit at all. (End to end through the sandbox:
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from monitor import diff
@@ -114,12 +112,9 @@ def test_odd_media_elements_are_absent_and_the_entry_is_kept(odd: str) -> None:
 def test_media_per_entry_are_capped_and_the_rest_never_read() -> None:
     many = "".join(f'<enclosure url="https://m.example.org/{i}.png"/>' for i in range(100_000))
     body = rss(many)
-    started = time.perf_counter()
     media = media_of(body)
-    elapsed = time.perf_counter() - started
     assert media == [f"https://m.example.org/{i}.png" for i in range(MAX_MEDIA)]
-    # Parsing the XML itself is most of it; reading media stops at the cap.
-    assert elapsed < 2.0
+    # What it costs per megabyte is bench.parsers' business, not a unit test's.
 
 
 def test_a_cap_counts_elements_not_ids() -> None:
