@@ -422,7 +422,7 @@ def test_sigkill_while_answering_then_restart_finds_every_lasting_removal(
 
             # The restart, on the controlled clock from the moment of the kill.
             with Database.open(settings) as db2:
-                worker = make_worker(db2, settings, clock)
+                worker = make_worker(db2, settings.replace(**sb.settings()), clock)
                 from spiders.crawl import event_loop
 
                 event_loop().run_until_complete(run_until_quiet(
