@@ -175,6 +175,27 @@ SIGNALS: dict[str, str] = {
     "url_policy": "the fetch-policy rule that refused the URL (outcome refused)",
     "sanitised": "list[str]: kinds of value changed so PostgreSQL could store them "
     "(unsafe_text, out_of_range, naive_datetime, not_datetime, not_text, not_json)",
+    "detail_text": "the words of a second-signal page that decided the cause (Weibo's "
+    "/detail/ page after an errno)",
+    "stub_state": "int | None: the state code of a repost's stub for a gone original "
+    "(Weibo: 7 deleted by the author, 8 removed after complaints)",
+    "stub_deleted": "bool: the stub says deleted (Weibo's deleted: \"1\")",
+    "removed_in_listing": "list[str]: items a listing served as removed or deleted "
+    "(Reddit's [removed]/[deleted] with removed_by_category), at most 100",
+    "capture": "dict: an imported browser capture's provenance (takedown import "
+    "captures): file, line, sha256, captured_at, source_platform, source_platform_url, "
+    "source_url, user_agent, nav_index, item_id, shape",
+    "file": "capture: the NDJSON file's name",
+    "line": "capture: the line number in that file",
+    "sha256": "capture: SHA-256 of the line (makes a re-import a no-op)",
+    "captured_at": "capture: when the researcher's browser saw it (ISO 8601)",
+    "source_platform": "capture: the platform the capture tool names (xiaohongshu.com)",
+    "source_platform_url": "capture: the page the browser was on",
+    "source_url": "capture: the URL of the response the item was read from",
+    "user_agent": "capture: the browser's User-Agent",
+    "nav_index": "capture: the capture tool's navigation index",
+    "item_id": "capture: the capture tool's id of the item",
+    "shape": "capture: zeeschuimer (an envelope around data) or 4cat (__import_meta)",
 }
 
 

@@ -47,6 +47,7 @@ COUNTERS = {
 HISTOGRAMS = {"takedown_check_duration_seconds", "takedown_time_to_takedown_seconds"}
 GAUGES = {
     "takedown_tracked_targets",
+    "takedown_targets_needing_attention",
     "takedown_tracked_posts",
     "takedown_checks_overdue",
     "takedown_group_last_success_timestamp_seconds",

@@ -30,8 +30,9 @@ def _outputs() -> dict[str, object]:
     out: dict[str, object] = {}
     world = fuzz.World(None)
     for seed in fuzz.SEEDS:
-        obs = world.observe(seed, fuzz.sr.fixture(seed.name), seed.headers)
-        posts = ([obs.post] if obs.post else []) + list(obs.entries or [])
+        observed = world.observe(seed, fuzz.sr.fixture(seed.name), seed.headers)
+        posts = [p for obs in observed
+                 for p in ([obs.post] if obs.post else []) + list(obs.entries or [])]
         for i, post in enumerate(posts):
             normalised = diff.normalise(post, seed.platform)
             out[f"hash {seed.name}#{i}:{post.key}"] = normalised.content_hash
