@@ -15,7 +15,7 @@ from typing import Any
 
 from monitor.errors import ParseError
 from monitor.observation import PostContent
-from monitor.platform import WordMatch, json_said, match_words
+from monitor.platform import WordMatch, join_base, json_said, match_words
 
 from .. import fields as f
 from ..links import html_links
@@ -56,7 +56,7 @@ def _join(web: str, path: str | None, fallback: str) -> str:
     """A site-relative permalink under ``web`` (path prefix kept); absolute ones and
     odd values give the ``fallback`` we built ourselves."""
     if path and path.startswith("/") and not path.startswith("//") and len(path) < 2048:
-        return f"{web.rstrip('/')}{path}"
+        return join_base(web, path)
     return fallback
 
 

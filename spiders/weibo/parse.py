@@ -22,14 +22,13 @@ from typing import Any
 
 from monitor.errors import ParseError
 from monitor.observation import PostContent
-from monitor.platform import match_words
+from monitor.platform import join_base, match_words
 from monitor.text import html_text
 
 from .. import fields as f
 from ..links import html_links
 from ..responses import first_entries
 from .ids import MID, mid_to_bid
-from .platform import join
 from .words import WORDS
 
 logger = logging.getLogger(__name__)
@@ -105,8 +104,8 @@ def parse_mblog(mblog: Any, base: str, *, in_order: bool = True) -> PostContent:
     retweeted = mblog.get("retweeted_status")
     return PostContent(
         key=mid,
-        url=join(base, f"status/{bid}"),
-        probe_url=join(base, f"statuses/show?id={mid}"),
+        url=join_base(base, f"status/{bid}"),
+        probe_url=join_base(base, f"statuses/show?id={mid}"),
         text=text,
         author=f.text(user.get("screen_name")),
         published_at=created(mblog.get("created_at")) if in_order else None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from monitor.platform import Kind, Platform, check_url
+from monitor.platform import Kind, Platform, check_url, join_base
 
 from .ids import to_mid
 from .words import WORDS
@@ -24,11 +24,6 @@ _POST_PATH = re.compile(r"/(?:status|detail)/(?P<id>[0-9A-Za-z]{1,20})/?"
 _PROFILE_PATH = re.compile(r"/(?:u/|profile/)?(?P<uid>[0-9]{5,12})/?")
 POST_HINT = "https://m.weibo.cn/status/<mid or bid>"
 ACCOUNT_HINT = "<numeric uid>, or https://m.weibo.cn/u/<uid>"
-
-
-def join(base: str, path: str) -> str:
-    """``path`` under ``base``, keeping any path the base has (``/mirror/weibo``)."""
-    return base.rstrip("/") + "/" + path.lstrip("/")
 
 
 def post_mid(url: str) -> str | None:
@@ -67,7 +62,7 @@ def post_ref(url: str, base_url: str | None) -> tuple[str, str]:
     mid = post_mid(url)
     if mid is None:
         raise ValueError(f"{url!r} is not a Weibo post URL ({POST_HINT})")
-    return mid, join(base_url or BASE_URL, f"statuses/show?id={mid}")
+    return mid, join_base(base_url or BASE_URL, f"statuses/show?id={mid}")
 
 
 def account_uid(value: str) -> str | None:

@@ -25,7 +25,7 @@ from scrapy.http import Request, Response
 from scrapy.settings import BaseSettings
 
 from monitor.observation import Outcome, PostContent
-from monitor.platform import WordMatch, match_words
+from monitor.platform import WordMatch, join_base, match_words
 
 from .. import fields as f
 from ..base import Job, MonitorSpider, Output
@@ -34,7 +34,7 @@ from ..responses import page_message, text_of
 from .answers import Answer, block, page_texts, read_answer, render_data, stub_texts
 from .ids import MID
 from .parse import Page, parse_mblog, timeline_page
-from .platform import BASE_URL, account_uid, join, post_mid
+from .platform import BASE_URL, account_uid, post_mid
 from .visitor import SESSIONS, WARMED, api_headers, cookie_from, forget, session, visitor_url
 from .words import SESSION_REFUSED, WORDS
 
@@ -102,7 +102,7 @@ class WeiboSpider(MonitorSpider):
             return []  # the first waiting job is fetching it
         if base in WARMED:  # the session was warmed once: a new cookie is enough
             return self._ask_visitor(job)
-        return [self.request(job, join(base, "/"), self.parse_warmup,
+        return [self.request(job, join_base(base, "/"), self.parse_warmup,
                              on_error=self.warmup_failed)]
 
     def parse_warmup(self, response: Response, job: Job) -> Output:
@@ -156,12 +156,12 @@ class WeiboSpider(MonitorSpider):
 
     def api(self, job: Job, path: str, step: Any, **kwargs: Any) -> Request:
         base, cookie = job.state["base"], job.state["cookie"]
-        return self.request(job, join(base, path), step, headers=api_headers(base, cookie),
+        return self.request(job, join_base(base, path), step, headers=api_headers(base, cookie),
                             **kwargs)
 
     def api_follow_up(self, job: Job, path: str, step: Any, name: str) -> Request:
         base, cookie = job.state["base"], job.state["cookie"]
-        return self.follow_up(job, join(base, path), step, name,
+        return self.follow_up(job, join_base(base, path), step, name,
                               headers=api_headers(base, cookie))
 
     def refused(self, job: Job, answer: Answer) -> None:
@@ -203,7 +203,7 @@ class WeiboSpider(MonitorSpider):
             self.hold(job, answer.outcome, response, message=answer.message,
                       signals=dict(answer.signals))
             job.state["errno"] = answer.errno
-            yield self.follow_up(job, join(job.state["base"], f"detail/{job.state['mid']}"),
+            yield self.follow_up(job, join_base(job.state["base"], f"detail/{job.state['mid']}"),
                                  self.parse_detail, "detail",
                                  headers={"Referer": job.state["base"] + "/",
                                           "Cookie": job.state["cookie"]})

@@ -19,7 +19,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from .platform import BASE_URL, join
+from monitor.platform import join_base
+
+from .platform import BASE_URL
 
 #: Where the real site issues visitor cookies (a mirror or the sandbox serves it
 #: under its base). Fetching it needs ``allow_hosts = ["passport.weibo.com"]``.
@@ -53,7 +55,7 @@ def visitor_url(base: str, configured: str | None = None) -> str:
         return configured
     if urlsplit(base).netloc == urlsplit(BASE_URL).netloc:
         return PASSPORT_VISITOR
-    return join(base, "visitor/genvisitor2")
+    return join_base(base, "visitor/genvisitor2")
 
 
 def cookie_from(set_cookies: Iterable[bytes], body: str) -> str | None:

@@ -631,3 +631,17 @@ def test_targets_and_post_refs():
         check_thread("https://www.reddit.com/r/x/", False)
     with pytest.raises(ValueError, match="access"):
         check_access("sometimes")
+
+
+def test_a_hostile_permalink_never_climbs_out_of_a_prefixed_base() -> None:
+    """A thing's permalink is content: joined under the base's path, ``..`` stays
+    under the mirror's prefix."""
+    from spiders.reddit.things import read_thing
+
+    web = "http://127.0.0.1:8765/mirror/reddit"
+    thing = read_thing({"kind": "t3", "data": {
+        "name": "t3_abc", "id": "abc", "title": "t", "selftext": "x", "author": "a",
+        "subreddit": "s", "created_utc": 1.0,
+        "permalink": "/../../../admin/r/s/comments/abc/"}}, web)
+    # as a server resolves it: no dot segment left to climb above the prefix
+    assert thing.post.url.startswith(web + "/") and "/.." not in thing.post.url, thing.post.url

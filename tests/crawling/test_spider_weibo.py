@@ -422,3 +422,17 @@ def test_a_post_target_lists_its_one_post(driver_for) -> None:
     (obs,) = driver.run(item, weibo({"statuses/show": ok("show_ok.json")}))
     assert driver.requests[-1].url == f"{BASE}/statuses/show?id={MID}"
     assert obs.outcome is Outcome.OK and [e.key for e in obs.entries or []] == [MID]
+
+
+def test_a_hostile_bid_never_climbs_out_of_a_prefixed_base() -> None:
+    """A post's URLs are joined under the base's path (monitor.platform.join_base), so
+    an id the content wrote with ``..`` stays under the mirror's prefix."""
+    from spiders.weibo.parse import parse_mblog
+
+    base = "http://127.0.0.1:8765/mirror/weibo"
+    post = parse_mblog({"id": "4414052358656728", "mid": "4414052358656728",
+                        "bid": "../../../admin", "text": "x", "user": {"screen_name": "a"}},
+                       base)
+    for url in (post.url, post.probe_url or ""):
+        # as a server resolves it: no dot segment left to climb above the prefix
+        assert url.startswith(base + "/") and "/.." not in url, url
