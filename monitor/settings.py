@@ -241,6 +241,22 @@ class Settings(BaseModel, Mapping[str, Any]):
         "(Zeeschuimer / 4CAT NDJSON) as seen-visible observations at their capture time: "
         "a logged-in view, evidence only that a note existed."))
 
+    # -- the analyst side (monitor/api, monitor/web) -------------------------------------
+    API_ADDRESS: Text = Field("127.0.0.1:8080", description=(
+        "Where `takedown serve` (and `takedown run` with API_IN_RUN) serves the HTTP API and "
+        "the web interface (host:port)."))
+    API_IN_RUN: Flag = Field(False, description=(
+        "Also serve the API and the web interface inside `takedown run`."))
+    PUBLIC_VIEW: Flag = Field(False, description=(
+        "Serve a read-only public view (/public, its Atom feed) without a token: only "
+        "events that passed review, or whose group needs none."))
+    PUBLIC_PSEUDONYMS: Flag = Field(True, description=(
+        "In the public view and research exports, show authors as stable pseudonyms "
+        "instead of their handles."))
+    PSEUDONYM_SECRET: Text = Field("", repr=False, description=(
+        "Key of the pseudonyms (HMAC). Empty: a random key made once and kept in the "
+        "database. Never logged."))
+
     @model_validator(mode="after")
     def _reddit_login_pair(self) -> Settings:
         if bool(self.REDDIT_USERNAME) != bool(self.REDDIT_PASSWORD):
