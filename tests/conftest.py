@@ -90,3 +90,51 @@ def tracked(db: Database) -> Database:
     from metrics_support import track
 
     return track(db)
+
+
+# --- the analyst side's tests: a real history, built once (tests/analyst_world.py) ---
+
+
+@pytest.fixture(scope="session")
+def analyst_template(pg_server_url: str, pg_template: str) -> Iterator[tuple[str, object]]:
+    """A database holding the demo scenario's real history, made hostile: the
+    template every ``analyst_db_url`` is cloned from, and its :class:`World`."""
+    from analyst_world import build_world
+
+    name = f"takedown_world_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(pg_template)))
+    world = build_world(_with_db(pg_server_url, name))
+    yield name, world
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+
+
+@pytest.fixture
+def analyst_world(analyst_template: tuple[str, object]) -> object:
+    """Where things are in the analyst history (an ``analyst_world.World``)."""
+    return analyst_template[1]
+
+
+@pytest.fixture
+def analyst_db_url(pg_server_url: str, analyst_template: tuple[str, object]) -> Iterator[str]:
+    """A fresh copy of the analyst history, migrated to the current schema."""
+    name = f"takedown_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(analyst_template[0])))
+    url = _with_db(pg_server_url, name)
+    Database(url).migrate()
+    yield url
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+
+
+@pytest.fixture
+def analyst_db(analyst_db_url: str) -> Iterator[Database]:
+    database = Database(analyst_db_url)
+    yield database
+    database.close()
