@@ -75,6 +75,8 @@ class Channel:
     format: str = "markdown"
     digest: str = "none"
     timeout: float = 10.0
+    #: A public channel: a reviewed group's events wait for approval (``held`` rows).
+    public: bool = False
     secret: str | None = field(default=None, repr=False)
 
     @property
@@ -177,7 +179,8 @@ def check_config(raw: Mapping[str, Any] | None, environ: Mapping[str, str] | Non
     except ValidationError as exc:
         return None, problems_of(exc, prefix=("alerts",), data=raw)
     channels = {name: Channel(name=name, type=ch.type, url=ch.resolved_url, format=ch.format,
-                              digest=ch.digest, timeout=ch.timeout, secret=ch.resolved_secret)
+                              digest=ch.digest, timeout=ch.timeout, secret=ch.resolved_secret,
+                              public=ch.public)
                 for name, ch in table.channels.items()}
     routes = tuple(Route(channels=route.channels or (),
                          groups=_set(route.groups), platforms=_set(route.platforms),

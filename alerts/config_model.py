@@ -166,6 +166,9 @@ class ChannelTable(BaseModel):
     format: Annotated[str, _one_of(FORMATS)] = Field("markdown", description="markdown or text.")
     digest: Annotated[str, _one_of(DIGESTS)] = Field("none", description=(
         "none (each alert at once), hourly or daily (one summary a period)."))
+    public: Flag = Field(False, description=(
+        "true: a public channel; events of groups with review = true reach it only once "
+        "a reviewer approves them (private channels get them at once)."))
     timeout: Positive = Field("10s", description="Seconds a send may take.")  # type: ignore[assignment]
     secret: str | None = Field(None, description=(
         "webhook: the HMAC-SHA256 key (prefer secret_env or secret_file)."))

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from monitor.db import access
 from monitor.errors import StorageUnavailable
 from monitor.events import Event
 from monitor.signals import SignalManager, events_stored
@@ -44,6 +45,8 @@ from .store import Conn
 log = logging.getLogger(__name__)
 
 __all__ = ["Outbox"]
+
+HELD_NOTE = "held for review: a public channel gets it once a reviewer approves it"
 
 
 class Outbox:
@@ -80,8 +83,13 @@ class Outbox:
                           "per event and channel", [e.id for e in stored])
             with store.savepoint(conn):
                 for f in map(Facts.of, stored):
+                    held = self._held(conn, f)
                     for name in rules.route(self.config, f):
-                        store.insert_delivery(conn, f.event_id, name, now)
+                        if name in held:
+                            store.insert_delivery(conn, f.event_id, name, now, state="held",
+                                                  note=HELD_NOTE)
+                        else:
+                            store.insert_delivery(conn, f.event_id, name, now)
 
     def _scopes(self, events: Sequence[Event]) -> set[str]:
         """The burst scopes (account and group) whose decisions these events take."""
@@ -118,6 +126,7 @@ class Outbox:
                 burst_id = store.start_burst(conn, decision, f)
             log.info("event %s (%s:%s) is part of mass deletion %s", f.event_id, f.platform,
                      event.post_key, burst_id)
+        held = self._held(conn, f) if names else set()
         for name in names:
             channel = cfg.channels[name]
             if verdict == "flap":
@@ -128,6 +137,10 @@ class Outbox:
                                       note=note)
                 log.info("event %s (%s:%s) not alerted on %s: %s", f.event_id, f.platform,
                          event.post_key, name, note)
+            elif name in held:
+                # Alone, not folded: it goes out when approved, by then past any burst.
+                store.insert_delivery(conn, f.event_id, name, now, state="held",
+                                      note=HELD_NOTE)
             elif channel.digest != "none":
                 parent = self._digest(conn, channel, now)
                 store.insert_delivery(conn, f.event_id, name, now, state="folded",
@@ -139,6 +152,14 @@ class Outbox:
             else:
                 delay = cfg.grouping_delay if f.kind == "disappeared" else 0.0
                 store.insert_delivery(conn, f.event_id, name, now + timedelta(seconds=delay))
+
+    def _held(self, conn: Conn, f: Facts) -> set[str]:
+        """The public channels that must wait for the event's review (none when its
+        group needs no review)."""
+        public = {n for n, c in self.config.channels.items() if c.public}
+        if not public or access.is_published(conn, f.event_id):
+            return set()
+        return public
 
     def _burst(self, conn: Conn, channel: Channel, burst_id: int,
                decision: BurstDecision, f: Facts, now: datetime) -> int:

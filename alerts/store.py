@@ -22,7 +22,9 @@ from monitor.db import storage_faults
 
 from .rules import ALERTED, BurstDecision, Facts, Mark, OpenBurst
 
-STATES = ("pending", "sending", "sent", "failed", "dead", "folded", "suppressed")
+#: ``held``: a public channel's delivery of an event awaiting review; the review's
+#: decision (:func:`monitor.db.access.decide`) makes it pending or suppressed.
+STATES = ("pending", "sending", "sent", "failed", "dead", "folded", "suppressed", "held")
 
 _LOCK_CLASS = 0x7A6B_3D02  # advisory locks of burst scopes: pg_advisory_xact_lock(class, hash)
 

@@ -9,7 +9,10 @@
     ├── StorageError              the database cannot be reached or migrated
     │   └── StorageUnavailable    a transient fault (connection lost or refused, pool
     │                             timeout, server shutting down, deadlock): retry later
-    └── ParseError                a response could not be parsed (malformed page)
+    ├── ParseError                a response could not be parsed (malformed page)
+    └── AccessError               an analyst's request cannot be done: an unknown token,
+        │                         a rejection without a reason (monitor/db/access.py)
+        └── UnknownEvent          a review of an event id that does not exist
 
 Messages say what happened and what to do next.
 """

@@ -146,7 +146,8 @@ def check_watchlist(text: str, source: str = "<watchlist>") -> tuple[Watchlist |
                           alerts=valid.alerts)
     for name, group in valid.groups.items():
         watchlist.groups[name] = {"description": group.description,
-                                  "interval": group.interval, "tags": group.tags}
+                                  "interval": group.interval, "tags": group.tags,
+                                  "review": group.review}
     for _, group_name, entry in _entries(valid):
         group = valid.groups[group_name]
         watchlist.targets.append(Target(

@@ -29,6 +29,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StrictBool,
     ValidationError,
     ValidatorFunctionWrapHandler,
     create_model,
@@ -299,6 +300,9 @@ class Group(BaseModel):
     interval: Interval = None
     tags: Tags = ()
     allow_hosts: Hosts = ()
+    #: Hold this group's events for review before publishing them (public view, Atom
+    #: feeds, research export, public alert channels); private channels still get them.
+    review: StrictBool = False
     targets: list[TargetEntry] = []
 
 

@@ -114,6 +114,18 @@ def sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def watchlist_targets(c: Ctx, db: Database, wl: Any = None) -> list[Any]:
+    """The watchlist's targets, after storing which of its groups need review before
+    their events are published (read by the public view, feeds and public channels)."""
+    from monitor.db import access
+
+    wl = wl or c.watchlist()
+    with db.transaction() as conn:
+        access.sync_review_groups(conn, {name: bool(group.get("review"))
+                                         for name, group in wl.groups.items()})
+    return list(wl.targets)
+
+
 def run_on_crawl_loop(coro: Any) -> Any:
     """Run ``coro`` on the process's one crawl loop (a Twisted reactor cannot restart)."""
     from spiders.crawl import event_loop, shutdown
