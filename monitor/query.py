@@ -94,14 +94,26 @@ def format_events(rows: Sequence[dict[str, Any]], fmt: str) -> str:
     return out.getvalue()
 
 
+#: What a spreadsheet reads as the start of a formula in a CSV cell.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: a string that would start a formula
+    gets a leading apostrophe (OWASP's advice). Post text is written by strangers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _csv_value(column: str, value: Any) -> Any:
     if value is None:
         return ""
     if column == "candidates":
-        return ";".join(value)
+        return safe_cell(";".join(value))
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, default=str)
-    return value
+    return safe_cell(value)
 
 
 def _cell(row: dict[str, Any], column: str) -> str:

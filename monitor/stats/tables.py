@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ..query import render_table
+from ..query import render_table, safe_cell
 
 __all__ = ["FORMATS", "KEYWORD_COLUMNS", "RATE_COLUMNS", "SURVIVAL_COLUMNS", "keyword_rows",
            "render", "survival_rows"]
@@ -81,6 +81,4 @@ def _csv(value: Any) -> Any:
         return ""
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    return safe_cell(value)
