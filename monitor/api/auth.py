@@ -25,13 +25,23 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi import (
+    APIRouter,
+    Depends,
+    FastAPI,
+    Form,
+    HTTPException,
+    Query,
+    Request,
+    Security,
+)
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from ..access import ROLES, Principal, csrf_for, has_role
 from ..db import access as store
+from .deps import BEARER, SESSION
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +110,11 @@ def require(role: str) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency admitting a request with a live token of ``role`` or stronger."""
     has_role(role, role)  # fails now, at import, on a misspelt role
 
-    async def dependency(request: Request) -> Principal:
+    # The two security schemes are parameters so that every route using ``require``
+    # says in the OpenAPI document how to authenticate; the request itself is read below.
+    async def dependency(request: Request,
+                         _bearer: Annotated[Any, Security(BEARER)] = None,
+                         _session: Annotated[Any, Security(SESSION)] = None) -> Principal:
         secret, via = _credentials(request)
         if secret is None:
             raise AuthFailure(401, "authentication required: send 'Authorization: Bearer "

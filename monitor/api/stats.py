@@ -1,9 +1,12 @@
 """``/api/v1/stats``: time-to-takedown curves, deletion rates, keywords of removed
-posts, and their plots as SVG (viewer role)."""
+posts, and their plots as SVG (viewer role).
+
+Rates read the rollups (exact and fresh); survival answers are served from the
+cache of :mod:`monitor.stats.cache` when computed within ``STATS_CACHE_MINUTES``."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -11,7 +14,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..db.stats import StatsFilter
-from ..stats import plots, report
+from ..stats import cache, plots, report
 from .auth import Principal, require
 from .deps import (
     AUTHENTICATED,
@@ -88,6 +91,9 @@ class SurvivalAnswer(_Model):
     curves: list[CurveModel]
     omitted: int = Field(description="Keys left out (fewest posts first).")
     method: str
+    computed_at: datetime = Field(description="When this answer was computed: answers "
+                                  "are reused for STATS_CACHE_MINUTES (a relative since "
+                                  "counts from here). Ask with fresh=true to recompute.")
 
 
 class RateRow(_Model):
@@ -140,15 +146,20 @@ def survival(request: Request, _: Viewer, since: Since = None, until: Until = No
              platform: Platforms = None, group: Groups = None, account: Accounts = None,
              by: By = "all",
              top: Annotated[int, Query(ge=1, le=50, description="Curves at most.")] = 12,
+             fresh: Annotated[bool, Query(description="Compute now instead of reusing an "
+                                          "answer computed within STATS_CACHE_MINUTES "
+                                          "(seconds at a million posts).")] = False,
              ) -> dict[str, Any]:
     """Interval-censored survival (Turnbull) per key, with 95% bands and the shares
     removed within 10 min, 30 min, 1 h and 24 h."""
     f = _filter(request, since, until, platform, group, account)
+    params = {"since": since, "until": until, "platform": f.platforms, "group": group,
+              "account": account, "by": by, "top": top}
+    minutes = getattr(request.app.state.settings, "STATS_CACHE_MINUTES", None)
+    max_age = cache.MAX_AGE if minutes is None else timedelta(minutes=float(minutes))
     with transaction(request) as conn:
-        answer = report.survival(conn, f, by, top=top)
-    for curve in answer["curves"]:
-        curve["key"] = str(curve["key"])
-    return answer
+        return cache.survival(conn, params, f, request.app.state.clock.now(),
+                              max_age=timedelta(0) if fresh else max_age)
 
 
 @router.get("/rates", response_model=RatesAnswer, summary="Deletion rates")
