@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,6 +107,15 @@ def analyst_template(pg_server_url: str, pg_template: str) -> Iterator[tuple[str
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
             sql.Identifier(name), sql.Identifier(pg_template)))
     world = build_world(_with_db(pg_server_url, name))
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        # A template must have no session when it is copied: end any the build left.
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                     " WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+        for _ in range(100):
+            if not conn.execute("SELECT 1 FROM pg_stat_activity WHERE datname = %s",
+                                (name,)).fetchone():
+                break
+            time.sleep(0.05)  # a terminated backend takes a moment to leave
     yield name, world
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(

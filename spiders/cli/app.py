@@ -30,6 +30,7 @@ from .context import (
     run_on_crawl_loop,
     setup_logging,
     sigterm_interrupts,
+    watchlist_targets,
     worker_for,
 )
 
@@ -111,7 +112,7 @@ def check(c: Ctx) -> None:
     settings = wl.settings()
     with sigterm_interrupts(), c.database(settings) as db:
         with worker_for(settings, db, signals=_signals(alerts)) as worker:
-            worker.sync(wl.targets)
+            worker.sync(watchlist_targets(c, db, wl))
             stats = run_on_crawl_loop(_one_cycle(worker))
         sent = dispatch_once(db, alerts) if alerts else None
         with db.transaction() as conn:
@@ -157,7 +158,7 @@ def run(c: Ctx) -> None:
         metrics.connect(signals)
         try:
             with worker_for(settings, db, signals=signals) as worker:
-                worker.sync(wl.targets)
+                worker.sync(watchlist_targets(c, db, wl))
                 click.echo(startup_line(wl, settings))
                 run_on_crawl_loop(_daemon(c, worker, db, alerts, metrics))
         finally:
@@ -175,11 +176,23 @@ async def _daemon(c: Ctx, worker: Worker, db: Database, alerts: AlertConfig | No
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    server = None  # API_IN_RUN: bound first, so a taken port fails at once
+    if worker.settings["API_IN_RUN"]:
+        from monitor.api import create_app
+
+        from .serve import serve_in_background
+
+        server = serve_in_background(create_app(worker.settings, db),
+                                     worker.settings["API_ADDRESS"])
     # Continuous scheduling: due work is fetched as it becomes due (README "Scheduling").
-    jobs = [run_continuous(worker, reload=lambda: c.watchlist().targets, stop=stop)]
+    jobs = [run_continuous(worker, reload=lambda: watchlist_targets(c, db), stop=stop)]
     if alerts is not None:
         jobs.append(run_dispatcher(db, alerts, stop, metrics))
-    await asyncio.gather(*jobs)
+    try:
+        await asyncio.gather(*jobs)
+    finally:
+        if server is not None:
+            await server.stop()
 
 
 def startup_line(wl: Any, settings: Settings) -> str:
@@ -231,21 +244,30 @@ def sandbox(port: int, seed: int, scenario: str, fault_rate: float, tick: float,
 @click.option("--seed", default=1, show_default=True)
 @click.option("--fault-rate", default=0.1, show_default=True,
               help="Share of sandbox responses that fail transiently.")
+@click.option("--serve", "serve", is_flag=False, flag_value="127.0.0.1:8080", default=None,
+              metavar="[HOST:PORT]",
+              help="Also serve the web interface (default 127.0.0.1:8080) with an admin "
+                   "token made for the demo, and go on serving after it until Ctrl-C.")
 @click.pass_obj
-def demo(c: Ctx, seconds: float, seed: int, fault_rate: float) -> None:
+def demo(c: Ctx, seconds: float, seed: int, fault_rate: float, serve: str | None) -> None:
     """Start the sandbox platform and watch it with the real monitor, offline."""
     from .demo import run_demo
 
-    run_demo(c, seconds=seconds, seed=seed, fault_rate=fault_rate)
+    run_demo(c, seconds=seconds, seed=seed, fault_rate=fault_rate, serve=serve)
 
 
 def _add_commands() -> None:
     from alerts.cli import alerts_group
 
+    from .access import review_group, token_group
+    from .exports import export
     from .imports import import_group
+    from .serve import serve
+    from .stats import stats
 
     for command in (records.events, records.history, records.status, records.migrate,
-                    watch.watch, watch.platforms_command, alerts_group, import_group):
+                    watch.watch, watch.platforms_command, alerts_group, import_group,
+                    token_group, review_group, stats, export, serve):
         cli.add_command(command)
 
 

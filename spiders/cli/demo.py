@@ -49,13 +49,20 @@ def demo_settings(environ: dict[str, str] | None = None) -> Settings:
     return Settings.load(DEMO_SETTINGS, environ, source="demo settings")
 
 
-def run_demo(c: Ctx, *, seconds: float, seed: int, fault_rate: float) -> None:
-    """Watch a fresh demo sandbox for up to ``seconds``, printing events as they come."""
+def run_demo(c: Ctx, *, seconds: float, seed: int, fault_rate: float,
+             serve: str | None = None) -> None:
+    """Watch a fresh demo sandbox for up to ``seconds``, printing events as they come;
+    with ``serve`` (HOST:PORT), also serve the web interface there, and go on serving
+    after the demo until interrupted."""
     from monitor.db import tracking
     from monitor.watchlist import parse_watchlist
     from spiders.sandbox import Sandbox
 
     settings = demo_settings()
+    if serve:
+        from .serve import bind
+
+        bind(serve).close()  # a taken port fails now, not after the demo
     sandbox = Sandbox(seed=seed, scenario="demo", fault_rate=fault_rate, tick_seconds=6.0,
                       timeout_delay=3.0)
     base_url = sandbox.start()
@@ -77,15 +84,38 @@ def run_demo(c: Ctx, *, seconds: float, seed: int, fault_rate: float) -> None:
                 click.echo(f"tracking {len(wl.targets)} targets: "
                            + ", ".join(f"{n} {what}" for what, n in sorted(kinds.items()))
                            + "\n")
-                run_on_crawl_loop(_watch(worker, sandbox, seconds))
+                run_on_crawl_loop(_watch(worker, sandbox, seconds,
+                                         web=_web(settings, db, serve) if serve else None))
             _summary(db, sandbox.truth())
     finally:
         sandbox.stop()
 
 
-async def _watch(worker: Worker, sandbox: Sandbox, seconds: float) -> None:
-    """Run the daemon until ``seconds`` passed, or 25 s after the sandbox's script ended."""
+def _web(settings: Settings, db: Database, address: str) -> tuple[Any, str, str]:
+    """The app to serve, where, and a fresh admin token for the demo's operator."""
+    from monitor.api import create_app
+    from monitor.db import access
+
+    with db.transaction() as conn:
+        # The demo group's events wait for review, so the review queue has work.
+        access.sync_review_groups(conn, {DEMO_GROUP: True})
+        _, token = access.create_token(conn, f"demo-{int(time.time())}", "admin")
+    return create_app(settings, db), address, token
+
+
+async def _watch(worker: Worker, sandbox: Sandbox, seconds: float,
+                 web: tuple[Any, str, str] | None = None) -> None:
+    """Run the daemon until ``seconds`` passed, or 25 s after the sandbox's script ended;
+    with ``web``, serve it meanwhile and afterwards until Ctrl-C or SIGTERM."""
     from monitor.worker import run_daemon
+
+    server = None
+    if web is not None:
+        from .serve import serve_in_background
+
+        app, address, token = web
+        server = serve_in_background(app, address)
+        click.echo(f"web interface: http://{address}/login (token, shown once: {token})\n")
 
     stop = asyncio.Event()
     started = time.monotonic()
@@ -103,6 +133,25 @@ async def _watch(worker: Worker, sandbox: Sandbox, seconds: float) -> None:
     task = asyncio.create_task(watchdog())
     await run_daemon(worker, stop=stop)
     await task
+    if server is not None:
+        click.echo(f"\nthe demo is over; still serving http://{server.address}/ "
+                   "(Ctrl-C to stop)")
+        await _until_interrupted()
+        await server.stop()
+
+
+async def _until_interrupted() -> None:
+    import signal
+
+    loop = asyncio.get_running_loop()
+    interrupted = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupted.set)
+    try:
+        await interrupted.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 def _summary(db: Database, truth: dict[str, Any]) -> None:
