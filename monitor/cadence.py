@@ -71,15 +71,23 @@ def backoff(streak: int, base: float, cap: float, *, jitter: float = 0.0,
     return float(min(cap, low + (high - low) * rand))
 
 
-def target_retry(streak: int, interval: float, cap: float, retry_after: float = 0.0) -> float:
+def target_retry(streak: int, interval: float, cap: float, retry_after: float = 0.0,
+                 patience: int = 0) -> float:
     """Seconds until a target that failed ``streak`` times in a row is checked again.
 
     The first retries come sooner than the interval (a blip should not cost a
     whole interval), then the wait doubles past it up to ``cap``
     (ERROR_BACKOFF_MAX): a failing target is fetched less often than a healthy
     one. A longer ``Retry-After`` from the server wins over both.
+
+    Below two minutes the doubling starts past the interval at once; ``patience``
+    failures in a row are retried within one interval all the same, so a few
+    transient faults never leave a fast target unread for longer than its own
+    pace (a post's short-lived state could pass unseen in the gap).
     """
     wait = backoff(streak, min(interval, 60.0), max(cap, min(interval, 60.0)))
+    if streak <= patience:
+        wait = min(wait, interval)
     return max(wait, retry_after)
 
 

@@ -21,11 +21,14 @@ from .tokens import TOKEN_WAIT, probe_token, token_wait
 if TYPE_CHECKING:  # the rules are the lifecycle's settings; no import at run time
     from .lifecycle import Rules
 
-__all__ = ["PROBE_FAILURES", "TOKEN_WAIT", "first_check_error", "probe_token",
+__all__ = ["LISTING_PATIENCE", "PROBE_FAILURES", "TOKEN_WAIT", "first_check_error", "probe_token",
            "schedule_post", "target_checked"]
 
 #: Key in ``PostRow.known``: transient probe failures in a row (for the back-off).
 PROBE_FAILURES = "probe_failures"
+#: Transient listing failures in a row retried within the target's interval before it
+#: backs off past it: as many as a suspicion waits for (``lifecycle.LISTING_TRIES``).
+LISTING_PATIENCE = 3
 
 
 def schedule_post(rules: Rules, target: TargetRow, post: PostRow, obs: Observation,
@@ -98,7 +101,8 @@ def target_checked(rules: Rules, target: TargetRow, obs: Observation) -> None:
         target.last_error = (first_check_error(target, obs) if never_read else
                              f"{obs.outcome.value}: {obs.detail or obs.http_status or ''}")
         wait = target_retry(target.error_streak, target.interval_s, rules.error_backoff_max,
-                            float(obs.signals.get("retry_after") or 0))
+                            float(obs.signals.get("retry_after") or 0),
+                            patience=0 if never_read else LISTING_PATIENCE)
     else:
         target.error_streak = 0
         target.last_error = None

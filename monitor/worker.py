@@ -81,7 +81,7 @@ class Worker:
         """Make the database's targets match the watchlist's."""
         with self.db.transaction() as conn:
             return store.sync_targets(conn, targets, self.settings["DEFAULT_INTERVAL"],
-                                      self.groups)
+                                      self.groups, now=self.clock.now())
 
     async def cycle(self) -> dict[str, Any]:
         """One pass over everything due now; returns counts."""

@@ -31,8 +31,11 @@ _JSON_POST = {"suspicion", "known"}
 
 
 def sync_targets(conn: Conn, targets: Iterable[Any], default_interval: float,
-                 groups: Sequence[str] | None = None) -> dict[str, int]:
+                 groups: Sequence[str] | None = None, *,
+                 now: datetime | None = None) -> dict[str, int]:
     """Make the targets table match the watchlist; returns counts of what changed.
+    New targets (and single posts) are due at ``now``: the worker's clock, else the
+    database's (a worker on an injected clock must not find them due later).
 
     Targets removed from the watchlist are deactivated, never deleted: their
     history stays queryable. With ``groups``, only those groups are touched. A
@@ -52,19 +55,19 @@ def sync_targets(conn: Conn, targets: Iterable[Any], default_interval: float,
             INSERT INTO targets (key, group_name, platform, kind, value, base_url, interval_s,
                                  tags, allow_hosts, single_post, options, next_due)
             VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
-                    CASE WHEN %s THEN NULL ELSE now() END)
+                    CASE WHEN %s THEN NULL ELSE coalesce(%s::timestamptz, now()) END)
             ON CONFLICT (key) DO UPDATE SET group_name = EXCLUDED.group_name,
                 interval_s = EXCLUDED.interval_s, tags = EXCLUDED.tags,
                 allow_hosts = EXCLUDED.allow_hosts, options = EXCLUDED.options,
                 base_url = EXCLUDED.base_url, active = true,
                 single_post = EXCLUDED.single_post,
                 next_due = CASE WHEN EXCLUDED.single_post THEN NULL
-                           ELSE COALESCE(targets.next_due, now()) END
+                           ELSE COALESCE(targets.next_due, %s::timestamptz, now()) END
             RETURNING id, (xmax = 0) AS inserted
             """,
             (t.key, t.group, t.platform, t.kind, t.value, t.base_url, interval,
              list(t.tags), list(getattr(t, "allow_hosts", ())), single,
-             Jsonb(dict(getattr(t, "options", None) or {})), single),
+             Jsonb(dict(getattr(t, "options", None) or {})), single, now, now),
         ).fetchone()
         assert row is not None
         added += bool(row["inserted"])
@@ -74,14 +77,16 @@ def sync_targets(conn: Conn, targets: Iterable[Any], default_interval: float,
                 """
                 INSERT INTO posts (target_id, platform, post_key, url, probe_url, first_seen,
                                    state, state_since, next_check)
-                VALUES (%s, %s, %s, %s, %s, now(), 'unseen', now(), now())
+                SELECT %(target)s, %(platform)s, %(key)s, %(url)s, %(probe)s, at, 'unseen',
+                       at, at FROM coalesce(%(now)s::timestamptz, now()) AS at
                 ON CONFLICT (target_id, post_key) DO UPDATE SET probe_url = EXCLUDED.probe_url,
                   known = CASE WHEN posts.probe_url = EXCLUDED.probe_url THEN posts.known
-                          ELSE posts.known - %s::text[] END,  -- a fresh URL's token wins
+                          ELSE posts.known - %(tokens)s::text[] END,  -- a fresh URL's token wins
                   next_check = CASE WHEN posts.probe_url = EXCLUDED.probe_url
-                               THEN posts.next_check ELSE now() END
+                               THEN posts.next_check ELSE EXCLUDED.next_check END
                 """,
-                (row["id"], t.platform, post_key, t.value, probe_url, url_token_keys(t.platform)),
+                {"target": row["id"], "platform": t.platform, "key": post_key, "url": t.value,
+                 "probe": probe_url, "tokens": url_token_keys(t.platform), "now": now},
             )
     cur = conn.execute(
         "UPDATE targets SET active = false WHERE active AND NOT (key = ANY(%s)) "

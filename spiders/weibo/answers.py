@@ -23,6 +23,8 @@ from .words import WORDS
 _RENDER_DATA = "$render_data"
 _UNSEEN = frozenset({"script", "style", "noscript"})
 _TEXTS = 200
+#: :func:`json_envelope` of a JSON object without block words.
+ENVELOPE = "an API envelope"
 
 
 @dataclass(slots=True)
@@ -89,6 +91,24 @@ def block(said: dict[str, Any]) -> WordMatch | None:
 def _blocked(hit: WordMatch, detail: str) -> Answer:
     return Answer(outcome=Outcome(hit.rule.outcome), hit=hit, detail=detail,
                   signals={"fingerprint": hit.rule.name})
+
+
+def json_envelope(body: str) -> str | None:
+    """What a body that is a JSON object is, in brief (its block's fingerprint, else
+    :data:`ENVELOPE`; never its words), or None when it is no JSON object (a page).
+    Weibo's pages are HTML: a JSON object where one belongs is an API answer, such as
+    the rate limit's ``ok:-100``."""
+    text = body.strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    hit = block(json_said(data, WORDS))
+    return hit.rule.name if hit is not None else ENVELOPE
 
 
 def render_data(html: str) -> dict[str, Any] | None:

@@ -31,7 +31,15 @@ from .. import fields as f
 from ..base import Job, MonitorSpider, Output
 from ..links import html_links
 from ..responses import page_message, text_of
-from .answers import Answer, block, page_texts, read_answer, render_data, stub_texts
+from .answers import (
+    Answer,
+    block,
+    json_envelope,
+    page_texts,
+    read_answer,
+    render_data,
+    stub_texts,
+)
 from .ids import MID
 from .parse import Page, parse_mblog, timeline_page
 from .platform import BASE_URL, account_uid, post_mid
@@ -169,6 +177,37 @@ class WeiboSpider(MonitorSpider):
         if answer.hit is not None and answer.hit.rule.name in SESSION_REFUSED:
             forget(job.state["base"], job.state.get("cookie"))
 
+    def renewed(self, response: Response, job: Job, answer: Answer) -> Output | None:
+        """Ask a refused API request again, once per job, with a fresh visitor cookie.
+
+        A refusal (432, ``ok:-100``, the visitor system) is about our cookie, not the
+        post: a browser gets a new cookie and asks again. Ending the check there
+        instead would lose it for a whole interval, and a suspect post's confirming
+        probes are few (a short-lived privacy setting went unseen that way). None
+        when the answer is no refusal, or this job renewed its session already."""
+        if answer.hit is None or answer.hit.rule.name not in SESSION_REFUSED \
+                or job.state.get("renewed"):
+            return None
+        request = response.request
+        if request is None:
+            return None
+        job.state["renewed"] = True
+        job.state["visitor_tries"] = 0
+        forget(job.state["base"], job.state.get("cookie"))
+        logger.info("weibo session refused for %s (%s): asking again with a new cookie",
+                    job.item.target_key, answer.hit.rule.name)
+        step = getattr(self, request.meta["step"])
+        on_error = request.meta.get("on_error")
+        extra = {k: v for k, v in request.meta.items() if k == "entry"}
+
+        def again(job: Job, cookie: str) -> Output:
+            job.state["cookie"] = cookie
+            return [self.request(job, request.url, step,
+                                 on_error=getattr(self, on_error) if on_error else None,
+                                 headers=api_headers(job.state["base"], cookie), meta=extra)]
+
+        return self.with_visitor(job, again)
+
     def concluded(self, job: Job, response: Response, answer: Answer, **fields: Any) -> Any:
         self.refused(job, answer)
         signals = {**job.state["signals"], **answer.signals, **fields.pop("signals", {})}
@@ -184,6 +223,9 @@ class WeiboSpider(MonitorSpider):
 
     def parse_show(self, response: Response, job: Job) -> Output:
         answer = read_answer(response)
+        if (again := self.renewed(response, job, answer)) is not None:
+            yield from again
+            return
         if answer.data is not None and answer.outcome is None:
             known = job.item.known
             in_order = known.get("listed_via") != "repost" and not known.get("pinned")
@@ -239,6 +281,13 @@ class WeiboSpider(MonitorSpider):
             self.second_signal_failed(job, "detail: the visitor system answered")
             yield self.finish(job)
             return
+        if (envelope := json_envelope(html)) is not None:
+            # An API envelope where the page belongs (a rate limit's ``ok:-100`` comes
+            # with HTTP 200): no page at all, so not the page's silence. Read as the
+            # page, the errno alone would decide a vaguer cause than the page says.
+            self.second_signal_failed(job, f"detail: a JSON answer, not the page ({envelope})")
+            yield self.finish(job)
+            return
         data = render_data(html)
         if data is not None and isinstance(data.get("status"), dict):
             # The API says gone, the page serves it: the signals disagree, so
@@ -280,6 +329,9 @@ class WeiboSpider(MonitorSpider):
         state = job.state
         first = state["pages"] == 0
         answer = read_answer(response)
+        if (again := self.renewed(response, job, answer)) is not None:
+            yield from again
+            return
         if answer.data is None or answer.outcome is not None:
             if not first:
                 self.refused(job, answer)
@@ -386,6 +438,8 @@ class WeiboSpider(MonitorSpider):
     def parse_long(self, response: Response, job: Job) -> Output:
         entry: PostContent = response.meta["entry"]
         answer = read_answer(response)
+        if (again := self.renewed(response, job, answer)) is not None:
+            return again
         full = f.text(f.obj((answer.data or {}).get("data")).get("longTextContent"))
         if answer.outcome is None and full:
             entry.text, entry.links = full, html_links(full, job.state["base"])
