@@ -2,7 +2,7 @@
 posts, and their plots as SVG (viewer role).
 
 Rates read the rollups (exact and fresh); survival answers are served from the
-cache of :mod:`monitor.stats.cache` when computed within ``STATS_CACHE_MINUTES``."""
+cache of :mod:`monitor.stats.cache` when computed within ``STATS_MAX_AGE``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..db import Connection
 from ..db.stats import StatsFilter
 from ..stats import cache, plots, report
 from .auth import Principal, require
@@ -92,7 +93,7 @@ class SurvivalAnswer(_Model):
     omitted: int = Field(description="Keys left out (fewest posts first).")
     method: str
     computed_at: datetime = Field(description="When this answer was computed: answers "
-                                  "are reused for STATS_CACHE_MINUTES (a relative since "
+                                  "are reused for STATS_MAX_AGE (a relative since "
                                   "counts from here). Ask with fresh=true to recompute.")
 
 
@@ -147,7 +148,7 @@ def survival(request: Request, _: Viewer, since: Since = None, until: Until = No
              by: By = "all",
              top: Annotated[int, Query(ge=1, le=50, description="Curves at most.")] = 12,
              fresh: Annotated[bool, Query(description="Compute now instead of reusing an "
-                                          "answer computed within STATS_CACHE_MINUTES "
+                                          "answer computed within STATS_MAX_AGE "
                                           "(seconds at a million posts).")] = False,
              ) -> dict[str, Any]:
     """Interval-censored survival (Turnbull) per key, with 95% bands and the shares
@@ -155,11 +156,16 @@ def survival(request: Request, _: Viewer, since: Since = None, until: Until = No
     f = _filter(request, since, until, platform, group, account)
     params = {"since": since, "until": until, "platform": f.platforms, "group": group,
               "account": account, "by": by, "top": top}
-    minutes = getattr(request.app.state.settings, "STATS_CACHE_MINUTES", None)
-    max_age = cache.MAX_AGE if minutes is None else timedelta(minutes=float(minutes))
     with transaction(request) as conn:
-        return cache.survival(conn, params, f, request.app.state.clock.now(),
-                              max_age=timedelta(0) if fresh else max_age)
+        return _survival_answer(request, conn, f, params, fresh=fresh)
+
+
+def _survival_answer(request: Request, conn: Connection, f: StatsFilter, params: dict[str, Any],
+                     *, fresh: bool = False) -> dict[str, Any]:
+    """The survival answer from the cache (:mod:`monitor.stats.cache`)."""
+    max_age = timedelta(seconds=request.app.state.settings["STATS_MAX_AGE"])
+    return cache.survival(conn, params, f, request.app.state.clock.now(),
+                          max_age=timedelta(0) if fresh else max_age)
 
 
 @router.get("/rates", response_model=RatesAnswer, summary="Deletion rates")
@@ -199,7 +205,12 @@ def plot(request: Request, _: Viewer, name: Literal["survival", "deletions", "ca
     """``survival`` (curves by ``by``), ``deletions`` (per week), ``causes`` (by platform)."""
     f = _filter(request, since, until, platform, group, account)
     with transaction(request) as conn:
-        svg = plots.render(conn, name, f, by)
+        if name == "survival":  # the curves cost seconds: the cached answer serves
+            svg = plots.survival_svg(_survival_answer(
+                request, conn, f, {"since": since, "until": until, "platform": f.platforms,
+                                   "group": group, "account": account, "by": by, "top": 8}))
+        else:
+            svg = plots.render(conn, name, f, by)
     return Response(svg, media_type="image/svg+xml", headers={
         "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
         "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})

@@ -5,6 +5,7 @@ deletion rates, keywords of removed posts, and their plots.
 - :mod:`.keywords`: tokens (jieba for Chinese) and the weighted log-odds (pure).
 - :mod:`.report`: the tables and curves the API, the pages and the CLI share.
 - :mod:`.plots`: the SVG plots.
+- :mod:`.cache`: survival answers computed ahead of the request (the fit costs seconds).
 
 The SQL is in :mod:`monitor.db.stats`.
 """
