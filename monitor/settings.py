@@ -253,6 +253,10 @@ class Settings(BaseModel, Mapping[str, Any]):
     PUBLIC_PSEUDONYMS: Flag = Field(True, description=(
         "In the public view and research exports, show authors as stable pseudonyms "
         "instead of their handles."))
+    STATS_MAX_AGE: Seconds = Field(600.0, description=(
+        "How old a survival-curve answer may be before the API computes it again; "
+        "`takedown serve` (and `run` with API_IN_RUN) recompute a year of each breakdown "
+        "this often in the background. 0: no reuse, every request computes."))
     PSEUDONYM_SECRET: Text = Field("", repr=False, description=(
         "Key of the pseudonyms (HMAC). Empty: a random key made once and kept in the "
         "database. Never logged."))

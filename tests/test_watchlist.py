@@ -82,8 +82,10 @@ def test_valid_file_parses_to_targets() -> None:
         "description": "Hong Kong journalists",
         "interval": 600.0,
         "tags": ("hk",),
+        "review": False,
     }
-    assert wl.groups["feeds"] == {"description": None, "interval": None, "tags": ()}
+    assert wl.groups["feeds"] == {"description": None, "interval": None, "tags": (),
+                                  "review": False}
     assert wl.settings_values == {"confirm_spacing": "10s"}
     settings = wl.settings(environ={"TAKEDOWN_CONFIRM_PROBES": "3"})
     assert settings["CONFIRM_SPACING"] == 10.0 and settings["CONFIRM_PROBES"] == 3

@@ -14,10 +14,13 @@ and answered with a reference to the log, never with the stack.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -66,7 +69,7 @@ show them.
 def create_app(settings: Settings, db: Database, *, clock: Clock | None = None) -> FastAPI:
     app = FastAPI(title=TITLE, version="1", description=DESCRIPTION,
                   openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs",
-                  redoc_url=None)
+                  redoc_url=None, lifespan=_lifespan)
     app.state.settings = settings
     app.state.db = db
     app.state.clock = clock or SystemClock()
@@ -79,6 +82,25 @@ def create_app(settings: Settings, db: Database, *, clock: Clock | None = None) 
     security.install(app)  # the pages' Content-Security-Policy and friends
     app.add_middleware(_SecurityHeaders)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """While served: keep the common statistics answers fresh in the background."""
+    every = app.state.settings["STATS_MAX_AGE"]
+    task = None
+    if every > 0 and app.state.db is not None:
+        from ..stats.cache import refresh_forever
+
+        task = asyncio.create_task(refresh_forever(app.state.db, app.state.clock, every),
+                                   name="takedown-stats-refresh")
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 # --- errors --------------------------------------------------------------------------

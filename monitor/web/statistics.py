@@ -4,6 +4,7 @@ and 24 h, deletion rates, the keywords of removed posts, and the stats part's pl
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -11,7 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from ..api.auth import Principal, require
 from ..db.stats import StatsFilter
-from ..stats import report
+from ..stats import cache, report
 from .common import context, read
 from .render import page
 
@@ -27,17 +28,26 @@ PLOTS = {
 }
 
 
-def _load(conn: Any) -> dict[str, Any]:
-    everything = StatsFilter()
-    survival = report.survival(conn, everything, "all", samples=50)
+#: The page covers the last year: the survival answer is the one the API serves for
+#: ``since=365d`` and keeps fresh in the background (:mod:`monitor.stats.cache`).
+YEAR = cache.COMMON[0]
+
+
+def _load(conn: Any, now: datetime, max_age: timedelta) -> dict[str, Any]:
+    year = StatsFilter(since=now - timedelta(days=365))
+    params = {k: v for k, v in YEAR.items() if k != "kind"}
+    survival = cache.survival(conn, params, year, now, max_age=max_age)
     curve = survival["curves"][0] if survival["curves"] else None
     return {"curve": curve, "method": survival["method"],
-            "rates": report.rates(conn, everything, "platform"),
-            "keywords": report.keywords(conn, everything, top=30)}
+            "computed_at": survival["computed_at"],
+            "rates": report.rates(conn, year, "platform"),
+            "keywords": report.keywords(conn, year, top=30)}
 
 
 @router.get("/stats", response_class=HTMLResponse, include_in_schema=False)
 def stats_page(request: Request,
                principal: Annotated[Principal, Depends(require("viewer"))]) -> HTMLResponse:
-    return page(request, "stats.html", context(principal, "stats", plots=PLOTS,
-                                               **read(request, _load)))
+    now = request.app.state.clock.now()
+    max_age = timedelta(seconds=request.app.state.settings["STATS_MAX_AGE"])
+    data = read(request, lambda conn: _load(conn, now, max_age))
+    return page(request, "stats.html", context(principal, "stats", plots=PLOTS, **data))
