@@ -95,7 +95,7 @@ def test_serve_in_background_runs_on_the_callers_loop(app: FastAPI, viewer_token
         handle = serve_in_background(app, f"127.0.0.1:{_free_port()}")
         async with httpx.AsyncClient(timeout=30) as http:
             url = f"http://{handle.address}/api/v1/status"
-            for _ in range(600):  # a real server starting on a busy machine  # the task binds at once but starts on the next turns
+            for _ in range(600):  # binds at once, starts on later turns (a busy machine)
                 try:
                     answer = await http.get(url, headers={
                         "Authorization": f"Bearer {viewer_token}"})
