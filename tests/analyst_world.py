@@ -11,7 +11,6 @@ session and give each test its own copy.
 
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,9 +62,6 @@ def build_world(db_url: str) -> World:
 
     events, truth = run_scenario(db_url, fault_rate=0.0)
     assert events, "the demo scenario recorded no events"
-    # The scenario's worker keeps an idle lock connection until it is collected, and a
-    # database with a session cannot be a template: collect it now.
-    gc.collect()
     with psycopg.connect(db_url, row_factory=dict_row, autocommit=False) as conn:
         world = _hostile(conn)
         conn.commit()

@@ -156,12 +156,19 @@ def run_scenario(db_url: str, fault_rate: float, seed: int = 1) -> tuple[list[An
         settings = settings.replace(**sb.settings())  # Reddit's OAuth app, at the sandbox
         with Database.open(settings) as db:
             worker = make_worker(db, settings, clock)
-            worker.sync(parse_watchlist(sb.watchlist_toml(interval=f"{INTERVAL:g}s")).targets)
-            from spiders.crawl import event_loop
+            try:
+                worker.sync(parse_watchlist(
+                    sb.watchlist_toml(interval=f"{INTERVAL:g}s")).targets)
+                from spiders.crawl import event_loop
 
-            settle = 3 * detection_window(settings, INTERVAL)
-            event_loop().run_until_complete(run_until_quiet(sb, worker, clock, settle=settle))
-            return stored_events(db), sb.truth()
+                settle = 3 * detection_window(settings, INTERVAL)
+                event_loop().run_until_complete(
+                    run_until_quiet(sb, worker, clock, settle=settle))
+                return stored_events(db), sb.truth()
+            finally:
+                # Its seat's lock connection: a database with a session cannot be a
+                # template (tests/analyst_world.py copies this history).
+                worker.close()
 
 
 def stored_events(db: Database) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from psycopg import sql
 
-from .queries import Conn, EventFilter
+from .queries import Conn, EventFilter, event_conditions
 
 #: Rows fetched from the server per round trip, and per chunk handed to the writers.
 CHUNK = 2000
@@ -38,32 +38,6 @@ _EVENT_FROM = sql.SQL("""
     -- the version the event is about, else the post's last one (as `takedown events`)
     LEFT JOIN versions v ON v.id = COALESCE(e.version_id, p.current_version_id)
 """)
-
-
-def _event_conditions(f: EventFilter, params: dict[str, Any]) -> list[sql.Composable]:
-    """The conditions of ``takedown events`` over ``events e`` and ``targets t``."""
-    where: list[sql.Composable] = []
-
-    def add(clause: str, name: str, value: Any) -> None:
-        where.append(sql.SQL(clause))
-        params[name] = value
-
-    if f.since:
-        add("e.detected_at >= %(since)s", "since", f.since)
-    if f.until:
-        add("e.detected_at < %(until)s", "until", f.until)
-    if f.platforms:
-        add("e.platform = ANY(%(platforms)s)", "platforms", f.platforms)
-    if f.groups:
-        add("e.group_name = ANY(%(groups)s)", "groups", f.groups)
-    if f.targets:
-        add("(t.key = ANY(%(targets)s) OR t.value = ANY(%(targets)s))", "targets", f.targets)
-    if f.kinds:
-        add("e.kind = ANY(%(kinds)s)", "kinds", f.kinds)
-    if f.causes:
-        add("(e.cause = ANY(%(causes)s) OR e.cause_detail = ANY(%(causes)s))", "causes",
-            f.causes)
-    return where
 
 
 def _post_conditions(f: EventFilter, params: dict[str, Any], first_seen: str
@@ -135,7 +109,7 @@ def stream_events(conn: Conn, f: EventFilter, *, chunk: int = CHUNK,
     """Events as ``takedown events`` selects them (same columns), oldest first.
     ``published``: a condition over ``events e`` (``published_clause()``) they must meet."""
     params: dict[str, Any] = {}
-    where = _event_conditions(f, params) + _published(published, "e")
+    where = event_conditions(f, params) + _published(published, "e")
     query = sql.SQL("SELECT {cols} {src} {where} ORDER BY e.detected_at, e.id {limit}").format(
         cols=_EVENT_COLUMNS, src=_EVENT_FROM, where=_where(where), limit=_limit(f))
     return _stream(conn, "events", query, params, chunk)
@@ -192,7 +166,7 @@ def latest_events(conn: Conn, f: EventFilter, limit: int,
                   published: sql.Composable | None = None) -> list[dict[str, Any]]:
     """The ``limit`` most recent events the filter keeps, newest first (for feeds)."""
     params: dict[str, Any] = {"n": limit}
-    where = _event_conditions(f, params) + _published(published, "e")
+    where = event_conditions(f, params) + _published(published, "e")
     query = sql.SQL("SELECT {cols} {src} {where} ORDER BY e.detected_at DESC, e.id DESC "
                     "LIMIT %(n)s").format(cols=_EVENT_COLUMNS, src=_EVENT_FROM,
                                           where=_where(where))

@@ -28,9 +28,10 @@ class EventFilter:
     limit: int | None = None  # None: every row; 0: none
 
 
-def events(conn: Conn, f: EventFilter) -> list[dict[str, Any]]:
+def event_conditions(f: EventFilter, params: dict[str, Any]) -> list[sql.Composable]:
+    """The conditions of ``takedown events`` over ``events e`` and ``targets t``; their
+    values go into ``params``. Exports and the API filter the same way."""
     where: list[sql.Composable] = []
-    params: dict[str, Any] = {}
 
     def add(clause: str, name: str, value: Any) -> None:
         where.append(sql.SQL(clause))
@@ -51,6 +52,12 @@ def events(conn: Conn, f: EventFilter) -> list[dict[str, Any]]:
     if f.causes:
         add("(e.cause = ANY(%(causes)s) OR e.cause_detail = ANY(%(causes)s))", "causes",
             f.causes)
+    return where
+
+
+def events(conn: Conn, f: EventFilter) -> list[dict[str, Any]]:
+    params: dict[str, Any] = {}
+    where = event_conditions(f, params)
     query = sql.SQL(
         """
         SELECT e.id, e.detected_at, e.kind, e.cause, e.cause_detail, e.candidates,

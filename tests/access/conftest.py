@@ -3,7 +3,6 @@ token of each role (helpers in ``access_helpers.py``)."""
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,15 +14,6 @@ from monitor.api import create_app
 from monitor.db import Database
 from monitor.db.access import create_token
 from monitor.settings import Settings
-
-
-@pytest.fixture(scope="session")
-def analyst_template(analyst_template: tuple[str, object]) -> tuple[str, object]:
-    """The shared template once the scenario's worker is collected: ``run_scenario``
-    leaves the worker's idle lock connection to the garbage collector, and
-    ``CREATE DATABASE ... TEMPLATE`` fails while any session is connected."""
-    gc.collect()
-    return analyst_template
 
 
 def _app(db: Database, **settings: Any) -> Any:

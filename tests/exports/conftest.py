@@ -4,7 +4,6 @@ each role, and the exports read back into rows."""
 from __future__ import annotations
 
 import csv
-import gc
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -21,17 +20,6 @@ from monitor.db.access import create_token
 from monitor.settings import Settings
 
 Make = Callable[..., TestClient]
-
-
-@pytest.fixture(scope="session")
-def analyst_template(analyst_template: tuple[str, object]) -> tuple[str, object]:
-    """The shared template, once the scenario's worker is collected: ``run_scenario``
-    leaves its worker (and the worker's idle lock connection to the template) to the
-    garbage collector, and ``CREATE DATABASE ... TEMPLATE`` fails while any session is
-    connected. (For the lead: closing the worker in ``tests/test_e2e.py`` fixes it at
-    the source.)"""
-    gc.collect()
-    return analyst_template
 
 
 def read_back(data: bytes, fmt: str) -> tuple[list[str], list[dict[str, Any]]]:
