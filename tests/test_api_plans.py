@@ -161,7 +161,7 @@ def test_statistics_find_first_disappearances_by_index(small_history: tuple[str,
 
 
 @pytest.mark.parametrize(("index", "path", "why"), [
-    ("versions_search", "search: English", "the text index"),
+    ("events_recent", "search: English", "the newest-first walk"),
     ("events_post", "post history", "a post's events"),
     ("observations_post", "post history", "a post's observations"),
 ])

@@ -8,11 +8,22 @@
 - :func:`accounts`: per author within a platform, how many posts disappeared.
 - :func:`collector_status`: what is failing, and since when.
 
-Full-text search goes through the expression indexes of migration 009: every
-version's title and text, and the platform's words (``evidence.observed.message``).
-Each CJK character is its own lexeme, so a Chinese query is a phrase of characters and
-``审查`` finds ``关于审查的讨论`` without a word segmenter. Whitespace-separated terms must
-all match (AND); no stemming (the ``simple`` configuration), the same in every locale.
+Full-text search matches every version's title and text and the platform's words
+(``evidence.observed.message``), through the documents migration 013 stores
+(``versions.search_doc``, ``events.words_doc``, GIN-indexed). Each CJK character is its
+own lexeme, so a Chinese query is a phrase of characters and ``审查`` finds
+``关于审查的讨论`` without a word segmenter. Whitespace-separated terms must all match
+(AND); no stemming (the ``simple`` configuration), the same in every locale.
+
+How a search page is found (measured at 1,000,000 events, ``bench/README.md``): a
+frequent term (a few % of posts) fills a page within the newest few thousand events,
+so the newest :data:`SEARCH_WINDOW` events of the filters are probed one by one, in
+index order, until a page is full. When they hold too few matches, the rate seen so
+far says how far back the page ends: up to :data:`MAX_WALK` more events are probed,
+else the rest is collected from the GIN indexes and sorted (cheap, as the term is
+rare). The planner is not left to choose: its estimate of a phrase (characters taken
+as independent) or of a word absent from the platform's words is off by 10-100x, and
+a wrong LIMIT walk reads every event.
 """
 
 from __future__ import annotations
@@ -98,16 +109,30 @@ _EVENT_SELECT = sql.SQL("""
     LEFT JOIN versions v ON v.id = COALESCE(e.version_id, p.current_version_id)
 """)
 
-# Both halves are index-backed (versions_search, events_words_search); the UNION keeps
-# the planner from turning an OR into a scan of every event.
-_TEXT_MATCH = """e.id IN (
-    SELECT ev.id FROM events ev WHERE ev.post_id IN (
-        SELECT vs.post_id FROM versions vs
-        WHERE takedown_search_doc(vs.title, vs.raw_text) @@ {tsq})
-    UNION
-    SELECT ew.id FROM events ew
-    WHERE ew.evidence -> 'observed' ->> 'message' IS NOT NULL
-      AND takedown_search_doc(NULL, ew.evidence -> 'observed' ->> 'message') @@ {tsq})"""
+#: A search first tests the newest this many events of the page's filters, one by one.
+SEARCH_WINDOW = 4000
+#: ... and probes at most this many more before it collects matches from the GIN indexes.
+MAX_WALK = 12000
+
+# A match: any version of the post, or the platform's words. OFFSET 0 keeps the EXISTS
+# a per-row probe (else the planner may hash every matching version first).
+_MATCH = """(w.words_doc @@ {tsq} OR EXISTS (
+    SELECT 1 FROM versions vs WHERE vs.post_id = w.post_id AND vs.search_doc @@ {tsq}
+    OFFSET 0))"""
+# The events of the filters newest first, in index order (OFFSET 0 keeps the order
+# the outer query reads; its LIMIT stops the probes as soon as a page is full).
+_WINDOW = """SELECT e.id, e.post_id, e.detected_at, e.words_doc FROM events e{joins}
+    {where} ORDER BY e.detected_at DESC, e.id DESC {cap}"""
+# Every match older than the window, collected from the GIN indexes. MATERIALIZED:
+# planned for its total cost (no early stop is possible), never as a LIMIT walk.
+_COLLECT = """WITH text_posts AS MATERIALIZED (
+        SELECT DISTINCT vs.post_id FROM versions vs WHERE vs.search_doc @@ {tsq}),
+    hits AS MATERIALIZED (
+        SELECT e.id, e.detected_at FROM events e{joins}
+        WHERE {filters} e.post_id IN (SELECT post_id FROM text_posts)
+        UNION
+        SELECT e.id, e.detected_at FROM events e{joins} WHERE {filters} e.words_doc @@ {tsq})
+    SELECT id FROM hits ORDER BY detected_at DESC, id DESC LIMIT %(limit)s"""
 
 
 def text_query(text: str) -> sql.Composable | None:
@@ -125,62 +150,140 @@ def search_events(conn: Conn, f: EventQuery) -> tuple[list[dict[str, Any]], str 
     """One page of events, newest first by (detected_at, id), and the cursor of the next
     page (None on the last). A page never repeats or skips a row of an earlier page,
     whatever is recorded between the two requests."""
-    built = search_statement(f)
-    if built is None:
-        return [], None
-    rows = conn.execute(*built).fetchall()
+    if f.q is None or text_query(f.q) is None:
+        built = search_statement(f)
+        rows = conn.execute(*built).fetchall() if built else []
+    else:
+        rows = _search_text(conn, f)
     if len(rows) <= f.limit:
         return rows, None
     rows = rows[: f.limit]
     return rows, encode_cursor(rows[-1]["detected_at"], rows[-1]["id"])
 
 
-def search_statement(f: EventQuery) -> tuple[sql.Composed, dict[str, Any]] | None:
-    """The statement :func:`search_events` runs (one row more than a page, to know
-    whether another follows) and its parameters; None when ``q`` has no term. Separate
-    so tests and the benchmark can EXPLAIN it."""
+def _search_text(conn: Conn, f: EventQuery) -> list[dict[str, Any]]:
+    """A page of a text search: walk windows of the newest events while the matches
+    seen so far say a page is near, else collect the rest from the GIN indexes."""
+    rows: list[dict[str, Any]] = []
+    before: Key | None = None
+    size = SEARCH_WINDOW
+    for _ in range(3):
+        need = f.limit + 1 - len(rows)
+        found = conn.execute(*_window_edge(f, before, size)).fetchone()
+        if found is None:  # no event older than `before` passes the filters
+            return rows
+        edge = (found["detected_at"], found["id"]) if found["n"] >= size else None
+        built = search_statement(f, window=edge, before=before, limit=need)
+        hits = conn.execute(*built).fetchall() if built else []
+        rows += hits
+        if len(rows) > f.limit or edge is None:
+            return rows
+        # Matches per event so far predict how far back the page ends; past
+        # MAX_WALK events, probing one by one costs more than collecting.
+        walk = (need - len(hits)) * found["n"] // len(hits) * 2 if hits else MAX_WALK + 1
+        if walk > MAX_WALK:
+            break
+        before, size = edge, max(walk, SEARCH_WINDOW)
+    rest = search_statement(f, before=edge, limit=f.limit + 1 - len(rows), collect=True)
+    return rows + (conn.execute(*rest).fetchall() if rest else [])
+
+
+Key = tuple[datetime, int]
+
+
+def search_statement(f: EventQuery, *, window: Key | None = None, before: Key | None = None,
+                     limit: int | None = None, collect: bool = False
+                     ) -> tuple[sql.Composed, dict[str, Any]] | None:
+    """A statement :func:`search_events` runs and its parameters (None when ``q`` has no
+    term): the page (one row more, to know whether another follows); with ``q``, the
+    ``limit`` newest matches older than ``before`` (else the cursor), probed one by one
+    down to the key ``window`` (no bound when None) or, with ``collect``, gathered from
+    the GIN indexes."""
     if not 1 <= f.limit <= MAX_LIMIT:
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+    where, params = _filters(f, before)
+    params["limit"] = limit or f.limit + 1
+    page = sql.SQL(" ORDER BY e.detected_at DESC, e.id DESC LIMIT %(limit)s")
+    if f.q is None:
+        return _EVENT_SELECT + _where(where) + page, params
+    tsq = text_query(f.q)
+    if tsq is None:
+        return None
+    if not collect:
+        if window is not None:
+            where.append(sql.SQL("(e.detected_at, e.id) >= (%(w_at)s, %(w_id)s)"))
+            params["w_at"], params["w_id"] = window
+        hits = sql.SQL("SELECT w.id FROM ({}) w WHERE {} ORDER BY w.detected_at DESC, "
+                       "w.id DESC LIMIT %(limit)s").format(
+            sql.SQL(_WINDOW).format(joins=_joins(f), where=_where(where),
+                                    cap=sql.SQL("OFFSET 0")),
+            sql.SQL(_MATCH).format(tsq=tsq))
+    else:
+        hits = sql.SQL(_COLLECT).format(
+            tsq=tsq, joins=_joins(f),
+            filters=sql.Composed([c + sql.SQL(" AND ") for c in where]))
+    return _EVENT_SELECT + sql.SQL("WHERE e.id IN ({})").format(hits) + page, params
+
+
+def _window_edge(f: EventQuery, before: Key | None, size: int
+                 ) -> tuple[sql.Composed, dict[str, Any]]:
+    """The oldest key of a search's window (``size`` events older than ``before``, else
+    the cursor), and how many events it holds."""
+    where, params = _filters(f, before)
+    params["window"] = size
+    return sql.SQL("SELECT w.detected_at, w.id, count(*) OVER () AS n FROM ({}) w "
+                   "ORDER BY w.detected_at, w.id LIMIT 1").format(
+        sql.SQL(_WINDOW).format(joins=_joins(f), where=_where(where),
+                                cap=sql.SQL("LIMIT %(window)s"))), params
+
+
+def _where(where: list[sql.Composable]) -> sql.Composable:
+    return sql.SQL("WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL("")
+
+def _joins(f: EventQuery) -> sql.Composable:
+    """The tables a search's own filters need besides events."""
+    return sql.Composed(
+        ([sql.SQL(" JOIN targets t ON t.id = e.target_id")] if f.targets else [])
+        + ([sql.SQL(" JOIN posts p ON p.id = e.post_id")] if f.authors else []))
+
+
+def _filters(f: EventQuery, before: tuple[datetime, int] | None = None
+             ) -> tuple[list[sql.Composable], dict[str, Any]]:
+    """The page's conditions on ``e`` (events), ``t`` (targets), ``p`` (posts);
+    ``before`` replaces the cursor's key (it is older)."""
     where: list[sql.Composable] = []
     params: dict[str, Any] = {}
 
-    def add(clause: str, name: str, value: Any) -> None:
-        where.append(sql.SQL(clause))
-        params[name] = value
+    def one_of(columns: tuple[str, ...], name: str, values: list[Any] | None) -> None:
+        if not values:
+            return
+        # One value is compared with `=`: PostgreSQL 15 cannot read a
+        # (column, detected_at, id) index in order for `column = ANY(array)`, and would
+        # sort all of a group's events to keep a page of them.
+        single = len(values) == 1
+        test = sql.SQL("{} = %({})s" if single else "{} = ANY(%({})s)")
+        where.append(sql.SQL("({})").format(sql.SQL(" OR ").join(
+            test.format(sql.SQL(c), sql.SQL(name)) for c in columns)))
+        params[name] = values[0] if single else values
 
     if f.since:
-        add("e.detected_at >= %(since)s", "since", f.since)
+        where.append(sql.SQL("e.detected_at >= %(since)s"))
+        params["since"] = f.since
     if f.until:
-        add("e.detected_at < %(until)s", "until", f.until)
-    if f.platforms:
-        add("e.platform = ANY(%(platforms)s)", "platforms", f.platforms)
-    if f.groups:
-        add("e.group_name = ANY(%(groups)s)", "groups", f.groups)
-    if f.targets:
-        add("(t.key = ANY(%(targets)s) OR t.value = ANY(%(targets)s))", "targets", f.targets)
-    if f.target_ids:
-        add("e.target_id = ANY(%(target_ids)s)", "target_ids", f.target_ids)
-    if f.authors:
-        add("p.author = ANY(%(authors)s)", "authors", f.authors)
-    if f.kinds:
-        add("e.kind = ANY(%(kinds)s)", "kinds", f.kinds)
-    if f.causes:
-        add("(e.cause = ANY(%(causes)s) OR e.cause_detail = ANY(%(causes)s))", "causes",
-            f.causes)
-    if f.cursor:
-        at, event_id = decode_cursor(f.cursor)
-        add("(e.detected_at, e.id) < (%(c_at)s, %(c_id)s)", "c_at", at)
-        params["c_id"] = event_id
-    if f.q is not None:
-        tsq = text_query(f.q)
-        if tsq is None:
-            return None
-        where.append(sql.SQL(_TEXT_MATCH).format(tsq=tsq))
-    params["limit"] = f.limit + 1
-    stmt = _EVENT_SELECT + sql.SQL("{where} ORDER BY e.detected_at DESC, e.id DESC "
-                                   "LIMIT %(limit)s").format(
-        where=sql.SQL("WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""))
-    return stmt, params
+        where.append(sql.SQL("e.detected_at < %(until)s"))
+        params["until"] = f.until
+    one_of(("e.platform",), "platforms", f.platforms)
+    one_of(("e.group_name",), "groups", f.groups)
+    one_of(("t.key", "t.value"), "targets", f.targets)
+    one_of(("e.target_id",), "target_ids", f.target_ids)
+    one_of(("p.author",), "authors", f.authors)
+    one_of(("e.kind",), "kinds", f.kinds)
+    one_of(("e.cause", "e.cause_detail"), "causes", f.causes)
+    if f.cursor or before:
+        at, event_id = before or decode_cursor(f.cursor or "")
+        where.append(sql.SQL("(e.detected_at, e.id) < (%(c_at)s, %(c_id)s)"))
+        params["c_at"], params["c_id"] = at, event_id
+    return where, params
 
 
 def event(conn: Conn, event_id: int) -> dict[str, Any] | None:
