@@ -392,3 +392,19 @@ def test_no_function_is_over_80_lines_without_a_reason() -> None:
             offenders[path.relative_to(ROOT).as_posix()] = found
     assert len(modules) > 30
     assert offenders == {}
+
+
+# --- test helpers: `conftest` is whichever test folder's conftest was loaded last -------
+
+
+def test_no_test_imports_helpers_from_conftest() -> None:
+    """Each test folder has a ``conftest.py``, all imported under the one name
+    ``conftest``, so ``from conftest import helper`` gets whichever folder's was loaded
+    last (the crawling tests failed so once the web tests had a conftest). Helpers live
+    in modules of their own (``crawl_helpers``, ``export_helpers``, ``access_helpers``)."""
+    found = [f"{path.relative_to(ROOT)}:{node.lineno}"
+             for path in sorted((ROOT / "tests").rglob("*.py"))
+             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+             if isinstance(node, ast.ImportFrom) and node.module == "conftest"
+             or isinstance(node, ast.Import) and any(a.name == "conftest" for a in node.names)]
+    assert found == []

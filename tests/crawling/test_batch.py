@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from batchspider import InfoSpider, run_crawl, settings
+from crawl_helpers import routes
 from mockserver import Canned, InfoApi, MockServer
 
 from monitor.observation import Observation, Outcome, WorkItem, body_hash
@@ -334,7 +335,6 @@ class _Late(InfoSpider):
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:9/x", "http://127.0.0.1:9/follow"])
 def test_a_step_that_fails_after_concluding_keeps_its_observation(driver_for, url):
-    from conftest import routes
 
     item = WorkItem(mode="probe", platform="infotest", target_key="k", url=url)
     (obs,) = driver_for(_Late).run(item, routes({"/account": (200, "{}", {}),

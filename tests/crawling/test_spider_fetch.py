@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from conftest import fixture
+from crawl_helpers import fixture
 from mockserver import Canned, MockServer, closed_port
 
 from monitor.errors import UnknownPlatform

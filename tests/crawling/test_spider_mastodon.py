@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from conftest import fixture, make_spider, routes
+from crawl_helpers import Driver, fixture, make_response, make_spider, routes
 from scrapy.exceptions import DownloadTimeoutError
 
 from monitor.observation import Outcome, WorkItem, body_hash
@@ -187,7 +187,6 @@ def test_listing_statuses_page_one_failure(driver_for):
 
 
 def test_listing_without_base_url_uses_account_host():
-    from conftest import Driver, make_spider
 
     driver = Driver(make_spider(MastodonSpider))
     item = WorkItem(mode="listing", platform="mastodon", target_key="k", url="@bob@example.social")
@@ -480,7 +479,6 @@ def test_an_entry_that_fails_for_any_reason_is_skipped_with_its_key(driver_for, 
 
 
 def test_link_header_of_many_angle_brackets_is_read_in_linear_time():
-    from conftest import make_response
     from scrapy.http import Request
 
     from spiders.mastodon.spider import next_link

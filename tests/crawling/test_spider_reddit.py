@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import FIXTURES, Answer, make_response, make_spider, routes
+from crawl_helpers import FIXTURES, Answer, make_response, make_spider, routes
 from scrapy.http import Request
 
 from monitor.classify import ACCOUNT_STATES, NOTICES, classify_disappearance

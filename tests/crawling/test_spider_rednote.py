@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import fixture, routes
+from crawl_helpers import fixture, make_response, routes
 
 from monitor.errors import ParseError
 from monitor.observation import NOTICES, SIGNALS, Outcome, WorkItem, body_hash
@@ -282,7 +282,6 @@ def test_unavailable_pages(driver_for, name, final, outcome, notice, code, messa
     driver = driver_for(RednoteSpider)
     if final:
         # The real page is reached by a redirect; the final URL carries the code.
-        from conftest import make_response
 
         spider = driver.spider
         (request,) = list(spider._first(_job(spider, probe())))
@@ -311,7 +310,6 @@ def _job(spider, item):
 
 
 def test_bare_404_redirect_without_text_is_generic(driver_for):
-    from conftest import make_response
 
     spider = driver_for(RednoteSpider).spider
     (request,) = list(spider._first(_job(spider, probe())))
@@ -910,7 +908,6 @@ def test_fake_removed_note_with_a_valid_token_says_why(driver_for, action, code,
     query = dict(parse_qs(urlsplit(location).query))
     page = _get(planner, "/404", **{k: v[0] for k, v in query.items()})
     # Read by the spider as the note page's final answer.
-    from conftest import make_response
 
     spider = driver_for(RednoteSpider).spider
     (request,) = list(spider._first(_job(spider, probe(url=f"{BASE}/explore/{note.key}"))))

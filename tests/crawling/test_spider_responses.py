@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from conftest import make_response
+from crawl_helpers import make_response
 from scrapy import Request
 from scrapy.exceptions import (
     CannotResolveHostError,

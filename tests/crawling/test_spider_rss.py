@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from conftest import fixture, routes
+from crawl_helpers import fixture, make_spider, routes
 
 from monitor.errors import ParseError
 from monitor.observation import Outcome, WorkItem, body_hash
@@ -249,7 +249,6 @@ def test_idle_spider_answers_orphaned_work():
     from types import SimpleNamespace
     from typing import Any
 
-    from conftest import make_spider
     from scrapy.exceptions import DontCloseSpider
 
     from spiders import event_loop

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Answer, fixture, routes
+from crawl_helpers import Answer, fixture, routes
 from scrapy.exceptions import DownloadTimeoutError
 from scrapy.http import HtmlResponse, Request
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from crawl_helpers import fixture
 from mockserver import Canned, MockServer
 from twisted.internet.address import IPv4Address
 from twisted.internet.interfaces import IHostnameResolver
@@ -271,7 +272,6 @@ def test_file_and_data_handlers_are_off_even_without_the_policy(tmp_path: Any) -
 
 
 def mastodon_server(server: MockServer, next_link: str) -> None:
-    from conftest import fixture
 
     json_type = {"Content-Type": "application/json; charset=utf-8"}
     server.route("/api/v1/accounts/lookup",

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest import Make, read_back
+from export_helpers import Make, read_back
 
 from monitor.db import Database
 from monitor.db import access as access_store

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from analyst_world import XSS
-from conftest import Make
+from export_helpers import Make
 from lxml import etree
 
 from monitor.access import Principal, pseudonym

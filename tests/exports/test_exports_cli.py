@@ -9,7 +9,7 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner, Result
-from conftest import read_back
+from export_helpers import read_back
 from lxml import etree
 
 from monitor.db import Database

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from analyst_world import XSS
-from conftest import read_back
+from export_helpers import read_back
 
 from monitor.access import Principal, pseudonym
 from monitor.db import Database

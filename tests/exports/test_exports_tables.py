@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from analyst_world import ARABIC, CHINESE, RLO, XSS
-from conftest import read_back
+from export_helpers import read_back
 
 from monitor import query
 from monitor.db import Database
