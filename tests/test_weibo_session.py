@@ -7,7 +7,7 @@ here): a make_private lasting two ticks went unseen because every check of the p
 in that window met a refused session (HTTP 432 or ``ok:-100``) and ended there, and
 a platform removal was called ``ambiguous`` because a rate limit's ``ok:-100`` answer
 (HTTP 200) was read as the detail page. In memory, on the spider test driver
-(``tests/crawling/conftest.py``).
+(``tests/crawling/crawl_helpers.py``).
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from spiders.weibo.visitor import SESSIONS, WARMED
 
 
 def _crawling_support() -> Any:
-    """The spider tests' driver module (a conftest elsewhere, so loaded by path)."""
+    """The spider tests' driver module (in another test folder, so loaded by path)."""
     name = "weibo_session_crawling_support"
     if name not in sys.modules:
-        path = Path(__file__).resolve().parent / "crawling" / "conftest.py"
+        path = Path(__file__).resolve().parent / "crawling" / "crawl_helpers.py"
         spec = importlib.util.spec_from_file_location(name, path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
