@@ -126,7 +126,7 @@ class Lifecycle:
                 _remember(post, obs.post, probe=True)
                 read = self._see_content(target, post, obs.post, norm, obs)
             self._seen_visible(target, post, obs, via="probe")
-        elif obs.outcome.absent and not token_problem:
+        elif obs.outcome.absent and not token_problem and not _paused(obs):
             self._seen_absent(target, post, obs)
         write = runs.post_write(self._slot, target, post, obs, obs.post)
         write.version_id = read or write.version_id
@@ -152,7 +152,7 @@ class Lifecycle:
                 target.account_state = obs.signals["account_state"]
             listed = self._walk(target, posts, obs, new_post)
             self._unlisted(target, posts, obs, listed, previous_state)
-        elif obs.outcome.absent:
+        elif obs.outcome.absent and not _paused(obs):
             # The feed or account itself is gone: every visible post is suspect.
             for post in posts.values():
                 if post.state == PostState.VISIBLE:
@@ -454,6 +454,12 @@ class Lifecycle:
             evidence=evidence,
             dedupe_key=f"{post.id}:{post.transitions}:{kind}",
         ))
+
+
+def _paused(obs: Observation) -> bool:
+    """The collector was blocked or the platform out when this was seen
+    (:mod:`monitor.collector`): an absence then says nothing about the post."""
+    return bool(obs.signals.get("collector_paused"))
 
 
 def window_start(obs: Observation) -> datetime | None:

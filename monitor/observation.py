@@ -18,7 +18,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from .vantage import Vantage
 
 Mode = Literal["listing", "probe"]
 
@@ -217,6 +220,22 @@ class PostContent:
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. xsec_token, spoiler_text
 
 
+@dataclass(frozen=True, slots=True)
+class RawCapture:
+    """The raw HTTP exchange behind an observation, kept as evidence (WARC records:
+    :mod:`monitor.archive`). Headers are kept as sent and received, in order."""
+
+    method: str
+    url: str
+    request_headers: tuple[tuple[str, str], ...]
+    status: int
+    response_headers: tuple[tuple[str, str], ...]
+    body: bytes
+    fetched_at: datetime
+    #: The vantage point (name) the request left from, and the proxy's country.
+    vantage: str = "local"
+
+
 @dataclass(slots=True)
 class WorkItem:
     """One unit of due work handed to a spider."""
@@ -239,6 +258,9 @@ class WorkItem:
     #: fetch from, and the other hosts the watchlist allows (``*.`` wildcards).
     target_url: str | None = None
     allow_hosts: tuple[str, ...] = ()
+    #: Where the request leaves from (a proxy with a country): None is this machine,
+    #: the ``VANTAGE`` setting (:mod:`monitor.vantage`).
+    vantage: Vantage | None = None
 
 
 @dataclass(slots=True)
@@ -269,6 +291,9 @@ class Observation:
     #: Why a transient or malformed outcome happened (exception text, parser error).
     detail: str | None = None
     vantage: str = "local"
+    #: The raw exchange (request, response headers, body) for the evidence archive;
+    #: the recorder keeps it only where an event may rest on it (:mod:`monitor.archive`).
+    capture: RawCapture | None = None
     observed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     elapsed_ms: float | None = None
 

@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from .events import Event
-from .observation import Observation
+from .observation import Observation, RawCapture
 from .platforms import is_single_post
 
 
@@ -181,6 +181,8 @@ class ObsWrite:
     signals: dict[str, Any]
     counters: dict[str, Any] | None
     detail: str | None
+    #: The raw exchange to archive with this write (:mod:`monitor.archive`), if kept.
+    capture: RawCapture | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from . import cadence, diff
+from .collector import CollectorHealth
 from .db import Connection, Database
 from .db import tracking as store
 from .errors import StorageUnavailable
@@ -85,6 +86,8 @@ class Recorder:
         #: Waits between retries; the default wakes up at once when aborted.
         self.sleep = sleep or self.abort.wait
         self.backoff = backoff
+        #: Collector health: marks what a blocked collector saw before the lifecycle reads it.
+        self.health = CollectorHealth()
         self.stats = {"observations": 0, "events": 0, "batches": 0, "db_retries": 0,
                       "malformed": 0, "unstorable": 0}
 
@@ -207,6 +210,7 @@ class Recorder:
                     contents[post_id] = diff.Normalised.from_json(raw) if raw else None
                 return contents[post_id]
 
+            self.health.screen(observations)
             life = Lifecycle(self.rules, ids, old_content)
             for obs in sorted(observations, key=lambda o: o.observed_at):
                 if obs.mode == "listing":

@@ -396,10 +396,12 @@ class MonitorSpider(BatchProbes, scrapy.Spider):
             outcome=outcome,
             row_id=item.row_id,
             post_key=item.post_key,
-            vantage=self._vantage(),
+            vantage=item.vantage.name if item.vantage is not None else self._vantage(),
             observed_at=self._clock().now(),
             elapsed_ms=round((time.monotonic() - job.started) * 1000, 1),
         )
+        if item.vantage is not None and item.vantage.country:
+            obs.signals["country"] = item.vantage.country
         primary = response if response is not None else job.state.get("primary")
         if primary is not None:
             obs.http_status = primary.status

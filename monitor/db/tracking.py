@@ -15,6 +15,7 @@ from ..lifecycle import SOURCES_KEY, Changes, PostRow, PostState, Suspicion, Tar
 from ..observation import WorkItem
 from ..platforms import is_single_post, post_ref, value_is_url
 from ..rows import ObsWrite
+from . import archive, chain
 from .tokens import share_tokens, url_token_keys
 from .versions import insert_versions, new_versions
 
@@ -311,7 +312,14 @@ def apply(conn: Conn, changes: Changes) -> list[Event]:
             row.current_version_id = found["id"]
     _update_rows(conn, [p for p in posts.values() if not p.is_new], changes.targets)
     share_tokens(conn, changes.tokens)  # after the rows: a lone note's may be among them
-    return _insert_events(conn, changes.events)
+    events = _insert_events(conn, changes.events)
+    fresh = list(dict.fromkeys(o.id for o in changes.observations if not o.extend))
+    captures = archive.write(conn, [(o.id, o.capture) for o in changes.observations
+                                    if o.capture is not None])
+    # Tamper evidence: every new row joins the chain in the transaction that wrote it.
+    chain.append(conn, [("observation", i) for i in fresh] + [("capture", i) for i in captures]
+                 + [("event", e.id) for e in events if e.id is not None])
+    return events
 
 
 def _insert_posts(conn: Conn, new_posts: list[PostRow]) -> None:
