@@ -21,7 +21,13 @@ Phases and what each number means (sizes are ``pg_database_size`` and the sum of
 4. R more rounds with a ``VACUUM`` after every round (what a keeping-up
    autovacuum does on a table that rewrites all its rows each round) ->
    *steady-state growth*, the amortised cost per re-check;
-5. ``VACUUM FULL`` -> the bytes the 2R rounds truly retained (the floor).
+5. ``VACUUM FULL`` -> the bytes the 2R rounds truly retained (the floor);
+6. the evidence archive: every observation carries its raw capture, as the spider
+   gives it (a Mastodon status JSON of ~3 KB, a 40-post listing page of ~130 KB), so
+   (2)-(5) show that unchanged re-checks archive nothing. Then E posts (``--events``)
+   disappear (two 404 probes 40 minutes apart): the WARC bytes per event (what its
+   bundle carries: the listing that last showed it and both probes), the archive's
+   table growth per event, and the archive's bytes per observation row.
 
 Run: ``.venv/bin/python -m bench.storage [--posts 2000] [--rounds 50]``
 """
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -38,8 +45,9 @@ from typing import Any
 import psycopg
 
 from monitor.db import Database
+from monitor.db import archive as archive_store
 from monitor.db import tracking as store
-from monitor.observation import Observation, Outcome, PostContent
+from monitor.observation import Observation, Outcome, PostContent, RawCapture
 from monitor.settings import parse_duration
 from monitor.snapshot import Recorder
 from monitor.watchlist import Target
@@ -99,14 +107,63 @@ def body(post: PostContent) -> str:
     return hashlib.sha256(repr((post.key, post.text, post.counters)).encode()).hexdigest()
 
 
+#: The archive's tables (measured apart from TABLES, which the target applies to).
+ARCHIVE_TABLES = ("archive_records", "archive_links")
+REQUEST_HEADERS = (("User-Agent", "TakedownMonitor/0.1 (+https://example.org)"),
+                   ("Accept", "application/json"), ("Accept-Encoding", "gzip, deflate"))
+RESPONSE_HEADERS = (("Content-Type", "application/json; charset=utf-8"),
+                    ("Cache-Control", "max-age=0, public"), ("Vary", "Accept, Origin"),
+                    ("X-Request-Id", "6c4f3b1e-bench"), ("Server", "Mastodon"))
+
+
+def status_json(post: PostContent) -> bytes:
+    """A status as Mastodon's API serves it (~3 KB: the post, its account, its card)."""
+    user = post.author or "bench"
+    account: dict[str, Any] = {
+               "id": post.extra.get("account_id"), "username": user, "acct": user,
+               "display_name": f"Bench {user}", "locked": False, "bot": False,
+               "created_at": "2023-01-01T00:00:00.000Z",
+               "note": "<p>Reporter covering the harbour council. Tips welcome.</p>",
+               "url": f"{BASE}/@{user}", "avatar": f"{BASE}/avatars/{user}/original.png",
+               "header": f"{BASE}/headers/{user}/original.png", "followers_count": 1234,
+               "following_count": 321, "statuses_count": 4567, "emojis": [], "fields": []}
+    doc = {"id": post.key, "created_at": post.published_at.isoformat()
+           if post.published_at else None, "in_reply_to_id": None, "sensitive": False,
+           "spoiler_text": "", "visibility": "public", "language": "en",
+           "uri": post.extra.get("uri"), "url": post.url, "replies_count": 0,
+           "reblogs_count": 0, "favourites_count": 0, "edited_at": None,
+           "content": post.text, "reblog": None, "application": None, "account": account,
+           "media_attachments": [], "mentions": [], "tags": [{"name": "bench"}], "emojis": [],
+           "card": {"url": post.links[0] if post.links else None, "title": "Annual report",
+                    "description": "The council's annual report, published near the "
+                                   "harbour. " * 3, "type": "link"},
+           "poll": None, **post.counters}
+    return json.dumps(doc).encode()
+
+
+def raw(url: str, status: int, payload: bytes, at: datetime) -> RawCapture:
+    return RawCapture(method="GET", url=url, request_headers=REQUEST_HEADERS, status=status,
+                      response_headers=RESPONSE_HEADERS, body=payload, fetched_at=at)
+
+
 def probe(row: dict[str, Any], i: int, round_no: int, at: datetime) -> Observation:
     post = content(i, round_no)
     return Observation(
         mode="probe", platform="mastodon", target_key=row["target_key"], url=row["probe_url"],
         outcome=Outcome.OK, row_id=row["id"], post_key=row["post_key"], http_status=200,
         final_url=row["probe_url"], body_hash=body(post), post=post, observed_at=at,
-        elapsed_ms=3.0,
+        elapsed_ms=3.0, capture=raw(row["probe_url"], 200, status_json(post), at),
     )
+
+
+def absent_probe(row: dict[str, Any], at: datetime) -> Observation:
+    payload = b'{"error":"Record not found"}'
+    return Observation(
+        mode="probe", platform="mastodon", target_key=row["target_key"], url=row["probe_url"],
+        outcome=Outcome.NOT_FOUND, row_id=row["id"], post_key=row["post_key"],
+        http_status=404, final_url=row["probe_url"], observed_at=at,
+        body_hash=hashlib.sha256(payload).hexdigest(),
+        capture=raw(row["probe_url"], 404, payload, at))
 
 
 def batched(items: list[Observation], size: int) -> Iterator[list[Observation]]:
@@ -142,11 +199,13 @@ class Bench:
             for a, t in enumerate(accounts):
                 entries = [content(i, 0) for i in range(a * PER_ACCOUNT,
                                                         min(self.n, (a + 1) * PER_ACCOUNT))]
+                page = b"[" + b",".join(status_json(e) for e in entries) + b"]"
                 listings.append(Observation(
                     mode="listing", platform="mastodon", target_key=t.key, url=t.value,
                     outcome=Outcome.OK, row_id=ids[t.key], http_status=200,
                     body_hash=hashlib.sha256(t.key.encode()).hexdigest(), entries=entries,
-                    signals={"account_state": "normal"}, observed_at=T0))
+                    signals={"account_state": "normal"}, observed_at=T0,
+                    capture=raw(f"{BASE}/api/v1/accounts/{a}/statuses", 200, page, T0)))
             for chunk in batched(listings, max(1, self.batch // PER_ACCOUNT)):
                 self.recorder.record(chunk)
         else:
@@ -208,9 +267,49 @@ class Bench:
         return {r[0]: {"live": r[1], "dead": r[2], "updates": r[3], "hot_updates": r[4],
                        "autovacuums": r[5], "vacuums": r[6]} for r in rows}
 
+    def disappear(self, count: int) -> dict[str, Any]:
+        """``count`` posts answer 404 twice, 40 minutes apart: each a ``disappeared``
+        event. Returns what the archive holds for them."""
+        rows = [row for row, _ in self.rows[:count]]
+        recorder = Recorder(self.db, self.settings)
+        before = archive_sizes(self.url)
+        for minutes in (1, 41):
+            self.at += timedelta(minutes=minutes)
+            for chunk in batched([absent_probe(row, self.at) for row in rows], self.batch):
+                recorder.record(chunk)
+        after = archive_sizes(self.url)
+        with self.db.transaction() as conn:
+            events = [r["id"] for r in conn.execute(
+                "SELECT id FROM events WHERE kind = 'disappeared'").fetchall()]
+            warc, records = 0, 0
+            for event_id in events:
+                found = archive_store.records(
+                    conn, archive_store.event_observation_ids(conn, event_id))
+                warc += sum(len(r.warc) for r in found)
+                records += len(found)
+            stored = conn.execute("SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes "
+                                  "FROM archive_records").fetchone()
+            observations = scalar(conn, "SELECT count(*) FROM observations")
+        assert stored is not None
+        n = max(1, len(events))
+        return {"events": len(events), "records_per_event": round(records / n, 2),
+                "warc_bytes_per_event": round(warc / n, 1),
+                "table_growth_per_event": round((after - before) / n, 1),
+                "records": stored["n"], "warc_bytes": stored["bytes"],
+                "observation_rows": observations,
+                "warc_bytes_per_observation_row": round(stored["bytes"]
+                                                        / max(1, observations), 1)}
+
     def counts(self) -> dict[str, int]:
         with self.db.transaction() as conn:
             return {t: scalar(conn, f"SELECT count(*) FROM {t}") for t in TABLES}
+
+
+def archive_sizes(url: str) -> int:
+    """``pg_total_relation_size`` of the archive's tables, together."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return sum(scalar(conn, "SELECT pg_total_relation_size(%s::regclass)", (t,))
+                   for t in ARCHIVE_TABLES)
 
 
 def per_check(before: dict[str, int], after: dict[str, int], checks: int) -> dict[str, float]:
@@ -230,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
         "--spacing", default="schedule",
         help="time between rounds: 'schedule' (each post's own next_check, so every "
              "re-check moves it, as in production) or a duration such as 10m")
+    parser.add_argument("--events", type=int, default=200,
+                        help="posts made to disappear for the archive's cost per event (E)")
     parser.add_argument("--verbose", action="store_true")
     add_database_args(parser)
     args = parser.parse_args(argv)
@@ -246,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                 bench.setup()
             bench.vacuum(full=True)
             s0 = sizes(url)
+            a0 = archive_sizes(url)
             for k in range(1, r + 1):  # phase 2: autovacuum as configured
                 bench.round(k)
             s1 = sizes(url)
@@ -256,10 +358,12 @@ def main(argv: list[str] | None = None) -> int:
                 bench.round(k)
                 bench.vacuum()
             s3 = sizes(url)
+            a3 = archive_sizes(url)
             stats_steady = bench.table_stats()
             counts = bench.counts()
             bench.vacuum(full=True)
             s4 = sizes(url)
+            archived = bench.disappear(min(n, args.events))
         finally:
             bench.db.close()
 
@@ -285,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         "table_stats": {"after_unvacuumed_rounds": stats_unvacuumed,
                         "after_steady_rounds": stats_steady},
         "rows": counts,
+        "archive": {**archived, "growth_over_unchanged_rounds": a3 - a0},
         "timing": {"setup_s": round(setup_sw.wall, 2), "vacuum_s": round(vacuum_seconds, 2),
                    "median_round_s": round(median_round, 3),
                    "recorder_obs_per_s": round(n / median_round, 1)},
@@ -321,6 +426,15 @@ def main(argv: list[str] | None = None) -> int:
         ("autovacuum runs", ", ".join(f"{t} {v['autovacuums']}" for t, v in
                                       sorted(stats_steady.items()))),
         ("rows", ", ".join(f"{t} {c}" for t, c in counts.items())),
+        ("archive: unchanged rounds", f"{a3 - a0} B over {2 * checks} re-checks "
+                                      "(none stores a capture)"),
+        ("archive: per event", f"{archived['warc_bytes_per_event']:.0f} B of WARC "
+                               f"({archived['records_per_event']} records; "
+                               f"{archived['table_growth_per_event']:.0f} B table growth) "
+                               f"over {archived['events']} disappearances"),
+        ("archive: per observation row", f"{archived['warc_bytes_per_observation_row']:.0f} B "
+                                         f"({archived['records']} records, "
+                                         f"{archived['warc_bytes'] / mib:.1f} MiB in all)"),
         ("Recorder.record rate", f"{n / median_round:.0f} unchanged obs/s "
                                  f"(median round {median_round:.2f} s, batches of {args.batch})"),
         ("", ""),

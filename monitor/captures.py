@@ -64,6 +64,7 @@ from . import diff
 from .clock import SYSTEM_CLOCK, Clock
 from .db import Database, is_transient, tracking
 from .db import captures as store
+from .db import chain as chain_store
 from .errors import ConfigError, ParseError, TakedownError
 from .observation import Observation, Outcome, PostContent, sanitise
 from .platforms import get_platform, single_post_kind
@@ -406,6 +407,7 @@ class Importer:
                 tracking.sync_targets(conn, targets, self.settings["DEFAULT_INTERVAL"],
                                       groups=[])
             now = self.clock.now()
+            chained: list[int] = []  # tamper evidence: chained after the batch's writes
             for p in batch:
                 try:
                     with conn.transaction():
@@ -423,12 +425,14 @@ class Importer:
                         raise
                     report.problem(p.capture.line, f"not stored: {_first(str(exc))}")
                     continue
+                chained += result.observations
                 report.recorded += result.recorded
                 report.already += result.already
                 report.new_posts += result.new_posts
                 if not result.homes:
                     report.skipped["not tracked: no target watches it or its author, and "
                                    "it was not added to a watchlist"] += 1
+            chain_store.append(conn, [("observation", i) for i in chained])
 
     def _watch(self, batch: list[_Pending], homeless: set[tuple[str, str]],
                report: ImportReport) -> list[Any]:

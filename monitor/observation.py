@@ -440,6 +440,7 @@ def sanitise(obs: Observation) -> Observation:
                     for k, s, m in obs.tombstones],
         complete=bool(obs.complete), detail=c.opt_text(obs.detail),
         vantage=c.opt_text(obs.vantage) or "local",
+        capture=obs.capture,
         observed_at=c.when(obs.observed_at) or datetime.now(UTC),
         elapsed_ms=c.finite(obs.elapsed_ms),
     )

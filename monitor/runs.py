@@ -7,6 +7,13 @@ differs: mode, outcome, HTTP status, content hash, message, notice, vantage
 point or account state (for a listing: its number of entries). The signature of
 the last row is kept on the post or target (``last_obs_sig``).
 
+The same rule decides which writes carry the raw capture for the evidence archive
+(:mod:`monitor.archive`), so an unchanged re-check never stores one: a new row; a
+probe of a suspect post (a confirming probe, even when it extends a row); a probe
+that changed the post's state (a confirmation, a restoration); a listing whose own
+row is new (new entries or versions, a tombstone, the feed gone) or that made posts
+suspect. One listing's capture is stored once for all the rows it serves.
+
 Pure functions over rows: the store applies the resulting :class:`ObsWrite`.
 """
 
@@ -16,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import diff
-from .observation import Observation, Outcome, PostContent
-from .rows import ObsWrite, PostRow, TargetRow
+from .observation import Observation, Outcome, PostContent, RawCapture
+from .rows import ObsWrite, PostRow, PostState, TargetRow
 
 IdSource = Callable[[str], int]
 """Hands out fresh row ids: ``ids("observations")``, ``ids("versions")``."""
@@ -65,13 +72,28 @@ def post_write(slot: Slot, target: TargetRow, post: PostRow, obs: Observation,
         version_id=post.current_version_id if obs.outcome is Outcome.OK else None,
         body_hash=obs.body_hash, message=obs.message, url=obs.url, vantage=obs.vantage,
         signals=dict(obs.signals), counters=diff.counters(content) if content else None,
-        detail=obs.detail,
+        detail=obs.detail, capture=_post_capture(slot, post, obs),
     )
 
 
-def target_write(target: TargetRow, obs: Observation, ids: IdSource) -> ObsWrite:
+def _post_capture(slot: Slot, post: PostRow, obs: Observation) -> RawCapture | None:
+    """The capture a post's write keeps: a new row's, a confirming probe's (the post is
+    suspect), or a probe's that just changed the post's state (made an event)."""
+    if obs.capture is None:
+        return None
+    if not slot.extend:
+        return obs.capture
+    if obs.mode == "probe" and (post.state == PostState.SUSPECT
+                                or post.state_since == obs.observed_at):
+        return obs.capture
+    return None
+
+
+def target_write(target: TargetRow, obs: Observation, ids: IdSource, *,
+                 suspects: bool = False) -> ObsWrite:
     """The write of a listing's own observation (the walk, not its entries), extending
-    the target's last row when nothing but the time differs."""
+    the target's last row when nothing but the time differs. ``suspects``: the
+    listing made posts suspect (its capture is then kept even on an extended row)."""
     entries = len(obs.entries or [])
     sig = _signature(obs.mode, obs.outcome.value, obs.http_status, obs.message, obs.vantage,
                      obs.signals.get("account_state"), entries)
@@ -84,4 +106,5 @@ def target_write(target: TargetRow, obs: Observation, ids: IdSource) -> ObsWrite
         vantage=obs.vantage, signals=dict(obs.signals),
         counters={"entries": entries, "tombstones": len(obs.tombstones)},
         detail=obs.detail,
+        capture=obs.capture if not slot.extend or suspects else None,
     )

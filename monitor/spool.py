@@ -11,6 +11,7 @@ the process has exited (its presence lock is free), so the work is done again.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import logging
@@ -22,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .observation import Observation, Outcome, PostContent, sanitise
+from .observation import Observation, Outcome, PostContent, RawCapture, sanitise
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,8 @@ class Spool:
 
 
 def encode(obs: Observation) -> dict[str, Any]:
-    """An observation as plain JSON."""
+    """An observation as plain JSON (its raw capture's body as base64)."""
+    capture = obs.capture
     obs = sanitise(obs)
     d = {name: getattr(obs, name) for name in _OBS_FIELDS}
     d["outcome"] = obs.outcome.value
@@ -113,6 +115,7 @@ def encode(obs: Observation) -> dict[str, Any]:
     d["post"] = _encode_post(obs.post) if obs.post is not None else None
     d["entries"] = [_encode_post(e) for e in obs.entries] if obs.entries is not None else None
     d["tombstones"] = [list(t) for t in obs.tombstones]
+    d["capture"] = _encode_capture(capture) if capture is not None else None
     return d
 
 
@@ -124,7 +127,32 @@ def decode(d: dict[str, Any]) -> Observation:
     if d.get("entries") is not None:
         d["entries"] = [_decode_post(e) for e in d["entries"]]
     d["tombstones"] = [tuple(t) for t in d.get("tombstones") or ()]
+    d["capture"] = _decode_capture(d["capture"]) if d.get("capture") is not None else None
     return Observation(**d)
+
+
+def _encode_capture(c: RawCapture) -> dict[str, Any]:
+    return {"method": c.method, "url": c.url,
+            "request_headers": [[_text(k), _text(v)] for k, v in c.request_headers],
+            "status": c.status,
+            "response_headers": [[_text(k), _text(v)] for k, v in c.response_headers],
+            "body": base64.b64encode(c.body).decode("ascii"),
+            "fetched_at": c.fetched_at.isoformat(), "vantage": _text(c.vantage)}
+
+
+def _decode_capture(d: dict[str, Any]) -> RawCapture:
+    return RawCapture(
+        method=str(d["method"]), url=str(d["url"]),
+        request_headers=tuple((str(k), str(v)) for k, v in d["request_headers"]),
+        status=int(d["status"]),
+        response_headers=tuple((str(k), str(v)) for k, v in d["response_headers"]),
+        body=base64.b64decode(d["body"], validate=True),
+        fetched_at=datetime.fromisoformat(d["fetched_at"]), vantage=str(d["vantage"]))
+
+
+def _text(value: str) -> str:
+    """Text JSON lines can hold: a lone surrogate (from a hostile header) becomes ``?``."""
+    return value.encode("utf-8", "replace").decode("utf-8")
 
 
 def _encode_post(p: PostContent) -> dict[str, Any]:

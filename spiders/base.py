@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -41,7 +42,7 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Request, Response
 
 from monitor.clock import SYSTEM_CLOCK, Clock
-from monitor.observation import Observation, Outcome, WorkItem, body_hash
+from monitor.observation import Observation, Outcome, RawCapture, WorkItem, body_hash
 
 from .batch import Batch, BatchProbes, Group
 from .responses import (
@@ -170,6 +171,8 @@ class MonitorSpider(BatchProbes, scrapy.Spider):
                 self._open.add(job)
                 if size > 1 and item.mode == "probe":
                     key, scope = self.batch_key(job), self.batch_scope(job)
+                    if item.vantage is not None:  # one batch leaves through one proxy
+                        scope = f"{scope} via {item.vantage.name}"
                     if not group.fits(key, scope):
                         for out in self._send_batch(group.flush()):
                             yield out
@@ -400,13 +403,15 @@ class MonitorSpider(BatchProbes, scrapy.Spider):
             observed_at=self._clock().now(),
             elapsed_ms=round((time.monotonic() - job.started) * 1000, 1),
         )
-        if item.vantage is not None and item.vantage.country:
-            obs.signals["country"] = item.vantage.country
+        country = item.vantage.country if item.vantage is not None else self._own_country()
+        if country:
+            obs.signals["country"] = country
         primary = response if response is not None else job.state.get("primary")
         if primary is not None:
             obs.http_status = primary.status
             obs.final_url = primary.url
             obs.body_hash = body_hash(primary.body)
+            obs.capture = self._capture(primary, obs)
             if outcome in (Outcome.RATE_LIMITED, Outcome.SERVER_ERROR):
                 wait = parse_retry_after(header(primary, "Retry-After"))
                 if wait is not None:
@@ -418,6 +423,26 @@ class MonitorSpider(BatchProbes, scrapy.Spider):
                 setattr(obs, name, value)
         return obs
 
+    def _capture(self, response: Response, obs: Observation) -> RawCapture | None:
+        """The raw exchange behind ``response`` for the evidence archive, unless the
+        ARCHIVE setting is off. Built once per response: the posts of one batched answer
+        share it, and the store keeps it once (:mod:`monitor.db.archive`)."""
+        crawler = getattr(self, "crawler", None)
+        settings = crawler.settings.get("MONITOR_SETTINGS") if crawler else None
+        if settings is not None and not settings["ARCHIVE"]:
+            return None
+        captures = self.__dict__.setdefault("_captures", weakref.WeakKeyDictionary())
+        capture: RawCapture | None = captures.get(response)
+        if capture is None:
+            request = response.request
+            capture = captures[response] = RawCapture(
+                method=request.method if request is not None else "GET",
+                url=request.url if request is not None else response.url,
+                request_headers=_header_pairs(request.headers) if request is not None else (),
+                status=response.status, response_headers=_header_pairs(response.headers),
+                body=response.body, fetched_at=obs.observed_at, vantage=obs.vantage)
+        return capture
+
     def _clock(self) -> Clock:
         """MONITOR_CLOCK (a :class:`monitor.clock.Clock`, injected by tests and the
         sandbox's driver together with the worker's), else the system clock."""
@@ -425,9 +450,31 @@ class MonitorSpider(BatchProbes, scrapy.Spider):
         clock = crawler.settings.get("MONITOR_CLOCK") if crawler else None
         return clock if clock is not None else SYSTEM_CLOCK
 
+    def _own_country(self) -> str | None:
+        """This machine's country (``VANTAGE_COUNTRY``) for direct requests; None if unset."""
+        crawler = getattr(self, "crawler", None)
+        value = crawler.settings.get("MONITOR_VANTAGE_COUNTRY") if crawler else None
+        return str(value).upper() if value else None
+
     def _vantage(self) -> str:
         crawler = getattr(self, "crawler", None)
         return str(crawler.settings.get("MONITOR_VANTAGE", "local")) if crawler else "local"
+
+
+def _header_pairs(headers: Any) -> tuple[tuple[str, str], ...]:
+    """Scrapy's headers (bytes, repeated names as lists) as text pairs in order: UTF-8
+    where they are, else Latin-1, which maps every byte."""
+    return tuple((_text(name), _text(value)) for name, values in headers.items()
+                 for value in values)
+
+
+def _text(raw: bytes | str) -> str:
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 async def _ready(pending: asyncio.Future[Any]) -> bool:

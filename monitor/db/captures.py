@@ -55,6 +55,9 @@ class Recorded:
     already: int = 0  # post rows that held this capture already
     new_posts: int = 0  # post rows created under the author's account target
     homes: int = 0  # post rows the capture was recorded on (0: nothing tracks it)
+    #: The observation ids written: the caller chains them (monitor.db.chain.append)
+    #: once its batch is written, so the chain's head lock is its last lock.
+    observations: list[int] = field(default_factory=list)
 
 
 def homeless(conn: Conn, items: Sequence[tuple[str, str, str | None]]
@@ -103,7 +106,7 @@ def record_capture(conn: Conn, row: CaptureRow, now: datetime) -> Recorded:
         if seen is not None:
             out.already += 1
             continue
-        _record_on(conn, post["id"], post["target_id"], row)
+        out.observations.append(_record_on(conn, post["id"], post["target_id"], row))
         out.recorded += 1
     return out
 
@@ -134,7 +137,7 @@ def _under_account(conn: Conn, row: CaptureRow, now: datetime) -> dict[str, Any]
     return created  # type: ignore[no-any-return]
 
 
-def _record_on(conn: Conn, post_id: int, target_id: int, row: CaptureRow) -> None:
+def _record_on(conn: Conn, post_id: int, target_id: int, row: CaptureRow) -> int:
     post = row.post
     version = conn.execute(
         """
@@ -147,17 +150,19 @@ def _record_on(conn: Conn, post_id: int, target_id: int, row: CaptureRow) -> Non
         (post_id, row.content_hash, Jsonb(row.content), post.text, post.title, row.at),
     ).fetchone()
     assert version is not None
-    conn.execute(
+    observed = conn.execute(
         """
         INSERT INTO observations (target_id, post_id, mode, first_at, last_at, outcome,
                                   version_id, body_hash, url, vantage, signals, counters,
                                   detail)
         VALUES (%s, %s, %s, %s, %s, 'ok', %s, %s, %s, %s, %s, %s, %s)
+        RETURNING id
         """,
         (target_id, post_id, row.mode, row.at, row.at, version["id"], row.sha256, row.url,
          row.vantage, Jsonb({"capture": row.evidence}), Jsonb(row.counters) if row.counters
          else None, row.detail),
-    )
+    ).fetchone()
+    assert observed is not None
     # In an UPDATE every expression reads the row as it was: ``state`` below is the
     # old state. Only unseen → visible; suspect, gone and hidden stay as they are.
     conn.execute(
@@ -180,6 +185,7 @@ def _record_on(conn: Conn, post_id: int, target_id: int, row: CaptureRow) -> Non
          "url": post.url, "probe": post.probe_url or post.url, "known": Jsonb(_known(post)),
          "id": post_id},
     )
+    return int(observed["id"])
 
 
 def _known(post: PostContent) -> dict[str, Any]:

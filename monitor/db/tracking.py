@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,15 +12,19 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from ..events import Event
+from ..geo import GEO_KEY, fan_out
 from ..lifecycle import SOURCES_KEY, Changes, PostRow, PostState, Suspicion, TargetRow
 from ..observation import WorkItem
 from ..platforms import is_single_post, post_ref, value_is_url
 from ..rows import ObsWrite
+from ..vantage import Vantage, unknown_vantages
+from ..vantage import resolve as resolve_vantages
 from . import archive, chain
 from .tokens import share_tokens, url_token_keys
 from .versions import insert_versions, new_versions
 
 Conn = psycopg.Connection[Any]
+log = logging.getLogger(__name__)
 
 _TARGET_COLS = [f.name for f in dataclasses.fields(TargetRow)]
 _POST_COLS = [f.name for f in dataclasses.fields(PostRow) if f.name != "is_new"]
@@ -54,12 +59,13 @@ def sync_targets(conn: Conn, targets: Iterable[Any], default_interval: float,
         row = conn.execute(
             """
             INSERT INTO targets (key, group_name, platform, kind, value, base_url, interval_s,
-                                 tags, allow_hosts, single_post, options, next_due)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                                 tags, allow_hosts, single_post, options, vantages, next_due)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
                     CASE WHEN %s THEN NULL ELSE coalesce(%s::timestamptz, now()) END)
             ON CONFLICT (key) DO UPDATE SET group_name = EXCLUDED.group_name,
                 interval_s = EXCLUDED.interval_s, tags = EXCLUDED.tags,
                 allow_hosts = EXCLUDED.allow_hosts, options = EXCLUDED.options,
+                vantages = EXCLUDED.vantages,
                 base_url = EXCLUDED.base_url, active = true,
                 single_post = EXCLUDED.single_post,
                 next_due = CASE WHEN EXCLUDED.single_post THEN NULL
@@ -68,7 +74,8 @@ def sync_targets(conn: Conn, targets: Iterable[Any], default_interval: float,
             """,
             (t.key, t.group, t.platform, t.kind, t.value, t.base_url, interval,
              list(t.tags), list(getattr(t, "allow_hosts", ())), single,
-             Jsonb(dict(getattr(t, "options", None) or {})), single, now, now),
+             Jsonb(dict(getattr(t, "options", None) or {})),
+             [v.name for v in getattr(t, "vantages", ())] or None, single, now, now),
         ).fetchone()
         assert row is not None
         added += bool(row["inserted"])
@@ -117,14 +124,19 @@ def platforms_due(conn: Conn, now: datetime, groups: Sequence[str] | None = None
 def forget_group(conn: Conn, group: str) -> int:
     """Delete a group's targets with everything recorded about them (their posts,
     versions, observations and events go with them); returns how many targets.
-    For throw-away groups such as the demo's: a watchlist change only deactivates."""
-    return conn.execute("DELETE FROM targets WHERE group_name = %s", (group,)).rowcount
+    For throw-away groups such as the demo's: a watchlist change only deactivates.
+    The chained rows it removes are retired in the chain (after the delete: the
+    chain's head lock is always taken last)."""
+    doomed = chain.group_rows(conn, group)
+    count = conn.execute("DELETE FROM targets WHERE group_name = %s", (group,)).rowcount
+    chain.retire_gone(conn, doomed, f"forget group {group}")
+    return count
 
 
 def claim_due(
     conn: Conn, now: datetime, limit: int, lease: float,
     platforms: Sequence[str] | None = None, groups: Sequence[str] | None = None,
-    *, worker: int | None = None,
+    *, worker: int | None = None, vantages: Mapping[str, Vantage] | None = None,
 ) -> list[WorkItem]:
     """Claim up to ``limit`` due items (listings first), leasing them for ``lease`` s
     to ``worker`` (its ``workers.id``; None: a holder nobody can tell, whose lease
@@ -133,6 +145,12 @@ def claim_due(
     ``FOR UPDATE SKIP LOCKED`` lets several workers share the queue; an item whose
     lease ran out (its worker died) is due again. Each claim is one UPDATE that
     sets the lease and its holder together.
+
+    A target's vantage points are stored by name: with ``vantages`` (the watchlist's),
+    each item carries its :class:`~monitor.vantage.Vantage`, and an item naming one
+    not in it is not handed out (fetched from here, it would record this network under
+    that name): its row is given back unless another of its items is handed out.
+    Without ``vantages``, items carry the names alone.
     """
     until = now + timedelta(seconds=lease)
     bounds = {"until": until, "now": now, "platforms": platforms, "groups": groups,
@@ -140,6 +158,13 @@ def claim_due(
     items = _claim_listings(conn, limit, bounds)
     if len(items) < limit:
         items += _claim_probes(conn, limit - len(items), bounds)
+    if vantages is None:
+        return items
+    items, unknown = resolve_vantages(items, vantages)
+    if unknown:
+        log.error("%s: not fetched; reload the watchlist", unknown_vantages(unknown))
+        kept = {(i.mode, i.row_id) for i in items}
+        release(conn, [i for i in unknown if (i.mode, i.row_id) not in kept])
     return items
 
 
@@ -156,19 +181,21 @@ def _claim_listings(conn: Conn, limit: int, bounds: dict[str, Any]) -> list[Work
               ORDER BY next_due LIMIT %(limit)s FOR UPDATE SKIP LOCKED) due
         WHERE t.id = due.id
         RETURNING t.id, t.key, t.platform, t.kind, t.value, t.base_url, t.allow_hosts,
-                  t.single_post, t.options
+                  t.single_post, t.options, t.vantages
         """,
         {**bounds, "limit": limit},
     ).fetchall()
     return [WorkItem(mode="listing", platform=r["platform"], target_key=r["key"],
                      url=r["value"], base_url=r["base_url"], row_id=r["id"],
-                     known=dict(r["options"] or {}), **_policy(r))
-            for r in rows]
+                     known=dict(r["options"] or {}), vantage=vantage, **_policy(r))
+            for r in rows for vantage in fan_out(r["vantages"], None, None)[:1]]
 
 
 def _claim_probes(conn: Conn, limit: int, bounds: dict[str, Any]) -> list[WorkItem]:
     """Claim the due probes of the posts of active targets; ``known``: the post's (less
-    its content sources' readings, the core's own) with the target's options over it."""
+    its content sources' readings and its per-vantage answers, the core's own) with the
+    target's options over it. A post probed from every vantage point of its target
+    (:func:`monitor.geo.fan_out`) gives one work item per vantage point, same row."""
     rows = conn.execute(
         """
         UPDATE posts p SET lease_until = %(until)s, leased_by = %(worker)s
@@ -181,16 +208,18 @@ def _claim_probes(conn: Conn, limit: int, bounds: dict[str, Any]) -> list[WorkIt
              targets t
         WHERE p.id = due.id AND t.id = p.target_id
         RETURNING p.id, p.platform, p.post_key, p.url, p.probe_url,
-                  p.known - %(sources)s AS known, t.key AS target_key, t.base_url, t.kind,
-                  t.value, t.allow_hosts, t.single_post, t.options
+                  p.known - %(core)s::text[] AS known, t.key AS target_key, t.base_url,
+                  t.kind, t.value, t.allow_hosts, t.single_post, t.options, t.vantages,
+                  p.state, p.gone_cause
         """,
-        {**bounds, "limit": limit, "sources": SOURCES_KEY},
+        {**bounds, "limit": limit, "core": [SOURCES_KEY, GEO_KEY]},
     ).fetchall()
     return [WorkItem(mode="probe", platform=r["platform"], target_key=r["target_key"],
                      url=r["probe_url"] or r["url"], base_url=r["base_url"],
                      post_key=r["post_key"], row_id=r["id"],
-                     known={**(r["known"] or {}), **(r["options"] or {})}, **_policy(r))
-            for r in rows]
+                     known={**(r["known"] or {}), **(r["options"] or {})}, vantage=vantage,
+                     **_policy(r))
+            for r in rows for vantage in fan_out(r["vantages"], r["state"], r["gone_cause"])]
 
 
 def _policy(row: dict[str, Any]) -> dict[str, Any]:
