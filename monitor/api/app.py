@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 #: (``monitor.api.review`` mounts :mod:`monitor.api.auth`'s login and token routes.)
 ROUTER_MODULES = [
     "monitor.api.events", "monitor.api.posts", "monitor.api.targets",
-    "monitor.api.review", "monitor.api.stats", "monitor.api.exports",
+    "monitor.api.review", "monitor.api.stats", "monitor.api.exports", "monitor.api.evidence",
     "monitor.api.public", "monitor.web.pages",
 ]
 

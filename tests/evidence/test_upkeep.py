@@ -1,0 +1,68 @@
+"""The daemon's evidence upkeep (monitor/upkeep.py): each chore at its own pace, a
+failing chore never stopping the others, and the real chores on a real database."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from monitor.clock import ManualClock
+from monitor.db import Database
+from monitor.errors import StorageUnavailable
+from monitor.settings import Settings
+from monitor.upkeep import CHORES, Upkeep
+
+T0 = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
+
+
+def test_each_chore_runs_at_its_own_pace() -> None:
+    clock = ManualClock(T0)
+    calls: list[tuple[str, datetime]] = []
+    chores = (("fast", 60.0, lambda db, s, now: calls.append(("fast", now))),
+              ("slow", 3600.0, lambda db, s, now: calls.append(("slow", now))))
+    upkeep = Upkeep(None, {}, clock=clock, chores=chores)  # type: ignore[arg-type]
+    assert upkeep.tick() == ["fast", "slow"]  # both due at the start
+    clock.advance(59)
+    assert upkeep.tick() == []
+    clock.advance(1)
+    assert upkeep.tick() == ["fast"]
+    clock.advance(3540)
+    assert upkeep.tick() == ["fast", "slow"]
+    assert [c[0] for c in calls] == ["fast", "slow", "fast", "fast", "slow"]
+
+
+def test_a_failing_chore_is_logged_and_never_stops_the_others(caplog: Any) -> None:
+    clock = ManualClock(T0)
+    ran: list[str] = []
+
+    def broken(db: Any, s: Any, now: datetime) -> None:
+        raise RuntimeError("disk full")
+
+    def away(db: Any, s: Any, now: datetime) -> None:
+        raise StorageUnavailable("database down")
+
+    chores = (("broken", 60.0, broken), ("away", 60.0, away),
+              ("fine", 60.0, lambda db, s, now: ran.append("fine")))
+    upkeep = Upkeep(None, {}, clock=clock, chores=chores)  # type: ignore[arg-type]
+    assert upkeep.tick() == ["fine"]
+    assert ran == ["fine"]
+    assert "evidence upkeep (broken) failed" in caplog.text
+    assert "away" not in caplog.text  # an outage is logged once elsewhere
+    clock.advance(60)
+    assert upkeep.tick() == ["fine"]  # retried at its next turn, the others go on
+
+
+def test_the_real_chores_run_on_a_real_database_and_the_loop_stops(db: Database) -> None:
+    settings = Settings.load(environ={})
+    upkeep = Upkeep(db, settings, clock=ManualClock(T0), chores=CHORES)
+    assert upkeep.tick() == ["stamp", "prune"]
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(upkeep.run(stop, pause=0.01))
+        await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(run())
