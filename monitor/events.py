@@ -15,7 +15,9 @@ EVENT_KINDS: dict[str, str] = {
     "disappeared": "the post's permalink stopped serving it, confirmed by consistent probes; "
     "`cause` says why, or `ambiguous` with the candidates",
     "hidden": "the permalink still serves the post, but a listing that should show it no "
-    "longer does (cause `hidden_from_feed`), or the account was limited",
+    "longer does (cause `hidden_from_feed`), or the account was limited; or it is served "
+    "from some vantage points and withheld from others (cause `geo_blocked`, with "
+    "`countries_withheld` and `countries_visible` in the evidence)",
     "edited": "the post's content changed (not its counters); `edit` holds the class, "
     "similarity and word diff",
     "restored": "a post that had disappeared or been hidden is visible again",
@@ -27,7 +29,8 @@ CAUSES: dict[str, str] = {
     "removed_by_moderator": "a community or instance moderator removed it",
     "removed_by_platform": "platform staff or automation removed it; `cause_detail` is "
     "policy, legal, copyright or spam when the platform says",
-    "geo_blocked": "unavailable in this vantage point's country",
+    "geo_blocked": "withheld in some countries: absent from the vantage points there, "
+    "served to the others (or the platform's own words say so)",
     "account_suspended": "the author's account was suspended",
     "account_deleted": "the author's account was deleted",
     "hidden_from_feed": "still reachable by permalink, missing from the listing inside its window",

@@ -19,7 +19,9 @@ says the post is gone (:mod:`monitor.tokens`).
 This module owns the states and the events. Two neighbours do the rest of the
 bookkeeping of each observation: :mod:`monitor.runs` (which observation row it
 lands in) and :mod:`monitor.schedule` (when the post and target are checked next),
-with :mod:`monitor.tokens` for per-item access tokens.
+with :mod:`monitor.tokens` for per-item access tokens. A target with several vantage
+points has its suspect posts decided by :mod:`monitor.verdicts` (the answers of every
+vantage point: removed everywhere, or ``geo_blocked``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import diff, runs, schedule, tokens
+from . import diff, geo, runs, schedule, tokens
 from .classify import classify_disappearance, classify_hiding
 from .events import Event, Verdict
 from .observation import Observation, Outcome, PostContent
@@ -47,6 +49,9 @@ from .rows import (
 )
 from .runs import IdSource
 from .schedule import PROBE_FAILURES
+from .verdicts import VantageVerdicts
+from .window import add_context as _add_context
+from .window import window_start
 
 __all__ = [
     "PROBE_FAILURES", "Changes", "IdSource", "Lifecycle", "NewVersion", "ObsWrite",
@@ -80,6 +85,7 @@ class Rules:
     offsets: list[float] = field(default_factory=lambda: [120.0, 300.0, 600.0, 1800.0])
     horizon: float = 30 * 86400.0
     error_backoff_max: float = 3600.0
+    vantage_patience: float = 86400.0
 
     @classmethod
     def from_settings(cls, s: Any) -> Rules:
@@ -91,6 +97,7 @@ class Rules:
             offsets=list(s["RECHECK_SCHEDULE"]),
             horizon=float(s["RECHECK_HORIZON"]),
             error_backoff_max=float(s["ERROR_BACKOFF_MAX"]),
+            vantage_patience=float(s["VANTAGE_PATIENCE"]),
         )
 
 
@@ -98,7 +105,7 @@ class Rules:
 OldContent = Callable[[int], "diff.Normalised | None"]
 
 
-class Lifecycle:
+class Lifecycle(VantageVerdicts):
     """Applies observations to rows, collecting the writes and events in ``changes``."""
 
     def __init__(self, rules: Rules, ids: IdSource, old_content: OldContent):
@@ -125,9 +132,11 @@ class Lifecycle:
             if obs.post is not None and norm is not None:
                 _remember(post, obs.post, probe=True)
                 read = self._see_content(target, post, obs.post, norm, obs)
-            self._seen_visible(target, post, obs, via="probe")
+            if not self._vantage_answer(target, post, obs):
+                self._seen_visible(target, post, obs, via="probe")
         elif obs.outcome.absent and not token_problem and not _paused(obs):
-            self._seen_absent(target, post, obs)
+            if not self._vantage_answer(target, post, obs):
+                self._seen_absent(target, post, obs)
         write = runs.post_write(self._slot, target, post, obs, obs.post)
         write.version_id = read or write.version_id
         self.changes.observations.append(write)
@@ -158,7 +167,8 @@ class Lifecycle:
                 if post.state == PostState.VISIBLE:
                     self._suspect(post, "listing_gone", "absence", now,
                                   {"listing_outcome": obs.outcome.value, **obs.signals})
-        self.changes.observations.append(runs.target_write(target, obs, self.ids))
+        self.changes.observations.append(runs.target_write(target, obs, self.ids,
+                                                                suspects=bool(self._fresh)))
         for post in posts.values():
             if post.id in self._fresh:
                 post.next_check = now  # probe at once
@@ -329,6 +339,8 @@ class Lifecycle:
             post.state, post.state_since = PostState.VISIBLE, now
             return
         suspicion = post.suspicion
+        if via == "listing" and self._withheld_elsewhere(target, post, obs):
+            return  # the home's listing vouches for the home's country only
         if post.state == PostState.GONE or (post.state == PostState.HIDDEN
                                             and via == "listing"):
             if post.state == PostState.HIDDEN and target.account_state == "limited":
@@ -372,11 +384,14 @@ class Lifecycle:
         if post.first_gone_at is None:
             post.first_gone_at = now
         suspicion.probes.append(probe_summary(obs, self._slot.id))
+        self._record_answer(target, suspicion, obs)
         if obs.signals.get("followup_failed"):
             return  # its second signal is missing: decide on a complete probe
         if not self._listing_caught_up(target, suspicion, now):
             return  # the listing may still bring a tombstone or the account's state
-        if suspicion.confirmed(self.rules.confirm_probes, self.rules.confirm_spacing):
+        if geo.fans_out(target.vantages):
+            self._decide_vantages(target, post, obs)  # every vantage point has its say
+        elif suspicion.confirmed(self.rules.confirm_probes, self.rules.confirm_spacing):
             verdict = classify_disappearance(
                 post.platform, suspicion.probes, {**suspicion.context, "author": post.author},
             )
@@ -393,6 +408,7 @@ class Lifecycle:
                 post.suspicion.restart(reason)
             return
         post.suspicion = Suspicion(reason, kind, now, context)
+        post.known.pop(geo.GEO_KEY, None)  # no longer watched as geo-blocked
         if post.state != PostState.SUSPECT:
             post.state, post.state_since = PostState.SUSPECT, now
 
@@ -460,30 +476,6 @@ def _paused(obs: Observation) -> bool:
     """The collector was blocked or the platform out when this was seen
     (:mod:`monitor.collector`): an absence then says nothing about the post."""
     return bool(obs.signals.get("collector_paused"))
-
-
-def window_start(obs: Observation) -> datetime | None:
-    """The oldest publication time a listing vouches for: posts published since then
-    and not listed are missing from inside the window. The store reads the posts a
-    listing may affect with it, so a listing that is itself gone (the feed or account
-    vanished) vouches for every post, and a transient one for none."""
-    entries = obs.entries or []
-    if obs.outcome.absent or (obs.signals.get("listing_end") and obs.complete):
-        return datetime.min.replace(tzinfo=UTC)
-    return min((e.published_at for e in entries if e.published_at), default=None)
-
-
-def _add_context(suspicion: Suspicion, context: dict[str, Any], now: datetime) -> None:
-    """Add what a listing said to a running suspicion. The cause rests on the evidence
-    from when the post first went missing: an account state first read after an absent
-    probe is kept apart, as ``account_state_later``, and never decides the cause."""
-    state = context.get("account_state")
-    if state is not None and suspicion.kind == "absence" and suspicion.probes:
-        context = {k: v for k, v in context.items() if k != "account_state"}
-        if state not in (suspicion.context.get("account_state"), "normal"):
-            suspicion.context.setdefault("account_state_later", {
-                "state": state, "at": now.isoformat(), "via": "listing"})
-    suspicion.context.update(context)
 
 
 def _remember(post: PostRow, entry: PostContent, probe: bool = False) -> None:

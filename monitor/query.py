@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import diff
+from .availability import render as render_availability
 from .tokens import ATTENTION_REASONS
 
 #: An event's fields in JSON lines and CSV, in this order. The webhook payload
@@ -167,7 +168,10 @@ def render_table(headers: Sequence[str], rows: Iterable[Sequence[str]], width: i
 
 
 def format_history(post: dict[str, Any], versions: list[dict[str, Any]],
-                   observations: list[dict[str, Any]], events: list[dict[str, Any]]) -> str:
+                   observations: list[dict[str, Any]], events: list[dict[str, Any]],
+                   availability: Sequence[dict[str, Any]] | None = None) -> str:
+    """A post's versions with word diffs, its observation runs, its per-country
+    ``availability`` (:func:`monitor.availability.render`, when given) and its events."""
     out = io.StringIO()
     out.write(f"{post['platform']} post {post['post_key']}  ({post['target_key']})\n")
     out.write(f"  url: {post.get('url')}\n  state: {post['state']} since "
@@ -193,6 +197,8 @@ def format_history(post: dict[str, Any], versions: list[dict[str, Any]],
         status = f" HTTP {o['http_status']}" if o["http_status"] else ""
         words = f" “{o['message']}”" if o["message"] else ""
         out.write(f"  {span}  {o['mode']} {o['outcome']}{status}{words}\n")
+    if availability is not None:
+        out.write(render_availability(availability))
     out.write(f"\nEvents ({len(events)}):\n")
     for e in events:
         cause = e["cause"] or ""

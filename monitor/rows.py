@@ -54,6 +54,9 @@ class Suspicion:
     #: Signals for the classifier: tombstone, account state, listing outcome…
     context: dict[str, Any] = field(default_factory=dict)
     probes: list[ProbeSummary] = field(default_factory=list)
+    #: Per vantage point (a target with several): its latest decisive answer since the
+    #: suspicion began (:func:`monitor.geo.record`). Empty for a single vantage point.
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def restart(self, reason: str) -> None:
         """Start over as an absence (the probes of a hiding say nothing about one)."""
@@ -69,8 +72,11 @@ class Suspicion:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON stored in ``posts.suspicion`` and shown in an event's evidence."""
-        return {"reason": self.reason, "kind": self.kind, "since": self.since.isoformat(),
-                "context": dict(self.context), "probes": list(self.probes)}
+        out = {"reason": self.reason, "kind": self.kind, "since": self.since.isoformat(),
+               "context": dict(self.context), "probes": list(self.probes)}
+        if self.answers:
+            out["answers"] = {k: dict(v) for k, v in self.answers.items()}
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Suspicion:
@@ -85,7 +91,15 @@ class Suspicion:
                    since=since if isinstance(since, datetime) else
                    datetime.fromisoformat(str(since)),
                    context=dict(data.get("context") or {}),
-                   probes=list(data.get("probes") or []))
+                   probes=list(data.get("probes") or []),
+                   answers=_answers(data.get("answers")))
+
+
+def _answers(raw: Any) -> dict[str, dict[str, Any]]:
+    """A stored suspicion's per-vantage answers; anything malformed is skipped."""
+    if not isinstance(raw, Mapping):
+        return {}
+    return {str(k): dict(v) for k, v in raw.items() if isinstance(v, Mapping)}
 
 
 @dataclass(slots=True)
@@ -112,6 +126,9 @@ class TargetRow:
     #: has no listing to walk. The store always sets it; a row built without it (in
     #: memory, in tests) reads it from the installed declaration.
     single_post: bool | None = None
+    #: The vantage point names it is fetched from (``targets.vantages``), the home
+    #: first; None or one: no fan-out (:mod:`monitor.geo`).
+    vantages: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.single_post is None:

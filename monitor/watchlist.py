@@ -4,6 +4,10 @@
 
     [settings]                          # optional; lower-case names from monitor.settings
     confirm_spacing = "10s"
+    [vantages.de]                       # optional: a vantage point (a proxy with a country)
+    proxy = "socks5://127.0.0.1:1080"   # http://, https://, socks5:// or socks5h://
+    country = "DE"                      # ISO 3166-1 alpha-2 of the proxy's exit
+    label = "residential line, Berlin"  # optional
     [groups.journalists]                # description, interval and tags are optional;
     interval = "10m"                    # a group's interval and tags apply to its targets
     [[groups.journalists.targets]]
@@ -15,6 +19,9 @@
     tags = ["urgent"]
     allow_hosts = ["media.example.social"]  # optional, also on a group: other hosts
                                         # its spider may fetch (``*.example.org`` too)
+    vantages = ["de", "us"]             # optional, also on a group: fetched through these;
+                                        # the first is the home, a suspect post is probed
+                                        # from each (monitor.geo); none: this machine
 
 Reading uses :mod:`tomllib`; the models of :mod:`monitor.watchlist_model`
 (pydantic, ``extra="forbid"``) check the whole file, and every problem is
@@ -28,6 +35,7 @@ with the same rules before it replaces the file atomically
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +48,7 @@ from .errors import WatchlistError
 from .platforms import PLATFORMS, is_single_post
 from .settings import Settings
 from .validation import Problems, dotted, raise_problems
+from .vantage import NAME, Vantage
 from .watchlist_model import TargetEntry, WatchlistFile, file_model, problems_of_file, target_kinds
 
 
@@ -71,6 +80,9 @@ class Target:
     #: The options of its kind that it sets (``Kind.options``, as their checks kept
     #: them), e.g. RSS's ``article_selector``: handed to its spider with each work item.
     options: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    #: The vantage points it is fetched from (the target's, else its group's), the
+    #: first its home; empty: this machine's own network (:mod:`monitor.vantage`).
+    vantages: tuple[Vantage, ...] = ()
 
     @property
     def key(self) -> str:
@@ -104,6 +116,8 @@ class Watchlist:
     settings_values: dict[str, Any] = field(default_factory=dict)
     #: The raw ``[alerts]`` table; ``alerts.config`` validates it.
     alerts: dict[str, Any] = field(default_factory=dict)
+    #: The ``[vantages.<name>]`` tables, by name.
+    vantages: dict[str, Vantage] = field(default_factory=dict)
 
     def settings(self, environ: Mapping[str, str] | None = None) -> Settings:
         source = str(self.path) if self.path else "<watchlist>"
@@ -139,11 +153,14 @@ def check_watchlist(text: str, source: str = "<watchlist>") -> tuple[Watchlist |
         problems = problems_of_file(exc, data)
         problems += _duplicates(_entries_of_raw(data, model))
         return None, problems
-    problems = _duplicates((at, entry) for at, _, entry in _entries(valid))
+    problems = _vantage_problems(valid)
+    problems += _duplicates((at, entry) for at, _, entry in _entries(valid))
     if problems:
         return None, problems
     watchlist = Watchlist(None, settings_values=dict(data.get("settings", {})),
-                          alerts=valid.alerts)
+                          alerts=valid.alerts, vantages={
+                              name: Vantage(name, v.country, v.proxy, v.label)
+                              for name, v in valid.vantages.items()})
     for name, group in valid.groups.items():
         watchlist.groups[name] = {"description": group.description,
                                   "interval": group.interval, "tags": group.tags,
@@ -156,8 +173,43 @@ def check_watchlist(text: str, source: str = "<watchlist>") -> tuple[Watchlist |
             group.interval if entry.interval is None else entry.interval,
             tuple(dict.fromkeys((*group.tags, *entry.tags))),
             tuple(dict.fromkeys((*group.allow_hosts, *entry.allow_hosts))),
-            entry.options))
+            entry.options,
+            tuple(watchlist.vantages[n] for n in _vantage_names(group.vantages, entry))))
     return watchlist, []
+
+
+def _vantage_names(group: tuple[str, ...] | None, entry: TargetEntry) -> tuple[str, ...]:
+    """A target's vantage point names: its own list, else its group's, else none."""
+    return entry.vantages if entry.vantages is not None else group or ()
+
+
+def _vantage_problems(valid: WatchlistFile) -> Problems:
+    """Vantage point names that are unusable, or that a group or target lists but no
+    ``[vantages.<name>]`` table defines (with a did-you-mean)."""
+    problems: Problems = []
+    defined = list(valid.vantages)
+    for name in defined:
+        if not NAME.fullmatch(name):
+            problems.append((dotted(("vantages", name)), f"{name!r} is not a usable vantage "
+                             "point name: letters, digits, '_', '.', '-', starting with a "
+                             "letter or digit, at most 40"))
+
+    def check(loc: tuple[str | int, ...], names: tuple[str, ...] | None) -> None:
+        for name in names or ():
+            if name in valid.vantages:
+                continue
+            close = difflib.get_close_matches(name, defined, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            known = (f"defined: {', '.join(defined)}" if defined else
+                     f"define it as [vantages.{name}] with proxy and country")
+            problems.append((dotted((*loc, "vantages")),
+                             f"unknown vantage point {name!r}; {hint}{known}"))
+
+    for group_name, group in valid.groups.items():
+        check(("groups", group_name), group.vantages)
+        for index, entry in enumerate(group.targets):
+            check(("groups", group_name, "targets", index), entry.vantages)
+    return problems
 
 
 def _entries(valid: WatchlistFile) -> Iterator[tuple[str, str, TargetEntry]]:

@@ -52,11 +52,13 @@ from .validation import (
     raise_line_errors,
     unknown_key,
 )
+from .vantage import check_country, check_proxy
 
 #: Keys a target may have besides its platform and its one kind field.
-TARGET_FIELDS = TARGET_KEYS[1:]
-GROUP_KEYS = ("description", "interval", "tags", "allow_hosts", "targets")
-TOP_KEYS = ("settings", "groups", "alerts")
+TARGET_FIELDS = (*TARGET_KEYS[1:], "vantages")
+GROUP_KEYS = ("description", "interval", "tags", "allow_hosts", "vantages", "targets")
+TOP_KEYS = ("settings", "vantages", "groups", "alerts")
+VANTAGE_KEYS = ("proxy", "country", "label")
 _HOSTS_EXAMPLE = 'like allow_hosts = ["cdn.example.org", "*.example.org"]'
 
 
@@ -157,7 +159,26 @@ def _platform_name(raw: Any) -> str:
         raise ValueError(str(exc)) from None
 
 
+def _vantage_names(raw: Any) -> tuple[str, ...] | None:
+    """A group's or target's ``vantages``: names of ``[vantages.<name>]`` tables, the
+    first the home (its listing and ordinary re-checks go through it)."""
+    if raw is None:
+        return None
+    if (not isinstance(raw, list) or not raw
+            or not all(isinstance(n, str) and n.strip() for n in raw)):
+        raise ValueError('must be a non-empty list of vantage point names, like '
+                         'vantages = ["de", "us"] (the first is the home)')
+    return tuple(dict.fromkeys(n.strip() for n in raw))
+
+
+def _label(raw: Any) -> str | None:
+    if raw is not None and (not isinstance(raw, str) or not raw.strip()):
+        raise ValueError('must be a non-empty string, like label = "residential line, Berlin"')
+    return raw.strip() if raw is not None else None
+
+
 Interval = Annotated[float | None, BeforeValidator(_interval)]
+VantageNames = Annotated[tuple[str, ...] | None, BeforeValidator(_vantage_names)]
 Tags = Annotated[tuple[str, ...], BeforeValidator(_tags)]
 Hosts = Annotated[tuple[Annotated[str, BeforeValidator(_host)], ...],
                   BeforeValidator(_host_list), AfterValidator(lambda h: tuple(dict.fromkeys(h)))]
@@ -180,6 +201,8 @@ class TargetEntry(BaseModel):
     interval: Interval = None
     tags: Tags = ()
     allow_hosts: Hosts = ()
+    #: Vantage points it is fetched from (None: the group's, else this machine).
+    vantages: VantageNames = None
 
     #: Set once valid: the kind, the value as its platform checked it, the implied base_url.
     _kind: str = PrivateAttr("")
@@ -300,10 +323,23 @@ class Group(BaseModel):
     interval: Interval = None
     tags: Tags = ()
     allow_hosts: Hosts = ()
+    vantages: VantageNames = None
     #: Hold this group's events for review before publishing them (public view, Atom
     #: feeds, research export, public alert channels); private channels still get them.
     review: StrictBool = False
     targets: list[TargetEntry] = []
+
+
+class VantageEntry(BaseModel):
+    """One ``[vantages.NAME]`` table: a proxy, its exit's country, a label."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    proxy: Annotated[str, BeforeValidator(check_proxy)] = Field(
+        None, validate_default=True)  # type: ignore[assignment]  # None: reported as missing
+    country: Annotated[str, BeforeValidator(check_country)] = Field(
+        None, validate_default=True)  # type: ignore[assignment]
+    label: Annotated[str | None, BeforeValidator(_label)] = None
 
 
 class WatchlistFile(BaseModel):
@@ -314,6 +350,7 @@ class WatchlistFile(BaseModel):
     TARGET: ClassVar[type[TargetEntry]] = TargetEntry
 
     settings: dict[str, Any] = {}
+    vantages: dict[str, VantageEntry] = {}
     groups: dict[str, Group] = {}
     alerts: dict[str, Any] = {}
 
@@ -364,6 +401,8 @@ def _problem(error: ErrorDetails) -> Problem:
         if tuple(parent) == ("settings",):
             names = [n.lower() for n in Settings.model_fields]
             return where, unknown_key(str(key), names, what="setting")
+        if len(parent) == 2 and parent[0] == "vantages":
+            return where, unknown_key(str(key), VANTAGE_KEYS)
         allowed = TOP_KEYS if not parent else GROUP_KEYS
         return where, unknown_key(str(key), allowed)
     if loc == ("settings",) and table:
@@ -372,6 +411,10 @@ def _problem(error: ErrorDetails) -> Problem:
         return where, f"bad value {error.get('input')!r}: {message(error)}"
     if loc == ("alerts",) and table:
         return where, "must be a table, like [alerts]"
+    if loc == ("vantages",) and table:
+        return where, 'must be a table of vantage points, like [vantages.de]'
+    if len(loc) == 2 and loc[0] == "vantages" and table:
+        return where, f"must be a table; write it as [{where}] with proxy and country"
     if loc == ("groups",) and table:
         return where, "must be a table of groups, like [groups.journalists]"
     if len(loc) == 2 and loc[0] == "groups" and table:
@@ -383,5 +426,6 @@ def _problem(error: ErrorDetails) -> Problem:
     return where, message(error)
 
 
-__all__ = ["GROUP_KEYS", "TARGET_FIELDS", "TOP_KEYS", "Group", "SettingsTable", "TargetEntry",
-           "WatchlistFile", "file_model", "problems_of_file", "target_kinds", "target_options"]
+__all__ = ["GROUP_KEYS", "TARGET_FIELDS", "TOP_KEYS", "VANTAGE_KEYS", "Group", "SettingsTable",
+           "TargetEntry", "VantageEntry", "WatchlistFile", "file_model", "problems_of_file",
+           "target_kinds", "target_options"]

@@ -33,8 +33,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
+from .claims import PendingKey, host_of, pending_key, take_pending
 from .clock import SYSTEM_CLOCK, Clock
 from .db import Database, continuous, default_data_dir, workers
 from .db import tracking as store
@@ -44,6 +44,7 @@ from .settings import Settings
 from .signals import SignalManager
 from .snapshot import Aborted, BackgroundRecorder, Recorder
 from .spool import Spool
+from .vantage import Vantage
 
 if TYPE_CHECKING:
     from .watchlist import Target
@@ -59,8 +60,10 @@ class Worker:
     def __init__(self, db: Database, settings: Settings, crawl: CrawlFn, *,
                  groups: Sequence[str] | None = None,
                  signals: SignalManager | None = None,
-                 spool_dir: Path | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+                 spool_dir: Path | None = None, clock: Clock = SYSTEM_CLOCK,
+                 vantages: Mapping[str, Vantage] | None = None) -> None:
         self.db = db
+        self.vantages = dict(vantages or {})  # the watchlist's, by name; sync() learns them
         self.settings = settings
         self.crawl = crawl
         self.groups = list(groups) if groups else None
@@ -78,7 +81,8 @@ class Worker:
         self._seat_lock = threading.Lock()
 
     def sync(self, targets: Sequence[Target]) -> dict[str, int]:
-        """Make the database's targets match the watchlist's."""
+        """Make the database's targets match the watchlist's; learn their vantage points."""
+        self.vantages.update({v.name: v for t in targets for v in getattr(t, "vantages", ())})
         with self.db.transaction() as conn:
             return store.sync_targets(conn, targets, self.settings["DEFAULT_INTERVAL"],
                                       self.groups, now=self.clock.now())
@@ -97,12 +101,12 @@ class Worker:
                                     spool=self.spool)
         self._writer = writer
         claimed: dict[str, int] = {}
-        #: Claimed work with no observation yet, by (mode, row id).
-        pending: dict[tuple[str, int], WorkItem] = {}
+        #: Claimed work with no observation yet, by (mode, row id, vantage name).
+        pending: dict[PendingKey, WorkItem] = {}
         work = {p: self._due(p, started, claimed, pending) for p in platforms}
 
         async def sink(obs: Observation) -> None:
-            pending.pop((obs.mode, obs.row_id), None)
+            take_pending(pending, obs)
             await writer.aput(obs)
 
         crawl_stats: object = None
@@ -152,7 +156,7 @@ class Worker:
             self._writer.stop()
 
     async def _due(self, platform: str, now: datetime, claimed: dict[str, int],
-                   pending: dict[tuple[str, int], WorkItem]) -> AsyncIterator[WorkItem]:
+                   pending: dict[PendingKey, WorkItem]) -> AsyncIterator[WorkItem]:
         """Claim due work lazily, a batch at a time, so memory stays flat. The database
         going away ends the claims (the health tracker logs it); the next tick retries."""
         while True:
@@ -163,7 +167,7 @@ class Worker:
             if not items:
                 return
             claimed[platform] = claimed.get(platform, 0) + len(items)
-            pending.update(((item.mode, item.row_id), item) for item in items)
+            pending.update((pending_key(item), item) for item in items)
             for item in items:
                 yield item
 
@@ -185,7 +189,8 @@ class Worker:
         me = self._seat()
         with self.db.transaction() as conn:
             return store.claim_due(conn, now, limit or self.settings["BATCH_SIZE"],
-                                   self.settings["LEASE"], [platform], self.groups, worker=me)
+                                   self.settings["LEASE"], [platform], self.groups, worker=me,
+                                   vantages=self.vantages)
 
     def _next_due(self, platform: str, now: datetime) -> datetime | None:
         with self.db.transaction() as conn:
@@ -262,15 +267,6 @@ async def run_daemon(worker: Worker, *, reload: Callable[[], Sequence[Target]] |
 DRAIN_SECONDS = 10.0
 
 
-def host_of(item: WorkItem) -> str:
-    """The host a work item is fetched from (``host:port``), as the spiders' slots key it."""
-    for url in (item.url, item.base_url or "", item.target_url or ""):
-        netloc = urlsplit(url).netloc if "://" in url else ""
-        if netloc:
-            return netloc.lower()
-    return item.target_key
-
-
 class Continuous:
     """``takedown run``'s loop: one long-lived crawl over every platform whose work
     iterators claim due work as it becomes due (every TICK, and as soon as a fetch
@@ -293,7 +289,7 @@ class Continuous:
         #: A platform's window: what its spider keeps in flight (MONITOR_MAX_IN_FLIGHT).
         self.window = max(1, 2 * int(settings["CONCURRENT_REQUESTS"]))
         self.drain = drain
-        self.pending: dict[tuple[str, int], WorkItem] = {}
+        self.pending: dict[PendingKey, WorkItem] = {}
         self.hosts: Counter[str] = Counter()
         self.platforms: Counter[str] = Counter()
         #: Claimed work waiting for its host to have room, by (platform, host).
@@ -316,7 +312,7 @@ class Continuous:
             await asyncio.to_thread(worker._seat)
 
         async def sink(obs: Observation) -> None:
-            self._done((obs.mode, obs.row_id))
+            self._done(obs)
             await writer.aput(obs)
 
         work = {name: self._stream(name) for name in PLATFORMS}
@@ -346,8 +342,8 @@ class Continuous:
                 await asyncio.to_thread(worker._release, list(self.pending.values()))
                 self.pending.clear()
 
-    def _done(self, key: tuple[str, int]) -> None:
-        item = self.pending.pop(key, None)
+    def _done(self, obs: Observation) -> None:
+        item = take_pending(self.pending, obs)
         if item is not None and self.hosts[host_of(item)] > 0:
             self.hosts[host_of(item)] -= 1
             self.platforms[item.platform] -= 1
@@ -401,7 +397,7 @@ class Continuous:
         except StorageUnavailable:
             return 0
         for item in items:
-            self.pending[(item.mode, item.row_id)] = item
+            self.pending[pending_key(item)] = item
             self.held[(platform, host_of(item))].append(item)
         self.claimed += len(items)
         return len(items)

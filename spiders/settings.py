@@ -88,12 +88,20 @@ def scrapy_settings(settings: Mapping[str, Any], **overrides: Any) -> ScrapySett
             "spiders.middlewares.RobotsTxtMiddleware": 100,
             # Above RetryMiddleware (550) so its process_response runs first.
             "spiders.middlewares.RetryAfterMiddleware": 560,
+            # A job's requests through its vantage point's proxy (part D2): before the
+            # politeness middleware, which keys pauses by the slot it sets, and
+            # Scrapy's HttpProxyMiddleware (750), which applies the proxy.
+            "spiders.vantage.VantageMiddleware": 585,
             # Sees every answer before the retry middlewares (it sets the host's
             # pause they rely on) and is the last check before a request is sent.
             "spiders.politeness.HostPolitenessMiddleware": 590,
         },
+        # A job's request carries its (host, vantage point) slot from the start, so
+        # the scheduler holds it while that exit is paused (part D2).
+        "SPIDER_MIDDLEWARES": {"spiders.vantage.VantageSlots": 100},
         "ITEM_PIPELINES": {"spiders.pipelines.SinkPipeline": 100},
         "MONITOR_VANTAGE": settings["VANTAGE"],
+        "MONITOR_VANTAGE_COUNTRY": settings["VANTAGE_COUNTRY"],
         # The whole settings model, for platform settings a spider reads itself
         # (REDDIT_*). Its repr leaves secrets out, so Scrapy's "Overridden settings"
         # log line never shows one.

@@ -1,7 +1,7 @@
 """Exports over HTTP: streamed tables, the research export and the Atom feeds.
 
-- ``GET /api/v1/exports/{events|posts|versions}.{csv|jsonl|parquet}`` (viewer), with
-  the filters of ``takedown events``;
+- ``GET /api/v1/exports/{events|posts|versions|availability}.{csv|jsonl|parquet}``
+  (viewer), with the filters of ``takedown events``;
 - ``GET /api/v1/exports/research.{csv|jsonl|parquet}`` (viewer: it is strictly less
   than the events export a viewer may already take, since it holds only published
   events, under pseudonyms);
@@ -126,7 +126,7 @@ def _stream(request: Request, chunks: Iterator[bytes], name: str, fmt: str) -> R
 @router.get("/api/v1/exports/research.{fmt}", tags=["exports"],
             summary="The anonymised research export (pseudonyms, no handles or URLs)")
 def research_export(request: Request, fmt: Format, who: Viewer, f: Filters,
-                    table: Literal["events", "posts"] = "events",
+                    table: Literal["events", "posts", "availability"] = "events",
                     with_text: Annotated[bool, Query(description=(
                         "Include titles and texts: they may name people."))] = False,
                     ) -> Response:
@@ -141,8 +141,10 @@ def research_export(request: Request, fmt: Format, who: Viewer, f: Filters,
 
 
 @router.get("/api/v1/exports/{export}.{fmt}", tags=["exports"],
-            summary="Events, posts or versions as CSV, JSON lines or Parquet (streamed)")
-def table_export(request: Request, export: Literal["events", "posts", "versions"],
+            summary="Events, posts, versions or availability as CSV, JSON lines or Parquet "
+                    "(streamed)")
+def table_export(request: Request,
+                 export: Literal["events", "posts", "versions", "availability"],
                  fmt: Format, who: Viewer, f: Filters) -> Response:
     """Events have the columns of ``takedown events --format json``. For posts and
     versions, since/until bound when they were first seen, and kind/cause keep posts

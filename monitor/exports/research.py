@@ -23,7 +23,7 @@ from ..query import lifetime
 from .tabular import Table
 
 #: The research tables (``research --table``).
-RESEARCH_TABLES = ("events", "posts")
+RESEARCH_TABLES = ("events", "posts", "availability")
 
 _TEXT = (("title", "text"), ("text", "text"))
 
@@ -42,6 +42,16 @@ _POST_COLUMNS = (
     ("state", "text"), ("state_since", "time"), ("gone_cause", "text"),
     ("last_visible_at", "time"), ("first_gone_at", "time"), ("versions", "int"),
     ("disappearances", "int"), ("edits", "int"), ("other_events", "int"),
+)
+
+#: Per-country availability (monitor.availability) without the vantage points' names:
+#: they are the operator's (a partner's relay, a residential line), not the research.
+_AVAILABILITY_COLUMNS = (
+    ("post", "text"), ("platform", "text"), ("group", "text"), ("target", "text"),
+    ("country", "text"), ("mode", "text"), ("first_at", "time"), ("last_at", "time"),
+    ("repeats", "int"), ("measurement", "text"), ("outcome", "text"),
+    ("http_status", "int"), ("fingerprint", "text"), ("notice", "text"),
+    ("ok_elsewhere", "texts"),
 )
 
 
@@ -108,14 +118,27 @@ def _post_record(ids: Pseudonyms, with_text: bool) -> Callable[[dict[str, Any]],
     return record
 
 
+def _availability_record(ids: Pseudonyms) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def record(row: dict[str, Any]) -> dict[str, Any]:
+        out = {name: row.get(name) for name, _ in _AVAILABILITY_COLUMNS}
+        out["post"] = ids.post(row["platform"], row["post_key"])
+        out["target"] = ids.target(row["target_key"])
+        return out
+
+    return record
+
+
 def research_table(table: str, secret: bytes, *, with_text: bool = False) -> Table:
-    """The research ``table`` (events or posts) under pseudonyms keyed by ``secret``."""
+    """The research ``table`` (events, posts or availability) under pseudonyms keyed by
+    ``secret``. Availability has no text: ``with_text`` changes nothing there."""
     ids = Pseudonyms(secret)
     extra = _TEXT if with_text else ()
     if table == "events":
         return Table("research-events", _EVENT_COLUMNS + extra, _event_record(ids, with_text))
     if table == "posts":
         return Table("research-posts", _POST_COLUMNS + extra, _post_record(ids, with_text))
+    if table == "availability":
+        return Table("research-availability", _AVAILABILITY_COLUMNS, _availability_record(ids))
     raise ValueError(f"unknown research table {table!r}; use one of: "
                      f"{', '.join(RESEARCH_TABLES)}")
 

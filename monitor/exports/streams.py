@@ -13,20 +13,22 @@ from typing import Any
 
 from ..db import Database
 from ..db import access as access_store
+from ..db import availability as availability_store
 from ..db import exports as store
 from ..db.queries import EventFilter
 from .atom import FeedSpec, build_feed
 from .research import research_table
-from .tables import EVENTS, POSTS, VERSIONS
+from .tables import AVAILABILITY, EVENTS, POSTS, VERSIONS
 from .tabular import encode
 
 #: The plain exports: ``takedown export NAME`` and ``/api/v1/exports/NAME.FORMAT``.
-EXPORTS = ("events", "posts", "versions")
+EXPORTS = ("events", "posts", "versions", "availability")
 
 
 def table_bytes(db: Database, name: str, fmt: str, f: EventFilter, *,
                 chunk: int = store.CHUNK) -> Iterator[bytes]:
-    """The export ``name`` (events, posts, versions) as ``fmt``, filtered by ``f``."""
+    """The export ``name`` (events, posts, versions, availability) as ``fmt``, filtered
+    by ``f``."""
     if name not in EXPORTS:
         raise ValueError(f"unknown export {name!r}; use one of: {', '.join(EXPORTS)}")
     with db.transaction() as conn:
@@ -34,19 +36,22 @@ def table_bytes(db: Database, name: str, fmt: str, f: EventFilter, *,
             yield from encode(EVENTS, store.stream_events(conn, f, chunk=chunk), fmt)
         elif name == "posts":
             yield from encode(POSTS, store.stream_posts(conn, f, chunk=chunk), fmt)
+        elif name == "availability":
+            yield from encode(AVAILABILITY, availability_store.stream(conn, f, chunk=chunk), fmt)
         else:
             yield from encode(VERSIONS, store.stream_versions(conn, f, chunk=chunk), fmt)
 
 
 def research_bytes(db: Database, settings: Any, table: str, fmt: str, f: EventFilter, *,
                    with_text: bool = False, chunk: int = store.CHUNK) -> Iterator[bytes]:
-    """The anonymised research export of ``table`` (events or posts): published
-    events only, pseudonyms keyed by the database's pseudonym secret."""
+    """The anonymised research export of ``table`` (events, posts or availability):
+    published events only, pseudonyms keyed by the database's pseudonym secret."""
     with db.transaction() as conn:
         secret = access_store.pseudonym_secret(conn, settings)
         spec = research_table(table, secret, with_text=with_text)
         published = access_store.published_clause("e")
-        source = store.stream_events if table == "events" else store.stream_posts
+        source = {"events": store.stream_events, "posts": store.stream_posts,
+                  "availability": availability_store.stream}[table]
         yield from encode(spec, source(conn, f, chunk=chunk, published=published), fmt)
 
 

@@ -1,4 +1,5 @@
-"""The exported tables: events (as ``takedown events`` prints them), posts, versions."""
+"""The exported tables: events (as ``takedown events`` prints them), posts, versions,
+and per-country availability."""
 
 from __future__ import annotations
 
@@ -44,4 +45,14 @@ VERSIONS = Table("versions", (
     ("first_seen", "time"), ("title", "text"), ("text", "text"),
 ), _same)
 
-TABLES = {t.name: t for t in (EVENTS, POSTS, VERSIONS)}
+#: Per-country availability (monitor.availability): one row per observation run of a
+#: post, as an OONI-style measurement (ok, anomaly, confirmed, failure).
+AVAILABILITY = Table("availability", (
+    ("observation_id", "int"), ("post_id", "int"), ("platform", "text"), ("group", "text"),
+    ("target_key", "text"), ("post_key", "text"), ("country", "text"), ("vantage", "text"),
+    ("mode", "text"), ("first_at", "time"), ("last_at", "time"), ("repeats", "int"),
+    ("measurement", "text"), ("outcome", "text"), ("http_status", "int"),
+    ("fingerprint", "text"), ("notice", "text"), ("ok_elsewhere", "texts"),
+), _same)
+
+TABLES = {t.name: t for t in (EVENTS, POSTS, VERSIONS, AVAILABILITY)}

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from ..api.auth import Principal, require
 from ..db import analyst
+from ..db import availability as availability_store
 from ..platforms import PLATFORMS
 from .common import context, error_page, read
 from .history import timeline
@@ -19,6 +20,8 @@ router = APIRouter()
 
 #: Ids are bigserial: anything larger is no row, and never reaches SQL.
 MAX_ID = 2**63 - 1
+#: The newest measurements shown on a post page (``takedown history`` shows them all).
+AVAILABILITY_ROWS = 100
 
 
 @router.get("/posts/{post_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -29,9 +32,12 @@ def post_page(request: Request, post_id: int,
         return error_page(request, 404, "No such post",
                           f"No post has the id {post_id}. Find it in the event feed, or "
                           "with `takedown history URL`.", principal=principal)
+    measurements = read(request, availability_store.for_post, post_id)
     return page(request, "post.html", context(
         principal, "feed", post=detail["post"], versions=detail["versions"],
-        steps=timeline(detail["timeline"], detail["events"]), events=detail["events"]))
+        steps=timeline(detail["timeline"], detail["events"]), events=detail["events"],
+        availability=measurements[::-1][:AVAILABILITY_ROWS],
+        availability_total=len(measurements)))
 
 
 @router.get("/targets/{target_id}", response_class=HTMLResponse, include_in_schema=False)

@@ -1,5 +1,5 @@
-"""``takedown export``: events, posts and versions as CSV, JSON lines or Parquet, the
-anonymised research export, and the Atom feed of events."""
+"""``takedown export``: events, posts, versions and availability as CSV, JSON lines or
+Parquet, the anonymised research export, and the Atom feed of events."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def _write(chunks: Iterator[bytes], output: Path | None) -> None:
 
 @click.group("export")
 def export() -> None:
-    """Export events, posts or versions (CSV, JSON lines, Parquet), the anonymised
+    """Export events, posts, versions or availability (CSV, JSON lines, Parquet), the anonymised
     research export, or an Atom feed of events."""
 
 
@@ -119,13 +119,18 @@ export.add_command(_table_command("posts", """Posts with their current title and
     keep posts with such an event."""))
 export.add_command(_table_command("versions", """Every stored version of the posts the
     filters keep (--since/--until: when the version was first seen)."""))
+export.add_command(_table_command("availability", """Per-country availability: each
+    observation run of the posts the filters keep, by country and vantage point, as an
+    OONI-style measurement (ok, anomaly, confirmed with its fingerprint, or failure: the
+    measurement failed, never evidence). --since/--until bound when a run began."""))
 
 
 @export.command("research")
 @_filter_options
-@click.option("--table", type=click.Choice(["events", "posts"]), default="events",
-              show_default=True, help="One row per published event, or per post (a post "
-                                      "with an unpublished event is left out).")
+@click.option("--table", type=click.Choice(["events", "posts", "availability"]),
+              default="events", show_default=True,
+              help="One row per published event, per post, or per measurement of a post's "
+                   "availability by country (a post with an unpublished event is left out).")
 @click.option("--with-text", is_flag=True,
               help="Include titles and texts. Off by default: a post's words can name "
                    "people, or be searched for to find its author.")

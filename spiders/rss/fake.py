@@ -261,6 +261,11 @@ class FeedFake(Fake):
                headers: Mapping[str, str]) -> Response | None:
         return handle(world, base, path, headers)
 
+    def post_for(self, world: World, path: str, query: Mapping[str, str]) -> Post | None:
+        if m := _ARTICLE.match(path):
+            return world.post(PLATFORM, f"{m.group(1)}/{m.group(2)}")
+        return None
+
     def actions(self, world: World, post: Post) -> frozenset[str]:
         site = site_of(world, post.owner)
         return actions_for(site.fmt) if site is not None else frozenset()

@@ -13,6 +13,7 @@ servers are mounted.
 
 from ._expect import EXPECT, detection_window
 from ._faults import ALL_FAULTS
+from ._geo import COUNTRY_HEADER
 from ._sandbox import Sandbox, serve
 from ._scenarios import RANDOM_DEFAULTS, SCENARIOS
 from ._script import EDIT_STYLES
@@ -21,6 +22,7 @@ from .fake import Fake, ScenarioPart, fakes
 
 __all__ = [
     "ALL_FAULTS",
+    "COUNTRY_HEADER",
     "EDIT_STYLES",
     "EXPECT",
     "RANDOM_DEFAULTS",

@@ -14,7 +14,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 from monitor.clock import SYSTEM_CLOCK, Clock
 
 from ._faults import ALL_FAULTS, FaultInjector
+from ._geo import COUNTRY_HEADER, Locate, country_of, withhold
 from ._scenarios import build_plan
 from ._script import Op, Plan, Row
 from ._server import SandboxHTTPServer
@@ -107,6 +108,11 @@ class Sandbox:
         #: at most MAX_OUTSIDE of them; ``/robots.txt`` is not one (it is the host's).
         self.outside: list[str] = []
         self._served_lock = threading.Lock()
+        #: The request header a test proxy names its country in (geo-blocking).
+        self.country_header = COUNTRY_HEADER
+        #: Maps a client's (address, port) to its country, for proxies that cannot
+        #: add a header (a SOCKS5 proxy); None: by header only.
+        self.locate: Locate | None = None
         self._server: SandboxHTTPServer | None = None
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -179,6 +185,30 @@ class Sandbox:
             if len(self.outside) < MAX_OUTSIDE:
                 self.outside.append(path)
         return None
+
+    # -- geo-blocking ----------------------------------------------------------------
+
+    def country_of(self, headers: Mapping[str, str],
+                   client: tuple[str, int] | Any) -> str | None:
+        """The requesting country (see :mod:`._geo`); None: served as everywhere."""
+        return country_of(headers, client, self.country_header, self.locate)
+
+    def find(self, url: str) -> Post:
+        """The post whose permalink (as :meth:`truth` reports it) is ``url``; KeyError."""
+        with self.world.lock:
+            for post in self.world.order:
+                fake = self.world.fakes[post.platform]
+                if fake.post_url(self.base_url, self.world, post) == url:
+                    return post
+        raise KeyError(f"no post of the sandbox has the URL {url!r}")
+
+    def withhold(self, url: str, countries: Iterable[str], *, lift: bool = False) -> list[str]:
+        """Withhold the post at ``url`` in ``countries`` (``lift``: lift it there; no
+        countries and ``lift``: everywhere); returns the countries it is withheld in."""
+        withheld = withhold(self.world, self.find(url), countries, lift)
+        logger.info("sandbox at %s: %s withheld in %s", self.base_url, url,
+                    ", ".join(withheld) or "no country")
+        return withheld
 
     # -- time ------------------------------------------------------------------------
 
@@ -341,12 +371,15 @@ class Sandbox:
             posts = []
             for post in self.world.order:
                 fake = self.world.fakes[post.platform]
-                posts.append({
+                entry = {
                     "platform": post.platform,
                     **self._addresses(post),
                     **self.world.describe(post),
                     **fake.truth_extra(self.base_url, self.world, post),
-                })
+                }
+                if self.world.withheld_in(post):
+                    entry["withheld_in"] = sorted(self.world.withheld_in(post))
+                posts.append(entry)
             return {
                 "base_url": self.base_url,
                 "scenario": self.scenario,

@@ -126,10 +126,24 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def _route(self, fake: Fake | None, path: str, query: dict[str, str]) -> Response:
         sandbox = self.server.sandbox
         headers = {k.lower(): v for k, v in self.headers.items()}
+        country = sandbox.country_of(headers, self.client_address)
         found: Response | None = None
         if fake is not None:
-            with sandbox.world.lock:
-                found = fake.handle(sandbox.world, sandbox.base_url, path, query, headers)
+            world = sandbox.world
+            with world.lock:
+                # Geo-blocking: the request's country decides what it may see.
+                world.viewer = country
+                try:
+                    post = fake.post_for(world, path, query) if country else None
+                    # A post gone for everyone answers as gone: withholding hides
+                    # only what the platform still serves elsewhere.
+                    if (post is not None and country in world.withheld_in(post)
+                            and fake.visible(world, post)):
+                        found = fake.withheld(world, sandbox.base_url, post, country)
+                    else:
+                        found = fake.handle(world, sandbox.base_url, path, query, headers)
+                finally:
+                    world.viewer = None
         if found is not None:
             return found
         return _not_found(path)
@@ -156,6 +170,17 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return json_response(
                 200, {"tick": sandbox.tick, "done": sandbox.done, "applied": applied}
             )
+        if path == "/_sandbox/withhold":
+            if method != "POST":
+                return json_response(405, {"error": "POST to withhold a post"})
+            countries = {c.strip().upper() for c in query.get("countries", "").split(",")
+                         if c.strip()}
+            try:
+                withheld = sandbox.withhold(query.get("url", ""), countries,
+                                            lift=query.get("lift") == "1")
+            except (KeyError, ValueError) as exc:
+                return json_response(400, {"error": str(exc).strip("'\"")})
+            return json_response(200, {"url": query.get("url"), "withheld_in": withheld})
         if path == "/_sandbox/finish":
             if method != "POST":
                 return json_response(405, {"error": "POST to finish the sandbox"})

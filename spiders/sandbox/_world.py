@@ -142,6 +142,11 @@ class World:
         self._by_owner: dict[tuple[str, str], list[Post]] = {}
         self._last_published = 0.0
         self._counter_rng = random.Random(seed * 7919 + 17)
+        #: (platform, uid) → the countries (ISO 3166-1 alpha-2) the post is withheld in.
+        self.withheld: dict[tuple[str, str], frozenset[str]] = {}
+        #: The country of the request being rendered (None: no vantage point said);
+        #: set by the server, under the lock, for one response.
+        self.viewer: str | None = None
 
     # -- building ----------------------------------------------------------------------
 
@@ -182,8 +187,14 @@ class World:
         return sorted(found, key=lambda p: (p.published, p.key), reverse=True)
 
     def visible(self, post: Post) -> bool:
-        """The permalink serves the post."""
+        """The permalink serves the post (to the current :attr:`viewer`'s country)."""
+        if self.viewer is not None and self.viewer in self.withheld_in(post):
+            return False
         return self.fakes[post.platform].visible(self, post)
+
+    def withheld_in(self, post: Post) -> frozenset[str]:
+        """The countries ``post`` is withheld in (geo-blocked: visible elsewhere)."""
+        return self.withheld.get((post.platform, post.uid), frozenset())
 
     def listed(self, post: Post) -> bool:
         """The post belongs in its listing (before any window is applied)."""
@@ -219,6 +230,22 @@ class World:
             raise ValueError(f"{post.platform} posts cannot {action}") from None
         fake.on_action(self, post, action, now)
         post.state = new_state
+
+    def withhold(self, post: Post, countries: frozenset[str] | set[str]) -> None:
+        """Withhold ``post`` in ``countries`` (upper-case codes), on top of any already;
+        requests from elsewhere, or without a country, still see it."""
+        key = (post.platform, post.uid)
+        self.withheld[key] = self.withheld.get(key, frozenset()) | {c.upper() for c in countries}
+
+    def unwithhold(self, post: Post, countries: frozenset[str] | set[str] | None = None) -> None:
+        """Lift the withholding of ``post`` in ``countries`` (None: everywhere)."""
+        key = (post.platform, post.uid)
+        left = frozenset() if countries is None else (
+            self.withheld.get(key, frozenset()) - {c.upper() for c in countries})
+        if left:
+            self.withheld[key] = left
+        else:
+            self.withheld.pop(key, None)
 
     def apply_account_action(self, platform: str, username: str, action: str) -> None:
         try:

@@ -153,6 +153,23 @@ class Fake:
         """Add platform headers to any response on a claimed path (faults included);
         ``served`` counts the server's decorated responses."""
 
+    def post_for(self, world: World, path: str, query: Mapping[str, str]) -> Post | None:
+        """The post a permalink or probe ``path`` serves, for geo-blocking: a post
+        withheld in the requesting country is answered by :meth:`withheld` instead
+        of :meth:`handle`. None (the default): the fake renders it itself, where
+        :meth:`World.visible` is already False for that country."""
+        return None
+
+    def withheld(self, world: World, base: str, post: Post, country: str) -> Response:
+        """The answer for ``post`` withheld in ``country``: by default RFC 7725's HTTP
+        451 with a ``Link`` to the party that demanded it; a platform overrides it
+        with its own words."""
+        page = simple_page("Unavailable For Legal Reasons",
+                           f"This content has been withheld in {country} in response "
+                           "to a legal demand.")
+        return Response(451, page.encode(), [("Content-Type", HTML_TYPE),
+                                             ("Link", f'<{base}/legal>; rel="blocked-by"')])
+
     def fault(self, fault: str, pick: Pick) -> Response | None:
         """A platform-shaped answer for an HTTP fault, or None for the generic one."""
         return None

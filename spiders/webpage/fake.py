@@ -152,6 +152,10 @@ class WebpageFake(Fake):
         post = world.post(PLATFORM, m.group(1))
         return page(base, post) if post is not None else None
 
+    def post_for(self, world: World, path: str, query: Mapping[str, str]) -> Post | None:
+        m = _PAGE.match(path)
+        return world.post(PLATFORM, m.group(1)) if m is not None else None
+
     def why_not(self, planner: Planner, post: Post, action: str) -> str | None:
         if post.published_tick != 0:
             return "only pages live at start are in the watchlist"

@@ -1,0 +1,40 @@
+"""Claimed work in flight: what a worker holds between a claim and its observation.
+
+A listing is claimed once; a suspect post once per vantage point of its target
+(:func:`monitor.geo.fan_out`), so the work awaiting an observation is keyed by
+(mode, row id, vantage name), and an observation finds its item by the vantage it
+came from. :func:`host_of` is the host an item is fetched from, which the
+continuous loop caps per host.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from .observation import Observation, WorkItem
+
+__all__ = ["PendingKey", "host_of", "pending_key", "take_pending"]
+
+#: A claimed item awaiting its observation: (mode, row id, vantage name or "").
+PendingKey = tuple[str, int, str]
+
+
+def pending_key(item: WorkItem) -> PendingKey:
+    """A suspect post is claimed once per vantage point: (mode, row id) is not unique."""
+    return (item.mode, item.row_id, item.vantage.name if item.vantage else "")
+
+
+def take_pending(pending: dict[PendingKey, WorkItem], obs: Observation) -> WorkItem | None:
+    """The claimed item ``obs`` answers, taken out of ``pending``: its vantage point's,
+    else the one fetched from this machine (whose observation carries VANTAGE's name)."""
+    item = pending.pop((obs.mode, obs.row_id, obs.vantage), None)
+    return item if item is not None else pending.pop((obs.mode, obs.row_id, ""), None)
+
+
+def host_of(item: WorkItem) -> str:
+    """The host a work item is fetched from (``host:port``), as the spiders' slots key it."""
+    for url in (item.url, item.base_url or "", item.target_url or ""):
+        netloc = urlsplit(url).netloc if "://" in url else ""
+        if netloc:
+            return netloc.lower()
+    return item.target_key
