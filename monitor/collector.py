@@ -1,15 +1,395 @@
-"""Collector health: per platform and vantage point, is the collector blocked?"""
+"""Collector health: per platform and vantage point, is the collector blocked or the
+platform out?
+
+An absence means something about a post only when the platform lets the collector in
+and works. :class:`CollectorHealth` screens every batch before the lifecycle reads it
+and keeps, per ``(platform, vantage)``, the checks of the last ``COLLECTOR_WINDOW``
+(time comes from the observations' ``observed_at``, never the wall clock):
+
+- **blocked**: at least ``COLLECTOR_BLOCK_MIN`` checks and a share of at least
+  ``COLLECTOR_BLOCK_SHARE`` of them :data:`~monitor.observation.BLOCKED` (captcha,
+  login wall, expired token, the platform's block), or ``COLLECTOR_BLOCK_STREAK``
+  blocked checks in a row;
+- **outage**: at least ``COLLECTOR_OUTAGE_MIN_TARGETS`` distinct targets whose latest
+  *listing* answer in the window (an account's timeline, a feed) was a bare "not found"
+  (``not_found``), and they are at least ``COLLECTOR_OUTAGE_SHARE`` of the targets whose
+  listing got an answer there. Probes never count: posts watched one by one (or the
+  posts of several accounts) removed in one sweep are removals a watchdog must hear
+  of, not an outage; a platform that is out fails its listings too. A 410, a 451, a
+  403, a tombstone or a notice is the platform's word about the item, which an outage
+  does not send: an answer (so a country that withholds with 451 is no outage). A
+  target is an account or a feed, so an account ban (many posts, one target) is never
+  an outage, and an account whose timeline answers while a deleted post's probe says
+  404 is not out. An outage that lasts ``COLLECTOR_OUTAGE_MAX`` ends: its targets still
+  absent count as removals (a purge of nearly all that is watched looks the same).
+
+Checks that say nothing either way (timeouts, 5xx, rate limits, refusals) neither
+count nor break a run. While a platform and vantage point are blocked or out, every
+absent observation of theirs in the batch gets ``signals["collector_paused"]`` (the
+reason): recorded, never deciding (:func:`monitor.lifecycle._paused`). The batch is
+screened as a whole first, so every absence of an outage is marked, not only those
+after the threshold. The state resumes by itself after ``COLLECTOR_RESUME_AFTER``
+answers about content in a row, or once the window no longer meets the rule and has
+seen that many answers since the state began; the window then starts afresh.
+
+With a connection, the state is loaded from :mod:`monitor.db.collector` at the first
+batch (a restarted recorder keeps it) and written with each batch, in its transaction.
+Each process screens its own batches: with several workers, each decides from the
+checks it recorded, and the table holds the latest change any of them wrote.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections import Counter, OrderedDict, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
 
-from .observation import Observation
+from .observation import Observation, Outcome
+from .settings import format_duration
+
+if TYPE_CHECKING:
+    from .db import Connection
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MAX_CHECKS", "MAX_KEYS", "PAUSED_STATES", "STATES", "CollectorHealth",
+           "CollectorState", "HealthRules", "Transition"]
+
+State = Literal["ok", "blocked", "outage"]
+STATES: tuple[State, ...] = ("ok", "blocked", "outage")
+PAUSED_STATES: tuple[State, ...] = ("blocked", "outage")
+#: Checks kept per (platform, vantage), whatever the window: bounds memory and time.
+MAX_CHECKS = 500
+#: (platform, vantage) pairs tracked; beyond, the quietest healthy one is forgotten.
+MAX_KEYS = 500
+
+Key = tuple[str, str]
+_Kind = Literal["ok", "absent", "blocked"]
+
+
+@dataclass(frozen=True, slots=True)
+class HealthRules:
+    """The thresholds (``COLLECTOR_*`` settings)."""
+
+    window: timedelta = timedelta(minutes=10)
+    block_min: int = 5
+    block_share: float = 0.8
+    block_streak: int = 10
+    outage_min_targets: int = 5
+    outage_share: float = 0.8
+    resume_after: int = 3
+    outage_max: timedelta = timedelta(hours=6)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> HealthRules:
+        return cls(window=timedelta(seconds=settings["COLLECTOR_WINDOW"]),
+                   block_min=settings["COLLECTOR_BLOCK_MIN"],
+                   block_share=settings["COLLECTOR_BLOCK_SHARE"],
+                   block_streak=settings["COLLECTOR_BLOCK_STREAK"],
+                   outage_min_targets=settings["COLLECTOR_OUTAGE_MIN_TARGETS"],
+                   outage_share=settings["COLLECTOR_OUTAGE_SHARE"],
+                   resume_after=settings["COLLECTOR_RESUME_AFTER"],
+                   outage_max=timedelta(seconds=settings["COLLECTOR_OUTAGE_MAX"]))
+
+
+@dataclass(slots=True)
+class CollectorState:
+    """The state of one platform at one vantage point, as stored."""
+
+    platform: str
+    vantage: str
+    state: State
+    since: datetime
+    reason: str
+    updated: datetime
+
+    @property
+    def paused(self) -> bool:
+        return self.state in PAUSED_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A change of state: ``state`` from ``previous`` at ``at`` (an observation's time)."""
+
+    platform: str
+    vantage: str
+    state: State
+    previous: State
+    at: datetime
+    reason: str
+
+
+@dataclass(slots=True)
+class _Check:
+    at: datetime
+    target: str
+    kind: _Kind
+    outcome: str
+    listing: bool
+
+
+def _kind(outcome: Outcome) -> _Kind | None:
+    if outcome is Outcome.OK:
+        return "ok"
+    if outcome is Outcome.NOT_FOUND:
+        return "absent"
+    if outcome.absent:
+        # 410, 451, 403, a tombstone, a notice: the platform's words about the item,
+        # which an outage does not send. An answer, and no outage evidence.
+        return "ok"
+    if outcome.blocked:
+        return "blocked"
+    return None  # timeouts, 5xx, refusals: say nothing about the collector or the post
+
+
+def _outcomes(checks: Iterable[_Check]) -> str:
+    return ", ".join(sorted({c.outcome for c in checks}))
+
+
+@dataclass(slots=True)
+class _Tracker:
+    """One (platform, vantage): its recent checks and state."""
+
+    state: CollectorState
+    checks: deque[_Check] = field(default_factory=deque)
+    #: Observations already counted (a window's worth and more, survives a resume).
+    seen: OrderedDict[tuple[Any, ...], None] = field(default_factory=OrderedDict)
+    blocked_run: int = 0
+    ok_run: int = 0
+    #: Answers about content since the current paused state began.
+    oks_since: int = 0
+    #: Targets still absent when an outage gave up: removals, not outage evidence,
+    #: until they answer again (this process's memory only).
+    exempt: set[str] = field(default_factory=set)
+
+    def add(self, obs: Observation, kind: _Kind, rules: HealthRules) -> Transition | None:
+        at = obs.observed_at
+        ident = (obs.mode, obs.row_id, obs.target_key, obs.post_key, at, obs.outcome.value)
+        if ident in self.seen:  # the same batch again, after a rollback or a split
+            return None
+        self.seen[ident] = None
+        if len(self.seen) > 2 * MAX_CHECKS:
+            self.seen.popitem(last=False)
+        self.checks.append(_Check(at, obs.target_key, kind, obs.outcome.value,
+                                  obs.mode == "listing"))
+        while self.checks and (len(self.checks) > MAX_CHECKS
+                               or self.checks[0].at <= at - rules.window):
+            self.checks.popleft()
+        if kind == "blocked":
+            self.blocked_run, self.ok_run = self.blocked_run + 1, 0
+        elif kind == "ok":
+            self.blocked_run, self.ok_run = 0, self.ok_run + 1
+            self.oks_since += self.state.paused
+            self.exempt.discard(obs.target_key)
+        else:
+            self.blocked_run = self.ok_run = 0
+        # Entries from "the future" (a skewed clock) never count for an earlier time.
+        window = [c for c in self.checks if at - rules.window < c.at <= at]
+        self.state.updated = max(self.state.updated, at)
+        if not self.state.paused:
+            why = self._blocked(window, rules)
+            if why is not None:
+                return self._change("blocked", at, why)
+            why = self._outage(window, rules)
+            if why is not None:
+                return self._change("outage", at, why)
+            return None
+        if self.state.state == "outage" and at - self.state.since >= rules.outage_max:
+            # Nothing came back: these targets are gone, and a purge of most of what is
+            # watched on a platform looks like an outage forever. Decide them again.
+            gone = self._latest_absent(window)
+            self.exempt |= gone
+            why = (f"the outage lasted {format_duration(rules.outage_max.total_seconds())}; "
+                   f"the {len(gone)} target(s) still absent count as removals")
+        elif self.ok_run >= rules.resume_after:
+            why = f"{self.ok_run} answers about content in a row"
+        elif (self.oks_since >= rules.resume_after
+              and (self._blocked if self.state.state == "blocked" else self._outage)(
+                  window, rules) is None):
+            why = (f"the last {format_duration(rules.window.total_seconds())} no longer "
+                   f"meet the rule; {self.oks_since} answers about content since "
+                   f"{self.state.state}")
+        else:
+            return None
+        self.checks.clear()
+        self.blocked_run = 0
+        return self._change("ok", at, f"resumed: {why}")
+
+    def _blocked(self, window: list[_Check], rules: HealthRules) -> str | None:
+        if self.blocked_run >= rules.block_streak:
+            recent = list(self.checks)[-self.blocked_run:]
+            return f"{self.blocked_run} blocked checks in a row ({_outcomes(recent)})"
+        blocked = [c for c in window if c.kind == "blocked"]
+        if len(window) >= rules.block_min and len(blocked) >= rules.block_share * len(window):
+            return (f"{len(blocked)} of {len(window)} checks in "
+                    f"{format_duration(rules.window.total_seconds())} were blocked "
+                    f"({_outcomes(blocked)})")
+        return None
+
+    def _latest(self, window: list[_Check]) -> dict[str, _Check]:
+        # Each target's latest listing answer: an account whose timeline answers while
+        # a deleted post's probe says 404 is not out; a feed that answered before and
+        # now says 404 is. Probes are removals to hear of, never outage evidence.
+        latest: dict[str, _Check] = {}
+        for c in window:
+            if c.kind == "blocked" or not c.listing or c.target in self.exempt:
+                continue
+            held = latest.get(c.target)
+            if held is None or c.at >= held.at:
+                latest[c.target] = c
+        return latest
+
+    def _latest_absent(self, window: list[_Check]) -> set[str]:
+        return {t for t, c in self._latest(window).items() if c.kind == "absent"}
+
+    def _outage(self, window: list[_Check], rules: HealthRules) -> str | None:
+        latest = self._latest(window)
+        out = [c for c in latest.values() if c.kind == "absent"]
+        if (len(out) >= rules.outage_min_targets
+                and len(out) >= rules.outage_share * len(latest)):
+            return (f"{len(out)} of {len(latest)} targets answered absent "
+                    f"({_outcomes(out)}) within "
+                    f"{format_duration(rules.window.total_seconds())}")
+        return None
+
+    def _change(self, to: State, at: datetime, why: str) -> Transition:
+        previous = self.state.state
+        reason = why if to == "ok" else f"{to}: {why}"
+        self.state.state, self.state.since, self.state.reason = to, at, reason
+        self.oks_since = 0
+        return Transition(self.state.platform, self.state.vantage, to, previous, at, reason)
 
 
 class CollectorHealth:
-    """Screens each batch before the lifecycle reads it. (Stub.)"""
+    """Screens each batch before the lifecycle reads it (see the module docstring)."""
 
-    def screen(self, observations: Sequence[Observation]) -> None:
-        """Mark ``signals["collector_paused"]`` on observations whose platform and
-        vantage point are blocked or in an outage: their absence decides nothing."""
+    def __init__(self, rules: HealthRules | None = None) -> None:
+        self.rules = rules or HealthRules()
+        self._trackers: dict[Key, _Tracker] = {}
+        self._loaded = False
+        self._warned = False
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> CollectorHealth:
+        return cls(HealthRules.from_settings(settings))
+
+    def screen(self, observations: Sequence[Observation],
+               conn: Connection | None = None) -> list[Transition]:
+        """Mark ``signals["collector_paused"]`` on absent observations whose platform and
+        vantage point are blocked or out; returns the changes of state. With ``conn``,
+        the stored state is loaded first (once) and the batch's states are written."""
+        if conn is not None and not self._loaded:
+            from .db import collector as store
+
+            self.restore(store.load(conn))
+            self._loaded = True
+        transitions, touched = self._screen(observations)
+        for t in transitions:
+            if t.state == "ok":
+                log.info("collector %s via %s resumed at %s (%s)", t.platform, t.vantage,
+                         t.at.isoformat(), t.reason)
+            else:
+                log.warning("collector %s via %s paused at %s: %s; its absences are "
+                            "recorded but decide nothing until it resumes", t.platform,
+                            t.vantage, t.at.isoformat(), t.reason)
+        if conn is not None and touched:
+            from .db import collector as store
+
+            store.save(conn, [self._trackers[k].state for k in sorted(touched)
+                              if k in self._trackers])
+        return transitions
+
+    def _screen(self, observations: Sequence[Observation]) -> tuple[list[Transition], set[Key]]:
+        groups: dict[Key, list[Observation]] = {}
+        for obs in observations:
+            groups.setdefault((obs.platform, obs.vantage or "local"), []).append(obs)
+        transitions: list[Transition] = []
+        for key, group in groups.items():
+            group.sort(key=lambda o: o.observed_at)
+            tracker = self._tracker(key, group[0].observed_at)
+            before: list[str | None] = []
+            after: list[str | None] = []
+            for obs in group:
+                before.append(tracker.state.reason if tracker.state.paused else None)
+                kind = _kind(obs.outcome)
+                if kind is not None:
+                    change = tracker.add(obs, kind, self.rules)
+                    if change is not None:
+                        transitions.append(change)
+                after.append(tracker.state.reason if tracker.state.paused else None)
+            # An absence is decided only in a healthy stretch that lasts to the batch's
+            # end: any pause from it on takes it in (the outage's first absences too).
+            later: str | None = None
+            for i in range(len(group) - 1, -1, -1):
+                later = after[i] or later
+                reason = before[i] or later
+                if reason and group[i].outcome.absent:
+                    group[i].signals["collector_paused"] = reason
+        return transitions, set(groups)
+
+    def _tracker(self, key: Key, at: datetime) -> _Tracker:
+        tracker = self._trackers.get(key)
+        if tracker is None:
+            if len(self._trackers) >= MAX_KEYS:
+                self._forget_one()
+            tracker = _Tracker(CollectorState(key[0], key[1], "ok", at, "", at))
+            self._trackers[key] = tracker
+        return tracker
+
+    def _forget_one(self) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning("collector health tracks %d platform and vantage pairs; forgetting "
+                        "the quietest healthy ones (are vantage names made up per target?)",
+                        MAX_KEYS)
+        healthy = [k for k, t in self._trackers.items() if not t.state.paused]
+        victims = healthy or list(self._trackers)
+        del self._trackers[min(victims, key=lambda k: self._trackers[k].state.updated)]
+
+    def restore(self, states: Iterable[CollectorState]) -> None:
+        """Take up stored states (at start): a paused one stays paused until it resumes."""
+        for s in states:
+            if s.state not in STATES:
+                log.warning("collector state %r of %s via %s is unknown; taken as ok",
+                            s.state, s.platform, s.vantage)
+                s.state = "ok"
+            self._trackers[(s.platform, s.vantage)] = _Tracker(s)
+
+    def states(self) -> list[CollectorState]:
+        """Every tracked (platform, vantage) state, sorted."""
+        return [self._trackers[k].state for k in sorted(self._trackers)]
+
+    def paused(self) -> dict[Key, str]:
+        """(platform, vantage) → reason, for those blocked or out."""
+        return {k: t.state.reason for k, t in sorted(self._trackers.items())
+                if t.state.paused}
+
+
+def counts(observations: Iterable[Observation]) -> Counter[tuple[str, str, str]]:
+    """Paused observations by (platform, vantage, state), for the metrics."""
+    out: Counter[tuple[str, str, str]] = Counter()
+    for obs in observations:
+        reason = obs.signals.get("collector_paused")
+        if isinstance(reason, str) and reason:
+            state = reason.split(":", 1)[0]
+            out[(obs.platform, obs.vantage or "local",
+                 state if state in PAUSED_STATES else "blocked")] += 1
+    return out
+
+
+def format_paused(rows: Sequence[dict[str, Any]]) -> str:
+    """``takedown status``'s lines about paused collectors (rows from
+    :func:`monitor.db.collector.paused`); empty when none is."""
+    if not rows:
+        return ""
+    lines = [f"{len(rows)} collector(s) paused: absences seen there are recorded but decide "
+             "nothing until they resume by themselves"]
+    for r in rows:
+        since = r["since"].isoformat(timespec="seconds") if r.get("since") else "?"
+        lines.append(f"  {r['platform']} via {r['vantage']}: {r['state']} since {since}: "
+                     f"{r['reason']}")
+    return "\n".join(lines) + "\n"

@@ -60,6 +60,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .collector_metrics import COLLECTOR_METRICS, CollectorStateGauge, PausedObservations
 from .db.queries import gauge_rows
 from .errors import ConfigError
 from .observation import Observation, Outcome
@@ -122,12 +123,13 @@ METRICS: dict[str, str] = {
     "(see the log); the database gauges are missing while it is 0.",
     "takedown_build_info": "Always 1; the labels say which Takedown Monitor version and "
     "Python version run.",
+    **COLLECTOR_METRICS,  # issue 11, part E: monitor/collector_metrics.py
 }
 
 #: The only label names any metric may carry.
 LABELS = frozenset(
     {"platform", "mode", "outcome", "group", "kind", "cause", "channel_type", "result", "state",
-     "reason", "version", "python_version"}
+     "reason", "version", "python_version", "vantage"}
 )
 
 #: 10 ms … 60 s: a cached RSS feed answers in tens of ms, a throttled API in seconds.
@@ -200,6 +202,9 @@ class Metrics:
         self.collector = DatabaseCollector(db) if db is not None else None
         if self.collector is not None:
             self.collectors.append(self.collector)
+            self.collectors.append(CollectorStateGauge(self.collector.db))
+        #: Absences recorded while a platform and vantage point were paused.
+        self.paused = PausedObservations(self.registry)
         for collector in self.collectors:
             self.registry.register(collector)
         # Series created at zero on first sight, so rate() and increase() see the first
@@ -213,6 +218,7 @@ class Metrics:
 
     def recorded(self, observations: Sequence[Observation], events: Sequence[Event]) -> None:
         """Receiver of ``batch_committed``: count a committed batch."""
+        self.paused.observe(observations)
         for obs in observations:
             platform = self._name(obs.platform, "platform")
             mode = obs.mode if obs.mode in MODES else "invalid"

@@ -87,7 +87,7 @@ class Recorder:
         self.sleep = sleep or self.abort.wait
         self.backoff = backoff
         #: Collector health: marks what a blocked collector saw before the lifecycle reads it.
-        self.health = CollectorHealth()
+        self.health = CollectorHealth.from_settings(settings)
         self.stats = {"observations": 0, "events": 0, "batches": 0, "db_retries": 0,
                       "malformed": 0, "unstorable": 0}
 
@@ -210,7 +210,7 @@ class Recorder:
                     contents[post_id] = diff.Normalised.from_json(raw) if raw else None
                 return contents[post_id]
 
-            self.health.screen(observations)
+            self.health.screen(observations, conn)
             life = Lifecycle(self.rules, ids, old_content)
             for obs in sorted(observations, key=lambda o: o.observed_at):
                 if obs.mode == "listing":

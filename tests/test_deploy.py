@@ -43,6 +43,7 @@ COUNTERS = {
     "takedown_checks_total",
     "takedown_events_total",
     "takedown_alert_delivery_attempts_total",
+    "takedown_collector_paused_observations_total",
 }
 HISTOGRAMS = {"takedown_check_duration_seconds", "takedown_time_to_takedown_seconds"}
 GAUGES = {
@@ -58,6 +59,7 @@ GAUGES = {
     "takedown_collector_block_ratio",
     "takedown_collector_last_success_timestamp_seconds",
     "takedown_build_info",
+    "takedown_collector_paused",
 }
 SERIES = (
     COUNTERS

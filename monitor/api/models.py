@@ -222,9 +222,24 @@ class AttentionTarget(_Model):
     note: str | None = None
 
 
+class PausedCollector(_Model):
+    """A platform at a vantage point whose absences decide nothing for now."""
+
+    platform: str
+    vantage: str
+    state: str = Field(description="blocked (captcha, login wall, expired token, the "
+                       "platform's block) or outage (many targets absent at once).")
+    since: datetime
+    reason: str
+    updated_at: datetime
+
+
 class CollectorStatus(_Model):
     targets: int
     by_state: dict[str, int]
     overdue: int = Field(description="Checks more than a minute late (the backlog).")
     failing: list[FailingTarget]
     attention: list[AttentionTarget]
+    paused: list[PausedCollector] = Field(default_factory=list, description=(
+        "Platforms and vantage points paused by collector health: their absences are "
+        "recorded but decide nothing until they resume by themselves."))

@@ -75,5 +75,7 @@ def list_accounts(
 @router.get("/status", response_model=CollectorStatus, tags=["status"],
             summary="The collectors: what is failing, since when, what needs attention")
 def collector_status(request: Request, _: Viewer) -> dict[str, Any]:
+    from ..db import collector as collector_store
+
     with transaction(request) as conn:
-        return analyst.collector_status(conn)
+        return {**analyst.collector_status(conn), "paused": collector_store.paused(conn)}

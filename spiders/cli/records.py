@@ -120,7 +120,8 @@ def _check_names(c: Ctx, names: list[dict[str, Any]], groups: Iterable[str],
 @click.argument("post")
 @click.pass_obj
 def history(c: Ctx, post: str) -> None:
-    """Every stored version of POST, with word diffs and its timeline.
+    """Every stored version of POST, with word diffs, its timeline and its
+    availability by country.
 
     POST is a post key, URL, or platform:key as `takedown events` and `check` print
     it; a target key (as `takedown status` prints it) lists the target's posts.
@@ -134,26 +135,33 @@ def history(c: Ctx, post: str) -> None:
         if not found:
             raise click.ClickException(f"no tracked post has the id or URL {post!r}; "
                                        "try `takedown events` to find one")
+        from monitor.db import availability
+
         for row in found:
             click.echo(query.format_history(row, q.post_versions(conn, row["id"]),
                                             q.post_observations(conn, row["id"]),
-                                            q.post_events(conn, row["id"])))
+                                            q.post_events(conn, row["id"]),
+                                            availability.for_post(conn, row["id"])))
 
 
 @click.command()
 @click.pass_obj
 def status(c: Ctx) -> None:
-    """Each target's last successful check, error streak, next due time, and what to
-    do about a target that needs attention."""
+    """Each target's last successful check, error streak, next due time, what to do
+    about a target that needs attention, and the collectors paused (blocked or out)."""
     from alerts import delivery_summary
     from alerts.cli import format_summary
+    from monitor.collector import format_paused
+    from monitor.db import collector as collector_store
 
     with c.database() as db, db.transaction() as conn:
         rows = q.status(conn)
         backlog = q.overdue(conn)
         deliveries = delivery_summary(conn)
+        paused = collector_store.paused(conn)
     click.echo(query.format_status(rows), nl=False)
     click.echo(query.format_attention(rows), nl=False)
+    click.echo(format_paused(paused), nl=False)
     failing = sum(query.target_state(r) == "failing" for r in rows)
     attention = sum(query.target_state(r) == "attention" for r in rows)
     click.echo(f"{len(rows)} target(s), {failing} failing, {attention} needing attention; "
