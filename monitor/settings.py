@@ -14,13 +14,11 @@ from (``python -m monitor.settings --markdown``) and tested against
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
-from urllib.parse import urlsplit
+from typing import Any
 
 from pydantic import (
     BaseModel,
@@ -32,124 +30,29 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .settings_values import (  # noqa: F401 (re-exported)
+    Count,
+    Flag,
+    HttpUrls,
+    Number,
+    RedditUrl,
+    Schedule,
+    Seconds,
+    Text,
+    format_duration,
+    parse_bool,
+    parse_duration,
+    parse_durations,
+    parse_http_url,
+    parse_http_urls,
+    parse_int,
+    parse_number,
+    parse_text,
+)
 from .validation import message, unknown_key
 
 SETTINGS_ENV_PREFIX = "TAKEDOWN_"
 
-
-# -- value parsers: durations, booleans, whole numbers ---------------------------------
-
-
-def parse_duration(value: str | int | float) -> float:
-    """Seconds from ``90``, ``"90s"``, ``"5m"``, ``"2h"``, ``"1d"``."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"{value!r} is not a duration; write it like 90s, 5m, 2h or 1d")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        text = value.strip().lower()
-        units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-        try:
-            if text and text[-1] in units:
-                seconds = float(text[:-1]) * units[text[-1]]
-            else:
-                seconds = float(text)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a duration; write it like 90s, 5m, 2h or 1d"
-                             ) from None
-    if math.isnan(seconds) or seconds < 0:
-        raise ValueError("a duration cannot be negative")
-    if not math.isfinite(seconds):
-        raise ValueError(f"{value!r} is not a finite duration; write it like 90s, 5m or 2h")
-    return seconds
-
-
-def parse_durations(value: str | list[Any] | tuple[Any, ...]) -> tuple[float, ...]:
-    """Durations from ``"2m,5m,1h"`` or a list of them."""
-    if isinstance(value, str):
-        items: list[Any] = value.split(",")
-    elif isinstance(value, list | tuple):
-        items = list(value)
-    else:
-        raise ValueError(f"{value!r} is not a list of durations; write it like \"2m,5m,1h\"")
-    out = tuple(parse_duration(item) for item in items if str(item).strip())
-    if not out:
-        raise ValueError("give at least one duration")
-    return out
-
-
-def parse_bool(value: str | bool) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError(f"{value!r} is not a boolean; use true or false")
-
-
-def parse_int(value: str | int | float) -> int:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"{value!r} is not a whole number")
-    if isinstance(value, int):
-        return value
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a whole number") from None
-    if not number.is_integer():
-        raise ValueError(f"{value!r} is not a whole number")
-    return int(number)
-
-
-def parse_number(value: str | int | float) -> float:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"{value!r} is not a number")
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a number") from None
-    if not math.isfinite(number) or number < 0:
-        raise ValueError(f"{value!r} is not a usable number; give one of 0 or more")
-    return number
-
-
-def parse_text(value: str | int | float) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"{value!r} is not text; write it in quotes")
-    return str(value)
-
-
-def format_duration(seconds: float) -> str:
-    """``600.0`` → ``10m``: the largest unit that divides it evenly."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"
-
-
-# -- the typed fields ---------------------------------------------------------------------
-
-Text = Annotated[str, BeforeValidator(parse_text)]
-Flag = Annotated[bool, BeforeValidator(parse_bool)]
-Count = Annotated[int, BeforeValidator(parse_int)]
-Number = Annotated[float, BeforeValidator(parse_number)]
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
-Schedule = Annotated[tuple[float, ...], BeforeValidator(parse_durations)]
-
-
-def parse_http_url(value: str | int | float) -> str:
-    """An http(s) URL with a host (a path prefix allowed), without a trailing ``/``."""
-    text = parse_text(value).strip()
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
-        raise ValueError(f"{value!r} is not an http(s) URL; write it like "
-                         "https://oauth.reddit.com")
-    return text.rstrip("/")
-
-
-RedditUrl = Annotated[str, BeforeValidator(parse_http_url)]
 
 _DEFAULT_SCHEDULE = (120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 43200.0, 86400.0)
 
@@ -240,6 +143,59 @@ class Settings(BaseModel, Mapping[str, Any]):
         "Allow `takedown import captures` to record researchers' browser captures "
         "(Zeeschuimer / 4CAT NDJSON) as seen-visible observations at their capture time: "
         "a logged-in view, evidence only that a note existed."))
+
+    # -- issue 11, part A: the evidence archive (monitor/archive.py) ---------------------
+    ARCHIVE: Flag = Field(True, description=(
+        "Keep the raw capture (request, response headers, body) of observations an event "
+        "may rest on as gzipped WARC records: new observation rows, confirming probes, "
+        "probes that made an event. Unchanged re-checks never store one."))
+    ARCHIVE_RETENTION: Seconds = Field(30 * 86400.0, description=(
+        "How long a raw capture that no event rests on, and that is not the capture of a "
+        "post's current version, is kept before the daemon expires it. 0: keep all."))
+
+    # -- issue 11, part C: evidence bundles and RFC 3161 timestamps (monitor/evidence/) --
+    TIMESTAMP_AUTHORITIES: HttpUrls = Field((), description=(
+        "RFC 3161 timestamp authorities (URLs, comma-separated) that stamp each event's "
+        "evidence manifest, e.g. https://freetsa.org/tsr. Empty: bundles are not stamped. "
+        "A failing authority never blocks recording: its stamps are retried later."))
+    TIMESTAMP_TIMEOUT: Seconds = Field(10.0, description=(
+        "Seconds a timestamp authority may take to answer one request."))
+    TIMESTAMP_RETRY_MAX: Seconds = Field(86400.0, description=(
+        "Longest wait between two tries of a failing authority (the wait starts at a "
+        "minute and doubles with each failure)."))
+    TIMESTAMP_CA_FILE: Text = Field("", description=(
+        "PEM file of the CA certificates the authorities' tokens must chain to: checked "
+        "before a token is kept, and by `takedown evidence verify` without --tsa-ca. "
+        "Empty: tokens are checked against the certificate they carry only."))
+
+    # -- issue 11, part D1: vantage points (monitor/geo.py, [vantages.<name>]) -----------
+    VANTAGE_COUNTRY: Text = Field("", description=(
+        "ISO 3166-1 alpha-2 country of this machine's own network (the VANTAGE that "
+        "targets without `vantages` are fetched from); empty: unknown."))
+    VANTAGE_PATIENCE: Seconds = Field(86400.0, description=(
+        "How long a suspect post waits for every vantage point its target allows to "
+        "answer; after it, the verdict rests on those that answered, the cause is "
+        "`ambiguous` with `geo_blocked` among the candidates, and the silent ones are named."))
+
+    # -- issue 11, part E: collector health per platform and vantage (monitor/collector.py)
+    COLLECTOR_WINDOW: Seconds = Field(600.0, gt=0, description="How far back collector "
+        "health looks at a platform and vantage point's checks (blocked? out?).")
+    COLLECTOR_BLOCK_MIN: Count = Field(5, ge=1, description="Checks in the window before "
+        "their share of blocks (captcha, login wall, expired token…) can pause there.")
+    COLLECTOR_BLOCK_SHARE: Number = Field(0.8, gt=0, le=1, description="Share (0-1) of "
+        "them blocked that pauses it: absences there are recorded but decide nothing.")
+    COLLECTOR_BLOCK_STREAK: Count = Field(10, ge=1, description="Blocked checks in a row "
+        "that pause it whatever the share.")
+    COLLECTOR_OUTAGE_MIN_TARGETS: Count = Field(5, ge=2, description="Distinct targets "
+        "(accounts, feeds) whose latest listing answer in the window must be a bare 404 for "
+        "an outage, not removals. Probes never count; an account's posts are one target.")
+    COLLECTOR_OUTAGE_SHARE: Number = Field(0.8, gt=0, le=1, description="Share (0-1) of "
+        "the targets answering there in the window that must be absent for an outage.")
+    COLLECTOR_RESUME_AFTER: Count = Field(3, ge=1, description="Answers about content in "
+        "a row that end a pause (or that many since it began, once the window no longer "
+        "meets its rule); the posts held back are then decided as usual.")
+    COLLECTOR_OUTAGE_MAX: Seconds = Field(21600.0, gt=0, description="An outage that lasts "
+        "this long ends: the targets still absent count as removals (a purge looks alike).")
 
     # -- the analyst side (monitor/api, monitor/web) -------------------------------------
     API_ADDRESS: Text = Field("127.0.0.1:8080", description=(

@@ -170,6 +170,7 @@ async def _daemon(c: Ctx, worker: Worker, db: Database, alerts: AlertConfig | No
                   metrics: Metrics) -> None:
     """The daemon's jobs on the crawl loop, until SIGINT or SIGTERM."""
     from alerts import run_dispatcher
+    from monitor.upkeep import Upkeep
     from monitor.worker import run_continuous
 
     stop = asyncio.Event()
@@ -185,7 +186,8 @@ async def _daemon(c: Ctx, worker: Worker, db: Database, alerts: AlertConfig | No
         server = serve_in_background(create_app(worker.settings, db),
                                      worker.settings["API_ADDRESS"])
     # Continuous scheduling: due work is fetched as it becomes due (README "Scheduling").
-    jobs = [run_continuous(worker, reload=lambda: watchlist_targets(c, db), stop=stop)]
+    jobs = [run_continuous(worker, reload=lambda: watchlist_targets(c, db), stop=stop),
+            Upkeep(db, worker.settings, clock=worker.clock).run(stop)]  # stamps, retention
     if alerts is not None:
         jobs.append(run_dispatcher(db, alerts, stop, metrics))
     try:
@@ -260,6 +262,7 @@ def _add_commands() -> None:
     from alerts.cli import alerts_group
 
     from .access import review_group, token_group
+    from .evidence import evidence
     from .exports import export
     from .imports import import_group
     from .serve import serve
@@ -267,7 +270,7 @@ def _add_commands() -> None:
 
     for command in (records.events, records.history, records.status, records.migrate,
                     watch.watch, watch.platforms_command, alerts_group, import_group,
-                    token_group, review_group, stats, export, serve):
+                    token_group, review_group, stats, export, serve, evidence):
         cli.add_command(command)
 
 
