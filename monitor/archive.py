@@ -46,9 +46,27 @@ from warcio.warcwriter import WARCWriter
 from .observation import RawCapture
 
 __all__ = [
-    "ArchiveError", "ArchivedExchange", "DIGEST", "OBSERVATION_HEADER", "VANTAGE_HEADER",
+    "ArchiveError", "ArchiveRecord", "ArchivedExchange", "DIGEST", "OBSERVATION_HEADER",
+    "VANTAGE_HEADER",
     "build", "read_exchanges", "rests_on", "sha256_hex", "suspicion_observations", "target_uri",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveRecord:
+    """One stored capture: complete gzip members (a WARC response and its request)."""
+
+    id: int
+    #: The observation it was asked for (:func:`monitor.db.archive.records`), else the
+    #: first it serves.
+    observation_id: int
+    captured_at: datetime
+    target_uri: str
+    payload_sha256: str
+    warc_sha256: str
+    warc: bytes
+    size: int = 0
+
 
 #: The digest algorithm of every record (hashlib's name, as warcio writes it).
 DIGEST = "sha256"

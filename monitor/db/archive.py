@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from .. import archive
+from ..archive import ArchiveRecord
 from ..observation import RawCapture
 from . import Connection as Conn
 from . import chain
@@ -24,20 +24,6 @@ __all__ = ["ArchiveRecord", "event_observation_ids", "expire", "records", "write
 #: Records examined per round trip by :func:`expire` (bounds its memory).
 EXPIRE_CHUNK = 1000
 
-
-@dataclass(frozen=True, slots=True)
-class ArchiveRecord:
-    """One stored capture: complete gzip members (a WARC response and its request)."""
-
-    id: int
-    #: The observation it was asked for (:func:`records`), else the first it serves.
-    observation_id: int
-    captured_at: datetime
-    target_uri: str
-    payload_sha256: str
-    warc_sha256: str
-    warc: bytes
-    size: int = 0
 
 
 def write(conn: Conn, items: Sequence[tuple[int, RawCapture]]) -> list[int]:

@@ -50,10 +50,7 @@ def build_manifest(conn: Conn, event_id: int, now: datetime) -> bytes:
     observations = store.timeline(conn, event["post_id"], event["detected_at"], rests_on,
                                   TIMELINE_LIMIT)
     records = archive_store.records(conn, rests_on) if rests_on else []
-    captures = [manifest.Capture(id=r.id, observation_id=r.observation_id,
-                                 captured_at=r.captured_at, target_uri=r.target_uri,
-                                 payload_sha256=r.payload_sha256, warc_sha256=r.warc_sha256,
-                                 warc=r.warc) for r in records]
+    captures = list(records)
     refs: list[tuple[str, int]] = [("event", event_id)]
     refs += [("observation", o["id"]) for o in observations]
     refs += [("capture", c.id) for c in captures]

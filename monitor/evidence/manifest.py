@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..archive import ArchiveRecord
 from ..chain import ChainEntry, chained_fields, json_safe
 
 __all__ = ["FORMAT", "WARC_NAME", "Capture", "build", "dumps", "loads", "row_key", "rule_of"]
@@ -27,17 +27,8 @@ FORMAT = "takedown-evidence/1"
 WARC_NAME = "archive/evidence.warc.gz"
 
 
-@dataclass(frozen=True, slots=True)
-class Capture:
-    """One archived capture as the manifest needs it."""
-
-    id: int
-    observation_id: int
-    captured_at: datetime
-    target_uri: str
-    payload_sha256: str
-    warc_sha256: str
-    warc: bytes
+#: One archived capture as the manifest reads it (a stored record).
+Capture = ArchiveRecord
 
 
 def row_key(kind: str, row_id: int) -> str:
