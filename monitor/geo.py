@@ -36,7 +36,7 @@ from .observation import Observation, Outcome
 from .vantage import Vantage, placeholder
 
 __all__ = ["GEO_CAUSE", "GEO_KEY", "Answer", "GeoVerdict", "answer", "confirmed", "decide",
-           "evidence", "fan_out", "fans_out", "geo_blocked_verdict", "record", "with_silent"]
+           "event_evidence", "fan_out", "fans_out", "geo_blocked_verdict", "record", "with_silent"]
 
 #: ``PostRow.known`` key of a geo-blocked post's per-vantage answers
 #: (``{"since", "answers", "probes"}``); the claims never hand it to a spider.
@@ -159,7 +159,7 @@ def _countries(answers: Mapping[str, Answer], names: Sequence[str]) -> list[str]
     return sorted({str(answers[n]["country"]) for n in names if answers[n].get("country")})
 
 
-def evidence(verdict: GeoVerdict, answers: Mapping[str, Answer]) -> dict[str, Any]:
+def event_evidence(verdict: GeoVerdict, answers: Mapping[str, Answer]) -> dict[str, Any]:
     """The event's evidence: the countries each way, and each vantage point's answer
     (vantage, country, outcome, HTTP status, words, fingerprint, when)."""
     shown = [*verdict.visible, *verdict.withheld]
@@ -178,7 +178,7 @@ def evidence(verdict: GeoVerdict, answers: Mapping[str, Answer]) -> dict[str, An
 
 def geo_blocked_verdict(verdict: GeoVerdict, answers: Mapping[str, Answer]) -> Verdict:
     """The verdict of a post visible from some vantage points and withheld in others."""
-    ev = evidence(verdict, answers)
+    ev = event_evidence(verdict, answers)
     withheld = ", ".join(ev["countries_withheld"] or verdict.withheld)
     shown = ", ".join(ev["countries_visible"] or verdict.visible)
     reason = f"withheld in {withheld}, visible in {shown}"
@@ -191,7 +191,7 @@ def with_silent(base: Verdict, verdict: GeoVerdict, answers: Mapping[str, Answer
     """A removal's verdict with the per-vantage evidence; when some vantage points were
     silent, ``ambiguous`` with ``geo_blocked`` among the candidates (it may be served
     where they are)."""
-    ev = {**base.evidence, **evidence(verdict, answers)}
+    ev = {**base.evidence, **event_evidence(verdict, answers)}
     if not verdict.silent:
         return Verdict(base.cause, base.detail, list(base.candidates), base.reason, ev)
     candidates = list(base.candidates) if base.cause == "ambiguous" else [base.cause]

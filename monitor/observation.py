@@ -159,6 +159,10 @@ SIGNALS: dict[str, str] = {
     "tombstone_by against the platform's words to decide the cause",
     "author": "the post's author as the platform names them",
     "retry_after": "seconds the server asked us to wait (int)",
+    "country": "ISO 3166-1 alpha-2 country of the vantage point the request left from "
+    "(its watchlist entry, or VANTAGE_COUNTRY for this machine)",
+    "collector_paused": "why this absence decides nothing: the platform blocked the "
+    "collector or was out at this vantage point (monitor.collector)",
     "editor_is_author": "bool: the last edit was made by the author (Mastodon history)",
     "sensitive": "bool: media hidden behind a content warning",
     "followup_failed": "bool: a secondary request of this probe (account, profile, history) "

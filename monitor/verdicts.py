@@ -141,7 +141,7 @@ class VantageVerdicts:
             verdict = geo.GeoVerdict("lift", tuple(names))
             self._event(target, post, "restored", now, obs, extra={
                 "previous_cause": post.gone_cause, "via": "probe",
-                **geo.evidence(verdict, answers)})
+                **geo.event_evidence(verdict, answers)})
             post.state, post.state_since = PostState.VISIBLE, now
             post.suspicion, post.gone_cause, post.first_gone_at = None, None, None
             post.known.pop(geo.GEO_KEY, None)

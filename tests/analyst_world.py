@@ -55,17 +55,26 @@ class World:
     platforms: list[str] = field(default_factory=list)
 
 
-def build_world(db_url: str) -> World:
-    """Run the demo scenario into ``db_url`` (a migrated, empty database) and make it
-    hostile; returns where things are."""
+def run_demo(db_url: str) -> None:
+    """Run the demo scenario into ``db_url`` (a migrated, empty database)."""
     from test_e2e import run_scenario
 
-    events, truth = run_scenario(db_url, fault_rate=0.0)
+    events, _ = run_scenario(db_url, fault_rate=0.0)
     assert events, "the demo scenario recorded no events"
+
+
+def make_hostile(db_url: str) -> World:
+    """Make the demo's history in ``db_url`` hostile; returns where things are."""
     with psycopg.connect(db_url, row_factory=dict_row, autocommit=False) as conn:
         world = _hostile(conn)
         conn.commit()
     return world
+
+
+def build_world(db_url: str) -> World:
+    """Run the demo scenario into ``db_url`` and make it hostile (bench and tools)."""
+    run_demo(db_url)
+    return make_hostile(db_url)
 
 
 def _hostile(conn: psycopg.Connection[Any]) -> World:

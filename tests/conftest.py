@@ -96,19 +96,18 @@ def tracked(db: Database) -> Database:
 # --- the analyst side's tests: a real history, built once (tests/analyst_world.py) ---
 
 
-@pytest.fixture(scope="session")
-def analyst_template(pg_server_url: str, pg_template: str) -> Iterator[tuple[str, object]]:
-    """A database holding the demo scenario's real history, made hostile: the
-    template every ``analyst_db_url`` is cloned from, and its :class:`World`."""
-    from analyst_world import build_world
-
-    name = f"takedown_world_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+def _create_from(server_url: str, template: str, prefix: str) -> str:
+    """A new database copied from ``template``; returns its name."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(pg_template)))
-    world = build_world(_with_db(pg_server_url, name))
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        # A template must have no session when it is copied: end any the build left.
+            sql.Identifier(name), sql.Identifier(template)))
+    return name
+
+
+def _end_sessions(server_url: str, name: str) -> None:
+    """A template must have no session when it is copied: end any a build left."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                      " WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
         for _ in range(100):
@@ -116,10 +115,48 @@ def analyst_template(pg_server_url: str, pg_template: str) -> Iterator[tuple[str
                                 (name,)).fetchone():
                 break
             time.sleep(0.05)  # a terminated backend takes a moment to leave
-    yield name, world
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+
+
+def _drop(server_url: str, name: str) -> None:
+    with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
             sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def demo_template(pg_server_url: str, pg_template: str) -> Iterator[str]:
+    """A database holding the demo scenario's real history, as recorded (untouched):
+    the template of ``demo_db_url`` and of the analyst history."""
+    from analyst_world import run_demo
+
+    name = _create_from(pg_server_url, pg_template, "takedown_demo")
+    run_demo(_with_db(pg_server_url, name))
+    _end_sessions(pg_server_url, name)
+    yield name
+    _drop(pg_server_url, name)
+
+
+@pytest.fixture
+def demo_db_url(pg_server_url: str, demo_template: str) -> Iterator[str]:
+    """A fresh copy of the demo's history as recorded, migrated to the current schema."""
+    name = _create_from(pg_server_url, demo_template, "takedown_test")
+    url = _with_db(pg_server_url, name)
+    Database(url).migrate()
+    yield url
+    _drop(pg_server_url, name)
+
+
+@pytest.fixture(scope="session")
+def analyst_template(pg_server_url: str, demo_template: str) -> Iterator[tuple[str, object]]:
+    """The demo's history made hostile: the template every ``analyst_db_url`` is
+    cloned from, and its :class:`World`."""
+    from analyst_world import make_hostile
+
+    name = _create_from(pg_server_url, demo_template, "takedown_world")
+    world = make_hostile(_with_db(pg_server_url, name))
+    _end_sessions(pg_server_url, name)
+    yield name, world
+    _drop(pg_server_url, name)
 
 
 @pytest.fixture
@@ -131,16 +168,11 @@ def analyst_world(analyst_template: tuple[str, object]) -> object:
 @pytest.fixture
 def analyst_db_url(pg_server_url: str, analyst_template: tuple[str, object]) -> Iterator[str]:
     """A fresh copy of the analyst history, migrated to the current schema."""
-    name = f"takedown_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(analyst_template[0])))
+    name = _create_from(pg_server_url, analyst_template[0], "takedown_test")
     url = _with_db(pg_server_url, name)
     Database(url).migrate()
     yield url
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+    _drop(pg_server_url, name)
 
 
 @pytest.fixture
