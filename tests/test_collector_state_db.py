@@ -147,7 +147,11 @@ def test_the_api_status_lists_paused_collectors(feeds: Feeds) -> None:
     app = create_app(Settings.load({}, environ={}), feeds.db)
     with TestClient(app, headers={"Authorization": f"Bearer {secret}"}) as client:
         body = client.get("/api/v1/status").json()
+        page = client.get("/status")
     [paused] = body["paused"]
     assert (paused["platform"], paused["vantage"], paused["state"]) == ("rss", "local",
                                                                          "outage")
     assert paused["since"] == "2026-08-01T12:03:42Z"
+    # The status page shows it too, with its reason.
+    assert page.status_code == 200
+    assert 'id="paused-h"' in page.text and "outage: 8 of 10 targets answered absent" in page.text

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from ..access import has_role
 from ..api.auth import Principal, csrf_token, require
-from ..db import access, analyst
+from ..db import access, analyst, collector
 from .common import context, error_page, read
 from .render import page
 
@@ -24,7 +24,8 @@ QUEUE_PAGE = 50
 def status_page(request: Request,
                 principal: Annotated[Principal, Depends(require("viewer"))]) -> HTMLResponse:
     def load(conn: analyst.Conn) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        return analyst.collector_status(conn), analyst.targets(conn)
+        status = {**analyst.collector_status(conn), "paused": collector.paused(conn)}
+        return status, analyst.targets(conn)
 
     status, targets = read(request, load)
     ids = {t["key"]: t["id"] for t in targets}
