@@ -272,6 +272,10 @@ class CollectorHealth:
         self._trackers: dict[Key, _Tracker] = {}
         self._loaded = False
         self._warned = False
+        #: Pairs whose stored row may differ from their state (a change of state whose
+        #: batch may yet roll back): written with each batch until a save finds them
+        #: stored as they are. Healthy, settled pairs cost a batch no query.
+        self._unsettled: set[Key] = set()
 
     @classmethod
     def from_settings(cls, settings: Any) -> CollectorHealth:
@@ -296,11 +300,13 @@ class CollectorHealth:
                 log.warning("collector %s via %s paused at %s: %s; its absences are "
                             "recorded but decide nothing until it resumes", t.platform,
                             t.vantage, t.at.isoformat(), t.reason)
-        if conn is not None and touched:
+        self._unsettled.update((t.platform, t.vantage) for t in transitions)
+        due = sorted(k for k in touched if k in self._trackers
+                     and (k in self._unsettled or self._trackers[k].state.paused))
+        if conn is not None and due:
             from .db import collector as store
 
-            store.save(conn, [self._trackers[k].state for k in sorted(touched)
-                              if k in self._trackers])
+            self._unsettled -= store.save(conn, [self._trackers[k].state for k in due])
         return transitions
 
     def _screen(self, observations: Sequence[Observation]) -> tuple[list[Transition], set[Key]]:

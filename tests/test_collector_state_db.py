@@ -155,3 +155,28 @@ def test_the_api_status_lists_paused_collectors(feeds: Feeds) -> None:
     # The status page shows it too, with its reason.
     assert page.status_code == 200
     assert 'id="paused-h"' in page.text and "outage: 8 of 10 targets answered absent" in page.text
+
+
+def test_healthy_batches_cost_no_collector_state_query(feeds: Feeds) -> None:
+    """Screening is on every batch's path: while every pair is healthy and its stored
+    row settled, a batch neither reads nor writes collector_state (proved by taking the
+    table away: a query would fail the batch). A change of state is still written."""
+    feeds.record([feeds.listing(i, 1 + i * 0.1) for i in range(10)])  # loads, settles
+    with feeds.db.transaction() as conn:
+        conn.execute("ALTER TABLE collector_state RENAME TO collector_state_away")
+    try:
+        for round_ in range(3):
+            feeds.record([feeds.listing(i, 2 + round_ + i * 0.01) for i in range(10)])
+    finally:
+        with feeds.db.transaction() as conn:
+            conn.execute("ALTER TABLE collector_state_away RENAME TO collector_state")
+    # A query would fail the batch: split, then each observation unstorable.
+    stats = feeds.recorder.stats
+    assert (stats["unstorable"], stats["malformed"]) == (0, 0) and stats["batches"] >= 4
+    feeds.record([feeds.listing(i, 6 + i * 0.1, NF) for i in range(10)])
+    assert feeds.one("SELECT state FROM collector_state")["state"] == "outage"
+    # Resumed: written once, then settled again.
+    feeds.record([feeds.listing(i, 8 + i * 0.1) for i in range(10)])
+    assert feeds.one("SELECT state FROM collector_state")["state"] == "ok"
+    assert [r["state"] for r in feeds.all(
+        "SELECT state FROM collector_state_changes ORDER BY id")] == ["outage", "ok"]

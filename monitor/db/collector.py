@@ -34,23 +34,26 @@ def load(conn: Conn) -> list[CollectorState]:
                            r["updated_at"]) for r in rows]
 
 
-def save(conn: Conn, states: Sequence[CollectorState]) -> int:
+def save(conn: Conn, states: Sequence[CollectorState]) -> set[tuple[str, str]]:
     """Write the states that differ from the stored ones, with a history row for each
-    change of state; returns how many changes were recorded. A healthy pair that was
+    change of state; returns the (platform, vantage) pairs that were already stored as
+    they are (settled: the caller need not write them again). A healthy pair that was
     never paused is not stored."""
+    settled: set[tuple[str, str]] = set()
     if not states:
-        return 0
+        return settled
     stored = {(r["platform"], r["vantage"]): r for r in conn.execute(
         "SELECT platform, vantage, state, since, reason, updated_at FROM collector_state "
         "WHERE (platform, vantage) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
         ([s.platform for s in states], [s.vantage for s in states])).fetchall()}
-    changed = 0
     for s in states:
         row = stored.get((s.platform, s.vantage))
         previous = row["state"] if row else "ok"
         if row is None and not s.paused:
+            settled.add((s.platform, s.vantage))
             continue
         if row is not None and row["state"] == s.state and row["since"] == s.since:
+            settled.add((s.platform, s.vantage))
             if s.paused and s.updated - row["updated_at"] >= REFRESH:
                 conn.execute("UPDATE collector_state SET updated_at = %s "
                              "WHERE platform = %s AND vantage = %s",
@@ -67,8 +70,7 @@ def save(conn: Conn, states: Sequence[CollectorState]) -> int:
                 "INSERT INTO collector_state_changes (platform, vantage, state, previous, at, "
                 "reason) VALUES (%s, %s, %s, %s, %s, %s)",
                 (s.platform, s.vantage, s.state, previous, s.since, s.reason))
-            changed += 1
-    return changed
+    return settled
 
 
 def paused(conn: Conn) -> list[dict[str, Any]]:
