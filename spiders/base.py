@@ -427,8 +427,7 @@ class MonitorSpider(BatchProbes, scrapy.Spider):
         """The raw exchange behind ``response`` for the evidence archive, unless the
         ARCHIVE setting is off. Built once per response: the posts of one batched answer
         share it, and the store keeps it once (:mod:`monitor.db.archive`)."""
-        crawler = getattr(self, "crawler", None)
-        settings = crawler.settings.get("MONITOR_SETTINGS") if crawler else None
+        settings = self._setting("MONITOR_SETTINGS")
         if settings is not None and not settings["ARCHIVE"]:
             return None
         captures = self.__dict__.setdefault("_captures", weakref.WeakKeyDictionary())
@@ -446,19 +445,21 @@ class MonitorSpider(BatchProbes, scrapy.Spider):
     def _clock(self) -> Clock:
         """MONITOR_CLOCK (a :class:`monitor.clock.Clock`, injected by tests and the
         sandbox's driver together with the worker's), else the system clock."""
-        crawler = getattr(self, "crawler", None)
-        clock = crawler.settings.get("MONITOR_CLOCK") if crawler else None
+        clock = self._setting("MONITOR_CLOCK")
         return clock if clock is not None else SYSTEM_CLOCK
 
     def _own_country(self) -> str | None:
         """This machine's country (``VANTAGE_COUNTRY``) for direct requests; None if unset."""
-        crawler = getattr(self, "crawler", None)
-        value = crawler.settings.get("MONITOR_VANTAGE_COUNTRY") if crawler else None
+        value = self._setting("MONITOR_VANTAGE_COUNTRY")
         return str(value).upper() if value else None
 
     def _vantage(self) -> str:
+        return str(self._setting("MONITOR_VANTAGE") or "local")
+
+    def _setting(self, name: str) -> Any:
+        """A Scrapy setting of the crawl this spider runs in; None outside a crawl."""
         crawler = getattr(self, "crawler", None)
-        return str(crawler.settings.get("MONITOR_VANTAGE", "local")) if crawler else "local"
+        return crawler.settings.get(name) if crawler is not None else None
 
 
 def _header_pairs(headers: Any) -> tuple[tuple[str, str], ...]:
