@@ -37,6 +37,8 @@ from urllib.parse import urlsplit
 from python_socks import ProxyError, ProxyTimeoutError
 from python_socks.async_.asyncio import Proxy
 
+from monitor.vantage import redact
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["HttpRelay", "RelayRefused", "SocksBridge", "redact"]
@@ -55,19 +57,6 @@ _HOP_HEADERS = frozenset({b"proxy-authorization", b"proxy-connection", b"connect
 
 class RelayRefused(Exception):
     """The relay could not open the upstream connection (the message says why)."""
-
-
-def redact(url: str) -> str:
-    """``url`` without its user name and password, for logs and messages."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "?"
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<unparsable proxy URL>"
-    auth = "***@" if parts.username or parts.password else ""
-    host = f"[{host}]" if ":" in host else host
-    return f"{parts.scheme}://{auth}{host}{port}"
 
 
 class HttpRelay:
