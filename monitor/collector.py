@@ -33,7 +33,9 @@ answers about content in a row, or once the window no longer meets the rule and 
 seen that many answers since the state began; the window then starts afresh.
 
 With a connection, the state is loaded from :mod:`monitor.db.collector` at the first
-batch (a restarted recorder keeps it) and written with each batch, in its transaction.
+batch (a restarted recorder keeps it) and written in a batch's transaction when it
+changed (until a later batch finds it stored) or while paused; a healthy, settled
+state costs a batch no query.
 Each process screens its own batches: with several workers, each decides from the
 checks it recorded, and the table holds the latest change any of them wrote.
 """
