@@ -51,6 +51,8 @@ _NOTICE_CAUSE: dict[str, tuple[str, str | None]] = {
     "geo_blocked": ("geo_blocked", None),
     "private": ("hidden_by_author", None),
     "under_review": ("restricted", None),
+    "age_restricted": ("restricted", None),
+    "account_deactivated": ("account_deleted", None),
     "account_deleted": ("account_deleted", None),
     "account_suspended": ("account_suspended", None),
 }
@@ -63,6 +65,7 @@ NOTICE_SPECIFICITY: dict[str, int] = {
     "deleted": 1, "content_unavailable": 1,
     "deleted_by_author": 2,
     "private": 2, "under_review": 2, "geo_blocked": 2, "account_deleted": 2,
+    "age_restricted": 2, "account_deactivated": 2,
     "account_suspended": 2,
     # A removal outranks the author's deletion: an author may still delete a post a
     # moderator or the platform removed (Reddit: Reveddit's "deleted, but first

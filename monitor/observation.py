@@ -134,12 +134,16 @@ NOTICES: dict[str, str] = {
     "removed_copyright": "the platform says it was removed after a copyright claim",
     "removed_spam": "the platform says it was removed as spam",
     "under_review": "the platform says the item is in an abnormal state / under review",
+    "age_restricted": "the platform shows it only to signed-in adults (an age or content "
+    "gate: YouTube, TikTok)",
     "private": "the author made it private (not censorship)",
     "content_unavailable": "the platform says the content cannot be shown, no reason given",
     "unavailable_generic": "a generic 'cannot view' page that also appears for expired "
     "tokens and anti-bot blocks (RedNote error_code 300031)",
     "geo_blocked": "the platform says it is not available in this country",
     "account_deleted": "the author's account was deleted",
+    "account_deactivated": "the author deactivated their account (Bluesky: reversible; "
+    "the author's choice, not the platform's)",
     "account_suspended": "the author's account was suspended",
     "not_found": "the platform says no such item",
 }

@@ -22,7 +22,8 @@ from monitor.platform import MATCH_TYPES, Kind, Platform, Rule, match_words, sco
 from monitor.watchlist import parse_watchlist
 from spiders.cli import cli
 
-BUILT_INS = ("mastodon", "reddit", "rednote", "rss", "webpage", "weibo")
+BUILT_INS = ("bluesky", "mastodon", "reddit", "rednote", "rss", "telegram", "tiktok", "webpage",
+             "weibo", "x", "youtube")
 
 #: A third-party platform, as its own package would declare it.
 PLUGIN = '''

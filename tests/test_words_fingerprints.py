@@ -30,7 +30,8 @@ from monitor.platform import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-BUILT_INS = ("mastodon", "reddit", "rednote", "rss", "webpage", "weibo")
+BUILT_INS = ("bluesky", "mastodon", "reddit", "rednote", "rss", "telegram", "tiktok", "webpage",
+             "weibo", "x", "youtube")
 ALL_RULES = [(name, rule) for name in BUILT_INS for rule in platforms.PLATFORMS[name].words]
 
 

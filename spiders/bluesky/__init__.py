@@ -1,0 +1,1 @@
+"""Bluesky (AT Protocol) (logged out): the platform package (see platform.py)."""

@@ -1,0 +1,1 @@
+"""Telegram public channels (logged out): the platform package (see platform.py)."""

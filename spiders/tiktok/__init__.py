@@ -1,0 +1,1 @@
+"""TikTok (logged out): the platform package (see platform.py)."""

@@ -1,0 +1,1 @@
+"""X (Twitter) (logged out): the platform package (see platform.py)."""

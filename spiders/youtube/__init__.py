@@ -1,0 +1,1 @@
+"""YouTube (logged out): the platform package (see platform.py)."""
