@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import diff, geo, runs, schedule, tokens
+from . import diff, geo, labels, runs, schedule, tokens
 from .classify import classify_disappearance, classify_hiding
 from .events import Event, Verdict
 from .observation import Observation, Outcome, PostContent
@@ -259,6 +259,8 @@ class Lifecycle(VantageVerdicts):
         of a reading of another source (a feed entry's article page), which is
         compared with that source's readings alone (:meth:`_see_source`)."""
         now = obs.observed_at
+        labels.see_labels(post, content, now, lambda kind, verdict, extra: self._event(
+            target, post, kind, now, obs, verdict=verdict, extra=extra))  # monitor.labels
         new_hash = norm.content_hash
         if post.author is None and content.author:
             post.author = content.author
@@ -483,7 +485,7 @@ def _remember(post: PostRow, entry: PostContent, probe: bool = False) -> None:
         post.url = entry.url or post.url
         post.probe_url = entry.probe_url or post.probe_url or entry.url
     post.known.update({k: v for k, v in entry.extra.items()
-                       if v is not None and k != diff.SOURCE_FIELD})
+                       if v is not None and k not in (diff.SOURCE_FIELD, labels.LABELS_FIELD)})
 
 
 def _readings(raw: Any) -> dict[str, int]:

@@ -225,7 +225,7 @@ class PostContent:
     media: list[str] = field(default_factory=list)  # stable media ids, not signed URLs
     links: list[str] = field(default_factory=list)
     counters: dict[str, int | str] = field(default_factory=dict)  # likes etc.: not edits
-    extra: dict[str, Any] = field(default_factory=dict)  # e.g. xsec_token, spoiler_text
+    extra: dict[str, Any] = field(default_factory=dict)  # xsec_token, spoiler_text, labels…
 
 
 @dataclass(frozen=True, slots=True)

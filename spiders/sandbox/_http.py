@@ -12,6 +12,21 @@ from typing import Any
 JSON_TYPE = "application/json; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
 
+
+class Query(dict[str, str]):
+    """A request's query: one value per name (the last), as fakes mostly read it, and
+    :meth:`getall` for a parameter the platform repeats (Bluesky's ``uris=a&uris=b``)."""
+
+    def __init__(self, pairs: list[tuple[str, str]]):
+        super().__init__(pairs)
+        self._all: dict[str, list[str]] = {}
+        for name, value in pairs:
+            self._all.setdefault(name, []).append(value)
+
+    def getall(self, name: str) -> list[str]:
+        return list(self._all.get(name, ()))
+
+
 # A 1×1 transparent PNG, served for every image URL.
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"

@@ -15,7 +15,7 @@ from itertools import count
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
-from ._http import Response, json_response, simple_page, text_response
+from ._http import Query, Response, json_response, simple_page, text_response
 
 if TYPE_CHECKING:
     from ._sandbox import Sandbox
@@ -79,7 +79,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         sandbox = self.server.sandbox
         split = urlsplit(self.path)
         path = split.path
-        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        query = Query(parse_qsl(split.query, keep_blank_values=True))
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)

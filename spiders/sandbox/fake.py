@@ -23,6 +23,7 @@ from ._http import (
     HTML_TYPE,
     JSON_TYPE,
     PNG,
+    Query,
     Response,
     html_response,
     iso_ms,
@@ -276,7 +277,7 @@ def load_fakes() -> dict[str, Fake]:
 
 __all__ = [
     "EDITED", "HIDDEN", "HTML_TYPE", "JSON_TYPE", "PNG", "RESTORED", "Account", "DemoActions",
-    "Fake", "Media", "Pick", "Plan", "Planner", "Post", "Response", "ScenarioPart",
+    "Fake", "Media", "Pick", "Plan", "Planner", "Post", "Query", "Response", "ScenarioPart",
     "ScriptedDemo", "Version", "World",
     "fakes", "gone", "html_response", "iso_ms", "iso_s", "json_response", "load_fakes",
     "redirect", "rfc822", "simple_page", "text",
