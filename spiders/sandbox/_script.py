@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 _MS_BASE = 1_722_000_000_000  # virtual epoch for snowflake-like ids (2024-07-26)
 _S_BASE = 1_721_900_000  # virtual epoch for ObjectId-like ids
+#: An RFC 4648 url-safe token with only letters and digits: ``-`` as ``x``, ``_`` as ``Z``.
+_TOKEN_CHARS = str.maketrans("-_", "xZ")
 
 EDIT_STYLES = ("typo", "rewrite", "redaction", "link_removed", "media_removed")
 
@@ -130,7 +132,7 @@ class Planner:
 
     def token(self) -> str:
         raw = base64.urlsafe_b64encode(self.rng.randbytes(30)).decode()
-        return "AB" + raw.replace("-", "x").replace("_", "Z").rstrip("=")
+        return "AB" + raw.translate(_TOKEN_CHARS).rstrip("=")
 
     def media(self, count: int) -> list[Media]:
         return [

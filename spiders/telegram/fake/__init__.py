@@ -74,6 +74,7 @@ _DEMO_ACTIONS: dict[int, list[tuple[str, str, str | None]]] = {
     4: [("a:i2", "restrict_copyright", None)],
     5: [("a:i3", "delete_original", None)],
     8: [("@b", "suspend_account", None)],
+    10: [("@b", "restore", None)],
 }
 
 
