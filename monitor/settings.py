@@ -139,6 +139,24 @@ class Settings(BaseModel, Mapping[str, Any]):
     REDDIT_TOKEN_URL: RedditUrl = Field("https://www.reddit.com/api/v1/access_token",
                                         description="Where the OAuth token is fetched.")
 
+    # -- Bluesky and X (spiders/bluesky, spiders/x): given to their spiders when set ------
+    BLUESKY_LABELERS: Text = Field("", description=(
+        "Labelers whose labels count as moderation besides Bluesky's own, comma-separated: "
+        "a labeler's DID (its labels asked for inline) or its service URL (asked with "
+        "queryLabels on listings; add its host to the target's allow_hosts)."))
+    BLUESKY_APPVIEW_URL: Text = Field("", description=(
+        "The uncached AppView every Bluesky verdict is read from (empty: api.bsky.app, or "
+        "<base_url>/appview for a target on a mirror)."))
+    BLUESKY_PUBLIC_URL: Text = Field("", description=(
+        "The cached AppView listings are read from (empty: public.api.bsky.app, or "
+        "<base_url>/public)."))
+    BLUESKY_PLC_URL: Text = Field("", description=(
+        "The DID PLC directory a post's PDS is found in (empty: plc.directory, or "
+        "<base_url>/plc)."))
+    X_SYNDICATION_TOKEN: Text = Field("", description=(
+        "The `token` parameter of X's syndication endpoint (empty: left out; X may then "
+        "refuse, which is a collector block, shown by `takedown status`)."))
+
     IMPORT_CAPTURES: Flag = Field(False, description=(
         "Allow `takedown import captures` to record researchers' browser captures "
         "(Zeeschuimer / 4CAT NDJSON) as seen-visible observations at their capture time: "

@@ -52,6 +52,7 @@ from .responses import (
     outcome_for_status,
     parse_retry_after,
 )
+from .settings import PlatformDefaults
 from .urlpolicy import UrlRefused
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ class Job:
         return f"<Job {it.platform} {it.mode} {it.target_key} {it.url}>"
 
 
-class MonitorSpider(BatchProbes, scrapy.Spider):
+class MonitorSpider(BatchProbes, PlatformDefaults, scrapy.Spider):
     """Base of the monitor's spiders. ``work`` may be a sync or an async iterable."""
 
     #: Canonical platform name (see :data:`monitor.platforms.PLATFORMS`).

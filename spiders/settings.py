@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from scrapy.settings import BaseSettings
 from scrapy.settings import Settings as ScrapySettings
 
 from monitor.settings import Settings
@@ -116,5 +117,32 @@ def scrapy_settings(settings: Mapping[str, Any], **overrides: Any) -> ScrapySett
         "STATS_DUMP": False,
         "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
     }
+    values.update(platform_settings(settings))
     values.update(overrides)
     return ScrapySettings(values)
+
+
+def platform_settings(settings: Settings) -> dict[str, Any]:
+    """The settings model's platform settings that are set, under their own names, for
+    the spider that reads them from its Scrapy settings: a field named after a
+    registered platform (``BLUESKY_LABELERS``, ``X_SYNDICATION_TOKEN``). Secrets
+    (fields hidden from repr, such as ``REDDIT_CLIENT_SECRET``) are left to the
+    ``MONITOR_SETTINGS`` object, so Scrapy never logs one."""
+    from monitor.platforms import registry
+
+    prefixes = tuple(f"{name.upper()}_" for name in registry().platforms)
+    return {name: settings[name] for name, field in type(settings).model_fields.items()
+            if name.startswith(prefixes) and field.repr and settings[name] not in ("", None)}
+
+
+class PlatformDefaults:
+    """A spider's ``custom_settings`` (its platform's settings, ``WEIBO_MAX_PAGES``…) as
+    defaults, not overrides: a crawl that sets its own value (an operator's setting
+    through :func:`platform_settings`, a test, a bench) wins."""
+
+    custom_settings: dict[str, Any] | None = None
+
+    @classmethod
+    def update_settings(cls, settings: BaseSettings) -> None:
+        for name, value in (cls.custom_settings or {}).items():
+            settings.setdefault(name, value, priority="spider")

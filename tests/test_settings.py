@@ -172,3 +172,23 @@ def test_markdown_table_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
     assert "| `CONFIRM_SPACING` | `5m` | Minimum time between" in out
     assert "| `DATABASE_URL` | (empty) |" in out
     assert main([]) == 2
+
+
+def test_platform_settings_reach_their_spider_and_secrets_do_not() -> None:
+    """An operator's BLUESKY_* or X_* setting (file or environment) is in the crawl's
+    Scrapy settings under its own name, where the spider reads it; a secret is not (Scrapy
+    logs its overridden settings), and an unset one leaves the spider's default."""
+    from spiders.bluesky.spider import BlueskySpider
+    from spiders.settings import scrapy_settings
+
+    settings = Settings.load({"bluesky_labelers": "did:plc:lab1, https://labeler.example"},
+                             environ={"TAKEDOWN_X_SYNDICATION_TOKEN": "abc123",
+                                      "TAKEDOWN_REDDIT_CLIENT_SECRET": "s3cret"})
+    crawl = scrapy_settings(settings)
+    BlueskySpider.update_settings(crawl)
+    assert [v.strip() for v in crawl.getlist("BLUESKY_LABELERS")] == [
+        "did:plc:lab1", "https://labeler.example"]
+    assert crawl.get("X_SYNDICATION_TOKEN") == "abc123"
+    assert crawl.get("REDDIT_CLIENT_SECRET") is None
+    assert "s3cret" not in repr(dict(crawl))
+    assert crawl.getint("BLUESKY_MAX_PAGES") == 2  # the spider's own default

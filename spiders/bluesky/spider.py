@@ -28,7 +28,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from scrapy.http import Request, Response
-from scrapy.settings import BaseSettings
 
 from monitor.labels import MAX_LABELS
 from monitor.observation import Outcome, PostContent
@@ -72,10 +71,6 @@ class BlueskySpider(PdsChecks, MonitorSpider):
                        "BLUESKY_MAX_PAGES": 2, "BLUESKY_PAGE_SIZE": 50,
                        "BLUESKY_THREAD_DEPTH": 6}
 
-    @classmethod
-    def update_settings(cls, settings: BaseSettings) -> None:
-        for name, value in (cls.custom_settings or {}).items():
-            settings.setdefault(name, value, priority="spider")
 
     # --- hosts and settings -------------------------------------------------------
 
@@ -100,7 +95,7 @@ class BlueskySpider(PdsChecks, MonitorSpider):
 
     def labelers(self) -> list[str]:
         """Labeler DIDs whose labels are asked for inline (Bluesky's own first)."""
-        listed = self.settings.getlist("BLUESKY_LABELERS")
+        listed = [v.strip() for v in self.settings.getlist("BLUESKY_LABELERS")]
         return [MOD_LABELER, *(d for d in listed if d.startswith("did:") and d != MOD_LABELER)]
 
     def xrpc(self, job: Job, base: str, method: str, params: dict[str, Any], step: Any,
@@ -243,8 +238,8 @@ class BlueskySpider(PdsChecks, MonitorSpider):
 
     def labeler_urls(self) -> list[str]:
         """Labelers of ``BLUESKY_LABELERS`` given by URL: asked with ``queryLabels``."""
-        return [u.rstrip("/") for u in self.settings.getlist("BLUESKY_LABELERS")
-                if u.startswith(("http://", "https://"))][:10]
+        return [u.strip().rstrip("/") for u in self.settings.getlist("BLUESKY_LABELERS")
+                if u.strip().startswith(("http://", "https://"))][:10]
 
     def _next_labels(self, job: Job) -> Any:
         """Ask each listed labeler URL for the labels of the listed posts, then conclude.

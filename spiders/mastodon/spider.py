@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from scrapy.http import Request, Response
-from scrapy.settings import BaseSettings
 
 from monitor.errors import ParseError
 from monitor.observation import Outcome, PostContent
@@ -147,11 +146,6 @@ class MastodonSpider(MonitorSpider):
     #: Pages per timeline walk.
     custom_settings = {"MASTODON_MAX_PAGES": 2}
 
-    @classmethod
-    def update_settings(cls, settings: BaseSettings) -> None:
-        # Defaults, not overrides: a crawl that sets its own value (tests, bench) wins.
-        for name, value in (cls.custom_settings or {}).items():
-            settings.setdefault(name, value, priority="spider")
 
     def start_job(self, job: Job) -> Output:
         item = job.item

@@ -28,7 +28,6 @@ from collections import OrderedDict
 from typing import Any
 
 from scrapy.http import Request, Response
-from scrapy.settings import BaseSettings
 
 from monitor.observation import Outcome, PostContent
 from monitor.platform import join_base
@@ -73,10 +72,6 @@ class TelegramSpider(MonitorSpider):
     platform = "telegram"
     custom_settings = {"TELEGRAM_MAX_PAGES": 3}
 
-    @classmethod
-    def update_settings(cls, settings: BaseSettings) -> None:
-        for name, value in (cls.custom_settings or {}).items():
-            settings.setdefault(name, value, priority="spider")
 
     # --- work intake ---------------------------------------------------------
 

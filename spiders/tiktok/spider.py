@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from scrapy.http import Request, Response
-from scrapy.settings import BaseSettings
 
 from monitor.observation import Outcome, PostContent
 from monitor.platform import WordMatch, answer_said, join_base, match_words
@@ -63,10 +62,6 @@ class TikTokSpider(MonitorSpider):
     platform = "tiktok"
     custom_settings = {"TIKTOK_OEMBED": True, "TIKTOK_MAX_ITEMS": 100}
 
-    @classmethod
-    def update_settings(cls, settings: BaseSettings) -> None:
-        for name, value in (cls.custom_settings or {}).items():
-            settings.setdefault(name, value, priority="spider")
 
     # --- work intake ---------------------------------------------------------
 

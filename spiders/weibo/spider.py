@@ -22,7 +22,6 @@ from collections.abc import Callable
 from typing import Any
 
 from scrapy.http import Request, Response
-from scrapy.settings import BaseSettings
 
 from monitor.observation import Outcome, PostContent
 from monitor.platform import WordMatch, join_base, match_words
@@ -67,10 +66,6 @@ class WeiboSpider(MonitorSpider):
     custom_settings = {"WEIBO_MAX_PAGES": 3, "WEIBO_MAX_LONG_TEXTS": 20,
                        "WEIBO_VISITOR_URL": "", "WEIBO_VISITOR_TTL": 240.0}
 
-    @classmethod
-    def update_settings(cls, settings: BaseSettings) -> None:
-        for name, value in (cls.custom_settings or {}).items():
-            settings.setdefault(name, value, priority="spider")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -31,7 +31,6 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from scrapy.http import Response
-from scrapy.settings import BaseSettings
 
 from monitor.observation import Outcome
 from monitor.platform import base_path, join_base
@@ -77,10 +76,6 @@ class XSpider(MonitorSpider):
     second_signals = ("oembed",)
     custom_settings = {"X_SYNDICATION_TOKEN": "", "X_OEMBED_URL": OEMBED_URL}
 
-    @classmethod
-    def update_settings(cls, settings: BaseSettings) -> None:
-        for name, value in (cls.custom_settings or {}).items():
-            settings.setdefault(name, value, priority="spider")
 
     # --- work intake ---------------------------------------------------------
 
