@@ -16,7 +16,8 @@ title and description are the video's content.
 
 Every answer is first read for a block (the consent redirect, the bot check, the
 captcha, "This content isn't available"): ``collector_blocked``, never about the
-video. A session-limit block also pauses the host for ``YOUTUBE_BLOCK_PAUSE``.
+video. A session-limit block also backs the host off, as any failing host, up to
+``YOUTUBE_BLOCK_PAUSE``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from typing import Any
 from urllib.parse import quote
 
 from scrapy.http import Request, Response
-from scrapy.settings import BaseSettings
 
 from monitor.errors import ParseError
 from monitor.observation import Outcome
@@ -66,10 +66,6 @@ class YoutubeSpider(MonitorSpider):
     second_signals = ("channel",)
     custom_settings = {"YOUTUBE_FEED_WINDOW": 15, "YOUTUBE_BLOCK_PAUSE": 600.0}
 
-    @classmethod
-    def update_settings(cls, settings: BaseSettings) -> None:
-        for name, value in (cls.custom_settings or {}).items():
-            settings.setdefault(name, value, priority="spider")
 
     # --- work intake -------------------------------------------------------------
 
@@ -115,9 +111,13 @@ class YoutubeSpider(MonitorSpider):
 
     def blocked(self, job: Job, response: Response, hit: WordMatch) -> Any:
         """Conclude with a block; a session limit also leaves the host alone a while."""
-        pause = self.settings.getfloat("YOUTUBE_BLOCK_PAUSE")
-        if hit.rule.name in SLOW_DOWN and pause > 0 and response.request is not None:
-            registry_for(self.crawler).pause(host_key(response.request), pause)
+        cap = self.settings.getfloat("YOUTUBE_BLOCK_PAUSE")
+        if hit.rule.name in SLOW_DOWN and cap > 0 and response.request is not None:
+            # A failure of the host: the back-off every failing host gets
+            # (RETRY_BACKOFF_BASE, doubling with each block in a row), up to the cap.
+            pause = registry_for(self.crawler).failed(
+                host_key(response.request), Outcome(hit.rule.outcome),
+                self.settings.getfloat("RETRY_BACKOFF_BASE", 2.0), cap)
             logger.info("youtube %s for %s (%s): host paused %.0f s", hit.rule.name,
                         job.item.target_key, response.url, pause)
         signals = {**job.state["signals"], "fingerprint": hit.rule.name}

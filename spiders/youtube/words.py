@@ -94,7 +94,7 @@ WORDS: tuple[Rule, ...] = (
     _reason("google_error_page", "That's an error.", None, MISSING, FEED),
 )
 
-#: Blocks that mean "slow down": the host is left alone for YOUTUBE_BLOCK_PAUSE.
+#: Blocks that mean "slow down": the host backs off (up to YOUTUBE_BLOCK_PAUSE).
 SLOW_DOWN = frozenset({"youtube.text.session_limit", "youtube.text.unusual_traffic",
                        "youtube.code.captcha", "youtube.text.bot_check"})
 #: The watch-page ``playabilityStatus.status`` of a playable video.

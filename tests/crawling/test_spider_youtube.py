@@ -242,14 +242,23 @@ def test_both_apostrophes_of_content_isnt_available_are_blocks_and_not_removals(
     assert "isn\u2019t available anymore" in anymore
 
 
-def test_a_session_limit_pauses_the_host(driver_for) -> None:
+def test_a_session_limit_backs_the_host_off_up_to_the_cap(driver_for) -> None:
+    """Each session limit in a row doubles the host's pause from RETRY_BACKOFF_BASE, up
+    to YOUTUBE_BLOCK_PAUSE: the back-off every failing host gets, never a fixed mute."""
     from spiders.politeness import HostRegistry
 
     registry = HostRegistry()
-    driver = driver_for(YoutubeSpider, YOUTUBE_BLOCK_PAUSE=600, MONITOR_HOSTS=registry)
-    (obs,) = driver.run(video_target(), routes({"": page("watch_content_unavailable_curly.html")}))
-    assert obs.outcome is Outcome.COLLECTOR_BLOCKED
-    assert registry.state("127.0.0.1:8765").not_before > registry.clock() + 500
+    waits = []
+    for _ in range(5):
+        driver = driver_for(YoutubeSpider, YOUTUBE_BLOCK_PAUSE=600, RETRY_BACKOFF_BASE=100,
+                            MONITOR_HOSTS=registry)
+        (obs,) = driver.run(video_target(),
+                            routes({"": page("watch_content_unavailable_curly.html")}))
+        assert obs.outcome is Outcome.COLLECTOR_BLOCKED
+        waits.append(registry.state("127.0.0.1:8765").not_before - registry.clock())
+        registry.state("127.0.0.1:8765").not_before = 0.0  # let the next one through
+    assert 90 < waits[0] <= 150  # 100 s, times the jitter
+    assert waits[1] > waits[0] and waits[-1] <= 600 and waits[-1] > 500
 
 
 def test_a_rate_limit_is_rate_limited(driver_for) -> None:
