@@ -3,7 +3,7 @@ correct monitor reports for each action. The endpoints are in :mod:`._http`: the
 syndication's tombstones, oEmbed's second answer, and X's blocks as faults.
 
 One post of each part is the notes' false tombstone (react-tweet#160): during
-ticks 4-9 the syndication serves "This Post is unavailable." for it while it is
+ticks 4-7 the syndication serves "This Post is unavailable." for it while it is
 live and oEmbed still renders it. No action is scripted on it, so a correct
 monitor reports nothing for it, and any disappearance of it is a false one."""
 
@@ -65,7 +65,7 @@ def new_post(planner: Planner, user: str, *, glitch: bool = False) -> Post:
 
 
 # "a:iN" is the N-th post of the first account live at start; "@b" the second account.
-# "a:i5" gets no action: it is the false tombstone's post (ticks 4-9).
+# "a:i5" gets no action: it is the false tombstone's post (ticks 4-7).
 _DEMO_ACTIONS: DemoActions = {
     2: [("a:i0", "edit", "rewrite")],
     3: [("a:i1", "delete_by_author", None)],

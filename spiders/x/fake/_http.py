@@ -31,7 +31,7 @@ TOMBSTONES = {
 #: ``location`` is GLITCH during ticks GLITCH_TICKS, while oEmbed keeps rendering it.
 FALSE_TOMBSTONE = "This Post is unavailable. Learn more"
 GLITCH = "embed_glitch"
-GLITCH_TICKS = range(4, 10)
+GLITCH_TICKS = range(4, 8)
 SUSPENDED = "This Post is from a suspended account. Learn more"
 NOT_AUTHORIZED = "Sorry, you are not authorized to see this status."
 #: The legacy field's codes for the country the sandbox withholds in.
