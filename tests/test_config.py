@@ -76,7 +76,7 @@ def test_every_problem_of_settings_targets_and_alerts_is_reported_at_once(
     assert found["settings.confirm_spacing"] == (
         "bad value 'soon': 'soon' is not a duration; write it like 90s, 5m, 2h or 1d")
     assert found["groups.g.targets[0]"] == (
-        "give exactly one of account, feed, post, subreddit or thread; none is given")
+        "give exactly one of account, channel, feed, post, subreddit or thread; none is given")
     assert found["groups.g.targets[1].interval"] == (
         "'5 minutes' is not a duration; write it like 90s, 5m, 2h or 1d")
     assert found["alerts.burst_window"] == (

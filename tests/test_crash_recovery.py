@@ -34,7 +34,17 @@ from typing import Any
 import pytest
 
 # The end-to-end driver and the sandbox's truth, as the e2e tests hold the monitor to it.
-from test_e2e import FAST, INTERVAL, STEP, check_against_truth, make_worker, run_until_quiet
+from test_e2e import (
+    FAST,
+    INTERVAL,
+    REAL_TIME_PLATFORMS,
+    STEP,
+    check_against_truth,
+    gone_at_the_end,
+    make_worker,
+    only_platforms,
+    run_until_quiet,
+)
 
 from monitor.clock import ManualClock
 from monitor.db import Database
@@ -360,12 +370,13 @@ def _unread_targets(db: Database) -> int:
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_tick", [0, 4])
 def test_sigkill_while_answering_then_restart_finds_every_lasting_removal(
-        db_url: str, tmp_path: Path, kill_tick: int) -> None:
+        db_url: str, tmp_path: Path, kill_tick: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """The product: a real daemon reads every target once (and lives until the script's
     ``kill_tick``: 4 is mid-script, with suspicions open), is SIGKILLed while the
     sandbox answers it, and a restarted worker runs to quiescence on a controlled
     clock that ends long before the default LEASE: every lasting removal is found,
     none twice, nothing invented."""
+    only_platforms(monkeypatch, REAL_TIME_PLATFORMS)
     raw = {**FAST, "lease": "10m", "tick": "0.5s", "metrics_address": ""}
     settings = Settings.load(raw, environ={"TAKEDOWN_DATABASE_URL": db_url})
     clock = ManualClock()
@@ -441,7 +452,7 @@ def test_sigkill_while_answering_then_restart_finds_every_lasting_removal(
     # and reported, by each; the crash must not repeat any target's event.
     keys = [(e["target_id"], e["post_key"], e["kind"], e["cause"]) for e in events]
     assert [k for k, n in Counter(keys).items() if n > 1 and k[2] != "edited"] == []
-    lasting = {p["post_key"] for p in truth["posts"] if p["state"] != "live"}
+    lasting = gone_at_the_end(truth)
     found = {e["post_key"] for e in events if e["kind"] == "disappeared"}
     assert lasting <= found, sorted(lasting - found)
     # Strict, as the e2e tests: every scripted change found with its cause, none invented.

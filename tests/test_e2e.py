@@ -36,6 +36,7 @@ from monitor.settings import Settings
 from monitor.watchlist import parse_watchlist
 from monitor.worker import Worker
 from spiders.sandbox import Sandbox, detection_window
+from spiders.sandbox import fake as sandbox_fake
 
 pytestmark = pytest.mark.slow
 
@@ -179,6 +180,29 @@ def stored_events(db: Database) -> list[dict[str, Any]]:
         ).fetchall()
 
 
+#: The platforms the real-time crash tests (a daemon on real time, SIGKILLed) run the
+#: demo on. The recorder's guarantees do not depend on the platform, but each platform
+#: adds real time to a cycle, which those tests must not depend on; the later platforms
+#: (issue 12) have their own end-to-end tests under faults.
+REAL_TIME_PLATFORMS = frozenset({"mastodon", "rss", "rednote", "webpage", "weibo", "reddit"})
+
+
+def only_platforms(monkeypatch: pytest.MonkeyPatch, names: frozenset[str]) -> None:
+    """The sandboxes made in this test serve (and script) the platforms ``names`` only."""
+    fakes = {n: f for n, f in sandbox_fake.fakes().items() if n in names}
+    assert set(fakes) == names, sorted(names - set(fakes))
+    monkeypatch.setattr(sandbox_fake, "_fakes", fakes)
+
+
+def gone_at_the_end(truth: dict[str, Any]) -> set[str]:
+    """The posts gone when the script ended: not live, their last scripted change a
+    disappearance (a post still hidden from its feed or labelled is served: it is found
+    as hidden by :func:`check_against_truth`, not as gone)."""
+    last = {a["post_key"]: a["expect"]["kind"] for a in truth["actions"] if a.get("expect")}
+    return {p["post_key"] for p in truth["posts"] if p["state"] != "live"
+            and last.get(p["post_key"], "disappeared") == "disappeared"}
+
+
 def check_against_truth(events: list[dict[str, Any]], truth: dict[str, Any]) -> list[str]:
     """Every observable scripted change found with the right cause; no disappearance or
     hiding invented. (A change the truth calls unobservable may be found or not.)"""
@@ -246,7 +270,7 @@ def test_thirty_percent_transient_faults_cause_no_false_deletions(db_url: str,
     # Faults delay detection, never lose it, never make one up.
     assert check_against_truth(events, truth) == []
     assert all(a["observable"] for a in truth["actions"])  # the script is seen in full
-    lasting = {p["post_key"] for p in truth["posts"] if p["state"] != "live"}
+    lasting = gone_at_the_end(truth)
     found = {e["post_key"] for e in events if e["kind"] == "disappeared"}
     assert lasting <= found, sorted(lasting - found)
 
@@ -298,12 +322,14 @@ def kill_at_next_request(sandbox: Sandbox, pid: int, time_: DaemonTime) -> threa
     return killed
 
 
-def test_sigkill_mid_crawl_loses_and_duplicates_nothing(db_url: str, tmp_path: Path) -> None:
+def test_sigkill_mid_crawl_loses_and_duplicates_nothing(db_url: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """A real daemon in a subprocess, killed three times mid-crawl and started again,
     then left to finish the script and stopped by SIGTERM: strict, as
     ``tests/test_crash_recovery.py`` (one kill inside a request, the restart on a
     controlled clock): every scripted change found with its cause, nothing invented,
     nothing twice, no state change without its event, no worker seat left."""
+    only_platforms(monkeypatch, REAL_TIME_PLATFORMS)
     raw = {**FAST, "tick": "0.5s", "metrics_address": ""}  # no endpoint: a port may be taken
     settings = Settings.load(raw, environ={"TAKEDOWN_DATABASE_URL": db_url})
     time_ = DaemonTime()
@@ -354,7 +380,13 @@ def test_sigkill_mid_crawl_loses_and_duplicates_nothing(db_url: str, tmp_path: P
             while not sb.done and time.monotonic() < deadline:
                 assert proc.poll() is None, log.read_text(encoding="utf-8")[-3000:]
                 time.sleep(1)
-            time.sleep(3 * detection_window(settings, INTERVAL) + STEP)  # the last confirmations
+            # The last confirmations: until every scripted change is found, or three
+            # detection windows more (what is missing then is reported below).
+            deadline = time.monotonic() + 3 * detection_window(settings, INTERVAL) + STEP
+            while (check_against_truth(stored_events(db), sb.truth())
+                   and time.monotonic() < deadline):
+                assert proc.poll() is None, log.read_text(encoding="utf-8")[-3000:]
+                time.sleep(1)
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0, log.read_text(encoding="utf-8")[-3000:]
             events = stored_events(db)
@@ -378,7 +410,7 @@ def test_sigkill_mid_crawl_loses_and_duplicates_nothing(db_url: str, tmp_path: P
     assert all(a["observable"] for a in truth["actions"])  # the script is seen in full
     # Strict: every scripted change found with its cause, nothing invented.
     assert check_against_truth(events, truth) == []
-    lasting = {p["post_key"] for p in truth["posts"] if p["state"] != "live"}
+    lasting = gone_at_the_end(truth)
     found = {e["post_key"] for e in events if e["kind"] == "disappeared"}
     assert lasting <= found, sorted(lasting - found)
     assert orphans == []  # no committed state change without its event

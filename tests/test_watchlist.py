@@ -136,7 +136,7 @@ INVALID = [
     # (case, file text, dotted key or None, words the message must contain)
     ("unknown platform", _one('platform = "tiktokk"\naccount = "x"'),
      "groups.g.targets[0].platform",
-     ["unknown platform 'tiktokk'", "known platforms: mastodon, reddit, rednote, rss"]),
+     ["unknown platform 'tiktokk'", "known platforms: bluesky, mastodon, reddit, rednote, rss"]),
     ("platform typo", _one('platform = "mastodn"\naccount = "a@b.c"'),
      "groups.g.targets[0].platform",
      ["unknown platform 'mastodn'; did you mean 'mastodon'?", "known platforms:"]),
@@ -145,7 +145,7 @@ INVALID = [
     ("kind not allowed", _one('platform = "rss"\naccount = "alice"'),
      "groups.g.targets[0].account", ["rss has no account targets", "feed, post"]),
     ("no kind", _one('platform = "rss"'),
-     "groups.g.targets[0]", ["exactly one of account, feed, post, subreddit or thread",
+     "groups.g.targets[0]", ["exactly one of account, channel, feed, post, subreddit or thread",
                              "none is given"]),
     ("two kinds", _one('platform = "mastodon"\naccount = "a@b.c"\npost = "https://b.c/@a/1"'),
      "groups.g.targets[0]", ["exactly one", "not both account and post"]),
@@ -227,8 +227,8 @@ def test_every_problem_is_reported_at_once() -> None:
     assert lines[0] == "watch.toml: 3 problems:"
     assert lines[1].startswith("  groups.g.targets[0].platform: unknown platform 'tiktokk'")
     assert lines[2].startswith("  groups.g.targets[1].fed: unknown key 'fed'")
-    assert lines[3].startswith("  groups.g.targets[1]: give exactly one of account, feed, post, "
-                               "subreddit or thread")
+    assert lines[3].startswith("  groups.g.targets[1]: give exactly one of account, channel, "
+                               "feed, post, subreddit or thread")
 
 
 def test_empty_file_is_an_empty_watchlist() -> None:
@@ -301,7 +301,7 @@ def test_remove_last_target_of_group_leaves_a_valid_file(tmp_path: Path) -> None
     [
         ({"platform": "tiktokk", "kind": "account", "value": "x"},
          ["groups.journalists.targets[3].platform",
-          "known platforms: mastodon, reddit, rednote, rss"]),
+          "known platforms: bluesky, mastodon, reddit, rednote, rss"]),
         ({"platform": "rss", "kind": "account", "value": "x"}, ["rss has no account targets"]),
         ({"platform": "rss", "kind": "page", "value": "x"}, ["unknown target kind 'page'"]),
         ({"platform": "rss", "kind": "feed", "value": "https://x.org/f", "interval": "soon"},

@@ -12,25 +12,12 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from typing import Any
 
 import pytest
-from test_e2e import (
-    INTERVAL,
-    STEP,
-    TICK,
-    check_against_truth,
-    make_worker,
-    run_until_quiet,
-    settings_for,
-    stored_events,
-)
+from platform_e2e import part_alone, run_part
+from test_e2e import check_against_truth
 
-from monitor.clock import ManualClock
-from monitor.db import Database
-from monitor.watchlist import parse_watchlist
-from spiders.sandbox import SCENARIOS, Sandbox, detection_window, fakes
-from spiders.sandbox._script import Plan, Planner
+from spiders.sandbox._script import Plan
 
 pytestmark = pytest.mark.slow
 
@@ -40,44 +27,15 @@ SEEDS = [int(x) for x in os.environ.get("TAKEDOWN_E2E_SEEDS", "7,3").split(",")]
 
 
 def weibo_demo(seed: int) -> Plan:
-    """The demo scenario with Weibo's part alone."""
-    fake = fakes()["weibo"]
-    planner = Planner(seed, "weibo_demo", {"weibo": fake})
-    part = fake.demo()
-    part.setup(planner)
-    for round_ in range(_DEMO_ROUNDS):
-        for make in part.initial(planner, round_):
-            planner.initial(make())
-    for _ in range(_DEMO_TICKS):
-        tick = planner.begin_tick()
-        part.publish(planner, tick)
-        part.act(planner, tick)
-    return planner.finish()
-
-
-def run(db_url: str, monkeypatch: pytest.MonkeyPatch, *, fault_rate: float, seed: int,
-        prefix: str = "") -> tuple[list[Any], Any]:
-    monkeypatch.setitem(SCENARIOS, "weibo_demo", weibo_demo)
-    settings = settings_for(db_url)
-    clock = ManualClock()
-    window = detection_window(settings, INTERVAL)
-    with Sandbox(scenario="weibo_demo", clock=clock, tick_seconds=TICK, seed=seed,
-                 resolution=window + STEP, fault_rate=fault_rate, timeout_delay=1.0,
-                 prefix=prefix) as sb:
-        with Database.open(settings) as db:
-            worker = make_worker(db, settings, clock)
-            worker.sync(parse_watchlist(sb.watchlist_toml(interval=f"{INTERVAL:g}s")).targets)
-            from spiders.crawl import event_loop
-
-            event_loop().run_until_complete(run_until_quiet(sb, worker, clock,
-                                                            settle=3 * window))
-            return stored_events(db), sb.truth()
+    """The demo scenario with Weibo's part alone (``test_weibo_session`` runs it too)."""
+    return part_alone("weibo", seed, rounds=_DEMO_ROUNDS, ticks=_DEMO_TICKS)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_weibo_under_thirty_percent_faults(db_url: str, monkeypatch: pytest.MonkeyPatch,
                                            seed: int) -> None:
-    events, truth = run(db_url, monkeypatch, fault_rate=0.3, seed=seed)
+    events, truth = run_part(db_url, monkeypatch, "weibo", fault_rate=0.3, seed=seed,
+                             rounds=_DEMO_ROUNDS, ticks=_DEMO_TICKS)
     assert sum(truth["faults"].values()) > 50  # the faults really happened
     assert check_against_truth(events, truth) == []
     assert all(a["observable"] for a in truth["actions"])
@@ -94,6 +52,7 @@ def test_weibo_under_thirty_percent_faults(db_url: str, monkeypatch: pytest.Monk
 
 
 def test_weibo_under_a_path_prefix(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    events, truth = run(db_url, monkeypatch, fault_rate=0.0, seed=1, prefix="/mirror/weibo")
+    events, truth = run_part(db_url, monkeypatch, "weibo", fault_rate=0.0, seed=1,
+                             rounds=_DEMO_ROUNDS, ticks=_DEMO_TICKS, prefix="/mirror/weibo")
     assert check_against_truth(events, truth) == []
     assert any(e["kind"] == "disappeared" for e in events)

@@ -15,69 +15,26 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from test_e2e import (
-    INTERVAL,
-    STEP,
-    TICK,
-    check_against_truth,
-    make_worker,
-    run_until_quiet,
-    settings_for,
-    stored_events,
-)
+from platform_e2e import run_part
+from test_e2e import check_against_truth, settings_for
 
-from monitor.clock import ManualClock
 from monitor.db import Database
-from monitor.watchlist import parse_watchlist
-from spiders.sandbox import SCENARIOS, Sandbox, detection_window
-from spiders.sandbox import fake as fake_module
-from spiders.sandbox._script import Plan, Planner
-from spiders.x.fake import FAKE
 
 pytestmark = pytest.mark.slow
 
-_DEMO_ROUNDS, _DEMO_TICKS = 6, 12
 #: ``TAKEDOWN_E2E_SEEDS=1,2,3,4,5`` checks that the faulted run is stable.
 SEEDS = [int(x) for x in os.environ.get("TAKEDOWN_E2E_SEEDS", "7").split(",")]
-
-
-def x_demo(seed: int) -> Plan:
-    """The demo scenario with X's part alone."""
-    planner = Planner(seed, "x_demo", {"x": FAKE})
-    part = FAKE.demo()
-    part.setup(planner)
-    for round_ in range(_DEMO_ROUNDS):
-        for make in part.initial(planner, round_):
-            planner.initial(make())
-    for _ in range(_DEMO_TICKS):
-        tick = planner.begin_tick()
-        part.publish(planner, tick)
-        part.act(planner, tick)
-    return planner.finish()
 
 
 def run(db_url: str, monkeypatch: pytest.MonkeyPatch, *, fault_rate: float, seed: int
         ) -> tuple[list[Any], Any, int]:
     """The events, the truth, and how many probes met the two paths disagreeing."""
-    monkeypatch.setitem(SCENARIOS, "x_demo", x_demo)
-    # A world of X's fake alone: the part's outcome depends on no other platform's fake.
-    monkeypatch.setattr(fake_module, "_fakes", {"x": FAKE})
-    settings = settings_for(db_url)
-    clock = ManualClock()
-    window = detection_window(settings, INTERVAL)
-    with Sandbox(scenario="x_demo", clock=clock, tick_seconds=TICK, seed=seed,
-                 resolution=window + STEP, fault_rate=fault_rate, timeout_delay=1.0) as sb:
-        with Database.open(settings) as db:
-            worker = make_worker(db, settings, clock)
-            worker.sync(parse_watchlist(sb.watchlist_toml(interval=f"{INTERVAL:g}s")).targets)
-            from spiders.crawl import event_loop
-
-            event_loop().run_until_complete(run_until_quiet(sb, worker, clock,
-                                                            settle=3 * window))
-            with db.transaction() as conn:
-                row = conn.execute("SELECT count(*) AS n FROM observations "
-                                   "WHERE signals->>'oembed' = 'served'").fetchone()
-            return stored_events(db), sb.truth(), int(row["n"]) if row is not None else 0
+    events, truth = run_part(db_url, monkeypatch, "x", fault_rate=fault_rate, seed=seed,
+                             rounds=6, ticks=12)
+    with Database.open(settings_for(db_url)) as db, db.transaction() as conn:
+        row = conn.execute("SELECT count(*) AS n FROM observations "
+                           "WHERE signals->>'oembed' = 'served'").fetchone()
+    return events, truth, int(row["n"]) if row is not None else 0
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -16,68 +16,26 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from test_e2e import (
-    INTERVAL,
-    STEP,
-    TICK,
-    check_against_truth,
-    make_worker,
-    run_until_quiet,
-    settings_for,
-    stored_events,
-)
+from platform_e2e import run_part
+from test_e2e import check_against_truth, settings_for
 
-from monitor.clock import ManualClock
 from monitor.db import Database
 from monitor.db import collector as collector_store
-from monitor.watchlist import parse_watchlist
-from spiders.sandbox import SCENARIOS, Sandbox, detection_window, fakes
-from spiders.sandbox._script import Plan, Planner
-from spiders.youtube.spider import YoutubeSpider
 
 pytestmark = pytest.mark.slow
 
-_DEMO_ROUNDS, _DEMO_TICKS = 5, 12
 #: ``TAKEDOWN_E2E_SEEDS=1,2,3,4,5`` checks that the faulted run is stable.
 SEEDS = [int(x) for x in os.environ.get("TAKEDOWN_E2E_SEEDS", "7").split(",")]
 
 
-def youtube_demo(seed: int) -> Plan:
-    """The demo scenario with YouTube's part alone."""
-    fake = fakes()["youtube"]
-    planner = Planner(seed, "youtube_demo", {"youtube": fake})
-    part = fake.demo()
-    part.setup(planner)
-    for round_ in range(_DEMO_ROUNDS):
-        for make in part.initial(planner, round_):
-            planner.initial(make())
-    for _ in range(_DEMO_TICKS):
-        tick = planner.begin_tick()
-        part.publish(planner, tick)
-        part.act(planner, tick)
-    return planner.finish()
-
-
 def run(db_url: str, monkeypatch: pytest.MonkeyPatch, *, fault_rate: float,
         seed: int) -> tuple[list[Any], Any, list[dict[str, Any]]]:
-    monkeypatch.setitem(SCENARIOS, "youtube_demo", youtube_demo)
-    # The host pause after a session limit is real time; the run's clock is not.
-    monkeypatch.setitem(YoutubeSpider.custom_settings, "YOUTUBE_BLOCK_PAUSE", 0.0)
-    settings = settings_for(db_url, COLLECTOR_OUTAGE_MIN_TARGETS=2)
-    clock = ManualClock()
-    window = detection_window(settings, INTERVAL)
-    with Sandbox(scenario="youtube_demo", clock=clock, tick_seconds=TICK, seed=seed,
-                 resolution=window + STEP, fault_rate=fault_rate, timeout_delay=1.0) as sb:
-        with Database.open(settings) as db:
-            worker = make_worker(db, settings, clock)
-            worker.sync(parse_watchlist(sb.watchlist_toml(interval=f"{INTERVAL:g}s")).targets)
-            from spiders.crawl import event_loop
-
-            event_loop().run_until_complete(run_until_quiet(sb, worker, clock,
-                                                            settle=3 * window))
-            with db.transaction() as conn:
-                changes = collector_store.changes(conn, limit=1000)
-            return stored_events(db), sb.truth(), changes
+    """The events, the truth, and the collector health's changes."""
+    events, truth = run_part(db_url, monkeypatch, "youtube", fault_rate=fault_rate,
+                             seed=seed, rounds=5, ticks=12, COLLECTOR_OUTAGE_MIN_TARGETS=2)
+    with Database.open(settings_for(db_url)) as db, db.transaction() as conn:
+        changes = collector_store.changes(conn, limit=1000)
+    return events, truth, changes
 
 
 @pytest.mark.parametrize("seed", SEEDS)
