@@ -17,7 +17,8 @@ EVENT_KINDS: dict[str, str] = {
     "hidden": "the permalink still serves the post, but a listing that should show it no "
     "longer does (cause `hidden_from_feed`), or the account was limited; or it is served "
     "from some vantage points and withheld from others (cause `geo_blocked`, with "
-    "`countries_withheld` and `countries_visible` in the evidence)",
+    "`countries_withheld` and `countries_visible` in the evidence); or a moderation label "
+    "was put on it (cause `restricted`, the labeler and label in the evidence: Bluesky)",
     "edited": "the post's content changed (not its counters); `edit` holds the class, "
     "similarity and word diff",
     "restored": "a post that had disappeared or been hidden is visible again",

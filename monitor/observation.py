@@ -193,6 +193,29 @@ SIGNALS: dict[str, str] = {
     "stub_deleted": "bool: the stub says deleted (Weibo's deleted: \"1\")",
     "removed_in_listing": "list[str]: items a listing served as removed or deleted "
     "(Reddit's [removed]/[deleted] with removed_by_category), at most 100",
+    "forwarded_in": "list[dict]: forwards of this post in watched channels, whose copies of "
+    "its text survive its deletion (Telegram)",
+    "id_gaps": "int: message ids missing between the listed ones: deleted, service or album "
+    "messages; evidence only, never probed (Telegram)",
+    "item_list": "'absent' when an account page carried no list of posts, so the listing "
+    "vouches for no absence (TikTok logged out)",
+    "labelers_failed": "list[str]: labelers that could not be asked this reading: a label "
+    "missing from it is no retraction (Bluesky)",
+    "oembed": "'served' or 'absent': what the oEmbed endpoint said when asked as the second "
+    "path (X)",
+    "oembed_status": "HTTP status (or exception name) of the oEmbed check made before the "
+    "page (TikTok, YouTube)",
+    "pds": "the author's PDS, found in their DID document (Bluesky)",
+    "pds_cid": "the CID of the record the PDS still serves: taken down on the AppView, not "
+    "deleted (Bluesky)",
+    "repo_status": "the PDS's getRepoStatus: active, takendown, suspended, deactivated or "
+    "deleted (Bluesky)",
+    "resolved_did": "the DID a handle in the post's URL resolved to for this probe (Bluesky)",
+    "unconfirmed_keys": "list[str]: listed posts the uncached host no longer serves, left out "
+    "of the listing for their probes to decide (Bluesky)",
+    "unconfirmed_notice": "the first path's absence notice that the second path contradicted: "
+    "kept as evidence, decides nothing (X)",
+    "withheld_in_countries": "list[str]: countries the platform says a post is withheld in (X)",
     "capture": "dict: an imported browser capture's provenance (takedown import "
     "captures): file, line, sha256, captured_at, source_platform, source_platform_url, "
     "source_url, user_agent, nav_index, item_id, shape",
