@@ -259,8 +259,9 @@ class Lifecycle(VantageVerdicts):
         of a reading of another source (a feed entry's article page), which is
         compared with that source's readings alone (:meth:`_see_source`)."""
         now = obs.observed_at
-        labels.see_labels(post, content, now, lambda kind, verdict, extra: self._event(
-            target, post, kind, now, obs, verdict=verdict, extra=extra))  # monitor.labels
+        if labels.LABELS_FIELD in content.extra:  # most readings carry none: no closure
+            labels.see_labels(post, content, now, lambda kind, verdict, extra: self._event(
+                target, post, kind, now, obs, verdict=verdict, extra=extra))
         new_hash = norm.content_hash
         if post.author is None and content.author:
             post.author = content.author
