@@ -949,3 +949,18 @@ def test_a_platform_without_a_fake_is_left_out(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(platform_registry, "_registry", reg)
     assert "toy" not in fake_module.load_fakes()
     assert set(fake_module.load_fakes()) == {n for n, p in real.platforms.items() if p.fake}
+
+
+def test_a_fake_gets_every_value_of_a_repeated_query_parameter() -> None:
+    """``uris=a&uris=b`` (Bluesky's getPosts) reaches a fake whole: ``getall`` keeps every
+    value in order, while plain lookup keeps the last, as before."""
+    from urllib.parse import parse_qsl
+
+    from spiders.sandbox.fake import Query
+
+    query = Query(parse_qsl("uris=a&limit=5&uris=b&uris=", keep_blank_values=True))
+    assert query.getall("uris") == ["a", "b", ""]
+    assert query["uris"] == "" and query["limit"] == "5"
+    assert query.getall("cursor") == []
+    query.getall("uris").append("x")  # a copy: the query stays as received
+    assert query.getall("uris") == ["a", "b", ""]
