@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg_pool import PoolTimeout
 
 import monitor.db as dbmod
 from monitor.db import Database, Health, is_transient
@@ -116,6 +117,36 @@ def test_health_logs_one_line_each_way_with_duration_and_count(
         "PostgreSQL is back after 10.0 s and 5 failed attempt(s)",
     ]
     assert not health.down and health.outages == 1
+
+
+def test_a_pool_still_refilling_after_an_outage_is_not_a_second_outage(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Right after the database is back, the pool reconnects with its own back-off: a
+    caller may time out waiting for a connection while it refills. That is the same
+    outage ending, not a new one (CI saw went/back/went/back within a second). A pool
+    timeout later on, or the connection failing outright, is a new outage."""
+    now = [100.0]
+    health = Health(clock=lambda: now[0])
+    refused = psycopg.OperationalError("connection refused")
+    health.failed(refused)
+    now[0] += 3.0
+    health.ok()
+    now[0] += 0.5
+    health.failed(PoolTimeout("couldn't get a connection after 0.50 sec"))
+    assert not health.down and health.outages == 1
+    now[0] += 0.5
+    health.ok()
+    now[0] += Health.SETTLE + 1
+    health.failed(PoolTimeout("couldn't get a connection after 0.50 sec"))
+    assert health.down and health.outages == 2
+    health.ok()
+    now[0] += 0.5
+    health.failed(refused)  # a refused connection is never the pool catching up
+    assert health.down and health.outages == 3
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [line.split(":")[0].split(" after")[0] for line in lines] == [
+        "PostgreSQL went away", "PostgreSQL is back",
+        "PostgreSQL went away", "PostgreSQL is back", "PostgreSQL went away"]
 
 
 # --- a real outage ------------------------------------------------------------

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
+from psycopg_pool import PoolTimeout
 
 from ..errors import StorageUnavailable
 
@@ -86,7 +87,16 @@ def _is_outage(exc: BaseException) -> bool:
 
 
 class Health:
-    """Up/down state of one database, with its transitions logged once each."""
+    """Up/down state of one database, with its transitions logged once each.
+
+    For :attr:`SETTLE` seconds after the database is back, a pool timeout is the
+    pool still refilling with its own back-off (every connection was lost in the
+    outage), not a new outage: it is logged at debug level only. A connection that
+    fails outright is a new outage at any time.
+    """
+
+    #: Seconds after the end of an outage during which a pool timeout is the pool refilling.
+    SETTLE = 10.0
 
     def __init__(self, name: str = "PostgreSQL",
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -98,6 +108,7 @@ class Health:
         self.failures = 0
         #: Outages seen by this process (a count for status and metrics).
         self.outages = 0
+        self._back_at: float | None = None
 
     @property
     def down(self) -> bool:
@@ -109,6 +120,12 @@ class Health:
         if not _is_outage(exc):
             return
         with self._lock:
+            if (self.down_since is None and isinstance(exc, PoolTimeout)
+                    and self._back_at is not None
+                    and self.clock() - self._back_at < self.SETTLE):
+                log.debug("%s: the pool is still refilling after the outage: %s",
+                          self.name, _reason(exc))
+                return
             self.failures += 1
             if self.down_since is not None:
                 log.debug("%s still unreachable (%d failed attempts): %s", self.name,
@@ -128,6 +145,7 @@ class Health:
                 return
             away, failures = self.clock() - self.down_since, self.failures
             self.down_since, self.failures = None, 0
+            self._back_at = self.clock()
         log.warning("%s is back after %.1f s and %d failed attempt(s)", self.name, away,
                     failures)
 
