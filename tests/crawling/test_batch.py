@@ -56,7 +56,8 @@ def test_250_probes_are_3_batch_requests_and_250_observations(server):
     info = api(server, 250)
     got, stats = run_crawl(InfoSpider, [probe(server, i) for i in range(250)],
                            MONITOR_MAX_IN_FLIGHT=300)
-    assert [len(b) for b in info.batches] == [100, 100, 50]
+    # The three batches are in flight together: they reach the server in any order.
+    assert sorted(len(b) for b in info.batches) == [50, 100, 100]
     assert server.hits["/api/info"] == 3 and info.singles == []
     assert sorted(sum(info.batches, [])) == [fullname(i) for i in range(250)]
     assert stats["observations/count"] == 250
