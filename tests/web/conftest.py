@@ -69,8 +69,11 @@ def server(shared_server: Served) -> Served:
     return shared_server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Debian's chromium, per module: Playwright's sync API keeps an asyncio loop
+    running in this thread while it is open, and a later test's ``asyncio.run`` in
+    the same process (another module, under pytest-xdist) would fail on it."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).is_file():
