@@ -146,8 +146,10 @@ class Worker:
 
     def close(self) -> None:
         """Leave the workers sharing the database (at exit; a process that dies without
-        it leaves just the same, only its leases wait for the next worker's cycle)."""
-        self.presence.close()
+        it leaves just the same, only its leases wait for the next worker's cycle).
+        Under the seat lock: a claim thread still finishing cannot take a seat after."""
+        with self._seat_lock:
+            self.presence.close()
 
     def stop(self) -> None:
         """Shutdown: stop a cycle's recorder from waiting for the database (what it

@@ -325,6 +325,21 @@ def test_a_worker_that_lost_its_lock_takes_a_new_seat(db: Database, db_url: str)
         assert conn.execute("SELECT count(*) AS n FROM workers").fetchone()["n"] == 0
 
 
+def test_a_closed_worker_never_takes_a_seat_again(db: Database) -> None:
+    """Shutdown closes the seat while a claim thread may still be finishing (a stop
+    that outlasted its wait, under load): that claim must not register a new seat,
+    which would be left behind as a dead worker's (CI saw one after SIGINT)."""
+    clock = ManualClock(datetime.now(UTC) + timedelta(seconds=1))
+    worker = worker_on(db, clock, answering(Outcome.OK, clock))
+    worker.sync(parse_watchlist(WATCHLIST).targets)
+    asyncio.run(worker.cycle())
+    assert worker.presence.id is not None
+    worker.close()
+    assert worker.presence.ensure() is None
+    with db.transaction() as conn:
+        assert conn.execute("SELECT count(*) AS n FROM workers").fetchone()["n"] == 0
+
+
 #: The daemon's command line (the ``takedown`` console script's module).
 DAEMON = [sys.executable, "-m", "spiders.cli", "run"]
 #: Clock seconds per scripted tick of the sandbox (as the e2e tests: states last 2 ticks).

@@ -56,10 +56,15 @@ class Presence:
         self._conn: psycopg.Connection[Any] | None = None
         self._retry_at = 0.0
         self._seatless = False
+        self._closed = False
 
     def ensure(self) -> int | None:
         """The worker's id, with its lock held: registers on first use, and again after
-        the lock's connection was lost; None while it cannot (see the class)."""
+        the lock's connection was lost; None while it cannot (see the class), and for
+        good once :meth:`close` ran (a claim still finishing at shutdown must not
+        take a seat nobody would give back)."""
+        if self._closed:
+            return None
         conn = self._conn
         if conn is not None and self.id is not None:
             try:
@@ -118,6 +123,7 @@ class Presence:
         given back here; once the row is gone, nobody else could tell them free
         before ``LEASE`` ran out.
         """
+        self._closed = True
         conn, worker = self._conn, self.id
         if conn is not None and worker is not None and not conn.closed:
             try:
