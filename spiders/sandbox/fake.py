@@ -9,7 +9,10 @@ correct monitor reports for each (:attr:`Fake.expect`); the scenarios ask it
 for its part of a script (:meth:`Fake.demo`, :meth:`Fake.random`). Adding a
 platform's fake touches no file of ``spiders/sandbox/``.
 
-This module is the fakes' toolkit too: it re-exports what they build with.
+This module is the fakes' toolkit too: it re-exports what they build with,
+among it the scenario parts of :mod:`._parts` (a platform whose owners are
+accounts hands :class:`AccountsDemo` and :class:`RandomAccounts` its own
+``new_user`` and ``new_post``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from ._http import (
     rfc822,
     simple_page,
 )
+from ._parts import AccountsDemo, DemoActions, RandomAccounts, ScenarioPart, ScriptedDemo
 from ._script import Plan, Planner
 from ._world import Account, Media, Post, Version, World
 
@@ -56,61 +60,6 @@ def gone(cause: str, *, detail: str | None = None,
     if candidates:
         out["candidates"] = candidates
     return out
-
-
-class ScenarioPart:
-    """A fake's share of a scenario, called by the shared scenario in this order:
-    :meth:`setup` once, :meth:`initial` for each round of posts live at start,
-    then for each tick :meth:`publish` (every part) and :meth:`act` (every part)."""
-
-    def setup(self, planner: Planner) -> None:
-        """Create the owners (accounts, sites, users…)."""
-
-    def initial(self, planner: Planner, round_: int) -> list[Callable[[], Post]]:
-        """Makers of the posts live at start in this round (the random scenario
-        shuffles every part's makers together before calling them)."""
-        return []
-
-    def publish(self, planner: Planner, tick: int) -> None:
-        """Publish this tick's new posts."""
-
-    def act(self, planner: Planner, tick: int) -> None:
-        """This tick's scripted actions (the random scenario draws its own)."""
-
-
-#: A demo's scripted actions: tick -> [(post name, action, edit style)]; a name that
-#: starts with ``@`` names an owner (see :meth:`ScriptedDemo.act_owner`).
-DemoActions = Mapping[int, Sequence[tuple[str, str, str | None]]]
-
-
-class ScriptedDemo(ScenarioPart):
-    """A demo part that names the posts it makes and acts on them by name, from its
-    :attr:`actions` table: the demo parts' shared bookkeeping."""
-
-    actions: DemoActions = {}
-
-    def __init__(self) -> None:
-        #: Post name (``"alice:i0"``, ``"news:t3"``…) -> the post.
-        self.refs: dict[str, Post] = {}
-
-    def named(self, ref: str, make: Callable[[], Post]) -> Callable[[], Post]:
-        """``make``, filing the post it makes under ``ref``."""
-        def made() -> Post:
-            self.refs[ref] = make()
-            return self.refs[ref]
-        return made
-
-    def act(self, planner: Planner, tick: int) -> None:
-        for ref, action, style in self.actions.get(tick, ()):
-            if ref.startswith("@"):
-                self.act_owner(planner, ref[1:], action)
-            else:
-                planner.act(self.refs[ref], action, style)
-
-    def act_owner(self, planner: Planner, owner: str, action: str) -> None:
-        """An action on an owner (an account): for parts whose platform has them."""
-        raise NotImplementedError(f"{type(self).__name__} scripts {action!r} on owner "
-                                  f"{owner!r} but has no owner actions")
 
 
 class Fake:
@@ -276,9 +225,9 @@ def load_fakes() -> dict[str, Fake]:
 
 
 __all__ = [
-    "EDITED", "HIDDEN", "HTML_TYPE", "JSON_TYPE", "PNG", "RESTORED", "Account", "DemoActions",
-    "Fake", "Media", "Pick", "Plan", "Planner", "Post", "Query", "Response", "ScenarioPart",
-    "ScriptedDemo", "Version", "World",
+    "EDITED", "HIDDEN", "HTML_TYPE", "JSON_TYPE", "PNG", "RESTORED", "Account", "AccountsDemo",
+    "DemoActions", "Fake", "Media", "Pick", "Plan", "Planner", "Post", "Query", "RandomAccounts",
+    "Response", "ScenarioPart", "ScriptedDemo", "Version", "World",
     "fakes", "gone", "html_response", "iso_ms", "iso_s", "json_response", "load_fakes",
     "redirect", "rfc822", "simple_page", "text",
 ]

@@ -4,21 +4,21 @@ reports for it. The hosts are in :mod:`._http` (the cached one lags)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from functools import partial
+from collections.abc import Mapping
 from typing import Any
 
 from spiders.sandbox.fake import (
     RESTORED,
     Account,
+    AccountsDemo,
     Fake,
     Pick,
     Plan,
     Planner,
     Post,
+    RandomAccounts,
     Response,
     ScenarioPart,
-    ScriptedDemo,
     World,
     gone,
     html_response,
@@ -63,53 +63,6 @@ _DEMO_ACTIONS: dict[int, list[tuple[str, str, str | None]]] = {
     7: [("a:i2", "restore", None)],
     9: [("@b", "suspend_account", None)],
 }
-
-
-class _Demo(ScriptedDemo):
-    """Two watched accounts: four posts of the first, two of the second, one new."""
-
-    actions = _DEMO_ACTIONS
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.users: dict[str, Account] = {}
-
-    def setup(self, planner: Planner) -> None:
-        self.users = {"a": new_user(planner), "b": new_user(planner)}
-
-    def initial(self, planner: Planner, round_: int) -> list[Callable[[], Post]]:
-        if round_ >= 4:
-            return []
-        users = self.users.items() if round_ < 2 else [("a", self.users["a"])]
-        return [self.named(f"{name}:i{round_}", partial(new_post, planner, user.id))
-                for name, user in users]
-
-    def publish(self, planner: Planner, tick: int) -> None:
-        if tick == 1:
-            planner.publish(new_post(planner, self.users["a"].id))
-
-    def act_owner(self, planner: Planner, owner: str, action: str) -> None:
-        planner.act_account(self.users[owner], action)
-
-
-class _Random(ScenarioPart):
-    def __init__(self, knobs: Mapping[str, float]) -> None:
-        self.knobs = knobs
-        self.users: list[str] = []
-
-    def setup(self, planner: Planner) -> None:
-        self.users = [new_user(planner).id for _ in range(int(self.knobs["bluesky_accounts"]))]
-
-    def initial(self, planner: Planner, round_: int) -> list[Callable[[], Post]]:
-        per = int(self.knobs.get("posts_per_account", 3))
-        return [partial(new_post, planner, did) for did in self.users for _ in range(per)]
-
-    def publish(self, planner: Planner, tick: int) -> None:
-        rate = float(self.knobs.get("publish_rate", 0.5)) / 2
-        for did in self.users:
-            account = planner.world.owner(PLATFORM, did)
-            if account.state == "normal" and planner.rng.random() < rate:
-                planner.publish(new_post(planner, did))
 
 
 class BlueskyFake(Fake):
@@ -196,10 +149,12 @@ class BlueskyFake(Fake):
         return {}
 
     def demo(self) -> ScenarioPart:
-        return _Demo()
+        """Two watched accounts: four posts of the first, two of the second, one new."""
+        return AccountsDemo(_DEMO_ACTIONS, new_user, new_post,
+                            rounds={"a": range(4), "b": range(2)}, publish_ticks=(1,))
 
     def random(self, knobs: Mapping[str, float]) -> ScenarioPart:
-        return _Random(knobs)
+        return RandomAccounts(knobs, "bluesky_accounts", new_user, new_post)
 
 
 FAKE = BlueskyFake()

@@ -5,21 +5,21 @@ action. The pages are in :mod:`._http`, all under ``/telegram/``."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from functools import partial
 from typing import Any
 
 from spiders.sandbox.fake import (
     EDITED,
     RESTORED,
     Account,
+    AccountsDemo,
     Fake,
     Pick,
     Plan,
     Planner,
     Post,
+    RandomAccounts,
     Response,
     ScenarioPart,
-    ScriptedDemo,
     World,
     gone,
     html_response,
@@ -78,52 +78,14 @@ _DEMO_ACTIONS: dict[int, list[tuple[str, str, str | None]]] = {
 }
 
 
-class _Demo(ScriptedDemo):
-    """Two watched channels; the second forwards a message of the first."""
-
-    actions = _DEMO_ACTIONS
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.channels: dict[str, str] = {}
-
-    def setup(self, planner: Planner) -> None:
-        self.channels = {"a": new_channel(planner).id, "b": new_channel(planner).id}
+class _Demo(AccountsDemo):
+    """The demo's channels, and in the last round the second's forward of ``a:i3``."""
 
     def initial(self, planner: Planner, round_: int) -> list[Callable[[], Post]]:
-        if round_ < 4:
-            return [self.named(f"a:i{round_}", partial(new_post, planner,
-                                                       self.channels["a"]))]
-        if round_ == 4:
-            return [self.named("b:i0", partial(new_post, planner, self.channels["b"]))]
         if round_ == 5:
-            return [self.named("b:f0", lambda: new_post(planner, self.channels["b"],
+            return [self.named("b:f0", lambda: new_post(planner, self.users["b"].username,
                                                          original=self.refs["a:i3"]))]
-        return []
-
-    def act_owner(self, planner: Planner, owner: str, action: str) -> None:
-        planner.act_account(planner.world.owner(PLATFORM, self.channels[owner]), action)
-
-
-class _Random(ScenarioPart):
-    def __init__(self, knobs: Mapping[str, float]) -> None:
-        self.knobs = knobs
-        self.channels: list[str] = []
-
-    def setup(self, planner: Planner) -> None:
-        self.channels = [new_channel(planner).id
-                         for _ in range(int(self.knobs.get("telegram_accounts", 1)))]
-
-    def initial(self, planner: Planner, round_: int) -> list[Callable[[], Post]]:
-        per = int(self.knobs.get("posts_per_account", 3))
-        return [partial(new_post, planner, c) for c in self.channels for _ in range(per)]
-
-    def publish(self, planner: Planner, tick: int) -> None:
-        rate = float(self.knobs.get("publish_rate", 0.5)) / 2
-        for channel in self.channels:
-            if blocked(planner.world, channel) or planner.rng.random() >= rate:
-                continue
-            planner.publish(new_post(planner, channel))
+        return super().initial(planner, round_)
 
 
 class TelegramFake(Fake):
@@ -209,10 +171,12 @@ class TelegramFake(Fake):
                 for owner in plan.owners_of(PLATFORM) if isinstance(owner, Account)]
 
     def demo(self) -> ScenarioPart:
-        return _Demo()
+        """Two watched channels; the second forwards a message of the first."""
+        return _Demo(_DEMO_ACTIONS, new_channel, new_post,
+                     rounds={"a": range(4), "b": range(4, 5)})
 
     def random(self, knobs: Mapping[str, float]) -> ScenarioPart:
-        return _Random(knobs)
+        return RandomAccounts(knobs, "telegram_accounts", new_channel, new_post)
 
 
 FAKE = TelegramFake()

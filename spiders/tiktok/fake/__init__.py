@@ -4,21 +4,21 @@ correct monitor reports for each action. The oEmbed endpoint and the pages are i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from functools import partial
+from collections.abc import Mapping
 
 from spiders.sandbox.fake import (
     EDITED,
     RESTORED,
     Account,
+    AccountsDemo,
     Fake,
     Pick,
     Plan,
     Planner,
     Post,
+    RandomAccounts,
     Response,
     ScenarioPart,
-    ScriptedDemo,
     World,
     gone,
     text,
@@ -60,48 +60,6 @@ _DEMO_ACTIONS: dict[int, list[tuple[str, str, str | None]]] = {
     6: [("a:i4", "age_restrict", None)],
     8: [("a:i3", "restore", None)],
 }
-
-
-class _Demo(ScriptedDemo):
-    """One watched creator, six videos at start and one more at tick 3."""
-
-    actions = _DEMO_ACTIONS
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.user = ""
-
-    def setup(self, planner: Planner) -> None:
-        self.user = new_user(planner).username
-
-    def initial(self, planner: Planner, round_: int) -> list[Callable[[], Post]]:
-        if round_ >= 6:
-            return []
-        return [self.named(f"a:i{round_}", partial(new_post, planner, self.user))]
-
-    def publish(self, planner: Planner, tick: int) -> None:
-        if tick == 3:
-            planner.publish(new_post(planner, self.user))
-
-
-class _Random(ScenarioPart):
-    def __init__(self, knobs: Mapping[str, float]) -> None:
-        self.knobs = knobs
-        self.users: list[str] = []
-
-    def setup(self, planner: Planner) -> None:
-        self.users = [new_user(planner).username
-                      for _ in range(int(self.knobs.get("tiktok_accounts", 1)))]
-
-    def initial(self, planner: Planner, round_: int) -> list[Callable[[], Post]]:
-        per = int(self.knobs.get("posts_per_account", 3))
-        return [partial(new_post, planner, user) for user in self.users for _ in range(per)]
-
-    def publish(self, planner: Planner, tick: int) -> None:
-        rate = float(self.knobs.get("publish_rate", 0.3)) / 2
-        for user in self.users:
-            if planner.rng.random() < rate:
-                planner.publish(new_post(planner, user))
 
 
 class TikTokFake(Fake):
@@ -158,10 +116,12 @@ class TikTokFake(Fake):
                 for owner in plan.owners_of(PLATFORM) if isinstance(owner, Account)]
 
     def demo(self) -> ScenarioPart:
-        return _Demo()
+        """One watched creator, six videos at start and one more at tick 3."""
+        return AccountsDemo(_DEMO_ACTIONS, new_user, new_post, rounds={"a": range(6)},
+                            publish_ticks=(3,))
 
     def random(self, knobs: Mapping[str, float]) -> ScenarioPart:
-        return _Random(knobs)
+        return RandomAccounts(knobs, "tiktok_accounts", new_user, new_post)
 
 
 FAKE = TikTokFake()

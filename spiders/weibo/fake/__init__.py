@@ -14,14 +14,15 @@ from spiders.sandbox.fake import (
     HIDDEN,
     RESTORED,
     Account,
+    AccountsDemo,
     Fake,
     Pick,
     Plan,
     Planner,
     Post,
+    RandomAccounts,
     Response,
     ScenarioPart,
-    ScriptedDemo,
     World,
     gone,
     json_response,
@@ -99,65 +100,43 @@ _DEMO_ACTIONS: dict[int, list[tuple[str, str, str | None]]] = {
 }
 
 
-class _Demo(ScriptedDemo):
-    """Two watched accounts; the first reposts two posts of an unwatched one."""
+class _Demo(AccountsDemo):
+    """The demo's accounts and the unwatched one; the first two rounds are the first
+    account's reposts (``a:rN`` of ``o:N``), ``a:i3`` and ``b:i3`` are long posts."""
 
-    actions = _DEMO_ACTIONS
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.users: dict[str, Account] = {}
-        self.celeb = ""
+    celeb = ""
 
     def setup(self, planner: Planner) -> None:
-        self.users = {"a": new_user(planner), "b": new_user(planner)}
+        super().setup(planner)
         self.celeb = new_celeb(planner).uid
 
     def initial(self, planner: Planner, round_: int) -> list[Callable[[], Post]]:
         if round_ < 2:
-            original, repost = repost_pair(planner, self.celeb, self.users["a"].id)
+            original, repost = repost_pair(planner, self.celeb, self.users["a"].username)
             return [self.named(f"o:{round_}", lambda: original),
                     self.named(f"a:r{round_}", lambda: repost)]
-        if round_ >= 6:
-            return []
-        i = round_ - 2
-        return [self.named(f"{name}:i{i}", partial(new_post, planner, user.id, long=i == 3))
-                for name, user in self.users.items()]
+        return super().initial(planner, round_)
 
-    def publish(self, planner: Planner, tick: int) -> None:
-        if tick in (1, 5):
-            planner.publish(new_post(planner, self.users["a"].id))
-
-    def act_owner(self, planner: Planner, owner: str, action: str) -> None:
-        planner.act_account(self.users[owner], action)
+    def maker(self, planner: Planner, letter: str, n: int) -> Callable[[], Post]:
+        return partial(new_post, planner, self.users[letter].username, long=n == 3)
 
 
-class _Random(ScenarioPart):
-    def __init__(self, knobs: Mapping[str, float]) -> None:
-        self.knobs = knobs
-        self.users: list[str] = []
-        self.celeb = ""
+class _Random(RandomAccounts):
+    """Watched accounts that now and then repost a post of an unwatched one."""
+
+    celeb = ""
 
     def setup(self, planner: Planner) -> None:
-        self.users = [new_user(planner).id for _ in range(int(self.knobs["weibo_accounts"]))]
+        super().setup(planner)
         self.celeb = new_celeb(planner).uid
 
-    def initial(self, planner: Planner, round_: int) -> list[Callable[[], Post]]:
-        per = int(self.knobs.get("posts_per_account", 3))
-        return [partial(new_post, planner, uid) for uid in self.users for _ in range(per)]
-
-    def publish(self, planner: Planner, tick: int) -> None:
-        rate = float(self.knobs["publish_rate"]) / 2
-        for uid in self.users:
-            account = planner.world.owner(PLATFORM, uid)
-            if account.state != "normal" or planner.rng.random() >= rate:
-                continue
-            if planner.rng.random() < 0.3:
-                original, repost = repost_pair(planner, self.celeb, uid)
-                planner.publish(original)
-                planner.publish(repost)
-            else:
-                planner.publish(new_post(planner, uid))
+    def publish_post(self, planner: Planner, user: str) -> None:
+        if planner.rng.random() < 0.3:
+            original, repost = repost_pair(planner, self.celeb, user)
+            planner.publish(original)
+            planner.publish(repost)
+        else:
+            super().publish_post(planner, user)
 
 
 class WeiboFake(Fake):
@@ -251,10 +230,12 @@ class WeiboFake(Fake):
                 for owner in plan.owners_of(PLATFORM) if isinstance(owner, Account)]
 
     def demo(self) -> ScenarioPart:
-        return _Demo()
+        """Two watched accounts; the first reposts two posts of an unwatched one."""
+        return _Demo(_DEMO_ACTIONS, new_user, new_post,
+                     rounds={"a": range(2, 6), "b": range(2, 6)}, publish_ticks=(1, 5))
 
     def random(self, knobs: Mapping[str, float]) -> ScenarioPart:
-        return _Random(knobs)
+        return _Random(knobs, "weibo_accounts", new_user, new_post)
 
 
 FAKE = WeiboFake()

@@ -17,15 +17,16 @@ from spiders.sandbox.fake import (
     EDITED,
     RESTORED,
     Account,
+    AccountsDemo,
     DemoActions,
     Fake,
     Pick,
     Plan,
     Planner,
     Post,
+    RandomAccounts,
     Response,
     ScenarioPart,
-    ScriptedDemo,
     World,
     gone,
     text,
@@ -77,47 +78,26 @@ _DEMO_ACTIONS: DemoActions = {
 }
 
 
-class _Demo(ScriptedDemo):
-    """Six posts of one account, one of a second account that is suspended."""
+class _Demo(AccountsDemo):
+    """The demo's accounts; ``a:i5`` is the false tombstone's post."""
 
-    actions = _DEMO_ACTIONS
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.users: dict[str, Account] = {}
-
-    def setup(self, planner: Planner) -> None:
-        self.users = {"a": new_user(planner), "b": new_user(planner)}
-
-    def initial(self, planner: Planner, round_: int) -> list[Callable[[], Post]]:
-        makers = []
-        if round_ < 6:
-            makers.append(self.named(f"a:i{round_}", partial(
-                new_post, planner, self.users["a"].username, glitch=round_ == 5)))
-        if round_ == 0:
-            makers.append(self.named("b:i0", partial(new_post, planner,
-                                                     self.users["b"].username)))
-        return makers
-
-    def act_owner(self, planner: Planner, owner: str, action: str) -> None:
-        planner.act_account(self.users[owner], action)
+    def maker(self, planner: Planner, letter: str, n: int) -> Callable[[], Post]:
+        return partial(new_post, planner, self.users[letter].username,
+                       glitch=(letter, n) == ("a", 5))
 
 
-class _Random(ScenarioPart):
-    def __init__(self, knobs: Mapping[str, float]) -> None:
-        self.knobs = knobs
-        self.users: list[str] = []
-
-    def setup(self, planner: Planner) -> None:
-        self.users = [new_user(planner).username
-                      for _ in range(int(self.knobs.get("x_accounts", 1)))]
+class _Random(RandomAccounts):
+    """Posts live at start only (the watchlist names them); the first account's first
+    is the false tombstone's."""
 
     def initial(self, planner: Planner, round_: int) -> list[Callable[[], Post]]:
-        if round_ > 0:
-            return []
-        per = int(self.knobs.get("posts_per_account", 3))
-        return [partial(new_post, planner, user, glitch=(u, i) == (0, 0))
-                for u, user in enumerate(self.users) for i in range(per)]
+        return [] if round_ > 0 else super().initial(planner, round_)
+
+    def maker(self, planner: Planner, u: int, i: int) -> Callable[[], Post]:
+        return partial(new_post, planner, self.users[u].username, glitch=(u, i) == (0, 0))
+
+    def publish(self, planner: Planner, tick: int) -> None:
+        """No new posts: the watchlist watches the posts live at start by URL."""
 
 
 class XFake(Fake):
@@ -182,10 +162,11 @@ class XFake(Fake):
                 for spec, _ in plan.initial if spec.platform == PLATFORM]
 
     def demo(self) -> ScenarioPart:
-        return _Demo()
+        """Six posts of one account, one of a second account that is suspended."""
+        return _Demo(_DEMO_ACTIONS, new_user, new_post, rounds={"a": range(6), "b": range(1)})
 
     def random(self, knobs: Mapping[str, float]) -> ScenarioPart:
-        return _Random(knobs)
+        return _Random(knobs, "x_accounts", new_user, new_post)
 
 
 FAKE = XFake()

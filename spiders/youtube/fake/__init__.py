@@ -5,22 +5,22 @@ pages are in :mod:`._http`; everything is served under ``/youtube/``."""
 from __future__ import annotations
 
 import string
-from collections.abc import Callable, Mapping
-from functools import partial
+from collections.abc import Mapping
 
 from spiders.sandbox.fake import (
     EDITED,
     HIDDEN,
     RESTORED,
     Account,
+    AccountsDemo,
     Fake,
     Pick,
     Plan,
     Planner,
     Post,
+    RandomAccounts,
     Response,
     ScenarioPart,
-    ScriptedDemo,
     World,
     gone,
     html_response,
@@ -99,55 +99,12 @@ _DEMO_ACTIONS: dict[int, list[tuple[str, str, str | None]]] = {
 _OUTAGE = FeedOutage(not_found=frozenset({8, 9}), server_error=frozenset({7}))
 
 
-class _Demo(ScriptedDemo):
-    """Two watched channels: five videos of the first are acted on, the second is
-    terminated; between them, every feed fails for a tick."""
-
-    actions = _DEMO_ACTIONS
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.channels: dict[str, Account] = {}
+class _Demo(AccountsDemo):
+    """The demo's channels, and the feed outage (:data:`_OUTAGE`)."""
 
     def setup(self, planner: Planner) -> None:
-        self.channels = {"a": new_channel(planner), "b": new_channel(planner)}
+        super().setup(planner)
         planner.add_owner(PLATFORM, OUTAGE, _OUTAGE)
-
-    def initial(self, planner: Planner, round_: int) -> list[Callable[[], Post]]:
-        makers = [] if round_ >= 5 else [
-            self.named(f"a:i{round_}", partial(new_video, planner, self.channels["a"].id))]
-        if round_ < 2:
-            makers.append(self.named(f"b:i{round_}",
-                                     partial(new_video, planner, self.channels["b"].id)))
-        return makers
-
-    def publish(self, planner: Planner, tick: int) -> None:
-        if tick == 1:
-            planner.publish(new_video(planner, self.channels["a"].id))
-
-    def act_owner(self, planner: Planner, owner: str, action: str) -> None:
-        planner.act_account(self.channels[owner], action)
-
-
-class _Random(ScenarioPart):
-    def __init__(self, knobs: Mapping[str, float]) -> None:
-        self.knobs = knobs
-        self.channels: list[str] = []
-
-    def setup(self, planner: Planner) -> None:
-        self.channels = [new_channel(planner).id
-                         for _ in range(int(self.knobs["youtube_accounts"]))]
-
-    def initial(self, planner: Planner, round_: int) -> list[Callable[[], Post]]:
-        per = int(self.knobs.get("posts_per_account", 3))
-        return [partial(new_video, planner, cid) for cid in self.channels for _ in range(per)]
-
-    def publish(self, planner: Planner, tick: int) -> None:
-        rate = float(self.knobs["publish_rate"]) / 2
-        for cid in self.channels:
-            if planner.world.owner(PLATFORM, cid).state == "normal" \
-                    and planner.rng.random() < rate:
-                planner.publish(new_video(planner, cid))
 
 
 class YoutubeFake(Fake):
@@ -229,10 +186,13 @@ class YoutubeFake(Fake):
                 for owner in plan.owners_of(PLATFORM) if isinstance(owner, Account)]
 
     def demo(self) -> ScenarioPart:
-        return _Demo()
+        """Two watched channels: five videos of the first are acted on, the second is
+        terminated; between them, every feed fails for a tick."""
+        return _Demo(_DEMO_ACTIONS, new_channel, new_video,
+                     rounds={"a": range(5), "b": range(2)}, publish_ticks=(1,))
 
     def random(self, knobs: Mapping[str, float]) -> ScenarioPart:
-        return _Random(knobs)
+        return RandomAccounts(knobs, "youtube_accounts", new_channel, new_video)
 
 
 FAKE = YoutubeFake()
