@@ -801,6 +801,32 @@ def test_fault_rate_is_seeded() -> None:
     assert 200 in first and set(first) - {200}
 
 
+def test_a_request_meets_the_same_fault_whatever_the_order_of_requests() -> None:
+    """Requests in flight together arrive in any order; the n-th fetch of a URL must
+    meet the same fault in every run of a seed, or a seed reproduces nothing (CI saw
+    a faulted YouTube run miss its feed outage under load)."""
+    from spiders.sandbox._faults import FaultInjector
+
+    urls = [f"/feed?channel_id=c{i}" for i in range(40)]
+
+    def faults(order: list[str]) -> dict[tuple[str, int], str | None]:
+        injector = FaultInjector(7, 0.3)
+        seen: dict[str, int] = {}
+        got = {}
+        for url in order:
+            n = seen[url] = seen.get(url, -1) + 1
+            got[(url, n)] = injector.draw(url)
+        return got
+
+    forward = faults(urls * 3)
+    assert forward == faults(list(reversed(urls)) * 3)
+    assert forward == faults([u for u in urls for _ in range(3)])
+    drawn = [f for f in forward.values() if f is not None]
+    assert 15 <= len(drawn) <= 60 and len(set(drawn)) > 1  # about 30% of 120, mixed
+    other_seed = FaultInjector(8, 0.3)
+    assert [forward[(u, 0)] for u in urls] != [other_seed.draw(u) for u in urls]
+
+
 def test_serves_loopback_only(sandbox: Sandbox) -> None:
     assert urlsplit(sandbox.base_url).hostname == "127.0.0.1"
     with socket.create_connection(("127.0.0.1", sandbox.port), timeout=2):

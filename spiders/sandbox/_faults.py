@@ -52,7 +52,15 @@ def rate_limited(headers: Sequence[tuple[str, str]] = ()) -> Response:
 
 
 class FaultInjector:
-    """Draws faults from its own seeded RNG; thread-safe; counts what it served."""
+    """Draws faults, thread-safe, and counts what it served.
+
+    Each request's draw is its own: seeded by the run's seed, the request (path and
+    query) and how many times that request came before, never by a shared stream.
+    Requests in flight together reach the server in any order (more so on a loaded
+    machine); with a shared stream, that order decided which request got which fault,
+    so a seed did not reproduce a run. Now the n-th fetch of a URL meets the same
+    fault in every run of the seed.
+    """
 
     def __init__(self, seed: int, rate: float, faults: Sequence[str] = ALL_FAULTS) -> None:
         unknown = set(faults) - set(ALL_FAULTS)
@@ -68,23 +76,31 @@ class FaultInjector:
         self.rate = rate
         self.faults = tuple(faults)
         self.counts = dict.fromkeys(ALL_FAULTS, 0)
-        self._rng = random.Random(seed * 1_000_003 + 99)
+        self.seed = seed
+        self._seen: dict[str, int] = {}
         self._lock = threading.Lock()
+        #: The current request's RNG, per server thread (its fault's details draw from it).
+        self._local = threading.local()
 
-    def draw(self) -> str | None:
-        """The fault to serve for this request, or None."""
+    def draw(self, request: str = "") -> str | None:
+        """The fault to serve for ``request`` (its path and query), or None."""
         if self.rate <= 0:
             return None
         with self._lock:
-            if self._rng.random() >= self.rate:
-                return None
-            fault = self._rng.choice(self.faults)
+            n = self._seen.get(request, 0)
+            self._seen[request] = n + 1
+        rng = random.Random(f"{self.seed}:{request}:{n}")
+        self._local.rng = rng
+        if rng.random() >= self.rate:
+            return None
+        fault = rng.choice(self.faults)
+        with self._lock:
             self.counts[fault] += 1
-            return fault
+        return fault
 
     def _pick(self, options: Sequence[int]) -> int:
-        with self._lock:
-            return self._rng.choice(list(options))
+        rng = getattr(self._local, "rng", None) or random.Random(self.seed)
+        return rng.choice(list(options))
 
     def response(self, fault: str, fake: Fake | None = None) -> Response:
         """The response for a fault that is an ordinary HTTP answer; ``fake`` is the

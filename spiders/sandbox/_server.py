@@ -99,7 +99,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 return
             sandbox.count_request()
             fake = sandbox.claimant(path)
-            fault = sandbox.faults.draw()
+            fault = sandbox.faults.draw(f"{path}?{split.query}")
             if fault is not None:
                 logger.debug("sandbox fault %s on %s", fault, path)
             if fault == "reset":
