@@ -221,8 +221,12 @@ def test_error_rate_counts_exactly_the_transient_outcomes() -> None:
 def test_prometheus_scrapes_the_job_the_rules_name() -> None:
     config = load_yaml(PROMETHEUS_YML)
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    targets = jobs["takedown-monitor"]["static_configs"][0]["targets"]
-    assert targets == ["monitor:9464"]
+    # One target per worker replica: Docker's DNS gives the service name's addresses.
+    sd = jobs["takedown-monitor"]["dns_sd_configs"]
+    assert sd == [{"names": ["monitor"], "type": "A", "port": 9464, "refresh_interval": "30s"}]
+    assert "static_configs" not in jobs["takedown-monitor"]
+    compose = load_yaml(COMPOSE)["services"]["monitor"]
+    assert compose["environment"]["TAKEDOWN_METRICS_ADDRESS"].endswith(":9464")
     down = next(r for r in alert_rules() if r["alert"] == "TakedownMonitorDown")
     assert 'job="takedown-monitor"' in down["expr"]
 
@@ -380,6 +384,12 @@ def test_compose_references_files_that_exist() -> None:
     assert (DEPLOY / monitor["build"]["context"] / monitor["build"]["dockerfile"]).resolve() == (
         DEPLOY / "Dockerfile"
     )
+    # Workers scale with TAKEDOWN_WORKERS: nothing may pin one container (a fixed
+    # name, a published host port), or a second replica could not start.
+    assert monitor["deploy"]["replicas"] == "${TAKEDOWN_WORKERS:-1}"
+    assert "container_name" not in monitor and "ports" not in monitor
+    assert monitor["expose"] == ["9464"]
+    assert "\nTAKEDOWN_WORKERS=1\n" in (DEPLOY / ".env.example").read_text(encoding="utf-8")
     env = monitor["environment"]
     assert env["TAKEDOWN_WATCHLIST"] == "/config/watchlist.toml"
     assert env["TAKEDOWN_METRICS_ADDRESS"] == "0.0.0.0:9464"
