@@ -351,6 +351,30 @@ def test_dashboard_uses_known_metrics_and_label_values() -> None:
         assert any(name.startswith(family) for name in used), f"no panel shows {family}"
 
 
+#: Gauges every worker reads from the one database: the same figure from each replica.
+DATABASE_GAUGES = {
+    "takedown_tracked_targets", "takedown_tracked_posts", "takedown_checks_overdue",
+    "takedown_targets_needing_attention", "takedown_alert_delivery_queue",
+    "takedown_alert_dead_letters",
+}
+
+
+def test_dashboard_counts_a_database_gauge_once_whatever_the_number_of_workers() -> None:
+    """With N workers (compose replicas), a ``sum`` over a database gauge shows N times
+    the figure: every sum over one first takes one value per series across instances."""
+    checked = 0
+    for panel in dashboard_panels():
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            for gauge in DATABASE_GAUGES & set(METRIC_NAME.findall(expr)):
+                if "by (instance)" in expr:
+                    continue  # a figure per worker, on purpose
+                checked += 1
+                assert re.search(r"max without \(instance\) \(" + gauge, expr), (
+                    f"{panel['title']}: {expr}")
+    assert checked >= len(DATABASE_GAUGES)
+
+
 def test_grafana_provisioning() -> None:
     sources = load_yaml(DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml")
     assert sources["datasources"][0]["type"] == "prometheus"
