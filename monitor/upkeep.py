@@ -10,7 +10,9 @@ evidence stamp`` / ``prune``):
   deletes the raw captures past ``ARCHIVE_RETENTION`` that no event needs.
 
 A chore that fails is logged and tried again at its next turn; a database outage
-is logged once by the database's health tracker.
+is logged once by the database's health tracker. With several workers on one
+database, a chore runs in one worker at a time (:func:`monitor.db.workers.one_worker`):
+the others skip that turn.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any
 
 from .clock import SYSTEM_CLOCK, Clock
-from .db import Database
+from .db import Database, workers
 from .errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -74,7 +77,11 @@ class Upkeep:
                 continue
             self._last[name] = now
             try:
-                chore(self.db, self.settings, now)
+                with self._alone(name) as mine:
+                    if not mine:
+                        log.debug("evidence upkeep (%s): another worker runs it now", name)
+                        continue
+                    chore(self.db, self.settings, now)
                 ran.append(name)
             except StorageUnavailable:
                 pass  # logged once by the database's health tracker; next turn retries
@@ -82,6 +89,11 @@ class Upkeep:
                 log.error("evidence upkeep (%s) failed: %r; retried at its next turn",
                           name, exc, exc_info=exc)
         return ran
+
+    def _alone(self, name: str) -> AbstractContextManager[bool]:
+        if self.db is None:  # chores that need no database (tests)
+            return nullcontext(True)
+        return workers.one_worker(self.db.url, f"upkeep:{name}")
 
     async def run(self, stop: asyncio.Event, *, pause: float = 5.0) -> None:
         """Tick until ``stop`` is set (each tick in a thread: the chores use the

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -22,11 +24,15 @@ from .health import _driver_error, _is_outage, _reason, storage_faults
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CONNECT_TIMEOUT", "SEAT_RETRY", "WORKER_LOCK_SPACE", "Presence", "reclaim_dead"]
+__all__ = ["CHORE_LOCK_SPACE", "CONNECT_TIMEOUT", "SEAT_RETRY", "WORKER_LOCK_SPACE", "Presence",
+           "one_worker", "reclaim_dead"]
 
 #: First key of the two-key advisory locks that say a worker is alive (the second is
 #: its ``workers.id``); two-key locks never collide with one-key ones (migrations').
 WORKER_LOCK_SPACE = 0x5444_4D57
+#: First key of the advisory locks that let one worker at a time run a shared chore
+#: (the second is the CRC-32 of the chore's name).
+CHORE_LOCK_SPACE = 0x5444_4348
 #: Seconds a worker waits to open its presence connection (unless the URL says).
 CONNECT_TIMEOUT = 10
 #: Seconds between a worker's tries to take a seat after one failed.
@@ -171,3 +177,24 @@ def reclaim_dead(conn: psycopg.Connection[Any], me: int | None) -> dict[str, int
             f"UPDATE {table} SET lease_until = NULL, leased_by = NULL "
             "WHERE lease_until IS NOT NULL AND leased_by = ANY(%s)", (dead,)).rowcount
     return given
+
+
+@contextmanager
+def one_worker(url: str, chore: str) -> Iterator[bool]:
+    """Whether this worker runs ``chore`` now: True while it holds the chore's session
+    advisory lock (on a connection of its own, outside the pool and any transaction,
+    released when the block ends), False when another worker holds it. Several
+    workers on one database then stamp and prune once, not once each. A connection
+    fault raises :class:`~monitor.errors.StorageUnavailable`."""
+    key = zlib.crc32(chore.encode()) - 2**31  # a signed int4
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    with storage_faults():
+        conn = psycopg.connect(url, autocommit=True, application_name="takedown-chore",
+                               connect_timeout=info.get("connect_timeout") or CONNECT_TIMEOUT)
+    try:
+        with storage_faults():
+            row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
+                               (CHORE_LOCK_SPACE, key)).fetchone()
+        yield bool(row and row[0])
+    finally:
+        conn.close()  # ends the lock with the session

@@ -66,3 +66,25 @@ def test_the_real_chores_run_on_a_real_database_and_the_loop_stops(db: Database)
         await asyncio.wait_for(task, 5)
 
     asyncio.run(run())
+
+
+def test_a_chore_runs_in_one_worker_at_a_time(db: Database) -> None:
+    """Two workers' upkeep on one database: while one stamps, the other skips that
+    turn (no duplicate stamps from N replicas), and takes the next once it is free."""
+    calls: list[str] = []
+    clock = ManualClock(T0)
+    second: list[Upkeep] = []
+
+    def stamp(_db: Any, _settings: Any, _now: datetime) -> None:
+        calls.append("stamp")
+        if len(calls) == 1:  # the first worker is stamping: the second's turn comes now
+            assert second[0].tick() == []
+
+    chores = (("stamp", 60.0, stamp),)
+    first = Upkeep(db, {}, clock=clock, chores=chores)
+    second.append(Upkeep(db, {}, clock=clock, chores=chores))
+    assert first.tick() == ["stamp"]
+    assert calls == ["stamp"]  # the second skipped, it did not stamp as well
+    clock.advance(60)
+    assert second[0].tick() == ["stamp"]  # the lock ended with the first's turn
+    assert calls == ["stamp", "stamp"]
