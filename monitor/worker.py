@@ -36,15 +36,16 @@ from typing import TYPE_CHECKING, Any
 
 from .claims import PendingKey, host_of, pending_key, take_pending
 from .clock import SYSTEM_CLOCK, Clock
-from .db import Database, continuous, default_data_dir, workers
+from .db import Database, continuous, default_data_dir, sync, workers
 from .db import tracking as store
-from .errors import StorageUnavailable, TakedownError
+from .errors import StorageUnavailable
 from .observation import Observation, WorkItem
 from .settings import Settings
 from .signals import SignalManager
 from .snapshot import Aborted, BackgroundRecorder, Recorder
 from .spool import Spool
 from .vantage import Vantage
+from .watchlist_reload import Reload, reload_and_sync
 
 if TYPE_CHECKING:
     from .watchlist import Target
@@ -83,9 +84,9 @@ class Worker:
     def sync(self, targets: Sequence[Target]) -> dict[str, int]:
         """Make the database's targets match the watchlist's; learn their vantage points."""
         self.vantages.update({v.name: v for t in targets for v in getattr(t, "vantages", ())})
-        with self.db.transaction() as conn:
-            return store.sync_targets(conn, targets, self.settings["DEFAULT_INTERVAL"],
-                                      self.groups, now=self.clock.now())
+        with self.db.transaction() as conn:  # skipped when the database has this set's hash
+            return sync.sync_watchlist(conn, targets, self.settings["DEFAULT_INTERVAL"],
+                                       self.groups, now=self.clock.now())
 
     async def cycle(self) -> dict[str, Any]:
         """One pass over everything due now; returns counts."""
@@ -204,11 +205,12 @@ class Worker:
             continuous.renew(conn, items, until, self.presence.id)
 
 
-async def run_daemon(worker: Worker, *, reload: Callable[[], Sequence[Target]] | None = None,
+async def run_daemon(worker: Worker, *, reload: Reload | None = None,
                      stop: asyncio.Event | None = None, max_cycles: int | None = None,
                      reload_every: float = 30.0) -> None:
     """Run cycles every TICK seconds until ``stop`` is set (or ``max_cycles`` ran);
-    call ``reload`` for the watchlist's targets every ``reload_every`` seconds."""
+    call ``reload`` for the watchlist's targets every ``reload_every`` seconds (None:
+    unchanged, nothing to sync; :mod:`monitor.watchlist_reload`)."""
     from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -229,16 +231,7 @@ async def run_daemon(worker: Worker, *, reload: Callable[[], Sequence[Target]] |
 
     def reload_watchlist() -> None:
         assert reload is not None
-        try:
-            targets = reload()
-            worker.sync(targets)
-        except StorageUnavailable:
-            # The database is away (logged once by its health tracker): the next reload
-            # syncs the targets.
-            pass
-        except TakedownError as exc:
-            # A broken watchlist never stops the daemon: keep the last good one.
-            log.error("watchlist not reloaded, keeping the previous targets: %s", exc)
+        reload_and_sync(worker, reload)  # unchanged: nothing parsed, nothing written
 
     def on_job_event(event: JobExecutionEvent) -> None:
         if event.exception is not None:
@@ -440,24 +433,19 @@ class Continuous:
 
 
 async def run_continuous(worker: Worker, *,
-                         reload: Callable[[], Sequence[Target]] | None = None,
+                         reload: Reload | None = None,
                          stop: asyncio.Event | None = None,
                          reload_every: float = 30.0) -> None:
     """``takedown run``: the continuous loop (:class:`Continuous`) until ``stop`` is set;
-    ``reload`` gives the watchlist's targets every ``reload_every`` seconds."""
+    ``reload`` gives the watchlist's targets every ``reload_every`` seconds (None:
+    unchanged, nothing to sync; :mod:`monitor.watchlist_reload`)."""
     stop = stop or asyncio.Event()
 
     async def reloads() -> None:
         assert reload is not None
         while True:
             await asyncio.sleep(reload_every)
-            try:
-                targets = await asyncio.to_thread(reload)
-                await asyncio.to_thread(worker.sync, targets)
-            except StorageUnavailable:
-                pass  # logged once by the database's health tracker
-            except TakedownError as exc:
-                log.error("watchlist not reloaded, keeping the previous targets: %s", exc)
+            await asyncio.to_thread(reload_and_sync, worker, reload)
 
     task = asyncio.ensure_future(reloads()) if reload is not None else None
     try:

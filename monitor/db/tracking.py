@@ -15,12 +15,14 @@ from ..events import Event
 from ..geo import GEO_KEY, fan_out
 from ..lifecycle import SOURCES_KEY, Changes, PostRow, PostState, Suspicion, TargetRow
 from ..observation import WorkItem
-from ..platforms import is_single_post, post_ref, value_is_url
+from ..platforms import value_is_url
 from ..rows import ObsWrite
 from ..vantage import Vantage, unknown_vantages
 from ..vantage import resolve as resolve_vantages
 from . import archive, chain
-from .tokens import share_tokens, url_token_keys
+from .sync import forget_hashes
+from .sync import sync_targets as sync_targets  # re-exported: callers import it from here
+from .tokens import share_tokens
 from .versions import insert_versions, new_versions
 
 Conn = psycopg.Connection[Any]
@@ -34,74 +36,6 @@ _TARGET_MUTABLE = [
     "last_error", "account_state", "last_obs_id", "last_obs_sig",
 ]
 _JSON_POST = {"suspicion", "known"}
-
-
-def sync_targets(conn: Conn, targets: Iterable[Any], default_interval: float,
-                 groups: Sequence[str] | None = None, *,
-                 now: datetime | None = None) -> dict[str, int]:
-    """Make the targets table match the watchlist; returns counts of what changed.
-    New targets (and single posts) are due at ``now``: the worker's clock, else the
-    database's (a worker on an injected clock must not find them due later).
-
-    Targets removed from the watchlist are deactivated, never deleted: their
-    history stays queryable. With ``groups``, only those groups are touched. A
-    single-post target (its platform's kind has a ``post_ref``, whatever its name)
-    is stored with ``single_post`` set and its one post, due at once; it has no
-    listing, so no ``next_due``. Its kind's options (``Target.options``) are stored
-    with it and reach its spider in each work item's ``known``.
-    """
-    keys: list[str] = []
-    added = 0
-    for t in targets:
-        keys.append(t.key)
-        interval = float(t.interval or default_interval)
-        single = is_single_post(t.platform, t.kind)
-        row = conn.execute(
-            """
-            INSERT INTO targets (key, group_name, platform, kind, value, base_url, interval_s,
-                                 tags, allow_hosts, single_post, options, vantages, next_due)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
-                    CASE WHEN %s THEN NULL ELSE coalesce(%s::timestamptz, now()) END)
-            ON CONFLICT (key) DO UPDATE SET group_name = EXCLUDED.group_name,
-                interval_s = EXCLUDED.interval_s, tags = EXCLUDED.tags,
-                allow_hosts = EXCLUDED.allow_hosts, options = EXCLUDED.options,
-                vantages = EXCLUDED.vantages,
-                base_url = EXCLUDED.base_url, active = true,
-                single_post = EXCLUDED.single_post,
-                next_due = CASE WHEN EXCLUDED.single_post THEN NULL
-                           ELSE COALESCE(targets.next_due, %s::timestamptz, now()) END
-            RETURNING id, (xmax = 0) AS inserted
-            """,
-            (t.key, t.group, t.platform, t.kind, t.value, t.base_url, interval,
-             list(t.tags), list(getattr(t, "allow_hosts", ())), single,
-             Jsonb(dict(getattr(t, "options", None) or {})),
-             [v.name for v in getattr(t, "vantages", ())] or None, single, now, now),
-        ).fetchone()
-        assert row is not None
-        added += bool(row["inserted"])
-        if single:
-            post_key, probe_url = post_ref(t.platform, t.value, t.base_url)
-            conn.execute(
-                """
-                INSERT INTO posts (target_id, platform, post_key, url, probe_url, first_seen,
-                                   state, state_since, next_check)
-                SELECT %(target)s, %(platform)s, %(key)s, %(url)s, %(probe)s, at, 'unseen',
-                       at, at FROM coalesce(%(now)s::timestamptz, now()) AS at
-                ON CONFLICT (target_id, post_key) DO UPDATE SET probe_url = EXCLUDED.probe_url,
-                  known = CASE WHEN posts.probe_url = EXCLUDED.probe_url THEN posts.known
-                          ELSE posts.known - %(tokens)s::text[] END,  -- a fresh URL's token wins
-                  next_check = CASE WHEN posts.probe_url = EXCLUDED.probe_url
-                               THEN posts.next_check ELSE EXCLUDED.next_check END
-                """,
-                {"target": row["id"], "platform": t.platform, "key": post_key, "url": t.value,
-                 "probe": probe_url, "tokens": url_token_keys(t.platform), "now": now},
-            )
-    cur = conn.execute(
-        "UPDATE targets SET active = false WHERE active AND NOT (key = ANY(%s)) "
-        "AND (%s::text[] IS NULL OR group_name = ANY(%s))",
-        (keys, groups, groups),
-    )
-    return {"targets": len(keys), "added": added, "deactivated": cur.rowcount}
 
 
 def platforms_due(conn: Conn, now: datetime, groups: Sequence[str] | None = None) -> list[str]:
@@ -129,6 +63,8 @@ def forget_group(conn: Conn, group: str) -> int:
     chain's head lock is always taken last)."""
     doomed = chain.group_rows(conn, group)
     count = conn.execute("DELETE FROM targets WHERE group_name = %s", (group,)).rowcount
+    if count:
+        forget_hashes(conn)  # a stored watchlist hash no longer says what is there
     chain.retire_gone(conn, doomed, f"forget group {group}")
     return count
 

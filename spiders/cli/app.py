@@ -30,6 +30,7 @@ from .context import (
     run_on_crawl_loop,
     setup_logging,
     sigterm_interrupts,
+    watchlist_reloader,
     watchlist_targets,
     worker_for,
 )
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from alerts.config import AlertConfig
     from monitor.db import Database
     from monitor.metrics import Metrics
+    from monitor.watchlist_reload import Reloader
     from monitor.worker import Worker
 
 
@@ -148,6 +150,7 @@ def run(c: Ctx) -> None:
     """Run the monitor as a daemon until interrupted (SIGINT or SIGTERM)."""
     from monitor.metrics import Metrics
 
+    first = c.watchlist_bytes()  # before the first sync: the reloads compare with it
     wl, alerts = c.checked()
     settings = wl.settings()
     with sigterm_interrupts(), c.database(settings) as db:
@@ -160,14 +163,16 @@ def run(c: Ctx) -> None:
             with worker_for(settings, db, signals=signals) as worker:
                 worker.sync(watchlist_targets(c, db, wl))
                 click.echo(startup_line(wl, settings))
-                run_on_crawl_loop(_daemon(c, worker, db, alerts, metrics))
+                reload = watchlist_reloader(c, db, worker)
+                reload.prime(first)
+                run_on_crawl_loop(_daemon(c, worker, db, alerts, metrics, reload))
         finally:
             if stop_metrics is not None:
                 stop_metrics()
 
 
 async def _daemon(c: Ctx, worker: Worker, db: Database, alerts: AlertConfig | None,
-                  metrics: Metrics) -> None:
+                  metrics: Metrics, reload: Reloader) -> None:
     """The daemon's jobs on the crawl loop, until SIGINT or SIGTERM."""
     from alerts import run_dispatcher
     from monitor.upkeep import Upkeep
@@ -186,7 +191,7 @@ async def _daemon(c: Ctx, worker: Worker, db: Database, alerts: AlertConfig | No
         server = serve_in_background(create_app(worker.settings, db),
                                      worker.settings["API_ADDRESS"])
     # Continuous scheduling: due work is fetched as it becomes due (README "Scheduling").
-    jobs = [run_continuous(worker, reload=lambda: watchlist_targets(c, db), stop=stop),
+    jobs = [run_continuous(worker, reload=reload, stop=stop),
             Upkeep(db, worker.settings, clock=worker.clock).run(stop)]  # stamps, retention
     if alerts is not None:
         jobs.append(run_dispatcher(db, alerts, stop, metrics))

@@ -27,6 +27,7 @@ from monitor.signals import SignalManager
 
 if TYPE_CHECKING:
     from alerts.config import AlertConfig
+    from monitor.watchlist_reload import Reloader
     from monitor.worker import Worker
 
 
@@ -51,6 +52,14 @@ class Ctx:
         from monitor.watchlist import load_watchlist
 
         return load_watchlist(self.watchlist_path)
+
+    def watchlist_bytes(self) -> bytes:
+        """The watchlist file's bytes (empty when it cannot be read: reading it for
+        real says why)."""
+        try:
+            return self.watchlist_path.read_bytes()
+        except OSError:
+            return b""
 
     def checked(self) -> tuple[Any, AlertConfig | None]:
         """The watchlist and its ``[alerts]`` config (None without channels), checked
@@ -124,6 +133,18 @@ def watchlist_targets(c: Ctx, db: Database, wl: Any = None) -> list[Any]:
         access.sync_review_groups(conn, {name: bool(group.get("review"))
                                          for name, group in wl.groups.items()})
     return list(wl.targets)
+
+
+def watchlist_reloader(c: Ctx, db: Database, worker: Worker) -> Reloader:
+    """The daemon's reload: the watchlist's targets (as :func:`watchlist_targets`),
+    or None when the file's bytes, the default interval and the worker's groups are
+    those last synced (nothing parsed, nothing written)."""
+    from monitor.watchlist import parse_watchlist
+    from monitor.watchlist_reload import Reloader
+
+    path = c.watchlist_path
+    return Reloader(path, lambda text: watchlist_targets(c, db, parse_watchlist(text, str(path))),
+                    salt=f"{worker.settings['DEFAULT_INTERVAL']}|{worker.groups}")
 
 
 def run_on_crawl_loop(coro: Any) -> Any:
