@@ -161,10 +161,17 @@ class Worker:
     async def _due(self, platform: str, now: datetime, claimed: dict[str, int],
                    pending: dict[PendingKey, WorkItem]) -> AsyncIterator[WorkItem]:
         """Claim due work lazily, a batch at a time, so memory stays flat. The database
-        going away ends the claims (the health tracker logs it); the next tick retries."""
+        going away ends the claims (the health tracker logs it); the next tick retries.
+
+        A claim is at most what the spider keeps in flight (MONITOR_MAX_IN_FLIGHT,
+        twice CONCURRENT_REQUESTS), not BATCH_SIZE: work claimed ahead of the crawl is
+        work no other worker can take, so at the end of a pass one worker would still
+        hold a whole batch while the others stand idle."""
+        limit = min(int(self.settings["BATCH_SIZE"]),
+                    max(1, 2 * int(self.settings["CONCURRENT_REQUESTS"])))
         while True:
             try:
-                items = await asyncio.to_thread(self._claim, platform, now)
+                items = await asyncio.to_thread(self._claim, platform, now, limit)
             except StorageUnavailable:
                 return
             if not items:
