@@ -383,6 +383,7 @@ def _unread_targets(db: Database) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.realtime
 @pytest.mark.parametrize("kill_tick", [0, 4])
 def test_sigkill_while_answering_then_restart_finds_every_lasting_removal(
         db_url: str, tmp_path: Path, kill_tick: int, monkeypatch: pytest.MonkeyPatch) -> None:

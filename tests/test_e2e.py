@@ -322,6 +322,7 @@ def kill_at_next_request(sandbox: Sandbox, pid: int, time_: DaemonTime) -> threa
     return killed
 
 
+@pytest.mark.realtime
 def test_sigkill_mid_crawl_loses_and_duplicates_nothing(db_url: str, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """A real daemon in a subprocess, killed three times mid-crawl and started again,

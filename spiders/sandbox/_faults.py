@@ -55,12 +55,11 @@ class FaultInjector:
     """Draws faults, thread-safe, and counts what it served.
 
     Each request's draw is its own: seeded by the run's seed, the request (the server
-    passes its path, query and the world's time) and how many times that request came
+    passes its path, query and the script's tick) and how many times that request came
     before, never by a shared stream. Requests in flight together reach the server in
     any order (more so on a loaded machine); with a shared stream, that order decided
     which request got which fault, so a seed did not reproduce a run. Now the n-th
-    fetch of a URL at a given time of a manual clock meets the same fault in every
-    run of the seed.
+    fetch of a URL in a given tick meets the same fault in every run of the seed.
     """
 
     def __init__(self, seed: int, rate: float, faults: Sequence[str] = ALL_FAULTS) -> None:

@@ -99,10 +99,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 return
             sandbox.count_request()
             fake = sandbox.claimant(path)
-            # The request and the world's time: on a manual clock, a run's faults follow
-            # its schedule, not the real time or the order requests arrive in.
-            at = sandbox.clock.now().timestamp()
-            fault = sandbox.faults.draw(f"{path}?{split.query}@{at:.6f}")
+            # The request and the script's tick: a run's faults follow its script and
+            # schedule, not the real time or the order requests arrive in.
+            fault = sandbox.faults.draw(f"{path}?{split.query}@{sandbox.world.tick}")
             if fault is not None:
                 logger.debug("sandbox fault %s on %s", fault, path)
             if fault == "reset":
