@@ -83,6 +83,9 @@ _MARKUP = re.compile(
 #: another source is a reading of something else, to be compared only with
 #: earlier readings of the same source (:attr:`Normalised.source`).
 SOURCE_FIELD = "content_source"
+#: The version of :func:`normalise`'s rules: bump it when they change, so that every
+#: post's next reading is normalised again (see :mod:`monitor.reading`).
+NORMALISE_VERSION = 1
 # Zero-width space, word joiner, BOM, soft hyphen: invisible, from copy-paste or
 # markup. ZWJ and ZWNJ stay: emoji sequences and Persian need them.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\ufeff\u00ad"))
@@ -156,6 +159,19 @@ class Normalised:
         return cls(title=d.get("title") or "", text=d.get("text") or "",
                    media=tuple(d.get("media") or ()), links=tuple(d.get("links") or ()),
                    warning=d.get("warning") or "", source=d.get("source") or "")
+
+
+@dataclass(frozen=True, slots=True)
+class Unparsed(Normalised):
+    """A reading whose raw content is that of the post's current version
+    (:mod:`monitor.reading`): it carries that version's hash and nothing else. Only
+    its :attr:`content_hash` may be read; it is never stored nor compared."""
+
+    known_hash: str = ""
+
+    @property
+    def content_hash(self) -> str:
+        return self.known_hash
 
 
 def normalise(post: PostContent, platform: str | Platform | None = None) -> Normalised:

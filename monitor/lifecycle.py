@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import diff, geo, labels, runs, schedule, tokens
+from . import diff, geo, labels, reading, runs, schedule, tokens
 from .classify import classify_disappearance, classify_hiding
 from .events import Event, Verdict
 from .observation import Observation, Outcome, PostContent
@@ -121,8 +121,8 @@ class Lifecycle(VantageVerdicts):
 
     def probe(self, target: TargetRow, post: PostRow, obs: Observation) -> None:
         """One permalink probe of ``post``."""
-        norm = (diff.normalise(obs.post, obs.platform) if obs.outcome is Outcome.OK and obs.post
-                else None)
+        norm, raw = (reading.read(post, obs.post, obs.platform)
+                     if obs.outcome is Outcome.OK and obs.post else (None, None))
         self._slot = runs.post_slot(post, obs, norm, self.ids)
         read: int | None = None  # the version read, when another source's
         # An answer about the access token, not the post: never absence (monitor.tokens).
@@ -132,6 +132,7 @@ class Lifecycle(VantageVerdicts):
             if obs.post is not None and norm is not None:
                 _remember(post, obs.post, probe=True)
                 read = self._see_content(target, post, obs.post, norm, obs)
+                reading.remember(post, raw, norm)  # unchanged next time: not parsed
             if not self._vantage_answer(target, post, obs):
                 self._seen_visible(target, post, obs, via="probe")
         elif obs.outcome.absent and not token_problem and not _paused(obs):
@@ -191,9 +192,10 @@ class Lifecycle(VantageVerdicts):
                 self.changes.tokens.append(SharedToken(post.id, post.platform, post.post_key,
                                                        str(tokens.probe_token(post.platform)),
                                                        token, obs.observed_at))
-            norm = diff.normalise(entry, obs.platform)
+            norm, raw = reading.read(post, entry, obs.platform)
             self._slot = runs.post_slot(post, obs, norm, self.ids)
             self._see_content(target, post, entry, norm, obs)
+            reading.remember(post, raw, norm)
             self._seen_visible(target, post, obs, via="listing")
             self.changes.observations.append(runs.post_write(self._slot, target, post, obs,
                                                              entry))
@@ -305,7 +307,7 @@ class Lifecycle(VantageVerdicts):
         sources = dict(sources) if isinstance(sources, dict) else {}
         last = sources.get(norm.source)
         last = last if isinstance(last, dict) else {}
-        recent = _readings(last.get("recent"))
+        recent = reading.source_readings(last.get("recent"))
         new_hash = norm.content_hash
         if new_hash in recent:  # the same as the last reading, or a flap back
             version_id = recent[new_hash]
@@ -487,11 +489,3 @@ def _remember(post: PostRow, entry: PostContent, probe: bool = False) -> None:
         post.probe_url = entry.probe_url or post.probe_url or entry.url
     post.known.update({k: v for k, v in entry.extra.items()
                        if v is not None and k not in (diff.SOURCE_FIELD, labels.LABELS_FIELD)})
-
-
-def _readings(raw: Any) -> dict[str, int]:
-    """A source's stored readings, ``[[hash, version id], ...]``: hash → version id,
-    newest first; anything else in there is skipped."""
-    pairs = raw if isinstance(raw, list) else []
-    return {p[0]: p[1] for p in pairs if isinstance(p, list) and len(p) == 2
-            and isinstance(p[0], str) and isinstance(p[1], int)}
