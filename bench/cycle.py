@@ -1,11 +1,18 @@
-"""One check cycle over 5,000 and over 50,000 single-post pages: wall time, peak RSS.
+"""One check cycle over 5,000, 20,000 and 50,000 single-post pages, next to the
+tuned plain-Scrapy floor: wall time, ratio, linearity, peak RSS.
 
-nginx on 127.0.0.1 serves the largest size's Mastodon statuses. For each size,
-in a fresh database, this process syncs that many single-post targets
-(``sync_targets`` in one transaction, timed separately), then starts a fresh
-subprocess that runs exactly one ``Worker.cycle()`` over all the due posts
-(claim -> fetch -> parse -> diff -> store), so the sizes cannot contaminate each
-other. Peak RSS is the child's ``VmHWM`` (/proc/self/status) at the end: the
+nginx on 127.0.0.1 serves the largest size's Mastodon statuses. For each size, a
+fresh subprocess first runs the floor (``bench/_floor.py``: a plain Scrapy spider
+with the project's ``CONCURRENT_ITEMS`` fetching and parsing the same pages, no
+claim, no recording); then, in a fresh database, this process syncs that many
+single-post targets (``sync_targets`` in one transaction, timed separately), then
+starts a fresh subprocess that runs one ``Worker.cycle()`` over all the due posts
+(claim -> fetch -> parse -> diff -> store; every post new), so the sizes cannot
+contaminate each other. Unless ``--no-recheck``, the same child then makes every
+post due again and runs a second cycle, where nothing changed (the steady state
+of a monitor): it is reported beside the first, against the same floor.
+
+Peak RSS is the child's ``VmHWM`` (/proc/self/status) at the end: the
 ``ru_maxrss`` that ``os.wait4`` returns for the child is recorded too, but Linux
 folds the spawning parent's high-water mark into it across (v)fork + exec, so
 it reads as the parent's size (about 210 MiB here, after exporting 50,000
@@ -13,10 +20,11 @@ statuses) whatever the child does. The child also reports its RSS just before
 the cycle (imports, pool and reactor) so the cycle's own share shows. Every
 fetch must come back ``ok``; otherwise the run is flagged INVALID.
 
-Targets: the 50k cycle takes at most 11 x the 5k cycle (near-linear), and peak
-RSS stays under 250 MB.
+Targets (issue 13): at every size the (first) cycle takes at most 1.2 x the floor; the
+largest cycle at most 10.5 x the smallest for 10 x the posts (other size ratios
+scale the same way); peak RSS stays under 150 MB.
 
-Run: ``.venv/bin/python -m bench.cycle [--sizes 5000,50000]``
+Run: ``.venv/bin/python -m bench.cycle [--sizes 5000,20000,50000]``
 """
 
 from __future__ import annotations
@@ -51,8 +59,9 @@ from ._common import (
 from ._static import StaticSite
 
 NAME = "cycle"
-MAX_SCALING = 11.0
-MAX_RSS_BYTES = 250_000_000
+MAX_SCALING = 10.5
+MAX_RSS_BYTES = 150_000_000
+MAX_FLOOR_RATIO = 1.2
 
 
 def current_rss_mib() -> float:
@@ -75,8 +84,9 @@ def hwm_mib() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def child(url: str, concurrency: int) -> int:
-    """Run one cycle over the database at ``url``; print its stats as JSON."""
+def child(url: str, concurrency: int, recheck: bool) -> int:
+    """Run one cycle over the database at ``url`` (with ``recheck``, then make every post
+    due again and run a second, unchanged cycle); print the stats as JSON."""
     from monitor.worker import Worker
     from spiders.crawl import crawl, event_loop, install_reactor
 
@@ -91,12 +101,68 @@ def child(url: str, concurrency: int) -> int:
         rss_before = current_rss_mib()
         with Stopwatch() as sw:
             stats = loop.run_until_complete(worker.cycle())
+        again: dict[str, Any] = {}
+        if recheck:
+            hwm_first = hwm_mib()
+            with db.transaction() as conn:
+                conn.execute("UPDATE posts SET next_check = now() - interval '1 second'")
+            with Stopwatch() as sw2:
+                second = loop.run_until_complete(worker.cycle())
+            again = {"recheck_wall_s": sw2.wall, "recheck_cpu_s": sw2.cpu,
+                     "recheck_observations": second["observations"],
+                     "hwm_first_mib": hwm_first}
     finally:
         db.close()
         stop_reactor_threads()
-    print(json.dumps({**stats, "wall_s": sw.wall, "cpu_s": sw.cpu, "hwm_mib": hwm_mib(),
+    print(json.dumps({**stats, **again, "wall_s": sw.wall, "cpu_s": sw.cpu, "hwm_mib": hwm_mib(),
                       "rss_before_cycle_mib": rss_before, "maxrss_self_mib": maxrss_mib()}))
     return 0
+
+
+def project_concurrent_items() -> int:
+    """The monitor crawl's CONCURRENT_ITEMS, as its Scrapy settings give it."""
+    from spiders.settings import scrapy_settings
+
+    return scrapy_settings(crawl_settings()).getint("CONCURRENT_ITEMS")
+
+
+def floor_child(urls_file: str, base: str, concurrency: int) -> int:
+    """Run the plain-Scrapy floor over the URLs in ``urls_file``; print its stats as JSON."""
+    from spiders.crawl import install_reactor
+
+    from ._floor import run
+
+    install_reactor()
+    with open(urls_file, encoding="utf-8") as fh:
+        urls = fh.read().split()
+    items = project_concurrent_items()
+    rss_before = current_rss_mib()
+    try:
+        with Stopwatch() as sw:
+            counts = run(urls, base, concurrency, items)
+    finally:
+        stop_reactor_threads()
+    print(json.dumps({**counts, "wall_s": sw.wall, "cpu_s": sw.cpu, "hwm_mib": hwm_mib(),
+                      "rss_before_mib": rss_before, "concurrent_items": items}))
+    return 0
+
+
+def run_floor(site: StaticSite, size: int, args: argparse.Namespace) -> dict[str, Any]:
+    """The tuned plain-Scrapy floor over the same ``size`` pages, in a fresh child."""
+    urls_file = os.path.join(site.tmp, f"floor-urls-{size}.txt")
+    with open(urls_file, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(site.probe_url(sid) for sid in site.ids[:size]))
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.cycle", "--floor-child", urls_file, "--base", site.base,
+         "--concurrency", str(args.concurrency)],
+        stdout=subprocess.PIPE, cwd=os.path.dirname(os.path.dirname(__file__)), check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"the {size}-page floor failed (exit {out.returncode})")
+    stats = json.loads(out.stdout.decode().strip().splitlines()[-1])
+    return {"floor_s": round(stats["wall_s"], 2), "floor_cpu_s": round(stats["cpu_s"], 2),
+            "floor_items": stats["items"], "floor_failed": stats["failed"],
+            "floor_peak_rss_mib": round(stats["hwm_mib"], 1),
+            "floor_concurrent_items": stats["concurrent_items"]}
 
 
 def run_size(site: StaticSite, size: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -118,7 +184,8 @@ def run_size(site: StaticSite, size: int, args: argparse.Namespace) -> dict[str,
         parent_rss = current_rss_mib()
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.cycle", "--child", url,
-             "--concurrency", str(args.concurrency)],
+             "--concurrency", str(args.concurrency),
+             *(["--no-recheck"] if args.no_recheck else [])],
             stdout=subprocess.PIPE, cwd=os.path.dirname(os.path.dirname(__file__)),
         )
         assert proc.stdout is not None
@@ -143,7 +210,14 @@ def run_size(site: StaticSite, size: int, args: argparse.Namespace) -> dict[str,
                 }
         finally:
             db.close()
+    recheck = {} if "recheck_wall_s" not in stats else {
+        "recheck_s": round(stats["recheck_wall_s"], 2),
+        "recheck_cpu_s": round(stats["recheck_cpu_s"], 2),
+        "recheck_observations": stats["recheck_observations"],
+        "peak_rss_first_cycle_mib": round(stats["hwm_first_mib"], 1),
+    }
     return {
+        **recheck,
         "size": size,
         "sync_s": round(sync_sw.wall, 2),
         "cycle_s": round(stats["wall_s"], 2),
@@ -164,19 +238,27 @@ def run_size(site: StaticSite, size: int, args: argparse.Namespace) -> dict[str,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cycle", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="5000,50000",
+    parser.add_argument("--sizes", default="5000,20000,50000",
                         help="comma-separated numbers of single-post targets (default %(default)s)")
     parser.add_argument("--concurrency", type=int, default=64,
                         help="CONCURRENT_REQUESTS and CONCURRENT_REQUESTS_PER_HOST")
     parser.add_argument("--keep-site", action="store_true",
                         help="keep nginx's directory (statuses, config, error.log) afterwards")
     parser.add_argument("--child", metavar="DATABASE_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--floor-child", metavar="URLS_FILE", help=argparse.SUPPRESS)
+    parser.add_argument("--base", help=argparse.SUPPRESS)
+    parser.add_argument("--no-recheck", action="store_true",
+                        help="skip the second, unchanged cycle of each size")
+    parser.add_argument("--no-floor", action="store_true",
+                        help="skip the plain-Scrapy floor (no ratio is reported)")
     parser.add_argument("--verbose", action="store_true")
     add_database_args(parser)
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     if args.child:
-        return child(args.child, args.concurrency)
+        return child(args.child, args.concurrency, not args.no_recheck)
+    if args.floor_child:
+        return floor_child(args.floor_child, args.base, args.concurrency)
 
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     info = machine()
@@ -188,17 +270,29 @@ def main(argv: list[str] | None = None) -> int:
         with fresh_database(args.database_url, args.embedded) as probe_url:
             server = server_facts(probe_url)
         for size in sizes:
+            floor: dict[str, Any] = {}
+            if not args.no_floor:
+                print(f"floor over {size} pages ...", file=sys.stderr, flush=True)
+                floor = run_floor(site, size, args)
             print(f"cycle over {size} posts ...", file=sys.stderr, flush=True)
-            runs.append(run_size(site, size, args))
+            run = run_size(site, size, args)
+            if floor:
+                run.update(floor, floor_ratio=round(run["cycle_s"] / floor["floor_s"], 3))
+                if "recheck_s" in run:
+                    run["recheck_floor_ratio"] = round(run["recheck_s"] / floor["floor_s"], 3)
+            runs.append(run)
 
     small, large = runs[0], runs[-1]
     scaling = large["cycle_s"] / small["cycle_s"] if len(runs) > 1 else None
     size_ratio = large["size"] / small["size"] if len(runs) > 1 else None
     peak = max(r["peak_rss_mib"] for r in runs)
     rss_ok = peak * 2**20 < MAX_RSS_BYTES
-    # 11x for 10x the posts: linear plus 10%; other size ratios scale the same way.
+    # 10.5x for 10x the posts: linear plus 5%; other size ratios scale the same way.
     limit = MAX_SCALING * (size_ratio or 10) / 10
     scaling_ok = scaling is None or scaling <= limit
+    ratios = [r["floor_ratio"] for r in runs if "floor_ratio" in r]
+    floor_ok = bool(ratios) and max(ratios) <= MAX_FLOOR_RATIO
+    rechecks = [r["recheck_floor_ratio"] for r in runs if "recheck_floor_ratio" in r]
     result = {
         "machine": info, "postgresql": server,
         "params": {"sizes": sizes, "setup": "sync_targets, one transaction",
@@ -207,10 +301,15 @@ def main(argv: list[str] | None = None) -> int:
                    "exported_by": exported[0], "export_s": exported[1],
                    "server": "embedded" if args.embedded else "given URL"},
         "runs": runs,
-        "valid": all(set(r["check"]["outcomes"]) == {"ok"} for r in runs),
+        "valid": all(set(r["check"]["outcomes"]) == {"ok"} and not r.get("floor_failed")
+                     for r in runs),
         "scaling": scaling,
         "target": {"scaling_at_most": limit, "scaling_met": scaling_ok,
-                   "peak_rss_below_bytes": MAX_RSS_BYTES, "rss_met": rss_ok},
+                   "peak_rss_below_bytes": MAX_RSS_BYTES, "rss_met": rss_ok,
+                   "floor_ratio_at_most": MAX_FLOOR_RATIO,
+                   "floor_met": floor_ok if ratios else None,
+                   "recheck_floor_met": (max(rechecks) <= MAX_FLOOR_RATIO) if rechecks
+                   else None},
     }
     path = write_result(NAME + ("-embedded" if args.embedded else ""), result)
     rows: list[tuple[str, Any]] = [
@@ -219,10 +318,19 @@ def main(argv: list[str] | None = None) -> int:
         ("", ""),
     ]
     for r in runs:
+        if "floor_s" in r:
+            rows += [(f"{r['size']} pages: floor", f"{r['floor_s']:.1f} s wall, "
+                      f"{r['floor_cpu_s']:.1f} s CPU, {r['floor_items']} items, "
+                      f"{r['floor_peak_rss_mib']:.0f} MiB peak (plain Scrapy, "
+                      f"CONCURRENT_ITEMS={r['floor_concurrent_items']})")]
         rows += [
             (f"{r['size']} posts: sync", f"{r['sync_s']:.1f} s (sync_targets, one transaction)"),
             (f"{r['size']} posts: cycle", f"{r['cycle_s']:.1f} s wall, {r['cycle_cpu_s']:.1f} s "
                                           f"CPU, {r['obs_per_s']:.0f} obs/s"),
+            *([(f"{r['size']} posts: re-check", f"{r['recheck_s']:.1f} s wall, "
+                                                f"{r['recheck_cpu_s']:.1f} s CPU (every post "
+                                                "due again, content unchanged)")]
+              if "recheck_s" in r else []),
             (f"{r['size']} posts: peak RSS", f"{r['peak_rss_mib']:.0f} MiB VmHWM "
                                              f"({r['peak_rss_mib'] * 2**20 / 1e6:.0f} MB; "
                                              f"{r['rss_before_cycle_mib']:.0f} MiB before "
@@ -238,10 +346,22 @@ def main(argv: list[str] | None = None) -> int:
         rows += [("", ""), ("scaling", f"{large['size']}/{small['size']} posts: cycle x"
                                        f"{scaling:.2f} (target <= {limit:.1f}): "
                                        f"{verdict(scaling_ok)}")]
-    bad = [r["size"] for r in runs if set(r["check"]["outcomes"]) != {"ok"}]
+    for r in runs:
+        if "floor_ratio" in r:
+            ok = r["floor_ratio"] <= MAX_FLOOR_RATIO
+            rows += [(f"floor ratio {r['size']}", f"cycle / floor x{r['floor_ratio']:.2f} "
+                      f"(target <= {MAX_FLOOR_RATIO}): {verdict(ok)}")]
+        if "recheck_floor_ratio" in r:
+            ok = r["recheck_floor_ratio"] <= MAX_FLOOR_RATIO
+            rows += [(f"re-check ratio {r['size']}", f"re-check / floor "
+                      f"x{r['recheck_floor_ratio']:.2f} (target <= {MAX_FLOOR_RATIO}): "
+                      f"{verdict(ok)}")]
+    bad = [r["size"] for r in runs if set(r["check"]["outcomes"]) != {"ok"}
+           or r.get("floor_failed")]
     if bad:
         rows += [("INVALID", f"not every fetch succeeded for sizes {bad}: see the json")]
-    rows += [("peak RSS", f"{peak:.0f} MiB (target < 250 MB): {verdict(rss_ok)}"),
+    rows += [("peak RSS", f"{peak:.0f} MiB = {peak * 2**20 / 1e6:.0f} MB (target < "
+                          f"{MAX_RSS_BYTES / 1e6:.0f} MB): {verdict(rss_ok)}"),
              ("json", str(path))]
     print_block(f"bench.cycle: one check cycle over {', '.join(map(str, sizes))} "
                 "single-post pages", rows)
