@@ -9,14 +9,23 @@ continuous loop caps per host.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from .observation import Observation, WorkItem
 
-__all__ = ["PendingKey", "host_of", "pending_key", "take_pending"]
+__all__ = ["PendingKey", "host_of", "in_flight", "pending_key", "take_pending"]
 
 #: A claimed item awaiting its observation: (mode, row id, vantage name or "").
 PendingKey = tuple[str, int, str]
+
+
+def in_flight(settings: Mapping[str, Any]) -> int:
+    """How many work items a platform's spider keeps in flight (its
+    ``MONITOR_MAX_IN_FLIGHT``): twice ``CONCURRENT_REQUESTS``. A claim takes no more,
+    and the continuous loop hands a platform no more at a time."""
+    return max(1, 2 * int(settings["CONCURRENT_REQUESTS"]))
 
 
 def pending_key(item: WorkItem) -> PendingKey:

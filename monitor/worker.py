@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .claims import PendingKey, host_of, pending_key, take_pending
+from .claims import PendingKey, host_of, in_flight, pending_key, take_pending
 from .clock import SYSTEM_CLOCK, Clock
 from .db import Database, continuous, default_data_dir, sync, workers
 from .db import tracking as store
@@ -167,8 +167,7 @@ class Worker:
         twice CONCURRENT_REQUESTS), not BATCH_SIZE: work claimed ahead of the crawl is
         work no other worker can take, so at the end of a pass one worker would still
         hold a whole batch while the others stand idle."""
-        limit = min(int(self.settings["BATCH_SIZE"]),
-                    max(1, 2 * int(self.settings["CONCURRENT_REQUESTS"])))
+        limit = min(int(self.settings["BATCH_SIZE"]), in_flight(self.settings))
         while True:
             try:
                 items = await asyncio.to_thread(self._claim, platform, now, limit)
@@ -289,7 +288,7 @@ class Continuous:
         self.tick = float(settings["TICK"])
         self.host_cap = max(1, 2 * int(settings["CONCURRENT_REQUESTS_PER_HOST"]))
         #: A platform's window: what its spider keeps in flight (MONITOR_MAX_IN_FLIGHT).
-        self.window = max(1, 2 * int(settings["CONCURRENT_REQUESTS"]))
+        self.window = in_flight(settings)
         self.drain = drain
         self.pending: dict[PendingKey, WorkItem] = {}
         self.hosts: Counter[str] = Counter()

@@ -13,6 +13,7 @@ from typing import Any
 from scrapy.settings import BaseSettings
 from scrapy.settings import Settings as ScrapySettings
 
+from monitor.claims import in_flight
 from monitor.settings import Settings
 
 #: Status codes Scrapy's RetryMiddleware retries. 429 and the 5xx family are
@@ -108,7 +109,7 @@ def scrapy_settings(settings: Mapping[str, Any], **overrides: Any) -> ScrapySett
         "MONITOR_SETTINGS": settings,
         # At most this many work items are in flight per spider; the rest stay
         # unclaimed in the caller's iterator (see MonitorSpider.start).
-        "MONITOR_MAX_IN_FLIGHT": max(1, 2 * int(settings["CONCURRENT_REQUESTS"])),
+        "MONITOR_MAX_IN_FLIGHT": in_flight(settings),
         "TELNETCONSOLE_ENABLED": False,
         "REMOTE_CONTROL_ENABLED": False,
         "LOG_LEVEL": "INFO",
