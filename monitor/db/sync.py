@@ -134,7 +134,6 @@ def _sync(conn: Conn, rows: list[list[Any]], given: int, groups: Sequence[str] |
           now: datetime | None) -> dict[str, int]:
     with conn.transaction():  # a savepoint in the caller's transaction; ON COMMIT DROP
         conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", SYNC_LOCK)
-        conn.execute("DROP TABLE IF EXISTS pg_temp._sync_targets")
         conn.execute(_CREATE)
         with conn.cursor().copy(f"COPY _sync_targets ({', '.join(_COLS)}) FROM STDIN") as copy:
             for row in rows:
