@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -59,12 +59,21 @@ CHORES: tuple[tuple[str, float, Chore], ...] = (
 )
 
 
+#: Whether this worker runs the named chore now (a context manager: True while it does).
+Alone = Callable[[str], AbstractContextManager[bool]]
+
+
 class Upkeep:
-    """Runs each chore when it is due; :meth:`tick` is one pass (tests call it)."""
+    """Runs each chore when it is due; :meth:`tick` is one pass (tests call it).
+    ``alone`` decides whether this worker runs a chore now: by default, the chore's
+    advisory lock on ``db`` (:func:`monitor.db.workers.one_worker`)."""
 
     def __init__(self, db: Database, settings: Any, *, clock: Clock = SYSTEM_CLOCK,
-                 chores: tuple[tuple[str, float, Chore], ...] = CHORES) -> None:
+                 chores: tuple[tuple[str, float, Chore], ...] = CHORES,
+                 alone: Alone | None = None) -> None:
         self.db, self.settings, self.clock, self.chores = db, settings, clock, chores
+        self._alone: Alone = alone or (
+            lambda name: workers.one_worker(db.url, f"upkeep:{name}"))
         self._last: dict[str, datetime] = {}
 
     def tick(self) -> list[str]:
@@ -89,11 +98,6 @@ class Upkeep:
                 log.error("evidence upkeep (%s) failed: %r; retried at its next turn",
                           name, exc, exc_info=exc)
         return ran
-
-    def _alone(self, name: str) -> AbstractContextManager[bool]:
-        if self.db is None:  # chores that need no database (tests)
-            return nullcontext(True)
-        return workers.one_worker(self.db.url, f"upkeep:{name}")
 
     async def run(self, stop: asyncio.Event, *, pause: float = 5.0) -> None:
         """Tick until ``stop`` is set (each tick in a thread: the chores use the

@@ -4,14 +4,21 @@ failing chore never stopping the others, and the real chores on a real database.
 from __future__ import annotations
 
 import asyncio
+import logging
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
+
+import pytest
 
 from monitor.clock import ManualClock
 from monitor.db import Database
 from monitor.errors import StorageUnavailable
 from monitor.settings import Settings
 from monitor.upkeep import CHORES, Upkeep
+
+#: No other worker: every chore runs here (the tests whose chores need no database).
+ALWAYS = lambda name: nullcontext(True)  # noqa: E731
 
 T0 = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
 
@@ -21,7 +28,8 @@ def test_each_chore_runs_at_its_own_pace() -> None:
     calls: list[tuple[str, datetime]] = []
     chores = (("fast", 60.0, lambda db, s, now: calls.append(("fast", now))),
               ("slow", 3600.0, lambda db, s, now: calls.append(("slow", now))))
-    upkeep = Upkeep(None, {}, clock=clock, chores=chores)  # type: ignore[arg-type]
+    upkeep = Upkeep(None, {}, clock=clock, chores=chores,  # type: ignore[arg-type]
+                    alone=ALWAYS)
     assert upkeep.tick() == ["fast", "slow"]  # both due at the start
     clock.advance(59)
     assert upkeep.tick() == []
@@ -44,7 +52,8 @@ def test_a_failing_chore_is_logged_and_never_stops_the_others(caplog: Any) -> No
 
     chores = (("broken", 60.0, broken), ("away", 60.0, away),
               ("fine", 60.0, lambda db, s, now: ran.append("fine")))
-    upkeep = Upkeep(None, {}, clock=clock, chores=chores)  # type: ignore[arg-type]
+    upkeep = Upkeep(None, {}, clock=clock, chores=chores,  # type: ignore[arg-type]
+                    alone=ALWAYS)
     assert upkeep.tick() == ["fine"]
     assert ran == ["fine"]
     assert "evidence upkeep (broken) failed" in caplog.text
@@ -88,3 +97,23 @@ def test_a_chore_runs_in_one_worker_at_a_time(db: Database) -> None:
     clock.advance(60)
     assert second[0].tick() == ["stamp"]  # the lock ended with the first's turn
     assert calls == ["stamp", "stamp"]
+
+
+def test_a_chore_lock_the_database_cannot_give_is_a_turn_skipped_quietly(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The chore's lock needs a connection of its own: with the database away, it is
+    StorageUnavailable (logged once by the health tracker, not here), the chore does
+    not run, and its next turn tries again."""
+    from monitor.db.workers import one_worker
+
+    closed = "postgresql://postgres@127.0.0.1:1/takedown?connect_timeout=2"
+    with pytest.raises(StorageUnavailable):
+        with one_worker(closed, "upkeep:stamp"):
+            pass
+    calls: list[str] = []
+    clock = ManualClock(T0)
+    upkeep = Upkeep(None, {}, clock=clock,  # type: ignore[arg-type]
+                    chores=(("stamp", 60.0, lambda *_: calls.append("stamp")),),
+                    alone=lambda name: one_worker(closed, name))
+    assert upkeep.tick() == [] and calls == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
