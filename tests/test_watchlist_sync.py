@@ -90,6 +90,7 @@ def test_an_unchanged_resync_writes_no_row(db: Database) -> None:
     assert versions(db) == before  # no new row version: no dead tuple
     # Counts not yet flushed, of this session's earlier transactions too (PostgreSQL 15):
     # the first sync's inserts may show, but nothing was ever updated or deleted.
+    assert {r["relname"] for r in stats} == {"targets", "posts"}  # both were read
     assert all(r["n_tup_upd"] == r["n_tup_del"] == 0 for r in stats), stats
 
 
