@@ -47,7 +47,7 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from .observation import Observation, Outcome
 from .settings import format_duration
@@ -152,9 +152,28 @@ def _outcomes(checks: Iterable[_Check]) -> str:
     return ", ".join(sorted({c.outcome for c in checks}))
 
 
+class _Tally(NamedTuple):
+    """What the rules read from the window: checks, blocked checks, targets whose latest
+    listing answered there, and those of them that answered absent."""
+
+    checks: int
+    blocked: int
+    listed: int
+    absent: int
+
+
 @dataclass(slots=True)
 class _Tracker:
-    """One (platform, vantage): its recent checks and state."""
+    """One (platform, vantage): its recent checks and state.
+
+    The rules are judged after every check, so they read running counts of the checks
+    kept (:meth:`_tally`) instead of scanning them: O(1) a check, where a scan of up to
+    ``MAX_CHECKS`` made screening a large cycle slow. The counts are the window's only
+    while the checks kept are in time order (then expiry from the front leaves exactly
+    the window); a check older than the one before it (a skewed clock, a late batch)
+    makes them scan the window until it has left. The texts that explain a change scan
+    it too: they are written once per change.
+    """
 
     state: CollectorState
     checks: deque[_Check] = field(default_factory=deque)
@@ -167,6 +186,14 @@ class _Tracker:
     #: Targets still absent when an outage gave up: removals, not outage evidence,
     #: until they answer again (this process's memory only).
     exempt: set[str] = field(default_factory=set)
+    #: Running counts over ``checks``: blocked ones, and adjacent pairs out of time order.
+    n_blocked: int = 0
+    n_disorder: int = 0
+    #: Each target's last listing answer among ``checks`` (exempt ones too), and how
+    #: many of those not exempt there are, and answered absent.
+    last: dict[str, _Check] = field(default_factory=dict)
+    n_listed: int = 0
+    n_absent: int = 0
 
     def add(self, obs: Observation, kind: _Kind, rules: HealthRules) -> Transition | None:
         at = obs.observed_at
@@ -176,61 +203,107 @@ class _Tracker:
         self.seen[ident] = None
         if len(self.seen) > 2 * MAX_CHECKS:
             self.seen.popitem(last=False)
-        self.checks.append(_Check(at, obs.target_key, kind, obs.outcome.value,
-                                  obs.mode == "listing"))
-        while self.checks and (len(self.checks) > MAX_CHECKS
-                               or self.checks[0].at <= at - rules.window):
-            self.checks.popleft()
+        self._push(_Check(at, obs.target_key, kind, obs.outcome.value, obs.mode == "listing"))
+        since = at - rules.window
+        while self.checks and (len(self.checks) > MAX_CHECKS or self.checks[0].at <= since):
+            self._pop()
         if kind == "blocked":
             self.blocked_run, self.ok_run = self.blocked_run + 1, 0
         elif kind == "ok":
             self.blocked_run, self.ok_run = 0, self.ok_run + 1
             self.oks_since += self.state.paused
-            self.exempt.discard(obs.target_key)
+            if obs.target_key in self.exempt:
+                self.exempt.discard(obs.target_key)
+                self._count(obs.target_key, 1)
         else:
             self.blocked_run = self.ok_run = 0
-        # Entries from "the future" (a skewed clock) never count for an earlier time.
-        window = [c for c in self.checks if at - rules.window < c.at <= at]
         self.state.updated = max(self.state.updated, at)
         if not self.state.paused:
-            why = self._blocked(window, rules)
-            if why is not None:
-                return self._change("blocked", at, why)
-            why = self._outage(window, rules)
-            if why is not None:
-                return self._change("outage", at, why)
+            tally = self._tally(at, rules)
+            if self._is_blocked(tally, rules):
+                return self._change("blocked", at, self._why_blocked(at, rules))
+            if self._is_out(tally, rules):
+                return self._change("outage", at, self._why_out(at, rules))
             return None
         if self.state.state == "outage" and at - self.state.since >= rules.outage_max:
             # Nothing came back: these targets are gone, and a purge of most of what is
             # watched on a platform looks like an outage forever. Decide them again.
-            gone = self._latest_absent(window)
-            self.exempt |= gone
+            gone = self._latest_absent(self._window(at, rules))
+            self.exempt |= gone  # uncounted: the restart below drops the counts
             why = (f"the outage lasted {format_duration(rules.outage_max.total_seconds())}; "
                    f"the {len(gone)} target(s) still absent count as removals")
         elif self.ok_run >= rules.resume_after:
             why = f"{self.ok_run} answers about content in a row"
         elif (self.oks_since >= rules.resume_after
-              and (self._blocked if self.state.state == "blocked" else self._outage)(
-                  window, rules) is None):
+              and not (self._is_blocked if self.state.state == "blocked" else self._is_out)(
+                  self._tally(at, rules), rules)):
             why = (f"the last {format_duration(rules.window.total_seconds())} no longer "
                    f"meet the rule; {self.oks_since} answers about content since "
                    f"{self.state.state}")
         else:
             return None
-        self.checks.clear()
-        self.blocked_run = 0
+        self._restart()
         return self._change("ok", at, f"resumed: {why}")
 
-    def _blocked(self, window: list[_Check], rules: HealthRules) -> str | None:
+    def _restart(self) -> None:
+        """The window starts afresh (a resume): its checks and their counts go."""
+        self.checks.clear()
+        self.last.clear()
+        self.n_blocked = self.n_disorder = self.n_listed = self.n_absent = 0
+        self.blocked_run = 0
+
+    def _push(self, c: _Check) -> None:
+        if self.checks and self.checks[-1].at > c.at:
+            self.n_disorder += 1
+        self.checks.append(c)
+        self.n_blocked += c.kind == "blocked"
+        if c.listing and c.kind != "blocked":
+            self._count(c.target, -1)
+            self.last[c.target] = c
+            self._count(c.target, 1)
+
+    def _pop(self) -> None:
+        c = self.checks.popleft()
+        if self.checks and c.at > self.checks[0].at:
+            self.n_disorder -= 1
+        self.n_blocked -= c.kind == "blocked"
+        if self.last.get(c.target) is c:  # its target's last check: no other is left
+            self._count(c.target, -1)
+            del self.last[c.target]
+
+    def _count(self, target: str, sign: int) -> None:
+        """Add (or take back) a target's last listing answer to the outage counts."""
+        c = self.last.get(target)
+        if c is not None and target not in self.exempt:
+            self.n_listed += sign
+            self.n_absent += sign * (c.kind == "absent")
+
+    def _window(self, at: datetime, rules: HealthRules) -> list[_Check]:
+        # Entries from "the future" (a skewed clock) never count for an earlier time.
+        return [c for c in self.checks if at - rules.window < c.at <= at]
+
+    def _tally(self, at: datetime, rules: HealthRules) -> _Tally:
+        if not self.n_disorder:
+            return _Tally(len(self.checks), self.n_blocked, self.n_listed, self.n_absent)
+        window = self._window(at, rules)
+        latest = self._latest(window)
+        return _Tally(len(window), sum(c.kind == "blocked" for c in window), len(latest),
+                      sum(c.kind == "absent" for c in latest.values()))
+
+    def _is_blocked(self, tally: _Tally, rules: HealthRules) -> bool:
+        return (self.blocked_run >= rules.block_streak
+                or (tally.checks >= rules.block_min
+                    and tally.blocked >= rules.block_share * tally.checks))
+
+    def _why_blocked(self, at: datetime, rules: HealthRules) -> str:
         if self.blocked_run >= rules.block_streak:
             recent = list(self.checks)[-self.blocked_run:]
             return f"{self.blocked_run} blocked checks in a row ({_outcomes(recent)})"
+        window = self._window(at, rules)
         blocked = [c for c in window if c.kind == "blocked"]
-        if len(window) >= rules.block_min and len(blocked) >= rules.block_share * len(window):
-            return (f"{len(blocked)} of {len(window)} checks in "
-                    f"{format_duration(rules.window.total_seconds())} were blocked "
-                    f"({_outcomes(blocked)})")
-        return None
+        return (f"{len(blocked)} of {len(window)} checks in "
+                f"{format_duration(rules.window.total_seconds())} were blocked "
+                f"({_outcomes(blocked)})")
 
     def _latest(self, window: list[_Check]) -> dict[str, _Check]:
         # Each target's latest listing answer: an account whose timeline answers while
@@ -248,15 +321,17 @@ class _Tracker:
     def _latest_absent(self, window: list[_Check]) -> set[str]:
         return {t for t, c in self._latest(window).items() if c.kind == "absent"}
 
-    def _outage(self, window: list[_Check], rules: HealthRules) -> str | None:
-        latest = self._latest(window)
+    @staticmethod
+    def _is_out(tally: _Tally, rules: HealthRules) -> bool:
+        return (tally.absent >= rules.outage_min_targets
+                and tally.absent >= rules.outage_share * tally.listed)
+
+    def _why_out(self, at: datetime, rules: HealthRules) -> str:
+        latest = self._latest(self._window(at, rules))
         out = [c for c in latest.values() if c.kind == "absent"]
-        if (len(out) >= rules.outage_min_targets
-                and len(out) >= rules.outage_share * len(latest)):
-            return (f"{len(out)} of {len(latest)} targets answered absent "
-                    f"({_outcomes(out)}) within "
-                    f"{format_duration(rules.window.total_seconds())}")
-        return None
+        return (f"{len(out)} of {len(latest)} targets answered absent "
+                f"({_outcomes(out)}) within "
+                f"{format_duration(rules.window.total_seconds())}")
 
     def _change(self, to: State, at: datetime, why: str) -> Transition:
         previous = self.state.state
