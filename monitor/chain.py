@@ -66,12 +66,21 @@ class ChainError(TakedownError, ValueError):
     the chain's head row gone)."""
 
 
+#: The options of ``json.dumps`` the canonical form was defined with, built once.
+#: Without its check for cycles: it only ever sees what :func:`json_safe` built, and
+#: that walk fails on a cycle first (``RecursionError``).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False, check_circular=False)
+
+
 def canonical(value: Any) -> bytes:
     """Canonical JSON: sorted keys, no whitespace, UTF-8 (a lone surrogate kept as
     its code point), every value first made JSON-safe by :func:`json_safe`."""
-    text = json.dumps(json_safe(value), sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False, allow_nan=False)
-    return text.encode("utf-8", "surrogatepass")
+    return _encode(json_safe(value))
+
+
+def _encode(safe: Any) -> bytes:
+    return _CANONICAL.encode(safe).encode("utf-8", "surrogatepass")
 
 
 def json_safe(value: Any) -> Any:
@@ -85,15 +94,24 @@ def json_safe(value: Any) -> Any:
     column cannot hold them, so they cannot collide with a stored row); tuples
     and sets lists (sets sorted by their canonical form); mapping keys strings.
     """
-    if value is None or isinstance(value, (bool, int, str)):
+    # Exact types first: nearly every value is one, and ``isinstance`` with an ABC
+    # (``Mapping``) costs more than the rest of the walk. Subclasses take the long way.
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if kind is list:
+        return [json_safe(v) for v in value]
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    if isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
         if math.isfinite(value):
             return value
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return moment.astimezone(UTC).isoformat(timespec="microseconds")
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -105,7 +123,7 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (set, frozenset)):
-        return sorted((json_safe(v) for v in value), key=lambda v: canonical(v))
+        return sorted((json_safe(v) for v in value), key=_encode)
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     raise ChainError(f"cannot chain a value of type {type(value).__name__}: {value!r:.80}")
@@ -136,7 +154,8 @@ def _sha256(data: bytes) -> str:
 
 def row_digest(kind: str, row: Mapping[str, Any]) -> str:
     """SHA-256 (hex) of the canonical JSON of ``{"kind": kind, "row": chained fields}``."""
-    return _sha256(canonical({"kind": kind, "row": chained_fields(kind, row)}))
+    # The fields are JSON-safe already, and json_safe is idempotent: not made so again.
+    return _sha256(_encode({"kind": kind, "row": chained_fields(kind, row)}))
 
 
 def retire_digest(kind: str, row_id: int, reason: str) -> str:

@@ -1,4 +1,4 @@
-"""The archive's WARC records (pure): written with warcio, read back, digests checked,
+"""The archive's WARC records (pure): written in warcio's layout, read back, digests checked,
 every altered byte found, hostile bytes and headers kept harmless."""
 
 from __future__ import annotations
