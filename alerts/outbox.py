@@ -49,6 +49,11 @@ __all__ = ["Outbox"]
 HELD_NOTE = "held for review: a public channel gets it once a reviewer approves it"
 
 
+def _utcnow() -> datetime:
+    """The default clock (a module function: the outbox travels to the recorder process)."""
+    return datetime.now(UTC)
+
+
 class Outbox:
     """``Outbox(config)(conn=conn, events=events)``: write the deliveries of newly
     stored events; connect it with :meth:`connect` (or to ``events_stored``).
@@ -59,7 +64,7 @@ class Outbox:
 
     def __init__(self, config: AlertConfig, clock: Callable[[], datetime] | None = None) -> None:
         self.config = config
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or _utcnow
 
     def connect(self, signals: SignalManager) -> None:
         """Write deliveries in the transaction of every batch that stores events."""

@@ -8,7 +8,7 @@ Mastodon statuses (and their accounts) exported by ``spiders.sandbox.export_stat
   127.0.0.1 (another port, so another host) that accepts every connection and
   never answers: each request costs DOWNLOAD_TIMEOUT.
 
-The daemon's real loop (``--loop continuous``: :func:`monitor.worker.run_continuous`,
+The daemon's real loop (``--loop continuous``: :func:`monitor.continuous.run_continuous`,
 what ``takedown run`` starts; ``--loop lockstep``: :func:`monitor.worker.run_daemon`'s
 cycles, the loop before issue 8; on the process's one reactor loop) runs for
 ``--seconds``; meanwhile D of the healthy posts are deleted at scripted times
@@ -179,7 +179,8 @@ async def _drive(worker: Any, site: HealthySite, schedule: list[tuple[float, str
                  seconds: float, drain: float, db: Database,
                  loop_name: str) -> tuple[dict[str, float], float]:
     """Run the daemon; unlink the scheduled statuses on time; stop when done."""
-    from monitor.worker import run_continuous, run_daemon
+    from monitor.continuous import run_continuous
+    from monitor.worker import run_daemon
 
     stop = asyncio.Event()
     deleted: dict[str, float] = {}

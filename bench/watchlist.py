@@ -138,9 +138,10 @@ def _removed(plan: str) -> list[str]:
 
 def run(url: str, n: int, changed_share: float, idle_seconds: float,
         platform_indexes: bool = True) -> dict[str, Any]:
+    from monitor.continuous import run_continuous
     from monitor.watchlist import parse_watchlist
     from monitor.watchlist_reload import reload_and_sync
-    from monitor.worker import Worker, run_continuous
+    from monitor.worker import Worker
     from spiders.cli.context import Ctx, watchlist_reloader
     from spiders.crawl import crawl, event_loop
 

@@ -113,6 +113,10 @@ class Settings(BaseModel, Mapping[str, Any]):
         "Name of this vantage point, recorded in every observation."))
     TICK: Seconds = Field(5.0, description="Seconds between scheduler passes over due work.")
     BATCH_SIZE: Count = Field(500, ge=1, description="Due items claimed per database round trip.")
+    RECORDER: Text = Field("process", description=(
+        "Where observations are recorded: `process`, a child process of the worker, beside "
+        "the crawl on another core; `thread`, a thread of the crawling process (one core, "
+        "and events_stored receivers that cannot be pickled)."))
     LEASE: Seconds = Field(600.0, description=(
         "How long a claim lasts when its worker cannot be told alive or dead (a version "
         "without worker seats, or one that could not take its seat); a dead worker's claims are "
@@ -234,6 +238,12 @@ class Settings(BaseModel, Mapping[str, Any]):
     PSEUDONYM_SECRET: Text = Field("", repr=False, description=(
         "Key of the pseudonyms (HMAC). Empty: a random key made once and kept in the "
         "database. Never logged."))
+
+    @model_validator(mode="after")
+    def _recorder_choice(self) -> Settings:
+        if self.RECORDER not in ("process", "thread"):
+            raise ValueError(f"RECORDER is {self.RECORDER!r}; use process or thread")
+        return self
 
     @model_validator(mode="after")
     def _reddit_login_pair(self) -> Settings:

@@ -88,8 +88,13 @@ class Recorder:
         self.backoff = backoff
         #: Collector health: marks what a blocked collector saw before the lifecycle reads it.
         self.health = CollectorHealth.from_settings(settings)
-        self.stats = {"observations": 0, "events": 0, "batches": 0, "db_retries": 0,
-                      "malformed": 0, "unstorable": 0}
+        self.stats = self.zero_stats()
+
+    @staticmethod
+    def zero_stats() -> dict[str, int]:
+        """The counts :attr:`stats` keeps, all zero."""
+        return {"observations": 0, "events": 0, "batches": 0, "db_retries": 0,
+                "malformed": 0, "unstorable": 0}
 
     def record(self, observations: Sequence[Observation]) -> list[Event]:
         """Store a batch; returns its stored events. Raises only :class:`Aborted`."""
@@ -281,6 +286,11 @@ class BackgroundRecorder:
         recorder.abort.clear()
         self._thread = threading.Thread(target=self._run, name="takedown-recorder", daemon=True)
         self._thread.start()
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """The recorder's counts (:attr:`Recorder.stats`)."""
+        return self.recorder.stats
 
     def put(self, obs: Observation) -> bool:
         """Queue without blocking; False when the queue is full (caller waits and retries)."""

@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
+from monitor.continuous import Continuous, host_of
 from monitor.db import Database, workers
 from monitor.observation import Observation, Outcome, WorkItem
 from monitor.settings import Settings
 from monitor.watchlist import parse_watchlist
-from monitor.worker import Continuous, Worker, host_of
+from monitor.worker import Worker
 
 HEALTHY = "127.0.0.1:9"
 HANGING = "127.0.0.1:10"
@@ -186,7 +187,7 @@ def test_host_of_keys_work_by_the_host_it_is_fetched_from(url: str, base: str | 
 
 def test_a_failed_crawl_is_logged_and_a_new_one_starts(db: Database,
                                                         caplog: pytest.LogCaptureFixture) -> None:
-    from monitor.worker import run_continuous
+    from monitor.continuous import run_continuous
 
     good = FakeCrawl()
     calls: list[int] = []

@@ -14,10 +14,11 @@ import socket
 import threading
 from typing import Any
 
+from monitor.continuous import Continuous, host_of
 from monitor.db import Database
 from monitor.settings import Settings
 from monitor.watchlist import parse_watchlist
-from monitor.worker import Continuous, Worker, host_of
+from monitor.worker import Worker
 from tests.crawling.mockserver import MockServer
 
 

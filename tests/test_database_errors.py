@@ -22,6 +22,7 @@ import pytest
 from psycopg_pool import PoolTimeout
 
 import monitor.db as dbmod
+from monitor.continuous import run_continuous
 from monitor.db import Database, Health, is_transient
 from monitor.db import tracking as store
 from monitor.errors import ConfigError, StorageError, StorageUnavailable
@@ -30,7 +31,7 @@ from monitor.settings import Settings
 from monitor.snapshot import BackgroundRecorder, Recorder
 from monitor.spool import Spool
 from monitor.watchlist import Target
-from monitor.worker import Worker, run_continuous, run_daemon
+from monitor.worker import Worker, run_daemon
 
 T0 = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
 SETTINGS = Settings.load({}, environ={})

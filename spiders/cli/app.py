@@ -175,8 +175,8 @@ async def _daemon(c: Ctx, worker: Worker, db: Database, alerts: AlertConfig | No
                   metrics: Metrics, reload: Reloader) -> None:
     """The daemon's jobs on the crawl loop, until SIGINT or SIGTERM."""
     from alerts import run_dispatcher
+    from monitor.continuous import run_continuous
     from monitor.upkeep import Upkeep
-    from monitor.worker import run_continuous
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -161,3 +161,48 @@ def test_a_connection_fault_in_the_outbox_retries_the_batch_not_the_fallback(
         rows = conn.execute("SELECT state FROM deliveries").fetchall()
         marks = one(conn, "SELECT count(*) AS n FROM alert_marks")["n"]
     assert [r["state"] for r in rows] == ["pending"] and marks == 1
+
+
+class InProcess:
+    """A Feed's ``recorder`` that records through a recorder process (RECORDER =
+    process): the outbox travels to the child and writes deliveries there."""
+
+    def __init__(self, db: Database, outbox: Any, tmp_path: Any) -> None:
+        from monitor.recorder_process import RecorderProcess
+        from monitor.signals import batch_committed
+        from monitor.spool import Spool
+
+        signals = SignalManager()
+        signals.connect(outbox, events_stored)
+        self.events: list[Any] = []
+        signals.connect(lambda observations, events: self.events.extend(events),
+                        batch_committed)
+        self.process = RecorderProcess(db, SETTINGS, signals=signals,
+                                       spool=Spool(tmp_path / "spool"), batch_size=50)
+
+    def record(self, observations: list[Observation]) -> list[Any]:
+        self.events.clear()
+        self.process.open()
+        for obs in observations:
+            assert self.process.put(obs)
+        self.process.close()
+        return list(self.events)
+
+
+def test_the_outbox_writes_deliveries_from_a_recorder_process(
+        db: Database, receiver_cfg: Any, tmp_path: Any) -> None:
+    """The daemon's default: the outbox (its default clock included) is sent to the
+    recorder process and writes each delivery in the events' own transaction there."""
+    feed = Feed(db, Outbox(receiver_cfg))
+    feed.recorder = InProcess(db, Outbox(receiver_cfg), tmp_path)  # type: ignore[assignment]
+    try:
+        feed.listing(0, [entry("1", "first", 20)])
+        for minute in (2, 8):
+            events = feed.probe("1", minute, 410)
+        assert [e.kind for e in events] == ["disappeared"]
+        with db.transaction() as conn:
+            rows = conn.execute("SELECT d.state, e.kind FROM deliveries d "
+                                "JOIN events e ON e.id = d.event_id").fetchall()
+        assert [(r["kind"], r["state"]) for r in rows] == [("disappeared", "pending")]
+    finally:
+        feed.recorder.process.shutdown()  # type: ignore[attr-defined]

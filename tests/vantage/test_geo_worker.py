@@ -12,11 +12,12 @@ from typing import Any
 
 from monitor.claims import pending_key
 from monitor.clock import ManualClock
+from monitor.continuous import Continuous
 from monitor.db import Database
 from monitor.observation import Observation, Outcome, PostContent, WorkItem
 from monitor.settings import Settings
 from monitor.watchlist import parse_watchlist
-from monitor.worker import Continuous, Worker
+from monitor.worker import Worker
 
 WATCHLIST = """
 [vantages.de]

@@ -1,0 +1,226 @@
+"""``takedown run``'s loop: due work claimed as it falls due, one long-lived crawl.
+
+:class:`Continuous` drives one :class:`~monitor.worker.Worker`: its spiders ask
+for work as they have room, per host and per platform, and what they observe is
+recorded as it comes (the worker's recorder, :meth:`Worker.open_writer`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter, defaultdict, deque
+from collections.abc import AsyncIterator
+
+from .claims import PendingKey, host_of, in_flight, pending_key, take_pending
+from .errors import StorageUnavailable
+from .observation import Observation, WorkItem
+from .snapshot import Aborted
+from .watchlist_reload import Reload, reload_and_sync
+from .worker import DRAIN_SECONDS, Worker
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Continuous", "host_of", "run_continuous"]
+
+
+class Continuous:
+    """``takedown run``'s loop: one long-lived crawl over every platform whose work
+    iterators claim due work as it becomes due (every TICK, and as soon as a fetch
+    ends), never ending until stop; observations are recorded as they come.
+
+    A slow or hanging host delays only itself: at most ``host_cap`` (twice
+    CONCURRENT_REQUESTS_PER_HOST) items of one host are handed to its spider at a
+    time; more of its claimed work waits here, so it can never fill the spider's
+    in-flight window (MONITOR_MAX_IN_FLIGHT) and starve other hosts. Leases of
+    claimed work not yet observed are renewed every LEASE/3 seconds. Stop: no more
+    claims, the crawl has ``drain`` seconds to finish what is in flight, then it is
+    cancelled and the work it did not observe is given back.
+    """
+
+    def __init__(self, worker: Worker, *, drain: float = DRAIN_SECONDS) -> None:
+        self.worker = worker
+        settings = worker.settings
+        self.tick = float(settings["TICK"])
+        self.host_cap = max(1, 2 * int(settings["CONCURRENT_REQUESTS_PER_HOST"]))
+        #: A platform's window: what its spider keeps in flight (MONITOR_MAX_IN_FLIGHT).
+        self.window = in_flight(settings)
+        self.drain = drain
+        self.pending: dict[PendingKey, WorkItem] = {}
+        self.hosts: Counter[str] = Counter()
+        self.platforms: Counter[str] = Counter()
+        #: Claimed work waiting for its host to have room, by (platform, host).
+        self.held: defaultdict[tuple[str, str], deque[WorkItem]] = defaultdict(deque)
+        self.claimed = 0
+        self._room = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Crawl until ``stop`` is set (or the crawl fails: its error is raised); give
+        back what was not observed."""
+        from .platforms import PLATFORMS
+
+        worker = self.worker
+        writer = await asyncio.to_thread(worker.open_writer)
+        with contextlib.suppress(StorageUnavailable):  # the seat, before claims in threads
+            await asyncio.to_thread(worker._seat)
+
+        async def sink(obs: Observation) -> None:
+            self._done(obs)
+            await writer.aput(obs)
+
+        work = {name: self._stream(name) for name in PLATFORMS}
+        crawl = asyncio.ensure_future(worker.crawl(work, sink, worker.settings))
+        chores = asyncio.ensure_future(self._chores())
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait([crawl, stopped], return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            self._stopping.set()
+            self._room.set()
+            done, _ = await asyncio.wait([crawl], timeout=self.drain)
+            if not done:
+                log.warning("stopping: %d fetch(es) still in flight after %.1f s, cancelled",
+                            len(self.pending), self.drain)
+                crawl.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Aborted):
+                await crawl
+        finally:
+            chores.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await chores
+            # Flush what was observed; during an outage, spool it after the drain.
+            await asyncio.to_thread(writer.close, self.drain)
+            worker._writer = None
+            if self.pending:
+                await asyncio.to_thread(worker._release, list(self.pending.values()))
+                self.pending.clear()
+
+    def _done(self, obs: Observation) -> None:
+        item = take_pending(self.pending, obs)
+        if item is not None and self.hosts[host_of(item)] > 0:
+            self.hosts[host_of(item)] -= 1
+            self.platforms[item.platform] -= 1
+            self._room.set()
+
+    async def _stream(self, platform: str) -> AsyncIterator[WorkItem]:
+        """Due work of one platform, claimed as it becomes due and the spider has room."""
+        while not self._stopping.is_set():
+            room = self.window - self.platforms[platform]
+            if room <= 0:  # woken when a fetch of any platform ends
+                self._room.clear()
+                await self._wait(self._room)
+                continue
+            take = self._release_held(platform, room)
+            claimed = 0
+            if len(take) < room:
+                claimed = await self._claim(platform, room - len(take))
+                take += self._release_held(platform, room - len(take))
+            for item in take:
+                self._start(item)
+                yield item
+                if self._stopping.is_set():
+                    break
+            if not take and not claimed:
+                self._room.clear()
+                await self._wait(self._room, await self._until_due(platform))
+
+    async def _wait(self, event: asyncio.Event, timeout: float | None = None) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), self.tick if timeout is None else timeout)
+
+    async def _until_due(self, platform: str) -> float:
+        """Seconds until the platform's next work falls due, at most a tick (waiting for
+        the tick would add up to a tick to every interval)."""
+        worker = self.worker
+        now = worker.clock.now()
+        try:
+            due = await asyncio.to_thread(worker._next_due, platform, now)
+        except StorageUnavailable:
+            return self.tick
+        return self.tick if due is None else min(self.tick,
+                                                  max(0.01, (due - now).total_seconds()))
+
+    async def _claim(self, platform: str, limit: int) -> int:
+        """Claim up to ``limit`` due items into their hosts' queues; returns how many."""
+        worker = self.worker
+        try:
+            items = await asyncio.to_thread(
+                worker._claim, platform, worker.clock.now(),
+                min(limit, int(worker.settings["BATCH_SIZE"])))
+        except StorageUnavailable:
+            return 0
+        for item in items:
+            self.pending[pending_key(item)] = item
+            self.held[(platform, host_of(item))].append(item)
+        self.claimed += len(items)
+        return len(items)
+
+    def _release_held(self, platform: str, limit: int) -> list[WorkItem]:
+        """Up to ``limit`` claimed items of hosts below their cap, oldest claims first."""
+        out: list[WorkItem] = []
+        for (name, host), queue in self.held.items():
+            if name != platform:
+                continue
+            free = self.host_cap - self.hosts[host] - sum(host_of(i) == host for i in out)
+            while queue and free > 0 and len(out) < limit:
+                out.append(queue.popleft())
+                free -= 1
+        return out
+
+    def _start(self, item: WorkItem) -> None:
+        self.hosts[host_of(item)] += 1
+        self.platforms[item.platform] += 1
+
+    async def _chores(self) -> None:
+        """Every TICK: take this worker's seat and give back dead workers' leases; every
+        LEASE/3: renew the leases of the work in flight."""
+        worker = self.worker
+        every = max(self.tick, float(worker.settings["LEASE"]) / 3)
+        last_renewal = time.monotonic()
+        while True:
+            await asyncio.sleep(self.tick)
+            try:
+                await asyncio.to_thread(worker._platforms_due, worker.clock.now())
+                if time.monotonic() - last_renewal >= every and self.pending:
+                    last_renewal = time.monotonic()
+                    await asyncio.to_thread(worker._renew, list(self.pending.values()))
+            except Exception as exc:  # the chores never stop the loop (an outage: logged once)
+                if isinstance(exc, StorageUnavailable):
+                    continue
+                log.error("worker chores failed: %r; the next tick retries", exc)
+
+
+async def run_continuous(worker: Worker, *,
+                         reload: Reload | None = None,
+                         stop: asyncio.Event | None = None,
+                         reload_every: float = 30.0) -> None:
+    """``takedown run``: the continuous loop (:class:`Continuous`) until ``stop`` is set;
+    ``reload`` gives the watchlist's targets every ``reload_every`` seconds (None:
+    unchanged, nothing to sync; :mod:`monitor.watchlist_reload`)."""
+    stop = stop or asyncio.Event()
+
+    async def reloads() -> None:
+        assert reload is not None
+        while True:
+            await asyncio.sleep(reload_every)
+            await asyncio.to_thread(reload_and_sync, worker, reload)
+
+    task = asyncio.ensure_future(reloads()) if reload is not None else None
+    try:
+        while not stop.is_set():
+            try:
+                await Continuous(worker).run(stop)
+            except Exception as exc:  # a crawl that fails never stops the daemon
+                log.error("the crawl failed: %r; a new one starts after a tick", exc,
+                          exc_info=exc)
+            if not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), float(worker.settings["TICK"]))
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,270 @@
+"""Recording in a process of its own (RECORDER = process), against real PostgreSQL.
+
+The child records what the thread would; the parent hears every committed batch
+(``batch_committed``) and the child's log lines; a child killed with work in hand
+gives that work back as leases; a stop during an outage spools in the child and
+the next recorder replays it; an events_stored receiver that cannot be sent to
+the child is refused with what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.errors import TakedownError
+from monitor.events import Event
+from monitor.observation import Observation, Outcome, RawCapture
+from monitor.recorder_process import RecorderProcess
+from monitor.settings import Settings
+from monitor.signals import SignalManager, batch_committed, events_stored
+from monitor.snapshot import BackgroundRecorder, Recorder
+from monitor.spool import Spool
+from tests import test_database_errors
+from tests.test_database_errors import T0, Proxy, Site
+
+#: The proxy in front of the test database and the six leased targets behind it.
+proxy = test_database_errors.proxy
+site = test_database_errors.site
+
+SETTINGS = Settings.load({}, environ={})
+
+
+def captured(obs: Observation) -> Observation:
+    """``obs`` with a raw capture, as a spider sends it."""
+    from dataclasses import replace
+
+    return replace(obs, capture=RawCapture(
+        url="https://ex.social/api", status=200, body=b'{"ok": 1}', method="GET",
+        request_headers=(("Accept", "json"),), response_headers=(("Content-Type", "json"),),
+        fetched_at=T0))
+
+
+def recorder(site: Site, tmp_path: Path, signals: SignalManager | None = None,
+             **kw: Any) -> RecorderProcess:
+    return RecorderProcess(site.proxied, SETTINGS, signals=signals or SignalManager(),
+                           spool=Spool(tmp_path / "spool"), batch_size=4, **kw)
+
+
+def healthy(site: Site) -> bool:
+    try:
+        with site.proxied.transaction() as conn:
+            conn.execute("SELECT 1")
+    except Exception:
+        return False
+    return True
+
+
+def wait_for(condition: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_the_child_records_and_the_parent_hears_each_committed_batch(
+        site: Site, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    heard: list[tuple[list[Observation], list[Event]]] = []
+    signals = SignalManager()
+    signals.connect(lambda observations, events: heard.append((list(observations), events)),
+                    batch_committed)  # parent-side receivers may be anything
+    rec = recorder(site, tmp_path, signals).open()
+    stray = Observation(mode="listing", platform="mastodon", target_key="nobody", url="x",
+                        outcome=Outcome.OK, row_id=999_999, observed_at=T0)
+    try:
+        with caplog.at_level(logging.WARNING):
+            for obs in [*map(captured, site.observations()), stray]:
+                assert rec.put(obs)
+            rec.close()
+        assert rec.stats["observations"] == 7 and rec.stats["batches"] >= 2
+        assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
+        got = [o for batch, _ in heard for o in batch]
+        assert sorted(o.row_id for o in got) == sorted(r["id"] for r in site.rows) + [999_999]
+        assert all(o.capture is None for o in got)  # the raw bytes stay in the child
+        # The child's log lines are the parent's: the stray target's warning arrived.
+        assert any("unknown target nobody dropped" in r.getMessage() for r in caplog.records)
+        # A second span reuses the child; its counts are its own.
+        child = rec._child
+        assert rec.open()._child is child
+        rec.close()
+        assert rec.stats["observations"] == 0
+    finally:
+        rec.shutdown()
+    assert rec._child is None
+
+
+def test_an_unpicklable_events_stored_receiver_is_refused_saying_what_to_do(
+        site: Site, tmp_path: Path) -> None:
+    signals = SignalManager()
+    signals.connect(lambda conn, events: None, events_stored)
+    with pytest.raises(TakedownError, match='RECORDER = "thread"') as raised:
+        recorder(site, tmp_path, signals)
+    assert "cannot be sent to the recorder process" in str(raised.value)
+
+
+def test_a_killed_child_gives_its_unrecorded_work_back_and_the_next_span_starts_anew(
+        site: Site, proxy: Proxy, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The database is cut so the child holds the work; SIGKILL; the leases come back
+    at once (not after LEASE), and a new child records the work again."""
+    rec = recorder(site, tmp_path).open()
+    try:
+        proxy.cut()
+        for obs in site.observations():
+            assert rec.put(obs)
+        child = rec._child
+        assert child is not None
+        wait_for(lambda: sum(child.unsettled.values()) == 6)  # all in the child's hands
+        assert site.counts()["leased"] == 6
+        proxy.restore()  # the parent gives the leases back through the database
+        wait_for(lambda: healthy(site))
+        with caplog.at_level(logging.ERROR):
+            os.kill(child.proc.pid, signal.SIGKILL)
+            wait_for(child.gone.is_set)
+        assert site.counts() == {"posts": 0, "versions": 0, "listings": 0, "leased": 0}
+        assert any("6 observation(s) not recorded; their leases are given back" in
+                   r.getMessage() for r in caplog.records)
+        with pytest.raises(RuntimeError, match="recorder process failed"):
+            rec.put(site.observations()[0])
+        # The next span (the next cycle) starts a new child, which records.
+        rec.open()
+        assert rec._child is not child
+        for obs in site.observations():
+            assert rec.put(obs)
+        rec.close()
+        assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
+    finally:
+        rec.shutdown()
+
+
+def test_a_stop_during_an_outage_spools_in_the_child_and_the_next_start_replays(
+        site: Site, proxy: Proxy, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rec = recorder(site, tmp_path).open()
+    try:
+        assert rec.put(site.observations()[0])
+        rec.close()
+        assert site.counts()["listings"] == 1
+        proxy.cut()
+        for obs in site.observations()[1:]:
+            assert rec.put(obs)
+        rec.close(timeout=1.0)  # does not hang: the child stops and spools what it holds
+        assert rec.spooled == 5
+        assert len(list((tmp_path / "spool").glob("*.jsonl"))) == 1
+        assert site.counts()["listings"] == 1
+        assert site.counts()["leased"] == 5  # spooled, not given back: the replay records
+    finally:
+        rec.shutdown()
+    proxy.restore()
+    # The next recorder on this spool (a thread here: the same spool, either mode) replays.
+    BackgroundRecorder(Recorder(site.proxied, SETTINGS), spool=Spool(tmp_path / "spool")
+                       ).close()
+    assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
+    assert list((tmp_path / "spool").iterdir()) == []
+
+
+def test_backpressure_the_parent_queue_fills_while_the_child_cannot_write(
+        site: Site, proxy: Proxy, tmp_path: Path) -> None:
+    """A database that is away fills the child and then the parent's queue: put says
+    False (the crawl waits) instead of holding everything in memory."""
+    rec = recorder(site, tmp_path, max_queue=100).open()
+    try:
+        rec.put(site.observations()[0])
+        rec.close()
+        proxy.cut()
+        refused = 0
+        for i in range(5000):
+            obs = site.observations(T0 + timedelta(seconds=i))[i % 6]
+            if not rec.put(obs):
+                refused += 1
+                break
+        assert refused == 1 and i < 5000  # bounded: the queue said "full" before the end
+    finally:
+        rec.stop(grace=10)
+        rec.shutdown()
+
+
+ORPHAN = """
+import json, sys, time
+from datetime import datetime, timedelta
+from monitor.db import Database
+from monitor.observation import Observation, Outcome, PostContent
+from monitor.recorder_process import RecorderProcess
+from monitor.settings import Settings
+from monitor.signals import SignalManager
+from monitor.spool import Spool
+
+if __name__ == "__main__":
+    url, spool, rows = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    at = datetime.fromisoformat(sys.argv[4])
+    db = Database(url)
+    rec = RecorderProcess(db, Settings.load({}, environ={}), signals=SignalManager(),
+                          spool=Spool(spool), batch_size=4).open()
+    for row_id, key in rows:
+        rec.put(Observation(mode="listing", platform="mastodon", target_key=key, url="x",
+                            outcome=Outcome.OK, row_id=row_id, observed_at=at,
+                            entries=[PostContent(key=f"{row_id}-p", text="hello",
+                                                 published_at=at - timedelta(minutes=1))]))
+    while sum(rec._child.unsettled.values()) < len(rows):  # all in the pipe
+        time.sleep(0.01)
+    print(rec._child.proc.pid, flush=True)
+    time.sleep(3600)
+"""
+
+
+def test_a_child_whose_parent_was_killed_records_what_it_had_and_exits(
+        site: Site, db_url: str, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    script = tmp_path / "orphan.py"
+    script.write_text(ORPHAN)
+    rows = [[r["id"], r["key"]] for r in site.rows]
+    parent = subprocess.Popen(
+        [sys.executable, str(script), db_url, str(tmp_path / "spool"), json.dumps(rows),
+         T0.isoformat()], stdout=subprocess.PIPE, cwd=Path(__file__).parent.parent)
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+    finally:
+        parent.kill()
+        parent.wait()
+
+    def exited() -> bool:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return True
+        with open(f"/proc/{child}/stat", encoding="ascii") as fh:
+            return fh.read().split(") ", 1)[1].startswith("Z")  # a zombie has exited
+
+    wait_for(exited, timeout=60)
+    assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
+
+
+def test_the_child_ignores_ctrl_c_and_sigterm_its_worker_ends_it(
+        site: Site, tmp_path: Path) -> None:
+    """A terminal's Ctrl-C (and a service manager's SIGTERM) reaches the whole process
+    group: the child carries on, and the worker's own shutdown flushes and ends it."""
+    rec = recorder(site, tmp_path).open()
+    try:
+        assert rec.put(site.observations()[0])
+        rec.close()  # the child is up and has recorded
+        child = rec._child
+        assert child is not None
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            os.kill(child.proc.pid, signum)
+        time.sleep(0.3)
+        assert child.proc.is_alive() and not child.gone.is_set()
+        for obs in site.observations()[1:]:
+            assert rec.put(obs)
+    finally:
+        rec.shutdown()
+    assert child.gone.is_set() and child.proc.exitcode == 0
+    assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
