@@ -36,6 +36,7 @@ was queued is committed (the end of a cycle) and returns that span's counts;
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import dataclasses
 import itertools
@@ -61,6 +62,8 @@ from .spool import Spool
 log = logging.getLogger(__name__)
 
 _SPAWN = multiprocessing.get_context("spawn")
+#: Recorder processes with a child running: ended at interpreter exit (:func:`_at_exit`).
+_RUNNING: set[RecorderProcess] = set()
 #: Observations handed to the sender, and pickled into the pipe, as one message.
 _CHUNK = 100
 #: Longest an observation waits for its chunk to fill before it is sent anyway.
@@ -144,6 +147,7 @@ class RecorderProcess:
         if self._child is None or not self._child.usable:
             self.error = None
             child = self._child = _Child(self._start, self._max_queue)
+            _RUNNING.add(self)
             threading.Thread(target=self._send_loop, args=(child,), daemon=True,
                              name="takedown-recorder-send").start()
             threading.Thread(target=self._read_loop, args=(child,), daemon=True,
@@ -269,6 +273,7 @@ class RecorderProcess:
                 child.proc.kill()
                 child.gone.wait(5)
         self._child = None
+        _RUNNING.discard(self)
 
     # --- threads ---------------------------------------------------------------------
 
@@ -359,3 +364,12 @@ class RecorderProcess:
                     store.release_rows(conn, mode, ids)
         except StorageUnavailable:
             log.info("database unavailable: those leases run out by themselves")
+
+
+@atexit.register
+def _at_exit() -> None:
+    """A worker never closed (a script, a test): commit what its child holds and end
+    it before multiprocessing's own exit handler (registered earlier, so run later)
+    waits for the child, which ignores SIGTERM and ends only when its pipe closes."""
+    for process in list(_RUNNING):
+        process.shutdown()

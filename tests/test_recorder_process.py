@@ -268,3 +268,26 @@ def test_the_child_ignores_ctrl_c_and_sigterm_its_worker_ends_it(
         rec.shutdown()
     assert child.gone.is_set() and child.proc.exitcode == 0
     assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
+
+
+def test_a_script_that_never_closes_its_worker_still_exits_and_records(
+        site: Site, db_url: str, tmp_path: Path) -> None:
+    """The child ignores SIGTERM, which multiprocessing's exit handler sends: an exit
+    handler of ours closes the pipe first, after committing what the child holds."""
+    import json
+    import subprocess
+    import sys
+
+    script = tmp_path / "unclosed.py"
+    # Half the work flushed (the child is up, past its signal set-up), half not.
+    script.write_text(ORPHAN.replace("    for row_id, key in rows:",
+                                     "    for n, (row_id, key) in enumerate(rows):\n"
+                                     "        if n == 3:\n"
+                                     "            rec.close()")
+                      .split("    while sum(")[0])
+    rows = [[r["id"], r["key"]] for r in site.rows]
+    done = subprocess.run(
+        [sys.executable, str(script), db_url, str(tmp_path / "spool"), json.dumps(rows),
+         T0.isoformat()], cwd=Path(__file__).parent.parent, timeout=30, check=False)
+    assert done.returncode == 0
+    assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
