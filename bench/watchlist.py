@@ -13,8 +13,9 @@ read, hash check, parse, ``Worker.sync``). Measured:
 - a reload with ``--changed`` of the targets changed (their tags), parse included;
 - the idle daemon: ``run_continuous`` (what ``takedown run`` starts) with the real
   Scrapy crawl and the reload every 30 s, over the targets, none of them due, for
-  ``--idle-seconds``: the process's CPU time (``getrusage``, every thread) over wall
-  time. Target: under 1% of one core. The database backends' CPU over the same
+  ``--idle-seconds``: the process's CPU time (``getrusage``, every thread) and its
+  recorder process's (``/proc``, with ``RECORDER = process``) over wall time. Target:
+  under 1% of one core. The database backends' CPU over the same
   window is reported beside it (read from ``/proc`` when the server is local);
 - the plans of the idle loop's queries at this size (EXPLAIN ANALYZE).
 
@@ -93,6 +94,14 @@ def _backend_cpu(db: Database) -> dict[int, float]:
 def _cpu() -> float:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
+
+
+def _recorder_cpu(worker: Any) -> float:
+    """CPU seconds of the worker's recorder process (RECORDER = process), 0 without one:
+    the idle daemon is both processes."""
+    from .cycle import recorder_usage
+
+    return float(recorder_usage(worker).get("recorder_cpu_s", 0.0))
 
 
 def _plans(db: Database, now: datetime) -> dict[str, dict[str, Any]]:
@@ -230,9 +239,9 @@ def _idle(worker: Any, reload: Any, run_continuous: Any, loop: asyncio.AbstractE
                                                     reload_every=30.0))
         await asyncio.sleep(warmup)  # the spiders start
         backends = await asyncio.to_thread(_backend_cpu, db)
-        wall, cpu = time.perf_counter(), _cpu()
+        wall, cpu = time.perf_counter(), _cpu() + _recorder_cpu(worker)
         await asyncio.sleep(seconds)
-        measured["idle_cpu_s"] = _cpu() - cpu
+        measured["idle_cpu_s"] = _cpu() + _recorder_cpu(worker) - cpu
         measured["idle_wall_s"] = time.perf_counter() - wall
         after = await asyncio.to_thread(_backend_cpu, db)
         measured["idle_db_cpu_s"] = (sum(after[p] - backends.get(p, 0.0) for p in after)
