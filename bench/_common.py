@@ -35,6 +35,8 @@ CRAWL_SETTINGS: dict[str, Any] = {
     "concurrent_requests_per_host": 64,
     "download_delay": 0,
     "retry_times": 0,
+    # Issue 13's figures: recording in a process of its own (not yet the default).
+    "recorder": "process",
 }
 
 

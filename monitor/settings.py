@@ -113,10 +113,10 @@ class Settings(BaseModel, Mapping[str, Any]):
         "Name of this vantage point, recorded in every observation."))
     TICK: Seconds = Field(5.0, description="Seconds between scheduler passes over due work.")
     BATCH_SIZE: Count = Field(500, ge=1, description="Due items claimed per database round trip.")
-    RECORDER: Text = Field("process", description=(
-        "Where observations are recorded: `process`, a child process of the worker, beside "
-        "the crawl on another core; `thread`, a thread of the crawling process (one core, "
-        "and events_stored receivers that cannot be pickled)."))
+    RECORDER: Text = Field("thread", description=(
+        "Where observations are recorded: `thread`, a thread of the crawling process; "
+        "`process` (experimental), a child process of the worker, beside the crawl on "
+        "another core (events_stored receivers must then be picklable)."))
     LEASE: Seconds = Field(600.0, description=(
         "How long a claim lasts when its worker cannot be told alive or dead (a version "
         "without worker seats, or one that could not take its seat); a dead worker's claims are "
