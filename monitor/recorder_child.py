@@ -24,6 +24,7 @@ from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
 
+from . import cadence
 from .db import Database
 from .errors import TakedownError
 from .observation import Observation
@@ -68,14 +69,14 @@ def run(start: Start, work: Pipe, news: Pipe, abort: Any) -> None:
     signals.connect(lambda observations, events: say(
         "committed", [dataclasses.replace(o, capture=None) for o in observations], events),
         batch_committed)
+    spool = Spool(Path(start.spool_dir))
     db = _connect(start, abort, parent)
     if db is None:  # stopped (or orphaned) before the database was ever reachable
-        _spool_rest(work, None, start, say)
+        _spool_rest(work, spool, say)
         return
     recorder = Recorder(db, start.settings, signals=signals)
     threading.Thread(target=_watch, args=(abort, recorder), daemon=True,
                      name="takedown-recorder-watch").start()
-    spool = Spool(Path(start.spool_dir))
     writer: BackgroundRecorder | None = None
     try:
         while True:
@@ -85,7 +86,7 @@ def run(start: Start, work: Pipe, news: Pipe, abort: Any) -> None:
                 break  # the parent is gone, or shut us down
             if msg[0] == "obs":
                 if abort.is_set() and writer is None:  # stopped between spans
-                    _spool_rest(work, spool, start, say, msg[1])
+                    _spool_rest(work, spool, say, msg[1])
                     return
                 if writer is None:
                     writer = BackgroundRecorder(recorder, batch_size=start.batch_size,
@@ -94,7 +95,7 @@ def run(start: Start, work: Pipe, news: Pipe, abort: Any) -> None:
                     if not _put(writer, obs, parent):
                         writer.stop()
                         say("spooled", writer.spooled)
-                        _spool_rest(work, spool, start, say, msg[1][i:])
+                        _spool_rest(work, spool, say, msg[1][i:])
                         return
             elif msg[0] == "flush":
                 if writer is not None:
@@ -127,8 +128,8 @@ def _end(writer: BackgroundRecorder, timeout: float, say: Any) -> None:
         say("spooled", writer.spooled)
 
 
-def _spool_rest(work: Pipe, spool: Spool | None, start: Start, say: Any,
-                held: Sequence[Observation] = ()) -> None:
+def _spool_rest(work: Pipe, spool: Spool, say: Any, held: Sequence[Observation] = ()
+                ) -> None:
     """Stopped: spool what was received but not recorded, and what is still in the pipe."""
     rest = list(held)
     with contextlib.suppress(EOFError, OSError):
@@ -137,22 +138,22 @@ def _spool_rest(work: Pipe, spool: Spool | None, start: Start, say: Any,
             if msg[0] == "obs":
                 rest.extend(msg[1])
     if rest:
-        kept = (spool or Spool(Path(start.spool_dir))).write(rest)
+        kept = spool.write(rest)
         say("spooled", kept)
         say("settled", [(o.mode, o.row_id) for o in rest])
 
 
 def _connect(start: Start, abort: Any, parent: int) -> Database | None:
-    """The child's pool, waiting for the database like the recorder does."""
-    wait = 0.5
+    """The child's pool, waiting for the database with the recorder's back-off."""
+    failures = 0
     while True:
         try:
             return Database(start.url, timeout=start.timeout)
         except TakedownError as exc:
             log.warning("the recorder process cannot reach the database yet (%s)", exc)
-        if abort.wait(wait) or os.getppid() != parent:
+        if abort.wait(cadence.backoff(failures, 0.5, 30.0)) or os.getppid() != parent:
             return None
-        wait = min(wait * 2, 30.0)
+        failures += 1
 
 
 def _watch(abort: Any, recorder: Recorder) -> None:

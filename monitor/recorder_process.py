@@ -47,6 +47,7 @@ import queue
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from . import recorder_child
@@ -68,7 +69,6 @@ _RUNNING: set[RecorderProcess] = set()
 _CHUNK = 100
 #: Longest an observation waits for its chunk to fill before it is sent anyway.
 _CHUNK_WAIT = 0.05
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +122,6 @@ class RecorderProcess:
                     "function or an object of plain data), or set RECORDER = \"thread\"") from exc
         self.db = db
         self.signals = signals
-        self.spool = spool
         self.close_timeout = close_timeout
         self._start = recorder_child.Start(
             db.url, settings, receivers, str(spool.directory), batch_size, max_queue,
@@ -285,7 +284,7 @@ class RecorderProcess:
                 item = child.queue.get()
                 if isinstance(item, list):
                     with self._lock:
-                        child.unsettled.update((o.mode, o.row_id) for o in item)
+                        child.unsettled.update(_keys(item))
                     pipe.send(("obs", item))
                 elif isinstance(item, _Flush):
                     pipe.send(("flush", item.token, item.timeout))
@@ -306,13 +305,11 @@ class RecorderProcess:
                 kind = msg[0]
                 if kind == "committed":
                     observations, events = msg[1], msg[2]
-                    with self._lock:
-                        child.unsettled.subtract((o.mode, o.row_id) for o in observations)
+                    self._settle(child, _keys(observations))
                     self.signals.send(batch_committed, observations=observations,
                                       events=events)
                 elif kind == "settled":  # spooled or released: not committed, not lost
-                    with self._lock:
-                        child.unsettled.subtract(msg[1])
+                    self._settle(child, msg[1])
                 elif kind == "log":
                     logging.getLogger(msg[1].name).handle(msg[1])
                 elif kind == "flushed":
@@ -327,15 +324,25 @@ class RecorderProcess:
             pipe.close()
             self._gone(child)
 
+    def _settle(self, child: _Child, keys: Iterable[tuple[str, int]]) -> None:
+        """What the child no longer holds; a key at zero goes (the set stays the size of
+        what is in flight, not of everything ever recorded)."""
+        with self._lock:
+            for key in keys:
+                if child.unsettled[key] <= 1:
+                    child.unsettled.pop(key, None)
+                else:
+                    child.unsettled[key] -= 1
+
     def _gone(self, child: _Child) -> None:
         child.proc.join(5)
         code = child.proc.exitcode
         stopped = child.abort.is_set()
         with self._flush_cond:
-            lost = +child.unsettled
+            lost = child.unsettled.copy()
             child.unsettled.clear()
             if self._child is child:  # what was never handed to the sender
-                lost.update((o.mode, o.row_id) for o in self._chunk)
+                lost.update(_keys(self._chunk))
                 self._chunk = []
             if code != 0 and not stopped:
                 self.error = RuntimeError(f"the recorder process exited with code {code}")
@@ -347,7 +354,7 @@ class RecorderProcess:
             except queue.Empty:
                 break
             if isinstance(item, list):
-                lost.update((o.mode, o.row_id) for o in item)
+                lost.update(_keys(item))
         if lost and not stopped:  # stopped: the child spooled what it held
             self._lost(lost)
 
@@ -364,6 +371,11 @@ class RecorderProcess:
                     store.release_rows(conn, mode, ids)
         except StorageUnavailable:
             log.info("database unavailable: those leases run out by themselves")
+
+
+def _keys(observations: Iterable[Observation]) -> Iterator[tuple[str, int]]:
+    """The (mode, row id) whose lease each observation answers."""
+    return ((o.mode, o.row_id) for o in observations)
 
 
 @atexit.register
