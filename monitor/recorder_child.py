@@ -29,7 +29,7 @@ from .db import Database
 from .errors import TakedownError
 from .observation import Observation
 from .settings import Settings
-from .signals import SignalManager, batch_committed, events_stored
+from .signals import SignalManager, batch_committed, batch_fenced, events_stored
 from .snapshot import Aborted, BackgroundRecorder, Recorder
 from .spool import Spool
 
@@ -69,12 +69,15 @@ def run(start: Start, work: Pipe, news: Pipe, abort: Any) -> None:
     signals.connect(lambda observations, events: say(
         "committed", [dataclasses.replace(o, capture=None) for o in observations], events),
         batch_committed)
+    signals.connect(lambda observations: say(
+        "settled", [(o.mode, o.row_id) for o in observations]), batch_fenced)
     spool = Spool(Path(start.spool_dir))
     db = _connect(start, abort, parent)
     if db is None:  # stopped (or orphaned) before the database was ever reachable
         _spool_rest(work, spool, say)
         return
-    recorder = Recorder(db, start.settings, signals=signals)
+    seat: list[int | None] = [None]  # the worker seat of the last chunk received
+    recorder = Recorder(db, start.settings, signals=signals, seat=lambda: seat[0])
     threading.Thread(target=_watch, args=(abort, recorder), daemon=True,
                      name="takedown-recorder-watch").start()
     writer: BackgroundRecorder | None = None
@@ -85,6 +88,7 @@ def run(start: Start, work: Pipe, news: Pipe, abort: Any) -> None:
             except (EOFError, OSError):
                 break  # the parent is gone, or shut us down
             if msg[0] == "obs":
+                seat[0] = msg[2]
                 if abort.is_set() and writer is None:  # stopped between spans
                     _spool_rest(work, spool, say, msg[1])
                     return

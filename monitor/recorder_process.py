@@ -21,6 +21,12 @@ The guarantees are the thread's:
 - **Stop during an outage.** :meth:`stop` sets a shared flag: the child stops
   retrying and spools what it holds, and what is still in the pipe, to the same
   spool the thread would use; the next recorder replays it.
+- **A killed worker's child.** It goes on recording what it received, each
+  batch only while the worker's seat was not taken back by another worker
+  (:func:`~monitor.db.workers.hold_seat`, for the seat each chunk was sent
+  under): a batch committing keeps the seat from being taken back, and once it
+  was, the rest is dropped (that work is another worker's), never written over
+  the other worker's newer state or leases.
 - **Signals.** ``events_stored`` runs inside the child's transaction, so its
   receivers (the alerts outbox) are sent to the child when it starts and must
   be picklable. ``batch_committed`` is announced in the parent, from the
@@ -47,7 +53,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from . import recorder_child
@@ -110,7 +116,8 @@ class RecorderProcess:
 
     def __init__(self, db: Database, settings: Settings, *, signals: SignalManager,
                  spool: Spool, batch_size: int, max_queue: int = 2000,
-                 close_timeout: float = 60.0) -> None:
+                 close_timeout: float = 60.0,
+                 seat: Callable[[], int | None] | None = None) -> None:
         receivers = tuple(signals.receivers(events_stored))
         for receiver in receivers:
             try:
@@ -123,6 +130,8 @@ class RecorderProcess:
         self.db = db
         self.signals = signals
         self.close_timeout = close_timeout
+        #: The worker seat the observations are claimed under (sent with each chunk).
+        self.seat = seat
         self._start = recorder_child.Start(
             db.url, settings, receivers, str(spool.directory), batch_size, max_queue,
             logging.getLogger().getEffectiveLevel(), float(db.pool.timeout))
@@ -285,7 +294,7 @@ class RecorderProcess:
                 if isinstance(item, list):
                     with self._lock:
                         child.unsettled.update(_keys(item))
-                    pipe.send(("obs", item))
+                    pipe.send(("obs", item, self.seat() if self.seat is not None else None))
                 elif isinstance(item, _Flush):
                     pipe.send(("flush", item.token, item.timeout))
                 else:

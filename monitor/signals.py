@@ -33,7 +33,7 @@ from collections.abc import Callable
 log = logging.getLogger(__name__)
 
 __all__ = ["ALL_SIGNALS", "Receiver", "Signal", "SignalManager", "batch_committed",
-           "events_stored"]
+           "batch_fenced", "events_stored"]
 
 Receiver = Callable[..., object]
 
@@ -74,8 +74,18 @@ Never sent when nothing was stored. Metrics count here, and ``takedown run``
 prints the events. A receiver that raises is logged; recording goes on.
 """)
 
+batch_fenced = Signal("batch_fenced", ("observations",), """\
+Sent when observations were not recorded because their worker's seat was taken back.
+
+Arguments: ``observations``, the sequence of :class:`~monitor.observation.Observation`
+not written. Their worker was found dead (its presence lock free) and its leases were
+given to others before the batch could commit (a recorder process that outlived its
+worker by a moment): that work is another worker's now and is done again there.
+The recorder process reports them to its worker as settled, not lost.
+""")
+
 #: Every signal the core sends; each is documented in the README's architecture section.
-ALL_SIGNALS: tuple[Signal, ...] = (events_stored, batch_committed)
+ALL_SIGNALS: tuple[Signal, ...] = (events_stored, batch_committed, batch_fenced)
 
 
 class SignalManager:

@@ -7,7 +7,10 @@ events, released leases). A crash before commit loses nothing: the dead
 process's leases are given back at the next cycle of any worker (its presence
 lock is free, :class:`~monitor.db.workers.Presence`) and the work is done again;
 a crash after commit cannot repeat an event, because each event's
-``dedupe_key`` names the post's transition.
+``dedupe_key`` names the post's transition. A recorder that acts for a worker
+seat (:attr:`Recorder.seat`) commits a batch only while that seat is its
+worker's (:func:`~monitor.db.workers.hold_seat`): a recorder process that
+outlives its killed worker never writes over work another worker took back.
 
 :class:`BackgroundRecorder` runs a Recorder in a writer thread fed by a bounded
 queue, so the crawl keeps fetching while the database writes, and waits when
@@ -29,14 +32,14 @@ from typing import TypeVar
 
 from . import cadence, diff
 from .collector import CollectorHealth
-from .db import Connection, Database
+from .db import Connection, Database, workers
 from .db import tracking as store
 from .errors import StorageUnavailable
 from .events import Event
 from .lifecycle import Lifecycle, PostRow, PostState, Rules, window_start
 from .observation import Observation, Outcome, PostContent, sanitise
 from .settings import Settings
-from .signals import SignalManager, batch_committed, events_stored
+from .signals import SignalManager, batch_committed, batch_fenced, events_stored
 from .spool import Spool
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,11 @@ class Aborted(Exception):
     """The recorder was told to stop while the database was away; nothing was written."""
 
 
+class SeatTaken(Exception):
+    """The worker seat a batch was recorded for was taken back (its worker was found
+    dead): its leases are another worker's now; nothing of the batch was written."""
+
+
 class Recorder:
     """Applies observations to the database, one transaction per batch.
 
@@ -71,13 +79,20 @@ class Recorder:
     the batch, so the rest commits and the observation at fault is recorded as
     ``malformed`` with the reason instead. A failing ``events_stored`` receiver
     is such a failure of its batch.
+
+    ``seat``: the worker seat (``workers.id``) whose claims the observations
+    answer, asked at each batch; a batch commits only while that seat is still its
+    worker's, else it is dropped and announced with ``batch_fenced``. None (or a
+    seat of None): no such check (a worker without a seat; spool replay).
     """
 
     def __init__(self, db: Database, settings: Settings, *,
                  signals: SignalManager | None = None,
                  sleep: Callable[[float], object] | None = None,
-                 backoff: tuple[float, float] = (0.5, 30.0)) -> None:
+                 backoff: tuple[float, float] = (0.5, 30.0),
+                 seat: Callable[[], int | None] | None = None) -> None:
         self.db = db
+        self.seat = seat
         self.rules = Rules.from_settings(settings)
         #: Where ``events_stored`` and ``batch_committed`` are sent.
         self.signals = signals if signals is not None else SignalManager()
@@ -94,7 +109,7 @@ class Recorder:
     def zero_stats() -> dict[str, int]:
         """The counts :attr:`stats` keeps, all zero."""
         return {"observations": 0, "events": 0, "batches": 0, "db_retries": 0,
-                "malformed": 0, "unstorable": 0}
+                "malformed": 0, "unstorable": 0, "fenced": 0}
 
     def record(self, observations: Sequence[Observation]) -> list[Event]:
         """Store a batch; returns its stored events. Raises only :class:`Aborted`."""
@@ -102,36 +117,47 @@ class Recorder:
             return []
         batch = sorted((sanitise(o) for o in observations), key=lambda o: o.observed_at)
         stored: list[Observation] = []
-        events = self._isolate(batch, stored)
+        fenced: list[Observation] = []
+        events = self._isolate(batch, stored, fenced)
         self.stats["observations"] += len(stored)
         self.stats["events"] += len(events)
         if stored:  # receivers' errors are logged by the manager: recording goes on
             self.signals.send(batch_committed, observations=stored, events=events)
+        if fenced:
+            self.stats["fenced"] += len(fenced)
+            log.warning("%d observation(s) not recorded: their worker's seat was taken back "
+                        "as a dead worker's, so that work is another worker's now",
+                        len(fenced))
+            self.signals.send(batch_fenced, observations=fenced)
         return events
 
     def _isolate(self, batch: list[Observation], stored: list[Observation],
-                 top: bool = True) -> list[Event]:
+                 fenced: list[Observation], top: bool = True) -> list[Event]:
         """Record ``batch``; on a failure that is not the connection's, split it in
-        halves until the observation at fault stands alone (log2 n extra tries)."""
+        halves until the observation at fault stands alone (log2 n extra tries).
+        A batch whose seat was taken back goes to ``fenced``, unwritten."""
         try:
             events = self._retrying(lambda: self._record_once(batch))
         except Aborted:
             raise
+        except SeatTaken:
+            fenced.extend(batch)
+            return []
         except Exception as exc:
             if len(batch) == 1:
-                return self._poison(batch[0], exc, stored)
+                return self._poison(batch[0], exc, stored, fenced)
             if top:
                 log.info("a batch of %d observations failed (%s); isolating the one(s) at "
                          "fault", len(batch), _reason(exc))
             half = len(batch) // 2
-            return (self._isolate(batch[:half], stored, False)
-                    + self._isolate(batch[half:], stored, False))
+            return (self._isolate(batch[:half], stored, fenced, False)
+                    + self._isolate(batch[half:], stored, fenced, False))
         self.stats["batches"] += 1
         stored.extend(batch)
         return events
 
     def _poison(self, obs: Observation, exc: Exception,
-                stored: list[Observation]) -> list[Event]:
+                stored: list[Observation], fenced: list[Observation]) -> list[Event]:
         """Record ``obs`` as ``malformed`` with the reason and no content; if even that
         fails, give its lease back so the work is done again."""
         reason = _reason(exc)
@@ -147,6 +173,9 @@ class Recorder:
             events = self._retrying(lambda: self._record_once([stand_in]))
         except Aborted:
             raise
+        except SeatTaken:
+            fenced.append(obs)
+            return []
         except Exception as again:
             self.stats["unstorable"] += 1
             log.error("%s could not be stored (%s), nor as malformed (%s); its lease is "
@@ -201,6 +230,9 @@ class Recorder:
 
     def _record_once(self, observations: Sequence[Observation]) -> list[Event]:
         with self.db.transaction() as conn:
+            seat = self.seat() if self.seat is not None else None
+            if seat is not None and not workers.hold_seat(conn, seat):
+                raise SeatTaken(f"worker seat {seat} was taken back")
             ids = _Ids(conn)
             probes = [o for o in observations if o.mode == "probe"]
             listings = [o for o in observations if o.mode == "listing"]

@@ -153,10 +153,12 @@ class Worker:
         if self.recording == "process":
             if self._process is None:
                 self._process = RecorderProcess(self.db, self.settings, signals=self.signals,
-                                                spool=self.spool, batch_size=batch)
+                                                spool=self.spool, batch_size=batch,
+                                                seat=self._seat_id)
             writer: BackgroundRecorder | RecorderProcess = self._process.open()
         else:
-            writer = BackgroundRecorder(Recorder(self.db, self.settings, signals=self.signals),
+            writer = BackgroundRecorder(Recorder(self.db, self.settings, signals=self.signals,
+                                                 seat=self._seat_id),
                                         batch_size=batch, spool=self.spool)
         self._writer = writer
         return writer
@@ -207,6 +209,11 @@ class Worker:
                 store.release(conn, items)
         except StorageUnavailable:
             log.info("database unavailable: %d lease(s) run out by themselves", len(items))
+
+    def _seat_id(self) -> int | None:
+        """The seat this worker's claims are made under now (None: none held): what
+        its recorder commits only while the seat is still its own."""
+        return self.presence.id
 
     def _seat(self) -> int | None:
         """:meth:`Presence.ensure`, one thread at a time: claims of several platforms run

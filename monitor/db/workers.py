@@ -5,7 +5,11 @@ the session advisory lock that says it is alive. A claim records its worker in
 the same statement that leases the work (``claim_due(..., worker=id)`` in
 :mod:`monitor.db.tracking`); :func:`reclaim_dead` gives back the leases of
 workers whose lock is free (the process died), so a restart never waits out
-``LEASE``. Outages met on the way are logged by :mod:`monitor.db.health`.
+``LEASE``. The lock is taken *shared*: a recording transaction of the worker's
+(in its recorder process, which may outlive it by a moment) holds it too, with
+:func:`hold_seat`, so a seat is never taken back while its work is being
+committed, and once it was, that work is no longer committed as the worker's.
+Outages met on the way are logged by :mod:`monitor.db.health`.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from .health import _driver_error, _is_outage, _reason, storage_faults
 log = logging.getLogger(__name__)
 
 __all__ = ["CHORE_LOCK_SPACE", "CONNECT_TIMEOUT", "SEAT_RETRY", "WORKER_LOCK_SPACE", "Presence",
-           "one_worker", "reclaim_dead"]
+           "hold_seat", "one_worker", "reclaim_dead"]
 
 #: First key of the two-key advisory locks that say a worker is alive (the second is
 #: its ``workers.id``); two-key locks never collide with one-key ones (migrations').
@@ -115,7 +119,9 @@ class Presence:
                 row = conn.execute("INSERT INTO workers (name) VALUES (%s) RETURNING id",
                                    (self.name,)).fetchone()
                 assert row is not None
-                conn.execute("SELECT pg_advisory_lock(%s, %s)", (WORKER_LOCK_SPACE, row[0]))
+                # Shared: the worker's recording transactions hold it too (hold_seat).
+                conn.execute("SELECT pg_advisory_lock_shared(%s, %s)",
+                             (WORKER_LOCK_SPACE, row[0]))
         except BaseException:
             conn.close()
             raise
@@ -156,14 +162,29 @@ class Presence:
             conn.close()
 
 
+def hold_seat(conn: psycopg.Connection[Any], seat: int) -> bool:
+    """Whether ``seat`` is still a worker's, held so until ``conn``'s transaction ends.
+
+    The seat's lock is taken shared for the transaction: while it is held no
+    :func:`reclaim_dead` can take the seat back (its exclusive try fails), and a
+    reclaim under way is waited for. Then the ``workers`` row is looked up in a
+    statement of its own (it sees what a reclaim just committed): gone, the seat was
+    taken back and its leases are another worker's now. The recorder commits a
+    batch only when this says True (:class:`~monitor.snapshot.Recorder`).
+    """
+    conn.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", (WORKER_LOCK_SPACE, seat))
+    return conn.execute("SELECT 1 FROM workers WHERE id = %s", (seat,)).fetchone() is not None
+
+
 def reclaim_dead(conn: psycopg.Connection[Any], me: int | None) -> dict[str, int]:
     """Give back the leases of every worker whose presence lock is free (it died), and
     forget those workers; returns what was given back. Cheap when nobody died: one
     look at the few ``workers`` rows.
 
-    A dead worker's lock is taken for this transaction (``pg_try_advisory_xact_lock``),
-    so two workers reclaiming at once never both take the same dead one; a live
-    worker's lock is held by its own session, so it never looks dead.
+    A dead worker's lock is taken for this transaction (``pg_try_advisory_xact_lock``,
+    exclusive), so two workers reclaiming at once never both take the same dead one; a
+    live worker's lock is held (shared) by its own session, so it never looks dead, nor
+    does a dead one's while its recorder process commits a batch (:func:`hold_seat`).
     """
     dead = [r["id"] if isinstance(r, dict) else r[0] for r in conn.execute(
         "DELETE FROM workers WHERE id IS DISTINCT FROM %s "
