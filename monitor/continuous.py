@@ -152,11 +152,21 @@ class Continuous:
                 min(limit, int(worker.settings["BATCH_SIZE"])))
         except StorageUnavailable:
             return 0
+        fresh = 0
         for item in items:
-            self.pending[pending_key(item)] = item
+            key = pending_key(item)
+            if key in self.pending:
+                # Claimed again while its first claim is in flight (its lease was given
+                # back under it): that fetch answers both; a second would leave one
+                # answer without its claim, and its host's count never coming down.
+                log.warning("%s %s was claimed again while in flight here; not fetched "
+                            "twice", item.mode, item.post_key or item.target_key)
+                continue
+            self.pending[key] = item
             self.held[(platform, host_of(item))].append(item)
-        self.claimed += len(items)
-        return len(items)
+            fresh += 1
+        self.claimed += fresh
+        return fresh
 
     def _release_held(self, platform: str, limit: int) -> list[WorkItem]:
         """Up to ``limit`` claimed items of hosts below their cap, oldest claims first."""

@@ -274,7 +274,8 @@ class Recorder:
                         log.warning("observation for unknown post %s dropped", obs.post_key)
                         continue
                     life.probe(targets[post.target_id], post, obs)
-            stored = store.apply(conn, life.changes)
+            stored = store.apply(conn, life.changes, answered={
+                "listing": [o.row_id for o in listings], "probe": [o.row_id for o in probes]})
             if stored:  # a receiver's error propagates: the batch rolls back
                 self.signals.send(events_stored, conn=conn, events=stored)
             if len(stored) != len(life.changes.events):

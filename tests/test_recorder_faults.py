@@ -171,10 +171,10 @@ def test_an_unstorable_observation_is_recorded_as_malformed_with_the_reason(
     poison_id = accounts.rows["poison"][0]
     real_apply = store.apply
 
-    def apply(conn: Any, changes: Any) -> Any:
+    def apply(conn: Any, changes: Any, answered: Any = None) -> Any:
         if any(t.id == poison_id and t.last_outcome == "ok" for t in changes.targets):
             raise psycopg.errors.InvalidTextRepresentation("refused by the test")
-        return real_apply(conn, changes)
+        return real_apply(conn, changes, answered)
 
     monkeypatch.setattr(store, "apply", apply)
     batch = [*accounts.healthy()[:2], accounts.listing("poison", [post("p1", "fine")]),
@@ -199,10 +199,10 @@ def test_when_even_malformed_cannot_be_stored_the_lease_is_released_and_logged(
         conn.execute("UPDATE targets SET lease_until = now() + interval '1 hour'")
     real_apply = store.apply
 
-    def apply(conn: Any, changes: Any) -> Any:
+    def apply(conn: Any, changes: Any, answered: Any = None) -> Any:
         if any(t.id == poison_id for t in changes.targets):
             raise psycopg.errors.InvalidTextRepresentation("refused by the test")
-        return real_apply(conn, changes)
+        return real_apply(conn, changes, answered)
 
     monkeypatch.setattr(store, "apply", apply)
     accounts.recorder.record([accounts.listing("poison", [post("p1", "fine")]),

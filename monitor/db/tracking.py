@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -256,12 +256,19 @@ def allocate_ids(conn: Conn, table: str, n: int) -> list[int]:
     return [r["id"] for r in rows]
 
 
-def apply(conn: Conn, changes: Changes) -> list[Event]:
+def apply(conn: Conn, changes: Changes,
+          answered: Mapping[str, Collection[int]] | None = None) -> list[Event]:
     """Write one batch of changes; returns the events actually stored (with ids).
 
     An event whose ``dedupe_key`` is already stored is skipped. The caller's
     transaction is still open, so what it writes next with the stored events
     (the alerts outbox, through the ``events_stored`` signal) commits with them.
+
+    ``answered``: by mode (``listing``: target ids, ``probe``: post ids), the claims
+    the batch's observations answer; only their leases are given back. A row the
+    batch changes without answering its claim (a post a listing saw again, the
+    target of a probed post) keeps its lease: it may be claimed, and in flight,
+    right now. None: no lease is given back.
     """
     posts = {p.id: p for p in changes.posts}  # one row per post, the last state wins
     _insert_posts(conn, [p for p in posts.values() if p.is_new])
@@ -275,7 +282,8 @@ def apply(conn: Conn, changes: Changes) -> list[Event]:
         ).fetchone()
         if row is not None and found is not None:
             row.current_version_id = found["id"]
-    _update_rows(conn, [p for p in posts.values() if not p.is_new], changes.targets)
+    _update_rows(conn, [p for p in posts.values() if not p.is_new], changes.targets,
+                 answered or {})
     share_tokens(conn, changes.tokens)  # after the rows: a lone note's may be among them
     events = _insert_events(conn, changes.events)
     fresh = list(dict.fromkeys(o.id for o in changes.observations if not o.extend))
@@ -330,24 +338,33 @@ def _write_observations(conn: Conn, observations: list[ObsWrite]) -> None:
             )
 
 
-def _update_rows(conn: Conn, old_posts: list[PostRow], targets: list[TargetRow]) -> None:
-    """Write the changed state of stored posts and of targets; release their leases."""
+def _update_rows(conn: Conn, old_posts: list[PostRow], targets: list[TargetRow],
+                 answered: Mapping[str, Collection[int]]) -> None:
+    """Write the changed state of stored posts and of targets; release the leases of
+    those whose claim the batch answered (see :func:`apply`)."""
+    release = _RELEASE_IF_ANSWERED
     if old_posts:
+        probed = set(answered.get("probe", ()))
         sets = ", ".join(f"{c} = %s" for c in _POST_MUTABLE)
         with conn.cursor() as cur:
             cur.executemany(
-                f"UPDATE posts SET {sets}, lease_until = NULL WHERE id = %s",
-                [[_db_value(c, getattr(p, c)) for c in _POST_MUTABLE] + [p.id]
+                f"UPDATE posts SET {sets}, {release} WHERE id = %s",
+                [[_db_value(c, getattr(p, c)) for c in _POST_MUTABLE] + [p.id in probed, p.id]
                  for p in old_posts],
             )
     if targets:
+        listed = set(answered.get("listing", ()))
         sets = ", ".join(f"{c} = %s" for c in _TARGET_MUTABLE)
         with conn.cursor() as cur:
             cur.executemany(
-                f"UPDATE targets SET {sets}, lease_until = NULL WHERE id = %s",
-                [[getattr(t, c) for c in _TARGET_MUTABLE] + [t.id]
+                f"UPDATE targets SET {sets}, {release} WHERE id = %s",
+                [[getattr(t, c) for c in _TARGET_MUTABLE] + [t.id in listed, t.id]
                  for t in {t.id: t for t in targets}.values()],
             )
+
+
+#: The lease clause of a row update: given back when the row's claim was answered.
+_RELEASE_IF_ANSWERED = "lease_until = CASE WHEN %s THEN NULL ELSE lease_until END"
 
 
 def _insert_events(conn: Conn, events: list[Event]) -> list[Event]:
