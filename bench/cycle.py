@@ -18,9 +18,12 @@ folds the spawning parent's high-water mark into it across (v)fork + exec, so
 it reads as the parent's size (about 210 MiB here, after exporting 50,000
 statuses) whatever the child does. The child also reports its RSS just before
 the cycle (imports, pool and reactor) so the cycle's own share shows. With the
-default ``RECORDER = process`` the worker records in a process of its own: its
+benchmarks' ``RECORDER = process`` the worker records in a process of its own: its
 ``VmHWM`` and CPU are read from /proc before the worker closes it, and the peak
-RSS held to the target is the two processes' peaks added. Every
+RSS held to the target is the two processes' peaks added (shared pages counted
+twice). Beside it, ``total_peak_pss_mib`` is the peak of the two processes'
+proportional set size (``Pss``, /proc/<pid>/smaps_rollup), sampled every 0.5 s,
+which counts their shared pages once. Every
 fetch must come back ``ok``; otherwise the run is flagged INVALID.
 
 Targets (issue 13): at every size the (first) cycle takes at most 1.2 x the floor; the
@@ -38,6 +41,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from monitor.db import Database
@@ -87,6 +92,47 @@ def hwm_mib() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
+class PeakPss(threading.Thread):
+    """The peak of the summed proportional set size (``Pss`` in /proc/<pid>/smaps_rollup)
+    of the crawl process and its recorder process, sampled every ``every`` seconds.
+    Pages the two share (the interpreter, libpq, OpenSSL) count once between them here;
+    the RSS peaks added count them twice. Sampling misses peaks shorter than ``every``."""
+
+    def __init__(self, pids: Callable[[], list[int]], every: float = 0.5) -> None:
+        super().__init__(daemon=True, name="bench-pss")
+        self.pids = pids
+        self.every = every
+        self.peak_mib = 0.0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(self.every):
+            self.sample()
+
+    def sample(self) -> None:
+        total = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
+                    total += next(int(line.split()[1]) for line in fh
+                                  if line.startswith("Pss:"))
+            except (OSError, StopIteration):
+                continue
+        self.peak_mib = max(self.peak_mib, total / 1024)
+
+    def stop(self) -> float:
+        self._done.set()
+        self.join()
+        self.sample()
+        return self.peak_mib
+
+
+def processes(worker: Any) -> list[int]:
+    """This process and, with RECORDER = process, the worker's recorder process."""
+    child = getattr(getattr(worker, "_process", None), "_child", None)
+    return [os.getpid()] + ([child.proc.pid] if child is not None else [])
+
+
 def child(url: str, concurrency: int, recheck: bool) -> int:
     """Run one cycle over the database at ``url`` (with ``recheck``, then make every post
     due again and run a second, unchanged cycle); print the stats as JSON."""
@@ -102,6 +148,8 @@ def child(url: str, concurrency: int, recheck: bool) -> int:
     try:
         worker = Worker(db, settings, crawl)
         rss_before = current_rss_mib()
+        pss = PeakPss(lambda: processes(worker))
+        pss.start()
         with Stopwatch() as sw:
             stats = loop.run_until_complete(worker.cycle())
         again: dict[str, Any] = {}
@@ -114,7 +162,7 @@ def child(url: str, concurrency: int, recheck: bool) -> int:
             again = {"recheck_wall_s": sw2.wall, "recheck_cpu_s": sw2.cpu,
                      "recheck_observations": second["observations"],
                      "hwm_first_mib": hwm_first}
-        recorder = recorder_usage(worker)
+        recorder = {**recorder_usage(worker), "pss_mib": pss.stop()}
         worker.close()
     finally:
         db.close()
@@ -255,6 +303,8 @@ def run_size(site: StaticSite, size: int, args: argparse.Namespace) -> dict[str,
         "recorder_peak_rss_mib": round(stats.get("recorder_hwm_mib", 0.0), 1),
         "recorder_cpu_s": round(stats.get("recorder_cpu_s", 0.0), 2),
         "total_peak_rss_mib": round(stats["hwm_mib"] + stats.get("recorder_hwm_mib", 0.0), 1),
+        # Both processes' proportional set size, sampled: shared pages counted once.
+        "total_peak_pss_mib": round(stats["pss_mib"], 1),
         "ru_maxrss_wait4_mib": round(usage.ru_maxrss / 1024, 1),
         "parent_rss_at_spawn_mib": round(parent_rss, 1),
         "nginx_alive": site.proc.poll() is None,
