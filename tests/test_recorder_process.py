@@ -62,6 +62,16 @@ def healthy(site: Site) -> bool:
     return True
 
 
+def exited(pid: int) -> bool:
+    """Whether process ``pid`` (not ours to reap) has exited: gone, or a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        return fh.read().split(") ", 1)[1].startswith("Z")
+
+
 def wait_for(condition: Any, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -257,15 +267,7 @@ def test_a_child_whose_parent_was_killed_records_what_it_had_and_exits(
         parent.kill()
         parent.wait()
 
-    def exited() -> bool:
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
-            return True
-        with open(f"/proc/{child}/stat", encoding="ascii") as fh:
-            return fh.read().split(") ", 1)[1].startswith("Z")  # a zombie has exited
-
-    wait_for(exited, timeout=60)
+    wait_for(lambda: exited(child), timeout=60)
     assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
 
 

@@ -11,12 +11,9 @@ Against real PostgreSQL; the last test with a real parent killed by SIGKILL.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -28,18 +25,12 @@ from monitor.signals import SignalManager, batch_fenced
 from monitor.snapshot import Recorder
 from tests import test_database_errors
 from tests.test_database_errors import T0, Proxy, Site
+from tests.test_recorder_process import exited, wait_for
 
 proxy = test_database_errors.proxy
 site = test_database_errors.site
 
 SETTINGS = Settings.load({}, environ={})
-
-
-def wait_for(condition: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def lock_holders(db: Database, seat: int) -> list[int]:
@@ -202,16 +193,7 @@ def test_an_orphaned_recorder_process_never_writes_over_work_taken_back(
             conn.execute("UPDATE targets SET lease_until = now() + interval '1 hour', "
                          "leased_by = %s", (live_seat,))
         proxy.restore()
-
-        def exited() -> bool:
-            try:
-                os.kill(child, 0)
-            except ProcessLookupError:
-                return True
-            with open(f"/proc/{child}/stat", encoding="ascii") as fh:
-                return fh.read().split(") ", 1)[1].startswith("Z")  # a zombie has exited
-
-        wait_for(exited, timeout=90)
+        wait_for(lambda: exited(child), timeout=90)
         assert site.counts() == {"posts": 0, "versions": 0, "listings": 0, "leased": 6}
         assert holders(site.direct) == [live_seat] * 6
         assert not list((tmp_path / "spool").glob("*"))  # dropped, not kept for a replay
