@@ -315,6 +315,9 @@ def test_run_prints_one_startup_line(tmp_path: Path, db_url: str) -> None:
                      "(METRICS_ADDRESS is empty)\n"), err
     assert "takedown run:" not in out  # one line, once
     assert "Traceback" not in err
+    # Printed once the daemon stops cleanly on SIGINT: a Ctrl-C sent on seeing the line
+    # used to land in the start-up (KeyboardInterrupt, exit 130, now and then a hang).
+    assert proc.returncode == 0, err
 
 
 @pytest.mark.parametrize(("url", "shown"), [

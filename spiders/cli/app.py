@@ -162,18 +162,20 @@ def run(c: Ctx) -> None:
         try:
             with worker_for(settings, db, signals=signals) as worker:
                 worker.sync(watchlist_targets(c, db, wl))
-                click.echo(startup_line(wl, settings))
                 reload = watchlist_reloader(c, db, worker)
                 reload.prime(first)
-                run_on_crawl_loop(_daemon(c, worker, db, alerts, metrics, reload))
+                run_on_crawl_loop(_daemon(c, worker, db, alerts, metrics, reload,
+                                          startup_line(wl, settings)))
         finally:
             if stop_metrics is not None:
                 stop_metrics()
 
 
 async def _daemon(c: Ctx, worker: Worker, db: Database, alerts: AlertConfig | None,
-                  metrics: Metrics, reload: Reloader) -> None:
-    """The daemon's jobs on the crawl loop, until SIGINT or SIGTERM."""
+                  metrics: Metrics, reload: Reloader, line: str) -> None:
+    """The daemon's jobs on the crawl loop, until SIGINT or SIGTERM. The startup
+    ``line`` is printed once those signals stop it cleanly: a Ctrl-C (or a
+    supervisor's signal) sent on seeing it never lands in the start-up."""
     from alerts import run_dispatcher
     from monitor.continuous import run_continuous
     from monitor.upkeep import Upkeep
@@ -190,6 +192,7 @@ async def _daemon(c: Ctx, worker: Worker, db: Database, alerts: AlertConfig | No
 
         server = serve_in_background(create_app(worker.settings, db),
                                      worker.settings["API_ADDRESS"])
+    click.echo(line)
     # Continuous scheduling: due work is fetched as it becomes due (README "Scheduling").
     jobs = [run_continuous(worker, reload=reload, stop=stop),
             Upkeep(db, worker.settings, clock=worker.clock).run(stop)]  # stamps, retention
