@@ -220,6 +220,17 @@ def test_backpressure_the_parent_queue_fills_while_the_child_cannot_write(
         rec.shutdown()
 
 
+#: A child script's work: a listing of each row, put until all of it is in the pipe.
+SEND_ROWS = """\
+    for row_id, key in rows:
+        rec.put(Observation(mode="listing", platform="mastodon", target_key=key, url="x",
+                            outcome=Outcome.OK, row_id=row_id, observed_at=at,
+                            entries=[PostContent(key=f"{row_id}-p", text="hello",
+                                                 published_at=at - timedelta(minutes=1))]))
+    while sum(rec._child.unsettled.values()) < len(rows):  # all in the pipe
+        time.sleep(0.01)
+"""
+
 ORPHAN = """
 import json, sys, time
 from datetime import datetime, timedelta
@@ -236,13 +247,7 @@ if __name__ == "__main__":
     db = Database(url)
     rec = RecorderProcess(db, Settings.load({}, environ={}), signals=SignalManager(),
                           spool=Spool(spool), batch_size=4).open()
-    for row_id, key in rows:
-        rec.put(Observation(mode="listing", platform="mastodon", target_key=key, url="x",
-                            outcome=Outcome.OK, row_id=row_id, observed_at=at,
-                            entries=[PostContent(key=f"{row_id}-p", text="hello",
-                                                 published_at=at - timedelta(minutes=1))]))
-    while sum(rec._child.unsettled.values()) < len(rows):  # all in the pipe
-        time.sleep(0.01)
+""" + SEND_ROWS + """\
     print(rec._child.proc.pid, flush=True)
     time.sleep(3600)
 """

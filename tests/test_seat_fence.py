@@ -20,12 +20,14 @@ import pytest
 from monitor.db import Database
 from monitor.db.workers import WORKER_LOCK_SPACE, Presence, hold_seat, reclaim_dead
 from monitor.observation import Observation
+from monitor.recorder_process import RecorderProcess
 from monitor.settings import Settings
 from monitor.signals import SignalManager, batch_fenced
 from monitor.snapshot import Recorder
+from monitor.spool import Spool
 from tests import test_database_errors
 from tests.test_database_errors import T0, Proxy, Site
-from tests.test_recorder_process import exited, wait_for
+from tests.test_recorder_process import SEND_ROWS, exited, wait_for
 
 proxy = test_database_errors.proxy
 site = test_database_errors.site
@@ -124,6 +126,38 @@ def test_a_recorder_whose_seat_was_taken_back_writes_nothing_and_says_so(
         dead.close()
 
 
+def test_a_fenced_batch_in_the_recorder_process_is_settled_not_given_back(
+        site: Site, db_url: str, tmp_path: Path) -> None:
+    """A live worker whose seat was taken back (its lock connection was lost): its
+    recorder process drops the batch and tells the worker so (``settled``), so the
+    worker does not give back, as lost, leases that are another worker's now."""
+    dead, alive = Presence(db_url, "dead"), Presence(db_url, "alive")
+    dead_seat, live_seat = dead.ensure(), alive.ensure()
+    assert dead_seat is not None and live_seat is not None
+    die(site.direct, dead_seat)
+    with site.direct.transaction() as conn:
+        assert reclaim_dead(conn, live_seat)["workers"] == 1
+        conn.execute("UPDATE targets SET lease_until = now() + interval '1 hour', "
+                     "leased_by = %s", (live_seat,))
+    rec = RecorderProcess(site.proxied, SETTINGS, signals=SignalManager(),
+                          spool=Spool(tmp_path / "spool"), batch_size=4,
+                          seat=lambda: dead_seat).open()
+    try:
+        for obs in site.observations():
+            assert rec.put(obs)
+        rec.close()
+        assert rec.stats["fenced"] == 6 and rec.stats["observations"] == 0
+        child = rec._child
+        assert child is not None and not child.unsettled  # settled, not in flight
+        rec.shutdown()  # a child ending with work unsettled would give its leases back
+        assert site.counts() == {"posts": 0, "versions": 0, "listings": 0, "leased": 6}
+        assert holders(site.direct) == [live_seat] * 6
+    finally:
+        rec.shutdown()
+        alive.close()  # (which gives back the live worker's own leases)
+        dead.close()
+
+
 #: A worker: its seat, a recorder process on the proxied database, its work sent
 #: while the database is cut off; prints its seat and its child's pid, then waits.
 ORPHAN = """
@@ -150,13 +184,7 @@ if __name__ == "__main__":
     rec.close()  # the child is up and connected
     print("ready", flush=True)
     sys.stdin.readline()  # the database is cut off now
-    for row_id, key in rows:
-        rec.put(Observation(mode="listing", platform="mastodon", target_key=key, url="x",
-                            outcome=Outcome.OK, row_id=row_id, observed_at=at,
-                            entries=[PostContent(key=f"{row_id}-p", text="hello",
-                                                 published_at=at - timedelta(minutes=1))]))
-    while sum(rec._child.unsettled.values()) < len(rows):  # all in the pipe
-        time.sleep(0.01)
+""" + SEND_ROWS + """\
     print(seat, rec._child.proc.pid, flush=True)
     time.sleep(3600)
 """
