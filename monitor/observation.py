@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
@@ -327,6 +327,14 @@ class Observation:
     capture: RawCapture | None = None
     observed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     elapsed_ms: float | None = None
+
+    def reported(self) -> Observation:
+        """This observation as a recorder process reports it back to its worker: what
+        was checked, when, from where and with what outcome, without the raw exchange
+        (``capture``) nor the parsed content (``post``, ``entries``, ``tombstones``),
+        which the worker's receivers (metrics, the event lines) never read and which
+        would be pickled twice more for nothing."""
+        return replace(self, capture=None, post=None, entries=None, tombstones=[])
 
 
 def body_hash(body: bytes) -> str:

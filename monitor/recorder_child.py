@@ -67,7 +67,7 @@ def run(start: Start, work: Pipe, news: Pipe, abort: Any) -> None:
     for receiver in start.receivers:
         signals.connect(receiver, events_stored)
     signals.connect(lambda observations, events: say(
-        "committed", [dataclasses.replace(o, capture=None) for o in observations], events),
+        "committed", [o.reported() for o in observations], events),
         batch_committed)
     signals.connect(lambda observations: say(
         "settled", [(o.mode, o.row_id) for o in observations]), batch_fenced)

@@ -97,7 +97,9 @@ def test_the_child_records_and_the_parent_hears_each_committed_batch(
         assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
         got = [o for batch, _ in heard for o in batch]
         assert sorted(o.row_id for o in got) == sorted(r["id"] for r in site.rows) + [999_999]
-        assert all(o.capture is None for o in got)  # the raw bytes stay in the child
+        # The raw bytes and the parsed content stay in the child; the outcome comes back.
+        assert all(o.capture is None and o.post is None and o.entries is None for o in got)
+        assert {o.outcome for o in got} == {Outcome.OK}
         assert rec._child is not None and not rec._child.unsettled  # nothing kept for them
         # The child's log lines are the parent's: the stray target's warning arrived.
         assert any("unknown target nobody dropped" in r.getMessage() for r in caplog.records)
