@@ -165,8 +165,10 @@ def parse_address(host: str) -> IPAddress | None:
     return ipaddress.IPv4Address(value)
 
 
+@lru_cache(maxsize=4096)
 def host_class(host: str) -> str | None:
-    """Like :func:`address_class` for a URL's host: an address, or a ``localhost`` name."""
+    """Like :func:`address_class` for a URL's host: an address, or a ``localhost`` name.
+    Cached by host: a pure function of the string, asked for every request."""
     host = normalise_host(host)
     if host == "localhost" or host.endswith(".localhost"):
         return "loopback"
@@ -220,7 +222,8 @@ class FetchPolicy:
             account_host = value.split("@", 1)[1]
         elif item.mode == "listing" or not trusted:
             trusted.append(value)
-        return _policy(tuple(trusted), account_host, tuple(item.allow_hosts))
+        origins = dict.fromkeys(o for o in map(_origin, trusted) if o is not None)
+        return _policy(tuple(origins), account_host, tuple(item.allow_hosts))
 
     def check(self, url: str) -> Refusal | None:
         """None when ``url`` may be fetched, else the rule it breaks and what to do."""
@@ -260,22 +263,29 @@ class FetchPolicy:
                    for p in self.allow)
 
 
+def _origin(url: str) -> tuple[str, int | None] | None:
+    """The normalised host and port of a trusted URL (port None: not a number);
+    None when it names no host."""
+    parts = urlsplit(url)
+    host = normalise_host(parts.hostname or "")
+    if not host:
+        return None
+    try:
+        return host, parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 0)
+    except ValueError:
+        return host, None
+
+
+# Keyed by origins, not URLs: every single-post target of one instance shares its
+# policy (keyed by URL, each post built and cached a policy of its own).
 @lru_cache(maxsize=4096)
-def _policy(trusted: tuple[str, ...], account_host: str | None,
+def _policy(origins: tuple[tuple[str, int | None], ...], account_host: str | None,
             allow: tuple[str, ...]) -> FetchPolicy:
     hosts: set[str] = set()
     local: set[tuple[str, int]] = set()
-    for url in trusted:
-        parts = urlsplit(url)
-        host = normalise_host(parts.hostname or "")
-        if not host:
-            continue
+    for host, port in origins:
         hosts.add(host)
-        try:
-            port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 0)
-        except ValueError:
-            continue
-        if host_class(host) is not None:
+        if port is not None and host_class(host) is not None:
             local.add((host, port))
     if account_host:
         host, _, port_text = account_host.partition(":")
