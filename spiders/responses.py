@@ -7,6 +7,7 @@ helpers that never raise on bad bytes.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import threading
@@ -80,6 +81,10 @@ MAX_HREFS = 4 * MAX_LINKS
 MAX_LINK_HTML = 128 * 1024
 #: ``<a`` opening a tag (what libxml2 reads as an anchor): no such tag, no parse.
 _ANCHOR_TAG = re.compile(r"<a(?![\w:.-])", re.I)
+
+
+#: Byte-order marks of UTF-8, UTF-16 and UTF-32 (UTF-32 LE's starts as UTF-16 LE's).
+_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)
 
 
 def text_of(response: Response) -> str:
@@ -228,10 +233,23 @@ def outcome_for_failure(exc: BaseException) -> tuple[Outcome, str]:
     return Outcome.MALFORMED, detail
 
 
+def json_text(response: Response) -> str:
+    """A JSON body as text. JSON is UTF-8 (RFC 8259, section 8.1): without a charset
+    in its Content-Type, the body is read as the JSON module reads bytes (UTF-8, or
+    the UTF-16/32 a byte-order mark or the null bytes show), never by Scrapy's
+    detection, which first scans the body for an HTML ``<meta charset>`` that a
+    post's own text inside the JSON could plant. A byte-order mark is dropped."""
+    body = response.body
+    content_type = response.headers.get(b"Content-Type") or b""
+    if b"charset" in content_type.lower() and not body.startswith(_BOMS):
+        return text_of(response).removeprefix("\ufeff")
+    return body.decode(json.detect_encoding(body), errors="replace").removeprefix("\ufeff")
+
+
 def json_body(response: Response) -> Any:
     """The body parsed as JSON; raises ValueError with the parser's message."""
     try:
-        return json.loads(text_of(response))
+        return json.loads(json_text(response))
     except RecursionError:  # hostile nesting: malformed like any other bad JSON
         raise ValueError("JSON nested too deeply to parse") from None
 

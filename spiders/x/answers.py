@@ -19,7 +19,7 @@ from monitor.observation import Outcome, PostContent
 from monitor.platform import WordMatch, answer_said, match_words
 
 from .. import fields as f
-from ..responses import header, outcome_for_status, page_message, text_of
+from ..responses import header, json_text, outcome_for_status, page_message
 from .words import INTERSTITIAL, WITHHELD_AFTERS, WITHHELD_BEFORE, WORDS
 
 #: Bytes of an answer read at all: a post's JSON is a few KB; more is not X's answer.
@@ -76,7 +76,7 @@ def _parse(response: Response) -> tuple[Any, str | None]:
     if len(response.body) > MAX_BODY:
         return None, f"answer of {len(response.body)} bytes is too large to be a post"
     try:
-        return json.loads(text_of(response)), None
+        return json.loads(json_text(response)), None
     except (ValueError, RecursionError) as exc:
         return None, f"not JSON: {type(exc).__name__}"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -25,6 +27,7 @@ from monitor.settings import Settings
 from spiders import scrapy_settings
 from spiders.responses import (
     is_challenge,
+    json_body,
     outcome_for_failure,
     outcome_for_status,
     page_message,
@@ -123,6 +126,33 @@ def test_text_of_never_raises_on_bad_bytes():
     odd = make_response(Request("https://example.org/x"), 200, b"<title>x</title>",
                         {"Content-Type": "text/html; charset=no-such-codec"})
     assert page_message(odd) == "x"
+
+
+@pytest.mark.parametrize("planted", [
+    "<meta charset=utf-16>",  # a post's own text, early in the JSON
+    '<meta http-equiv=Content-Type content="text/html; charset=cp1251">',
+])
+def test_a_json_body_is_utf8_whatever_a_post_inside_it_declares(planted):
+    """JSON is UTF-8 (RFC 8259): a charset that the content plants in an HTML <meta>
+    must not decide how the whole body is read (it made the listing malformed)."""
+    body = json.dumps({"content": planted, "text": "наш пост 微博 ✓"},
+                      ensure_ascii=False).encode("utf-8")
+    response = make_response(Request("https://example.org/api"), 200, body,
+                             {"Content-Type": "application/json"})
+    assert json_body(response) == {"content": planted, "text": "наш пост 微博 ✓"}
+
+
+@pytest.mark.parametrize("body, headers", [
+    # A charset the server declares is honoured (a platform serving GBK JSON).
+    (b'{"text": "' + "微博".encode("gbk") + b'"}',
+     {"Content-Type": "application/json; charset=gbk"}),
+    # A byte-order mark says UTF-16.
+    (codecs.BOM_UTF16_LE + '{"text": "微博"}'.encode("utf-16-le"),
+     {"Content-Type": "application/json"}),
+])
+def test_a_json_body_with_a_declared_encoding_is_read_in_it(body, headers):
+    response = make_response(Request("https://example.org/api"), 200, body, headers)
+    assert json_body(response) == {"text": "微博"}
 
 
 def test_scrapy_settings_mapping():
