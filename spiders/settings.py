@@ -12,6 +12,7 @@ from typing import Any
 
 from scrapy.settings import BaseSettings
 from scrapy.settings import Settings as ScrapySettings
+from scrapy.settings import default_settings as scrapy_defaults
 
 from monitor.claims import in_flight
 from monitor.settings import Settings
@@ -19,6 +20,26 @@ from monitor.settings import Settings
 #: Status codes Scrapy's RetryMiddleware retries. 429 and the 5xx family are
 #: transient by definition; 408 is the server saying it timed us out.
 RETRY_HTTP_CODES = [408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524]
+
+
+#: Scrapy's components that a monitor crawl never uses, left out of its ``*_BASE``
+#: settings. A ``None`` in ``EXTENSIONS`` or ``*_MIDDLEWARES`` would disable one but
+#: Scrapy still imports it to compare keys: the feed exporter imports ftplib, remote
+#: control aiohttp, the cookie middleware tldextract and requests (cookies are off),
+#: about 8 MiB of every crawl process. No spider sets ``allowed_domains`` (the fetch
+#: policy decides the hosts); depth statistics and the meta-copy check would each
+#: wrap every spider output in one more asynchronous generator, read by nobody.
+UNUSED_COMPONENTS = {
+    "EXTENSIONS_BASE": ("scrapy.extensions.feedexport.FeedExporter",
+                        "scrapy.extensions.remote_control.RemoteControl"),
+    "DOWNLOADER_MIDDLEWARES_BASE": ("scrapy.downloadermiddlewares.cookies.CookiesMiddleware",
+                                    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware"),
+    "SPIDER_MIDDLEWARES_BASE": ("scrapy.spidermiddlewares.depth.DepthMiddleware",
+                                "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware"),
+}
+_WITHOUT_UNUSED = {name: {path: order for path, order in getattr(scrapy_defaults, name).items()
+                          if path not in unused}
+                   for name, unused in UNUSED_COMPONENTS.items()}
 
 
 # long: a table of Scrapy settings, one per line with the reason beside it; split, it
@@ -80,6 +101,7 @@ def scrapy_settings(settings: Mapping[str, Any], **overrides: Any) -> ScrapySett
         # included. No handler for any other scheme exists at all.
         "DOWNLOAD_HANDLERS": {"file": None, "s3": None, "ftp": None, "data": None},
         "TWISTED_DNS_RESOLVER": "spiders.urlpolicy.PolicyResolver",
+        **_WITHOUT_UNUSED,
         "DOWNLOADER_MIDDLEWARES": {
             # First, so nothing (robots.txt included) fetches for a refused URL.
             "spiders.urlpolicy.UrlPolicyMiddleware": 50,

@@ -39,9 +39,8 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.httpobj import urlparse_cached
 
 from monitor.observation import Outcome
-from monitor.vantage import Vantage
+from monitor.vantage import Vantage, redact
 
-from .socksbridge import SocksBridge, redact
 from .urlpolicy import PolicyResolver, normalise_host, parse_address
 
 if TYPE_CHECKING:
@@ -49,6 +48,8 @@ if TYPE_CHECKING:
 
     from scrapy.crawler import Crawler
     from scrapy.http import Response
+
+    from .socksbridge import SocksBridge
 
 logger = logging.getLogger(__name__)
 
@@ -211,6 +212,8 @@ async def _bridge(socks_url: str, connect_timeout: float) -> SocksBridge:
     loop = asyncio.get_running_loop()
     bridge = _BRIDGES.get(socks_url)
     if bridge is None or _BRIDGE_LOOPS.get(socks_url) is not loop or not bridge.running:
+        from .socksbridge import SocksBridge  # python_socks, only where a vantage needs it
+
         bridge = SocksBridge(socks_url, connect_timeout=connect_timeout)
         await bridge.start()
         _BRIDGES[socks_url] = bridge

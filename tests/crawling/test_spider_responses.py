@@ -155,6 +155,24 @@ def test_a_json_body_with_a_declared_encoding_is_read_in_it(body, headers):
     assert json_body(response) == {"text": "微博"}
 
 
+def test_scrapy_components_the_monitor_never_uses_are_not_even_loaded():
+    """Left out of the ``*_BASE`` settings (a None override would still import them);
+    every other default of Scrapy's stays, with its order."""
+    from scrapy.settings import default_settings
+
+    from spiders.settings import UNUSED_COMPONENTS
+
+    s = scrapy_settings(Settings.load(environ={}))
+    for name, unused in UNUSED_COMPONENTS.items():
+        merged = s.getwithbase(name.removesuffix("_BASE"))
+        assert unused and not set(unused) & set(merged)
+        kept = {k: v for k, v in getattr(default_settings, name).items() if k not in unused}
+        assert kept and all(merged.get(k) == v or k in s[name.removesuffix("_BASE")]
+                            for k, v in kept.items())
+    assert "scrapy.downloadermiddlewares.cookies.CookiesMiddleware" not in s.getwithbase(
+        "DOWNLOADER_MIDDLEWARES")
+
+
 def test_scrapy_settings_mapping():
     settings = Settings.load(environ={}, file_values={
         "user_agent": "Probe/1.0 (+https://example.org)", "concurrent_requests_per_host": 2,
