@@ -26,7 +26,7 @@ RETRY_HTTP_CODES = [408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524]
 #: settings. A ``None`` in ``EXTENSIONS`` or ``*_MIDDLEWARES`` would disable one but
 #: Scrapy still imports it to compare keys: the feed exporter imports ftplib, remote
 #: control aiohttp, the cookie middleware tldextract and requests (cookies are off),
-#: about 8 MiB of every crawl process. No spider sets ``allowed_domains`` (the fetch
+#: about 14 MiB of every crawl process. No spider sets ``allowed_domains`` (the fetch
 #: policy decides the hosts); depth statistics and the meta-copy check would each
 #: wrap every spider output in one more asynchronous generator, read by nobody.
 UNUSED_COMPONENTS = {
