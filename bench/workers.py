@@ -77,7 +77,7 @@ def watchlist(site: StaticSite, n: int, concurrency: int) -> str:
     """A watchlist of ``n`` single-post targets with the benchmarks' crawl settings."""
     knobs = {**CRAWL_SETTINGS, "concurrent_requests": concurrency,
              "concurrent_requests_per_host": concurrency}
-    lines = ["[settings]", 'vantage = "bench"', 'recorder = "process"']
+    lines = ["[settings]", 'vantage = "bench"']  # RECORDER = process: CRAWL_SETTINGS
     lines += [f"{k} = {json.dumps(v)}" for k, v in knobs.items()]
     lines += ["", "[groups.bench]"]
     for sid in site.ids[:n]:
