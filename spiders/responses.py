@@ -238,12 +238,13 @@ def json_text(response: Response) -> str:
     in its Content-Type, the body is read as the JSON module reads bytes (UTF-8, or
     the UTF-16/32 a byte-order mark or the null bytes show), never by Scrapy's
     detection, which first scans the body for an HTML ``<meta charset>`` that a
-    post's own text inside the JSON could plant. A byte-order mark is dropped."""
+    post's own text inside the JSON could plant. A byte-order mark wins over the
+    header, and its codec (``utf-8-sig``, ``utf-16``, ``utf-32``) drops it."""
     body = response.body
-    content_type = response.headers.get(b"Content-Type") or b""
-    if b"charset" in content_type.lower() and not body.startswith(_BOMS):
-        return text_of(response).removeprefix("\ufeff")
-    return body.decode(json.detect_encoding(body), errors="replace").removeprefix("\ufeff")
+    if "charset" in (header(response, "Content-Type") or "").lower() \
+            and not body.startswith(_BOMS):
+        return text_of(response)
+    return body.decode(json.detect_encoding(body), errors="replace")
 
 
 def json_body(response: Response) -> Any:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import codecs
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -149,6 +151,9 @@ def test_a_json_body_is_utf8_whatever_a_post_inside_it_declares(planted):
     # A byte-order mark says UTF-16.
     (codecs.BOM_UTF16_LE + '{"text": "微博"}'.encode("utf-16-le"),
      {"Content-Type": "application/json"}),
+    # A UTF-8 byte-order mark wins over the header's charset and is dropped.
+    (codecs.BOM_UTF8 + '{"text": "微博"}'.encode(),
+     {"Content-Type": "application/json; charset=utf-8"}),
 ])
 def test_a_json_body_with_a_declared_encoding_is_read_in_it(body, headers):
     response = make_response(Request("https://example.org/api"), 200, body, headers)
@@ -171,6 +176,26 @@ def test_scrapy_components_the_monitor_never_uses_are_not_even_loaded():
                             for k, v in kept.items())
     assert "scrapy.downloadermiddlewares.cookies.CookiesMiddleware" not in s.getwithbase(
         "DOWNLOADER_MIDDLEWARES")
+
+
+def test_loading_the_crawls_components_imports_none_of_what_the_unused_ones_bring():
+    """In a fresh interpreter, every extension and middleware a crawl loads is loaded:
+    none brings in tldextract, requests, aiohttp or ftplib (about 14 MiB)."""
+    code = (
+        "import sys\n"
+        "from scrapy.utils.conf import build_component_list\n"
+        "from scrapy.utils.misc import load_object\n"
+        "from monitor.settings import Settings\n"
+        "from spiders.settings import scrapy_settings\n"
+        "s = scrapy_settings(Settings.load(environ={}))\n"
+        "for name in ('EXTENSIONS', 'DOWNLOADER_MIDDLEWARES', 'SPIDER_MIDDLEWARES'):\n"
+        "    for path in build_component_list(s.getwithbase(name)):\n"
+        "        load_object(path)\n"
+        "print(sorted(m for m in ('tldextract', 'requests', 'aiohttp', 'ftplib')\n"
+        "             if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.strip() == "[]", out.stderr
 
 
 def test_scrapy_settings_mapping():
