@@ -7,6 +7,7 @@ subject; the demo in :mod:`.demo`; what they all share in :mod:`.context`.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import signal
 import sys
 from collections import Counter
@@ -22,7 +23,6 @@ from monitor.errors import TakedownError
 from monitor.settings import Settings
 from monitor.signals import SignalManager, batch_committed
 
-from . import records, watch
 from .context import (
     Ctx,
     default_watchlist,
@@ -53,9 +53,40 @@ class TakedownFailure(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True, file=file)
 
 
+#: The commands defined in other modules, by name: ``module:attribute``, imported when
+#: the command is run or listed (``--help``). A ``takedown check`` started by cron, or
+#: each of several workers, then never imports what only other commands use (the
+#: statistics' numpy, the capture importers' spiders, the web server).
+LAZY_COMMANDS = {
+    "events": "spiders.cli.records:events",
+    "history": "spiders.cli.records:history",
+    "status": "spiders.cli.records:status",
+    "migrate": "spiders.cli.records:migrate",
+    "watch": "spiders.cli.watch:watch",
+    "platforms": "spiders.cli.watch:platforms_command",
+    "alerts": "alerts.cli:alerts_group",
+    "import": "spiders.cli.imports:import_group",
+    "token": "spiders.cli.access:token_group",
+    "review": "spiders.cli.access:review_group",
+    "stats": "spiders.cli.stats:stats",
+    "export": "spiders.cli.exports:export",
+    "serve": "spiders.cli.serve:serve",
+    "evidence": "spiders.cli.evidence:evidence",
+}
+
+
 class _Group(click.Group):
     """The ``takedown`` group: an expected failure of any command (a bad watchlist,
-    an unreachable database) ends it as a :class:`TakedownFailure`."""
+    an unreachable database) ends it as a :class:`TakedownFailure`. The commands of
+    :data:`LAZY_COMMANDS` are imported on first use (click's documented lazy group)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            self.add_command(load_command(cmd_name), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -73,6 +104,15 @@ def cli(ctx: click.Context, watchlist: Path | None, verbose: int) -> None:
     """Takedown Monitor: watch posts, confirm disappearances, keep the evidence."""
     setup_logging(verbose)
     ctx.obj = Ctx(watchlist or default_watchlist(), verbose)
+
+
+def load_command(name: str) -> click.Command:
+    """The command :data:`LAZY_COMMANDS` names ``name``, imported now."""
+    module, _, attribute = LAZY_COMMANDS[name].partition(":")
+    command = getattr(importlib.import_module(module), attribute)
+    if not isinstance(command, click.Command) or command.name != name:
+        raise TypeError(f"{LAZY_COMMANDS[name]} is not the {name!r} command")
+    return command
 
 
 def main() -> None:
@@ -264,22 +304,3 @@ def demo(c: Ctx, seconds: float, seed: int, fault_rate: float, serve: str | None
     from .demo import run_demo
 
     run_demo(c, seconds=seconds, seed=seed, fault_rate=fault_rate, serve=serve)
-
-
-def _add_commands() -> None:
-    from alerts.cli import alerts_group
-
-    from .access import review_group, token_group
-    from .evidence import evidence
-    from .exports import export
-    from .imports import import_group
-    from .serve import serve
-    from .stats import stats
-
-    for command in (records.events, records.history, records.status, records.migrate,
-                    watch.watch, watch.platforms_command, alerts_group, import_group,
-                    token_group, review_group, stats, export, serve, evidence):
-        cli.add_command(command)
-
-
-_add_commands()
