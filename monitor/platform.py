@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 #: A value check: ``(value, has_base_url) -> (value, implied base_url)``; it
 #: raises ValueError with a message that says what to write instead.
@@ -39,12 +39,21 @@ MATCH_TYPES: tuple[str, ...] = ("equal", "contains", "prefix", "regex")
 
 def check_url(value: str) -> str:
     """``value`` stripped if it is an http(s) URL with a host; else ValueError."""
+    return _split_url(value)[0]
+
+
+_SPACE = re.compile(r"\s")
+
+
+def _split_url(value: str) -> tuple[str, SplitResult]:
+    """:func:`check_url`'s URL and its parts (split once: a watchlist checks each of
+    its targets' URLs, tens of thousands of them, at every start)."""
     url = value.strip()
     with contextlib.suppress(ValueError):  # .port raises it for a bad port
         parts = urlsplit(url)
         if parts.scheme in ("http", "https") and parts.hostname and parts.port != 0:
-            if not re.search(r"\s", url):
-                return url
+            if not _SPACE.search(url):
+                return url, parts
     raise ValueError(f"{value!r} is not an http(s) URL with a host; write it like "
                      "https://example.org/path")
 
@@ -129,8 +138,8 @@ def base_path(url: str, base: str) -> str | None:
 
 def url_check(value: str, has_base_url: bool) -> tuple[str, str | None]:
     """The check of a kind whose value is any http(s) URL (a feed, a page)."""
-    url = check_url(value)
-    return url, origin(url)
+    url, parts = _split_url(value)
+    return url, f"{parts.scheme}://{parts.netloc}"  # its origin: both parts are set
 
 
 def url_identity(value: str, base_url: str | None) -> tuple[str, str | None]:

@@ -154,7 +154,7 @@ def check_watchlist(text: str, source: str = "<watchlist>") -> tuple[Watchlist |
         problems += _duplicates(_entries_of_raw(data, model))
         return None, problems
     problems = _vantage_problems(valid)
-    problems += _duplicates((at, entry) for at, _, entry in _entries(valid))
+    problems += _duplicates((loc, entry) for loc, _, entry in _entries(valid))
     if problems:
         return None, problems
     watchlist = Watchlist(None, settings_values=dict(data.get("settings", {})),
@@ -212,15 +212,20 @@ def _vantage_problems(valid: WatchlistFile) -> Problems:
     return problems
 
 
-def _entries(valid: WatchlistFile) -> Iterator[tuple[str, str, TargetEntry]]:
-    """(dotted key, group name, entry) of every target of a valid file, in file order."""
+#: Where a target is in the file: ``("groups", name, "targets", index)``, made a dotted
+#: key (:func:`~monitor.validation.dotted`) only for a problem.
+Loc = tuple[str, str, str, int]
+
+
+def _entries(valid: WatchlistFile) -> Iterator[tuple[Loc, str, TargetEntry]]:
+    """(where, group name, entry) of every target of a valid file, in file order."""
     for name, group in valid.groups.items():
         for index, entry in enumerate(group.targets):
-            yield dotted(("groups", name, "targets", index)), name, entry
+            yield ("groups", name, "targets", index), name, entry
 
 
 def _entries_of_raw(data: Any, model: type[WatchlistFile]
-                    ) -> Iterator[tuple[str, TargetEntry]]:
+                    ) -> Iterator[tuple[Loc, TargetEntry]]:
     """The valid targets of a file that has problems, each checked on its own."""
     entry_model = model.TARGET
     groups = data.get("groups") if isinstance(data, dict) else None
@@ -231,20 +236,20 @@ def _entries_of_raw(data: Any, model: type[WatchlistFile]
                 entry = entry_model.model_validate(raw)
             except ValidationError:
                 continue
-            yield dotted(("groups", name, "targets", index)), entry
+            yield ("groups", name, "targets", index), entry
 
 
-def _duplicates(entries: Iterable[tuple[str, TargetEntry]]) -> Problems:
+def _duplicates(entries: Iterable[tuple[Loc, TargetEntry]]) -> Problems:
     """A target listed twice (two spellings of one key) is a problem at its second place."""
-    first_seen: dict[str, str] = {}
+    first_seen: dict[str, Loc] = {}
     problems: Problems = []
-    for at, entry in entries:
+    for loc, entry in entries:
         key = target_key(entry.platform, entry.kind, entry.value,
                          entry.base_url or entry.implied_base_url)
-        if key in first_seen:
-            problems.append((at, f"duplicate target {key}: already listed at "
-                             f"{first_seen[key]}; remove one of them"))
-        first_seen.setdefault(key, at)
+        first = first_seen.setdefault(key, loc)
+        if first is not loc:
+            problems.append((dotted(loc), f"duplicate target {key}: already listed at "
+                             f"{dotted(first)}; remove one of them"))
     return problems
 
 
