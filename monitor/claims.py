@@ -35,9 +35,17 @@ def pending_key(item: WorkItem) -> PendingKey:
 
 def take_pending(pending: dict[PendingKey, WorkItem], obs: Observation) -> WorkItem | None:
     """The claimed item ``obs`` answers, taken out of ``pending``: its vantage point's,
-    else the one fetched from this machine (whose observation carries VANTAGE's name)."""
+    else the one fetched from this machine (whose observation carries VANTAGE's name).
+
+    ``obs`` is given the seat that item was claimed under (:attr:`WorkItem.seat`): the
+    recorder commits it only as that seat's work. An observation that answers no item
+    here keeps the seat it has (a spider's answer to no claim: none)."""
     item = pending.pop((obs.mode, obs.row_id, obs.vantage), None)
-    return item if item is not None else pending.pop((obs.mode, obs.row_id, ""), None)
+    if item is None:
+        item = pending.pop((obs.mode, obs.row_id, ""), None)
+    if item is not None:
+        obs.seat = item.seat
+    return item
 
 
 def host_of(item: WorkItem) -> str:

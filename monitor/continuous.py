@@ -159,6 +159,9 @@ class Continuous:
                 # Claimed again while its first claim is in flight (its lease was given
                 # back under it): that fetch answers both; a second would leave one
                 # answer without its claim, and its host's count never coming down.
+                # The answer is the new claim's, under its seat (the old seat's lease
+                # is gone: recorded as that seat's, it would be fenced or left held).
+                self.pending[key].seat = item.seat
                 log.warning("%s %s was claimed again while in flight here; not fetched "
                             "twice", item.mode, item.post_key or item.target_key)
                 continue

@@ -292,6 +292,9 @@ class WorkItem:
     #: Where the request leaves from (a proxy with a country): None is this machine,
     #: the ``VANTAGE`` setting (:mod:`monitor.vantage`).
     vantage: Vantage | None = None
+    #: The worker seat (``workers.id``) this work was claimed under; None: claimed
+    #: without one (``claim_due``'s ``worker``).
+    seat: int | None = None
 
 
 @dataclass(slots=True)
@@ -327,6 +330,9 @@ class Observation:
     capture: RawCapture | None = None
     observed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     elapsed_ms: float | None = None
+    #: The seat of the claim this answers (:attr:`WorkItem.seat`, set by the worker):
+    #: recorded only while that seat is a worker's. None: no seat to check.
+    seat: int | None = None
 
     def reported(self) -> Observation:
         """This observation as a recorder process reports it back to its worker: what
@@ -481,7 +487,7 @@ def sanitise(obs: Observation) -> Observation:
         vantage=c.opt_text(obs.vantage) or "local",
         capture=obs.capture,
         observed_at=c.when(obs.observed_at) or datetime.now(UTC),
-        elapsed_ms=c.finite(obs.elapsed_ms),
+        elapsed_ms=c.finite(obs.elapsed_ms), seat=obs.seat,
     )
     if not c.fixes:
         return obs

@@ -70,14 +70,13 @@ def run(start: Start, work: Pipe, news: Pipe, abort: Any) -> None:
         "committed", [o.reported() for o in observations], events),
         batch_committed)
     signals.connect(lambda observations: say(
-        "settled", [(o.mode, o.row_id) for o in observations]), batch_fenced)
+        "settled", [settled_key(o) for o in observations]), batch_fenced)
     spool = Spool(Path(start.spool_dir))
     db = _connect(start, abort, parent)
     if db is None:  # stopped (or orphaned) before the database was ever reachable
         _spool_rest(work, spool, say)
         return
-    seat: list[int | None] = [None]  # the worker seat of the last chunk received
-    recorder = Recorder(db, start.settings, signals=signals, seat=lambda: seat[0])
+    recorder = Recorder(db, start.settings, signals=signals)  # observations carry seats
     threading.Thread(target=_watch, args=(abort, recorder), daemon=True,
                      name="takedown-recorder-watch").start()
     writer: BackgroundRecorder | None = None
@@ -88,7 +87,6 @@ def run(start: Start, work: Pipe, news: Pipe, abort: Any) -> None:
             except (EOFError, OSError):
                 break  # the parent is gone, or shut us down
             if msg[0] == "obs":
-                seat[0] = msg[2]
                 if abort.is_set() and writer is None:  # stopped between spans
                     _spool_rest(work, spool, say, msg[1])
                     return
@@ -111,6 +109,12 @@ def run(start: Start, work: Pipe, news: Pipe, abort: Any) -> None:
             _end(writer, 60.0, say)
     finally:
         db.close()
+
+
+def settled_key(obs: Observation) -> tuple[str, int, int | None]:
+    """What the parent counts ``obs`` by until it is settled: the lease it answers,
+    (mode, row id, the seat it was claimed under)."""
+    return (obs.mode, obs.row_id, obs.seat)
 
 
 def _put(writer: BackgroundRecorder, obs: Observation, parent: int) -> bool:
@@ -144,7 +148,7 @@ def _spool_rest(work: Pipe, spool: Spool, say: Any, held: Sequence[Observation] 
     if rest:
         kept = spool.write(rest)
         say("spooled", kept)
-        say("settled", [(o.mode, o.row_id) for o in rest])
+        say("settled", [settled_key(o) for o in rest])
 
 
 def _connect(start: Start, abort: Any, parent: int) -> Database | None:

@@ -22,11 +22,13 @@ The guarantees are the thread's:
   retrying and spools what it holds, and what is still in the pipe, to the same
   spool the thread would use; the next recorder replays it.
 - **A killed worker's child.** It goes on recording what it received, each
-  batch only while the worker's seat was not taken back by another worker
-  (:func:`~monitor.db.workers.hold_seat`, for the seat each chunk was sent
-  under): a batch committing keeps the seat from being taken back, and once it
-  was, the rest is dropped (that work is another worker's), never written over
-  the other worker's newer state or leases.
+  observation only while the seat its work was claimed under (which it carries,
+  :attr:`~monitor.observation.Observation.seat`) was not taken back by another
+  worker (:func:`~monitor.db.workers.hold_seat`): a batch committing keeps its
+  seats from being taken back, and once one was, that seat's observations are
+  dropped (that work is another worker's), never written over the other worker's
+  newer state or leases. The same fence as the thread's, so a worker that lost its
+  seat and took a new one never records the old seat's work as the new one's.
 - **Signals.** ``events_stored`` runs inside the child's transaction, so its
   receivers (the alerts outbox) are sent to the child when it starts and must
   be picklable. ``batch_committed`` is announced in the parent, from the
@@ -53,7 +55,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from . import recorder_child
@@ -77,6 +79,10 @@ _CHUNK = 100
 _CHUNK_WAIT = 0.05
 
 
+#: An observation's lease: (mode, row id, the seat it was claimed under).
+_Key = tuple[str, int, int | None]
+
+
 @dataclasses.dataclass(frozen=True)
 class _Flush:
     token: int
@@ -95,8 +101,8 @@ class _Child:
         self.abort: Any = _SPAWN.Event()
         #: Set by the reader when the child is gone (whatever the reason).
         self.gone = threading.Event()
-        #: By (mode, row id): sent, and neither committed nor settled yet.
-        self.unsettled: Counter[tuple[str, int]] = Counter()
+        #: By (mode, row id, claim's seat): sent, and neither committed nor settled yet.
+        self.unsettled: Counter[_Key] = Counter()
         work_r, self.work = _SPAWN.Pipe(duplex=False)
         self.news, news_w = _SPAWN.Pipe(duplex=False)
         self.proc: Any = _SPAWN.Process(target=recorder_child.run, name="takedown-recorder",
@@ -116,8 +122,7 @@ class RecorderProcess:
 
     def __init__(self, db: Database, settings: Settings, *, signals: SignalManager,
                  spool: Spool, batch_size: int, max_queue: int = 2000,
-                 close_timeout: float = 60.0,
-                 seat: Callable[[], int | None] | None = None) -> None:
+                 close_timeout: float = 60.0) -> None:
         receivers = tuple(signals.receivers(events_stored))
         for receiver in receivers:
             try:
@@ -130,8 +135,6 @@ class RecorderProcess:
         self.db = db
         self.signals = signals
         self.close_timeout = close_timeout
-        #: The worker seat the observations are claimed under (sent with each chunk).
-        self.seat = seat
         self._start = recorder_child.Start(
             db.url, settings, receivers, str(spool.directory), batch_size, max_queue,
             logging.getLogger().getEffectiveLevel(), float(db.pool.timeout))
@@ -294,7 +297,7 @@ class RecorderProcess:
                 if isinstance(item, list):
                     with self._lock:
                         child.unsettled.update(_keys(item))
-                    pipe.send(("obs", item, self.seat() if self.seat is not None else None))
+                    pipe.send(("obs", item))
                 elif isinstance(item, _Flush):
                     pipe.send(("flush", item.token, item.timeout))
                 else:
@@ -333,7 +336,7 @@ class RecorderProcess:
             pipe.close()
             self._gone(child)
 
-    def _settle(self, child: _Child, keys: Iterable[tuple[str, int]]) -> None:
+    def _settle(self, child: _Child, keys: Iterable[_Key]) -> None:
         """What the child no longer holds; a key at zero goes (the set stays the size of
         what is in flight, not of everything ever recorded)."""
         with self._lock:
@@ -367,24 +370,25 @@ class RecorderProcess:
         if lost and not stopped:  # stopped: the child spooled what it held
             self._lost(lost)
 
-    def _lost(self, lost: Counter[tuple[str, int]]) -> None:
-        """Give back the leases of observations the child never committed."""
-        by_mode: dict[str, list[int]] = {}
-        for mode, row_id in lost:
-            by_mode.setdefault(mode, []).append(row_id)
+    def _lost(self, lost: Counter[_Key]) -> None:
+        """Give back the leases of observations the child never committed (those their
+        claim's seat still holds)."""
+        held: dict[tuple[str, int | None], list[int]] = {}
+        for mode, row_id, seat in lost:
+            held.setdefault((mode, seat), []).append(row_id)
         log.error("the recorder process ended with %d observation(s) not recorded; their "
                   "leases are given back, so they are checked again", sum(lost.values()))
         try:
             with self.db.transaction() as conn:
-                for mode, ids in by_mode.items():
-                    store.release_rows(conn, mode, ids)
+                for (mode, seat), ids in held.items():
+                    store.release_rows(conn, mode, ids, seat=seat)
         except StorageUnavailable:
             log.info("database unavailable: those leases run out by themselves")
 
 
-def _keys(observations: Iterable[Observation]) -> Iterator[tuple[str, int]]:
-    """The (mode, row id) whose lease each observation answers."""
-    return ((o.mode, o.row_id) for o in observations)
+def _keys(observations: Iterable[Observation]) -> Iterator[_Key]:
+    """The lease each observation answers: (mode, row id, the claim's seat)."""
+    return (recorder_child.settled_key(o) for o in observations)
 
 
 @atexit.register

@@ -75,13 +75,16 @@ prints the events. A receiver that raises is logged; recording goes on.
 """)
 
 batch_fenced = Signal("batch_fenced", ("observations",), """\
-Sent when observations were not recorded because their worker's seat was taken back.
+Sent when observations were not recorded because the seat their work was claimed
+under was taken back.
 
 Arguments: ``observations``, the sequence of :class:`~monitor.observation.Observation`
 not written. Their worker was found dead (its presence lock free) and its leases were
-given to others before the batch could commit (a recorder process that outlived its
-worker by a moment): that work is another worker's now and is done again there.
-The recorder process reports them to its worker as settled, not lost.
+given to others before they could commit (a recorder process that outlived its
+worker by a moment; a live worker that lost its lock connection and took a new
+seat): that work is another worker's now and is done again there. The rest of
+their batch is recorded. The recorder process reports them to its worker as
+settled, not lost.
 """)
 
 #: Every signal the core sends; each is documented in the README's architecture section.

@@ -7,10 +7,12 @@ events, released leases). A crash before commit loses nothing: the dead
 process's leases are given back at the next cycle of any worker (its presence
 lock is free, :class:`~monitor.db.workers.Presence`) and the work is done again;
 a crash after commit cannot repeat an event, because each event's
-``dedupe_key`` names the post's transition. A recorder that acts for a worker
-seat (:attr:`Recorder.seat`) commits a batch only while that seat is its
-worker's (:func:`~monitor.db.workers.hold_seat`): a recorder process that
-outlives its killed worker never writes over work another worker took back.
+``dedupe_key`` names the post's transition. Each observation names the worker
+seat its work was claimed under (:attr:`~monitor.observation.Observation.seat`),
+and is committed only while that seat is still a worker's
+(:func:`~monitor.db.workers.hold_seat`): neither a recorder process that outlives
+its killed worker nor a worker that lost its seat and took a new one writes over
+work another worker took back.
 
 :class:`BackgroundRecorder` runs a Recorder in a writer thread fed by a bounded
 queue, so the crawl keeps fetching while the database writes, and waits when
@@ -22,6 +24,7 @@ The Recorder announces what it stored through :mod:`monitor.signals`:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import queue
@@ -66,8 +69,14 @@ class Aborted(Exception):
 
 
 class SeatTaken(Exception):
-    """The worker seat a batch was recorded for was taken back (its worker was found
-    dead): its leases are another worker's now; nothing of the batch was written."""
+    """Worker seats some of a batch's observations were claimed under were taken back
+    (their worker was found dead): their leases are another worker's now; nothing of
+    the batch was written."""
+
+    def __init__(self, seats: frozenset[int]) -> None:
+        super().__init__(f"worker seat(s) {', '.join(map(str, sorted(seats)))} taken back")
+        #: The seats taken back.
+        self.seats = seats
 
 
 class Recorder:
@@ -80,19 +89,18 @@ class Recorder:
     ``malformed`` with the reason instead. A failing ``events_stored`` receiver
     is such a failure of its batch.
 
-    ``seat``: the worker seat (``workers.id``) whose claims the observations
-    answer, asked at each batch; a batch commits only while that seat is still its
-    worker's, else it is dropped and announced with ``batch_fenced``. None (or a
-    seat of None): no such check (a worker without a seat; spool replay).
+    The seat fence: an observation is committed only while the worker seat its
+    work was claimed under (:attr:`~monitor.observation.Observation.seat`) is still
+    a worker's; the observations of a seat taken back are dropped and announced with
+    ``batch_fenced``, the rest of their batch commits. An observation of no seat (a
+    seatless worker's claim, a spool replay, a tool) is not fenced.
     """
 
     def __init__(self, db: Database, settings: Settings, *,
                  signals: SignalManager | None = None,
                  sleep: Callable[[float], object] | None = None,
-                 backoff: tuple[float, float] = (0.5, 30.0),
-                 seat: Callable[[], int | None] | None = None) -> None:
+                 backoff: tuple[float, float] = (0.5, 30.0)) -> None:
         self.db = db
-        self.seat = seat
         self.rules = Rules.from_settings(settings)
         #: Where ``events_stored`` and ``batch_committed`` are sent.
         self.signals = signals if signals is not None else SignalManager()
@@ -135,14 +143,16 @@ class Recorder:
                  fenced: list[Observation], top: bool = True) -> list[Event]:
         """Record ``batch``; on a failure that is not the connection's, split it in
         halves until the observation at fault stands alone (log2 n extra tries).
-        A batch whose seat was taken back goes to ``fenced``, unwritten."""
+        The observations of a seat taken back go to ``fenced``, unwritten; the rest
+        is recorded without them."""
         try:
             events = self._retrying(lambda: self._record_once(batch))
         except Aborted:
             raise
-        except SeatTaken:
-            fenced.extend(batch)
-            return []
+        except SeatTaken as taken:
+            fenced.extend(o for o in batch if o.seat in taken.seats)
+            rest = [o for o in batch if o.seat not in taken.seats]
+            return self._isolate(rest, stored, fenced, top) if rest else []
         except Exception as exc:
             if len(batch) == 1:
                 return self._poison(batch[0], exc, stored, fenced)
@@ -168,7 +178,7 @@ class Recorder:
             outcome=Outcome.MALFORMED, row_id=obs.row_id, post_key=obs.post_key,
             http_status=obs.http_status, final_url=obs.final_url, body_hash=obs.body_hash,
             detail=f"could not be stored: {reason}", vantage=obs.vantage,
-            observed_at=obs.observed_at, elapsed_ms=obs.elapsed_ms))
+            observed_at=obs.observed_at, elapsed_ms=obs.elapsed_ms, seat=obs.seat))
         try:
             events = self._retrying(lambda: self._record_once([stand_in]))
         except Aborted:
@@ -197,7 +207,7 @@ class Recorder:
 
     def _release(self, obs: Observation) -> None:
         with self.db.transaction() as conn:
-            store.release_rows(conn, obs.mode, [obs.row_id])
+            store.release_rows(conn, obs.mode, [obs.row_id], seat=obs.seat)
 
     def _retrying(self, attempt: Callable[[], _T]) -> _T:
         """Run ``attempt`` until it stops failing on connection faults (the database's
@@ -230,9 +240,12 @@ class Recorder:
 
     def _record_once(self, observations: Sequence[Observation]) -> list[Event]:
         with self.db.transaction() as conn:
-            seat = self.seat() if self.seat is not None else None
-            if seat is not None and not workers.hold_seat(conn, seat):
-                raise SeatTaken(f"worker seat {seat} was taken back")
+            # The seat fence, per claim-time seat: each held until the commit, so no
+            # reclaim comes between (a batch mixes seats after its worker took a new one).
+            seats = sorted({o.seat for o in observations if o.seat is not None})
+            taken = frozenset(s for s in seats if not workers.hold_seat(conn, s))
+            if taken:
+                raise SeatTaken(taken)
             ids = _Ids(conn)
             probes = [o for o in observations if o.mode == "probe"]
             listings = [o for o in observations if o.mode == "listing"]
@@ -274,8 +287,10 @@ class Recorder:
                         log.warning("observation for unknown post %s dropped", obs.post_key)
                         continue
                     life.probe(targets[post.target_id], post, obs)
+            # Each claim answered, with its seat (the latest answer's: in time order).
             stored = store.apply(conn, life.changes, answered={
-                "listing": [o.row_id for o in listings], "probe": [o.row_id for o in probes]})
+                "listing": {o.row_id: o.seat for o in listings},
+                "probe": {o.row_id: o.seat for o in probes}})
             if stored:  # a receiver's error propagates: the batch rolls back
                 self.signals.send(events_stored, conn=conn, events=stored)
             if len(stored) != len(life.changes.events):
@@ -435,7 +450,11 @@ class BackgroundRecorder:
 
     def _replay(self, spool: Spool) -> bool:
         """Record what an earlier writer spooled; False when stopped meanwhile."""
-        for path, observations in spool.take():
+        for path, spooled in spool.take():
+            # Their claims ended with the process that spooled them (given back at its
+            # close, or taken back as a dead worker's): replayed as no seat's, so a
+            # replay is never fenced and gives back no lease claimed since.
+            observations = [dataclasses.replace(o, seat=None) for o in spooled]
             try:
                 fresh = self.recorder.fresh(observations)
                 for i in range(0, len(fresh), self.batch_size):

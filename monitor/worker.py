@@ -107,7 +107,7 @@ class Worker:
         work = {p: self._due(p, started, claimed, pending) for p in platforms}
 
         async def sink(obs: Observation) -> None:
-            take_pending(pending, obs)
+            take_pending(pending, obs)  # and obs takes the seat its work was claimed under
             await writer.aput(obs)
 
         crawl_stats: object = None
@@ -153,12 +153,10 @@ class Worker:
         if self.recording == "process":
             if self._process is None:
                 self._process = RecorderProcess(self.db, self.settings, signals=self.signals,
-                                                spool=self.spool, batch_size=batch,
-                                                seat=self._seat_id)
+                                                spool=self.spool, batch_size=batch)
             writer: BackgroundRecorder | RecorderProcess = self._process.open()
         else:
-            writer = BackgroundRecorder(Recorder(self.db, self.settings, signals=self.signals,
-                                                 seat=self._seat_id),
+            writer = BackgroundRecorder(Recorder(self.db, self.settings, signals=self.signals),
                                         batch_size=batch, spool=self.spool)
         self._writer = writer
         return writer
@@ -210,11 +208,6 @@ class Worker:
         except StorageUnavailable:
             log.info("database unavailable: %d lease(s) run out by themselves", len(items))
 
-    def _seat_id(self) -> int | None:
-        """The seat this worker's claims are made under now (None: none held): what
-        its recorder commits only while the seat is still its own."""
-        return self.presence.id
-
     def _seat(self) -> int | None:
         """:meth:`Presence.ensure`, one thread at a time: claims of several platforms run
         in threads side by side, and two at once would each take a new seat."""
@@ -233,9 +226,14 @@ class Worker:
             return continuous.next_due(conn, now, platform, self.groups)
 
     def _renew(self, items: list[WorkItem]) -> None:
+        """Renew the leases of ``items`` still held by the seat each was claimed under."""
         until = self.clock.now() + timedelta(seconds=float(self.settings["LEASE"]))
+        by_seat: dict[int | None, list[WorkItem]] = {}
+        for item in items:
+            by_seat.setdefault(item.seat, []).append(item)
         with self.db.transaction() as conn:
-            continuous.renew(conn, items, until, self.presence.id)
+            for seat, held in by_seat.items():
+                continuous.renew(conn, held, until, seat)
 
 
 async def run_daemon(worker: Worker, *, reload: Reload | None = None,

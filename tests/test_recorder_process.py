@@ -226,7 +226,7 @@ def test_backpressure_the_parent_queue_fills_while_the_child_cannot_write(
 SEND_ROWS = """\
     for row_id, key in rows:
         rec.put(Observation(mode="listing", platform="mastodon", target_key=key, url="x",
-                            outcome=Outcome.OK, row_id=row_id, observed_at=at,
+                            outcome=Outcome.OK, row_id=row_id, observed_at=at, seat=seat,
                             entries=[PostContent(key=f"{row_id}-p", text="hello",
                                                  published_at=at - timedelta(minutes=1))]))
     while sum(rec._child.unsettled.values()) < len(rows):  # all in the pipe
@@ -249,6 +249,7 @@ if __name__ == "__main__":
     db = Database(url)
     rec = RecorderProcess(db, Settings.load({}, environ={}), signals=SignalManager(),
                           spool=Spool(spool), batch_size=4).open()
+    seat = None  # no worker seat: nothing is fenced
 """ + SEND_ROWS + """\
     print(rec._child.proc.pid, flush=True)
     time.sleep(3600)

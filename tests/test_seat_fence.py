@@ -10,6 +10,7 @@ Against real PostgreSQL; the last test with a real parent killed by SIGKILL.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -61,6 +62,11 @@ def die(db: Database, seat: int) -> None:
     wait_for(lambda: presence() == [])
 
 
+def claimed_under(observations: list[Observation], seat: int) -> list[Observation]:
+    """The answers to work claimed under ``seat`` (the worker stamps each with it)."""
+    return [dataclasses.replace(o, seat=seat) for o in observations]
+
+
 def reclaimed(db: Database) -> int:
     with db.transaction() as conn:
         return reclaim_dead(conn, None)["workers"]
@@ -108,17 +114,17 @@ def test_a_recorder_whose_seat_was_taken_back_writes_nothing_and_says_so(
     fenced: list[Observation] = []
     signals = SignalManager()
     signals.connect(lambda observations: fenced.extend(observations), batch_fenced)
-    stale = Recorder(site.direct, SETTINGS, signals=signals, seat=lambda: dead_seat)
+    stale = Recorder(site.direct, SETTINGS, signals=signals)
     try:
-        assert stale.record(site.observations()) == []
+        assert stale.record(claimed_under(site.observations(), dead_seat)) == []
         assert stale.stats["fenced"] == 6 and stale.stats["observations"] == 0
         assert sorted(o.row_id for o in fenced) == sorted(r["id"] for r in site.rows)
         assert "their worker's seat was taken back" in caplog.text
         assert site.counts() == {"posts": 0, "versions": 0, "listings": 0, "leased": 6}
         assert holders(site.direct) == [live_seat] * 6  # the live worker's leases stand
 
-        live = Recorder(site.direct, SETTINGS, seat=lambda: live_seat)
-        live.record(site.observations())
+        live = Recorder(site.direct, SETTINGS)
+        live.record(claimed_under(site.observations(), live_seat))
         assert live.stats["observations"] == 6 and live.stats["fenced"] == 0
         assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
     finally:
@@ -140,10 +146,9 @@ def test_a_fenced_batch_in_the_recorder_process_is_settled_not_given_back(
         conn.execute("UPDATE targets SET lease_until = now() + interval '1 hour', "
                      "leased_by = %s", (live_seat,))
     rec = RecorderProcess(site.proxied, SETTINGS, signals=SignalManager(),
-                          spool=Spool(tmp_path / "spool"), batch_size=4,
-                          seat=lambda: dead_seat).open()
+                          spool=Spool(tmp_path / "spool"), batch_size=4).open()
     try:
-        for obs in site.observations():
+        for obs in claimed_under(site.observations(), dead_seat):
             assert rec.put(obs)
         rec.close()
         assert rec.stats["fenced"] == 6 and rec.stats["observations"] == 0
@@ -179,8 +184,7 @@ if __name__ == "__main__":
     with Database(direct).transaction() as conn:
         conn.execute("UPDATE targets SET leased_by = %s", (seat,))
     rec = RecorderProcess(Database(proxied, timeout=0.5), Settings.load({}, environ={}),
-                          signals=SignalManager(), spool=Spool(spool), batch_size=4,
-                          seat=lambda: presence.id).open()
+                          signals=SignalManager(), spool=Spool(spool), batch_size=4).open()
     rec.close()  # the child is up and connected
     print("ready", flush=True)
     sys.stdin.readline()  # the database is cut off now

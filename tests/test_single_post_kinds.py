@@ -144,6 +144,14 @@ class Pair:
     def at(self, minutes: float) -> datetime:
         return self.t0 + timedelta(minutes=minutes)
 
+    def seat(self, name: str) -> int:
+        """A worker's seat (its row; its lock is not needed to record as it)."""
+        with self.db.transaction() as conn:
+            row = conn.execute("INSERT INTO workers (name) VALUES (%s) RETURNING id",
+                               (name,)).fetchone()
+        assert row is not None
+        return int(row["id"])
+
     def claim(self, minutes: float, worker: int | None = None) -> dict[str, WorkItem]:
         with self.db.transaction() as conn:
             items = store.claim_due(conn, self.at(minutes), 10, 600, worker=worker)
@@ -158,7 +166,8 @@ class Pair:
         return self.recorder.record([Observation(
             mode="probe", platform=item.platform, target_key=item.target_key, url=item.url,
             outcome=outcome, row_id=item.row_id, post_key=item.post_key, post=content,
-            http_status=status, observed_at=self.at(minutes), body_hash="ab" * 32)])
+            http_status=status, observed_at=self.at(minutes), body_hash="ab" * 32,
+            seat=item.seat)])  # answers the claim: under its seat, as a worker stamps it
 
     def rows(self) -> dict[str, tuple[Any, ...]]:
         """Per platform: the post's state and next check (minutes after first sight),
@@ -205,7 +214,7 @@ def test_a_thread_target_lives_exactly_like_a_post_target(db: Database,
     for minutes, outcome, expected in STEPS:
         if minutes > previous:
             assert pair.claim(minutes - 0.01) == {}, f"nothing is due before {minutes} min"
-        worker = 100 + minutes
+        worker = pair.seat(f"w{minutes}")
         items = pair.claim(minutes, worker)
         assert sorted(items) == ["agora", "rednote"], f"both probes due at {minutes} min"
         assert {i.target_url for i in items.values()} == {THREAD, NOTE}  # the values: URLs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -76,7 +76,8 @@ def claim_due(
 ) -> list[WorkItem]:
     """Claim up to ``limit`` due items (listings first), leasing them for ``lease`` s
     to ``worker`` (its ``workers.id``; None: a holder nobody can tell, whose lease
-    only runs out by time).
+    only runs out by time). Each item carries that seat (:attr:`WorkItem.seat`): what
+    answers it is recorded, and its lease given back, only as that seat's.
 
     ``FOR UPDATE SKIP LOCKED`` lets several workers share the queue; an item whose
     lease ran out (its worker died) is due again. Each claim is one UPDATE that
@@ -123,7 +124,8 @@ def _claim_listings(conn: Conn, limit: int, bounds: dict[str, Any]) -> list[Work
     ).fetchall()
     return [WorkItem(mode="listing", platform=r["platform"], target_key=r["key"],
                      url=r["value"], base_url=r["base_url"], row_id=r["id"],
-                     known=dict(r["options"] or {}), vantage=vantage, **_policy(r))
+                     known=dict(r["options"] or {}), vantage=vantage, seat=bounds["worker"],
+                     **_policy(r))
             for r in rows for vantage in fan_out(r["vantages"], None, None)[:1]]
 
 
@@ -154,7 +156,7 @@ def _claim_probes(conn: Conn, limit: int, bounds: dict[str, Any]) -> list[WorkIt
                      url=r["probe_url"] or r["url"], base_url=r["base_url"],
                      post_key=r["post_key"], row_id=r["id"],
                      known={**(r["known"] or {}), **(r["options"] or {})}, vantage=vantage,
-                     **_policy(r))
+                     seat=bounds["worker"], **_policy(r))
             for r in rows for vantage in fan_out(r["vantages"], r["state"], r["gone_cause"])]
 
 
@@ -179,10 +181,13 @@ def _value_is_url(row: dict[str, Any]) -> bool:
 
 
 def release(conn: Conn, items: Iterable[WorkItem]) -> None:
-    """Give back leases of items that produced no observation (a crawl was cut short)."""
-    items = list(items)
-    for mode in ("listing", "probe"):
-        release_rows(conn, mode, [i.row_id for i in items if i.mode == mode])
+    """Give back leases of items that produced no observation (a crawl was cut short),
+    each only while the seat it was claimed under still holds it (:func:`release_rows`)."""
+    held: dict[tuple[str, int | None], list[int]] = {}
+    for i in items:
+        held.setdefault((i.mode, i.seat), []).append(i.row_id)
+    for (mode, seat), row_ids in held.items():
+        release_rows(conn, mode, row_ids, seat=seat)
 
 
 def lock_targets(conn: Conn, ids: Iterable[int]) -> dict[int, TargetRow]:
@@ -257,7 +262,7 @@ def allocate_ids(conn: Conn, table: str, n: int) -> list[int]:
 
 
 def apply(conn: Conn, changes: Changes,
-          answered: Mapping[str, Collection[int]] | None = None) -> list[Event]:
+          answered: Mapping[str, Mapping[int, int | None]] | None = None) -> list[Event]:
     """Write one batch of changes; returns the events actually stored (with ids).
 
     An event whose ``dedupe_key`` is already stored is skipped. The caller's
@@ -265,10 +270,12 @@ def apply(conn: Conn, changes: Changes,
     (the alerts outbox, through the ``events_stored`` signal) commits with them.
 
     ``answered``: by mode (``listing``: target ids, ``probe``: post ids), the claims
-    the batch's observations answer; only their leases are given back. A row the
-    batch changes without answering its claim (a post a listing saw again, the
-    target of a probed post) keeps its lease: it may be claimed, and in flight,
-    right now. None: no lease is given back.
+    the batch's observations answer, each with the seat it was claimed under; only
+    their leases are given back, and only while that seat holds them (a lease taken
+    back and claimed again by another worker stays that worker's). A row the batch
+    changes without answering its claim (a post a listing saw again, the target of a
+    probed post) keeps its lease: it may be claimed, and in flight, right now. None:
+    no lease is given back.
     """
     posts = {p.id: p for p in changes.posts}  # one row per post, the last state wins
     _insert_posts(conn, [p for p in posts.values() if p.is_new])
@@ -339,32 +346,35 @@ def _write_observations(conn: Conn, observations: list[ObsWrite]) -> None:
 
 
 def _update_rows(conn: Conn, old_posts: list[PostRow], targets: list[TargetRow],
-                 answered: Mapping[str, Collection[int]]) -> None:
+                 answered: Mapping[str, Mapping[int, int | None]]) -> None:
     """Write the changed state of stored posts and of targets; release the leases of
     those whose claim the batch answered (see :func:`apply`)."""
     release = _RELEASE_IF_ANSWERED
     if old_posts:
-        probed = set(answered.get("probe", ()))
+        probed = answered.get("probe", {})
         sets = ", ".join(f"{c} = %s" for c in _POST_MUTABLE)
         with conn.cursor() as cur:
             cur.executemany(
                 f"UPDATE posts SET {sets}, {release} WHERE id = %s",
-                [[_db_value(c, getattr(p, c)) for c in _POST_MUTABLE] + [p.id in probed, p.id]
-                 for p in old_posts],
+                [[_db_value(c, getattr(p, c)) for c in _POST_MUTABLE]
+                 + [p.id in probed, probed.get(p.id), p.id] for p in old_posts],
             )
     if targets:
-        listed = set(answered.get("listing", ()))
+        listed = answered.get("listing", {})
         sets = ", ".join(f"{c} = %s" for c in _TARGET_MUTABLE)
         with conn.cursor() as cur:
             cur.executemany(
                 f"UPDATE targets SET {sets}, {release} WHERE id = %s",
-                [[getattr(t, c) for c in _TARGET_MUTABLE] + [t.id in listed, t.id]
+                [[getattr(t, c) for c in _TARGET_MUTABLE] + [t.id in listed, listed.get(t.id),
+                                                            t.id]
                  for t in {t.id: t for t in targets}.values()],
             )
 
 
-#: The lease clause of a row update: given back when the row's claim was answered.
-_RELEASE_IF_ANSWERED = "lease_until = CASE WHEN %s THEN NULL ELSE lease_until END"
+#: The lease clause of a row update: given back when the row's claim was answered and
+#: the seat it was claimed under still holds it (:func:`release_rows`).
+_RELEASE_IF_ANSWERED = ("lease_until = CASE WHEN %s AND leased_by IS NOT DISTINCT FROM "
+                        "%s::integer THEN NULL ELSE lease_until END")
 
 
 def _insert_events(conn: Conn, events: list[Event]) -> list[Event]:
@@ -417,10 +427,15 @@ def _json_or_none(value: Any) -> Any:
     return None if value is None else Jsonb(value)
 
 
-def release_rows(conn: Conn, mode: str, row_ids: Sequence[int]) -> None:
-    """Give back the leases of targets (``listing``) or posts (``probe``) by row id."""
+def release_rows(conn: Conn, mode: str, row_ids: Sequence[int], *, seat: int | None) -> None:
+    """Give back the leases of targets (``listing``) or posts (``probe``) by row id that
+    ``seat`` still holds: claimed under it (:attr:`WorkItem.seat`), and not taken back
+    and claimed again by another worker since. ``seat`` None gives back only leases that
+    name no holder (a seatless worker's claims; one seatless worker may so give back
+    another's, which nothing can tell apart)."""
     table = "targets" if mode == "listing" else "posts"
-    conn.execute(f"UPDATE {table} SET lease_until = NULL WHERE id = ANY(%s)", (list(row_ids),))
+    conn.execute(f"UPDATE {table} SET lease_until = NULL WHERE id = ANY(%s) "
+                 "AND leased_by IS NOT DISTINCT FROM %s::integer", (list(row_ids), seat))
 
 
 def checked_since(conn: Conn, mode: str, rows: Sequence[tuple[int, datetime]]) -> set[int]:

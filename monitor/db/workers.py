@@ -169,8 +169,9 @@ def hold_seat(conn: psycopg.Connection[Any], seat: int) -> bool:
     :func:`reclaim_dead` can take the seat back (its exclusive try fails), and a
     reclaim under way is waited for. Then the ``workers`` row is looked up in a
     statement of its own (it sees what a reclaim just committed): gone, the seat was
-    taken back and its leases are another worker's now. The recorder commits a
-    batch only when this says True (:class:`~monitor.snapshot.Recorder`).
+    taken back and its leases are another worker's now. The recorder commits the
+    observations of work claimed under ``seat`` only when this says True
+    (:class:`~monitor.snapshot.Recorder`), whatever seat their worker holds now.
     """
     conn.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", (WORKER_LOCK_SPACE, seat))
     return conn.execute("SELECT 1 FROM workers WHERE id = %s", (seat,)).fetchone() is not None

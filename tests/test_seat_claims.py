@@ -1,0 +1,246 @@
+"""Work answers for the seat it was claimed under, not for the seat its worker holds now.
+
+A worker whose presence lock was lost (its lock connection dropped) is a dead worker
+to the others: one of them takes its leases back and checks that work itself. The
+worker then takes a new seat. What it observed for the claims of its old seat must
+not be recorded under the new one (the post would be checked twice in one pass), and
+nothing it gives back may clear a lease that is another worker's now (a third worker
+would claim the row while the second is still checking it).
+
+Real PostgreSQL, real :class:`~monitor.db.workers.Presence` seats, the real claims,
+reclaims and recorders; the clock is a :class:`~monitor.clock.ManualClock`, and a lost
+lock is a terminated presence session, as a dropped connection would leave it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from monitor.clock import ManualClock
+from monitor.db import Database
+from monitor.db import tracking as store
+from monitor.db.workers import Presence, reclaim_dead
+from monitor.observation import Observation, Outcome, PostContent, WorkItem
+from monitor.settings import Settings
+from monitor.signals import batch_fenced
+from monitor.snapshot import Recorder
+from monitor.watchlist import parse_watchlist
+from monitor.worker import Worker
+from tests import test_database_errors
+from tests.test_database_errors import Site
+from tests.test_seat_fence import claimed_under, die, holders
+
+proxy = test_database_errors.proxy
+site = test_database_errors.site
+
+#: Six single-post targets: each is one probe, all claimed in one claim.
+POSTS = [f"http://127.0.0.1:9/p{i}" for i in range(6)]
+WATCHLIST = "[groups.g]\n" + "".join(
+    f'[[groups.g.targets]]\nplatform = "rss"\npost = "{url}"\n' for url in POSTS)
+RAW = {"lease": "10m", "recheck_schedule": "1m,2m,5m", "batch_size": 50}
+LEASE = 600.0
+
+
+def settings() -> Settings:
+    return Settings.load(RAW, environ={})
+
+
+def answer(item: WorkItem, at: datetime) -> Observation:
+    """The probe's answer: the post, unchanged."""
+    obs = Observation(mode=item.mode, platform=item.platform, target_key=item.target_key,
+                      url=item.url, outcome=Outcome.OK, row_id=item.row_id,
+                      post_key=item.post_key, observed_at=at, http_status=200)
+    obs.post = PostContent(key=item.post_key or "", url=item.url, text="hello")
+    return obs
+
+
+def answering(clock: ManualClock, seen: list[str]) -> Any:
+    async def crawl(work: Mapping[str, AsyncIterator[WorkItem]], sink: Any, s: Any) -> None:
+        for items in work.values():
+            async for item in items:
+                seen.append(item.url)
+                await sink(answer(item, clock.now()))
+
+    return crawl
+
+
+def checks(db: Database) -> dict[str, int]:
+    """How many times each post was checked (an unchanged re-check extends its row)."""
+    with db.transaction() as conn:
+        return {r["url"]: r["n"] for r in conn.execute(
+            "SELECT p.url, coalesce(sum(o.repeats), 0)::int AS n FROM posts p "
+            "LEFT JOIN observations o ON o.post_id = p.id GROUP BY p.url")}
+
+
+def leases(db: Database) -> dict[str, int | None]:
+    """Each leased post's holder."""
+    with db.transaction() as conn:
+        return {r["url"]: r["leased_by"] for r in conn.execute(
+            "SELECT url, leased_by FROM posts WHERE lease_until IS NOT NULL")}
+
+
+def synced(db: Database, start: datetime) -> None:
+    """The watchlist's posts, every one due at ``start``."""
+    worker = Worker(db, settings(), answering(ManualClock(start), []), clock=ManualClock(start))
+    worker.sync(parse_watchlist(WATCHLIST).targets)
+    worker.close()
+    with db.transaction() as conn:
+        conn.execute("UPDATE posts SET next_check = %s", (start,))
+
+
+@pytest.mark.parametrize("recording", ["thread", "process"])
+def test_work_claimed_under_a_lost_seat_is_not_recorded_under_the_next_seat(
+        db: Database, recording: str) -> None:
+    """Worker A claims every post under seat 1 and loses its lock; worker B takes A's
+    leases back and checks every post; A takes seat 2 (at its next claim) and hands
+    in its answers: they are fenced out, so each post is checked once, by B."""
+    start = datetime.now(UTC) + timedelta(seconds=1)
+    synced(db, start)
+    clock = ManualClock(start)
+    seen_b: list[str] = []
+    b = Worker(db, settings(), answering(clock, seen_b), clock=clock, recording="thread")
+    seats: list[int | None] = []
+
+    def taken_over() -> None:
+        """A's lock connection drops; B runs its pass meanwhile."""
+        seats.append(a.presence.id)
+        assert seats[0] is not None
+        die(db, seats[0])
+        asyncio.run(b.cycle())
+
+    async def crawl(work: Mapping[str, AsyncIterator[WorkItem]], sink: Any, s: Any) -> None:
+        for items in work.values():
+            held: list[WorkItem] = []
+            async for item in items:  # the next claim, after the last item, takes seat 2
+                if not held:
+                    await asyncio.to_thread(taken_over)
+                held.append(item)
+            for item in held:
+                await sink(answer(item, clock.now()))
+
+    a = Worker(db, settings(), crawl, clock=clock, recording=recording)
+    fenced: list[Observation] = []
+    a.signals.connect(lambda observations: fenced.extend(observations), batch_fenced)
+    try:
+        stats = asyncio.run(a.cycle())
+        assert sorted(seen_b) == sorted(POSTS)  # B checked every post
+        assert a.presence.id not in (None, seats[0])  # A went on under a new seat
+        assert checks(db) == {url: 1 for url in POSTS}
+        assert stats["fenced"] == len(POSTS) and stats["observations"] == 0
+        if recording == "thread":  # the child announces it as settled to its parent
+            assert sorted(o.url for o in fenced) == sorted(POSTS)
+        assert leases(db) == {}
+    finally:
+        a.close()
+        b.close()
+
+
+def test_giving_back_work_whose_lease_was_taken_back_leaves_the_new_holders_lease(
+        db: Database, db_url: str) -> None:
+    """A's leases were taken back (its lock was lost) and B claimed the posts again; A
+    giving back its unobserved work afterwards must leave B's leases alone, or a third
+    worker claims the posts while B is still checking them."""
+    start = datetime.now(UTC) + timedelta(seconds=1)
+    synced(db, start)
+    a, b, c = Presence(db_url, "a"), Presence(db_url, "b"), Presence(db_url, "c")
+    seat_a, seat_b, seat_c = a.ensure(), b.ensure(), c.ensure()
+    assert None not in (seat_a, seat_b, seat_c)
+    try:
+        with db.transaction() as conn:
+            mine = store.claim_due(conn, start, 100, LEASE, worker=seat_a)
+        assert len(mine) == len(POSTS)
+        die(db, seat_a)  # (here only A's lock session ends; its process goes on)
+        with db.transaction() as conn:
+            assert reclaim_dead(conn, seat_b)["posts"] == len(POSTS)
+            theirs = store.claim_due(conn, start, 100, LEASE, worker=seat_b)
+        assert sorted(i.row_id for i in theirs) == sorted(i.row_id for i in mine)
+
+        with db.transaction() as conn:  # A's crawl was cut short: it gives "its" work back
+            store.release(conn, mine)
+        assert leases(db) == {url: seat_b for url in POSTS}
+        with db.transaction() as conn:
+            assert store.claim_due(conn, start, 100, LEASE, worker=seat_c) == []
+    finally:
+        for presence in (a, b, c):
+            presence.close()
+
+
+def test_a_late_answer_leaves_the_lease_its_post_was_claimed_again_under(
+        db: Database) -> None:
+    """A live worker slower than LEASE: its leases ran out and B claimed the posts. A's
+    answers are recorded (A still holds its seat), but the lease given back with them
+    is A's only: B's claims stand until B's own answers end them."""
+    start = datetime.now(UTC) + timedelta(seconds=1)
+    synced(db, start)
+    clock = ManualClock(start)
+    claimed = asyncio.Event()
+    answered = asyncio.Event()
+
+    async def slow(work: Mapping[str, AsyncIterator[WorkItem]], sink: Any, s: Any) -> None:
+        items = [item for its in work.values() async for item in its]
+        claimed.set()
+        await answered.wait()
+        for item in items:
+            await sink(answer(item, clock.now()))
+
+    a = Worker(db, settings(), slow, clock=clock, recording="thread")
+    b = Worker(db, settings(), answering(clock, []), clock=clock, recording="thread")
+
+    async def main() -> dict[str, int | None]:
+        task = asyncio.create_task(a.cycle())
+        await asyncio.wait_for(claimed.wait(), 30)
+        clock.advance(LEASE + 1)  # A's leases ran out; B claims the posts (and holds them)
+        await asyncio.to_thread(lambda: b._claim("rss", clock.now()))
+        held_by_b = leases(db)
+        answered.set()
+        await task
+        return held_by_b
+
+    try:
+        held_by_b = asyncio.run(main())
+        assert held_by_b == {url: b.presence.id for url in POSTS}
+        assert leases(db) == held_by_b  # A's answers left B's claims alone
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_batch_mixing_seats_records_the_held_seats_work_and_fences_the_rest(
+        site: Site, db_url: str) -> None:
+    """A worker's batch may hold answers claimed under its lost seat and under its new
+    one: the lost seat's are fenced (their rows are another worker's now), the new
+    seat's are recorded in the same pass, and only their leases are given back."""
+    lost, new, other = Presence(db_url, "lost"), Presence(db_url, "new"), Presence(db_url, "b")
+    lost_seat, new_seat, other_seat = lost.ensure(), new.ensure(), other.ensure()
+    assert None not in (lost_seat, new_seat, other_seat)
+    old_rows, new_rows = site.rows[:3], site.rows[3:]
+    with site.direct.transaction() as conn:
+        conn.execute("UPDATE targets SET leased_by = %s WHERE id = ANY(%s)",
+                     (lost_seat, [r["id"] for r in old_rows]))
+        conn.execute("UPDATE targets SET leased_by = %s WHERE id = ANY(%s)",
+                     (new_seat, [r["id"] for r in new_rows]))
+    die(site.direct, lost_seat)
+    with site.direct.transaction() as conn:  # taken back; another worker claims those rows
+        assert reclaim_dead(conn, other_seat)["targets"] == 3
+        conn.execute("UPDATE targets SET lease_until = now() + interval '1 hour', "
+                     "leased_by = %s WHERE id = ANY(%s)",
+                     (other_seat, [r["id"] for r in old_rows]))
+    answers = site.observations()
+    batch = (claimed_under(answers[:3], lost_seat) + claimed_under(answers[3:], new_seat))
+    fenced: list[Observation] = []
+    recorder = Recorder(site.direct, settings())
+    recorder.signals.connect(lambda observations: fenced.extend(observations), batch_fenced)
+    try:
+        recorder.record(batch)
+        assert recorder.stats["fenced"] == 3 and recorder.stats["observations"] == 3
+        assert sorted(o.row_id for o in fenced) == sorted(r["id"] for r in old_rows)
+        assert site.counts() == {"posts": 3, "versions": 3, "listings": 3, "leased": 3}
+        assert holders(site.direct) == [other_seat] * 3  # the other worker's leases stand
+    finally:
+        for presence in (lost, new, other):
+            presence.close()
