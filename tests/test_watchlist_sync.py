@@ -406,3 +406,38 @@ def test_the_idle_look_up_is_planned_for_its_platform_every_time(db: Database) -
             assert continuous.next_due(conn, T0 - timedelta(1), "mastodon") == T0
         prepared = conn.execute("SELECT statement FROM pg_prepared_statements").fetchall()
     assert not [r for r in prepared if "least(" in r["statement"]]
+
+
+def reltuples(db: Database) -> dict[str, float]:
+    """The planner's row counts of targets and posts (-1: never analysed)."""
+    with db.transaction() as conn:
+        return {r["relname"]: r["reltuples"] for r in conn.execute(
+            "SELECT relname, reltuples FROM pg_class WHERE relname IN ('targets', 'posts')")}
+
+
+def single_posts(n: int) -> list[Target]:
+    return [Target(group="g", platform="rss", kind="post", value=f"https://x.example/p/{i}",
+                   base_url=None, interval=600.0, tags=()) for i in range(n)]
+
+
+def test_a_sync_that_writes_many_rows_leaves_the_planner_fresh_statistics(
+        db: Database) -> None:
+    """Stale statistics made each claim read and sort every due post (a cycle quadratic
+    in its posts): a sync writing more than autovacuum's threshold analyses the tables
+    in its own transaction, and the claim then walks the ``next_check`` index."""
+    assert reltuples(db) == {"targets": -1, "posts": -1}  # fresh: never analysed
+    sync(db, single_posts(400))
+    assert reltuples(db) == {"targets": 400, "posts": 400}
+    with db.transaction() as conn:
+        plan = "\n".join(r["QUERY PLAN"] for r in conn.execute(
+            "EXPLAIN SELECT id FROM posts WHERE next_check <= %s "
+            "ORDER BY next_check LIMIT 10", (T0,)))
+    assert "posts_due" in plan and "Sort" not in plan, plan
+
+
+def test_a_sync_of_a_few_rows_leaves_the_statistics_to_autovacuum(db: Database) -> None:
+    sync(db, single_posts(20))  # 40 rows: not over the 50 autovacuum waits for
+    assert reltuples(db) == {"targets": -1, "posts": -1}
+    sync(db, single_posts(1000))
+    sync(db, single_posts(1030))  # 60 rows more: under 50 + 10% of 1,000
+    assert reltuples(db) == {"targets": 1000, "posts": 1000}
