@@ -62,6 +62,7 @@ from . import recorder_child
 from .db import Database
 from .db import tracking as store
 from .errors import StorageUnavailable, TakedownError
+from .holding import CHUNK_BYTES, QUEUE_BYTES, ByteQueue, weight
 from .observation import Observation
 from .settings import Settings
 from .signals import SignalManager, batch_committed, events_stored
@@ -96,8 +97,8 @@ class _Child:
     def __init__(self, start: recorder_child.Start, max_queue: int) -> None:
         #: Chunks of observations (never more than about ``max_queue`` of them in all),
         #: flush markers, and None at the end.
-        self.queue: queue.Queue[list[Observation] | _Flush | None] = queue.Queue(
-            max(1, max_queue // _CHUNK))
+        self.queue: queue.Queue[list[Observation] | _Flush | None] = ByteQueue(
+            max_queue // _CHUNK, QUEUE_BYTES)
         self.abort: Any = _SPAWN.Event()
         #: Set by the reader when the child is gone (whatever the reason).
         self.gone = threading.Event()
@@ -147,6 +148,7 @@ class RecorderProcess:
         self._child: _Child | None = None
         #: Observations not yet handed to the sender (see :meth:`put`).
         self._chunk: list[Observation] = []
+        self._chunk_bytes = 0  # the bodies it holds (monitor.holding.weight)
         self._lock = threading.Lock()
         self._tokens = itertools.count(1)
         self._flushed: dict[int, dict[str, int]] = {}
@@ -181,14 +183,20 @@ class RecorderProcess:
         if child.abort.is_set():
             raise Aborted("the recorder was stopped; this observation is not recorded")
         with self._lock:
-            if len(self._chunk) >= _CHUNK and not self._hand_over(child):
+            if self._chunk_full() and not self._hand_over(child):
                 return False
             self._chunk.append(obs)
-            if len(self._chunk) >= _CHUNK:
+            self._chunk_bytes += weight(obs)
+            if self._chunk_full():
                 self._hand_over(child)
             elif len(self._chunk) == 1:
                 self._chunk_started()
         return True
+
+    def _chunk_full(self) -> bool:
+        """A chunk goes at :data:`_CHUNK` observations, or sooner by the bodies it
+        holds (:data:`~monitor.holding.CHUNK_BYTES`)."""
+        return len(self._chunk) >= _CHUNK or self._chunk_bytes >= CHUNK_BYTES
 
     def _chunk_started(self) -> None:
         """A new chunk: send it after _CHUNK_WAIT even if it does not fill."""
@@ -213,7 +221,7 @@ class RecorderProcess:
             child.queue.put_nowait(self._chunk)
         except queue.Full:
             return False
-        self._chunk = []
+        self._chunk, self._chunk_bytes = [], 0
         return True
 
     async def aput(self, obs: Observation) -> None:
@@ -235,7 +243,7 @@ class RecorderProcess:
         token = next(self._tokens)
         try:
             with self._lock:
-                chunk, self._chunk = self._chunk, []
+                chunk, self._chunk, self._chunk_bytes = self._chunk, [], 0
             if chunk:
                 child.queue.put(chunk, timeout=timeout)
             child.queue.put(_Flush(token, timeout), timeout=max(0.0, deadline - time.monotonic()))

@@ -39,6 +39,7 @@ from .db import Connection, Database, workers
 from .db import tracking as store
 from .errors import StorageUnavailable
 from .events import Event
+from .holding import BATCH_BYTES, QUEUE_BYTES, ByteQueue, weight
 from .lifecycle import Lifecycle, PostRow, PostState, Rules, window_start
 from .observation import Observation, Outcome, PostContent, sanitise
 from .settings import Settings
@@ -326,7 +327,8 @@ class BackgroundRecorder:
         self.max_wait = max_wait
         self.spool = spool
         self.close_timeout = close_timeout
-        self.queue: queue.Queue[Observation | None] = queue.Queue(maxsize=max_queue)
+        #: Bounded by count and by the bodies held (:mod:`monitor.holding`).
+        self.queue: queue.Queue[Observation | None] = ByteQueue(max_queue, QUEUE_BYTES)
         self.error: BaseException | None = None
         #: Observations written to the spool by this writer.
         self.spooled = 0
@@ -405,9 +407,11 @@ class BackgroundRecorder:
             batch: list[Observation] = []
             item = self._next(None)
             deadline = time.monotonic() + self.max_wait
+            held = 0  # a batch is one transaction's worth by count and by bodies
             while item is not None:
                 batch.append(item)
-                if len(batch) >= self.batch_size:
+                held += weight(item)
+                if len(batch) >= self.batch_size or held >= BATCH_BYTES:
                     break
                 try:
                     item = self._next(max(0.0, deadline - time.monotonic()))
