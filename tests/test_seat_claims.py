@@ -34,6 +34,7 @@ from monitor.worker import Worker
 from tests import test_database_errors
 from tests.test_database_errors import Site
 from tests.test_seat_fence import claimed_under, die, holders
+from tests.test_workers_scale import checks
 
 proxy = test_database_errors.proxy
 site = test_database_errors.site
@@ -67,14 +68,6 @@ def answering(clock: ManualClock, seen: list[str]) -> Any:
                 await sink(answer(item, clock.now()))
 
     return crawl
-
-
-def checks(db: Database) -> dict[str, int]:
-    """How many times each post was checked (an unchanged re-check extends its row)."""
-    with db.transaction() as conn:
-        return {r["url"]: r["n"] for r in conn.execute(
-            "SELECT p.url, coalesce(sum(o.repeats), 0)::int AS n FROM posts p "
-            "LEFT JOIN observations o ON o.post_id = p.id GROUP BY p.url")}
 
 
 def leases(db: Database) -> dict[str, int | None]:
