@@ -111,10 +111,12 @@ class Worker:
             await writer.aput(obs)
 
         crawl_stats: object = None
+        renewing = asyncio.ensure_future(self._renewing(pending))
         try:
             if work:
                 crawl_stats = await self.crawl(work, sink, self.settings)
         finally:
+            renewing.cancel()
             await asyncio.to_thread(writer.close)
             self._writer = None
             if pending:
@@ -224,6 +226,20 @@ class Worker:
     def _next_due(self, platform: str, now: datetime) -> datetime | None:
         with self.db.transaction() as conn:
             return continuous.next_due(conn, now, platform, self.groups)
+
+    async def _renewing(self, pending: dict[PendingKey, WorkItem]) -> None:
+        """Every LEASE/3 while a cycle crawls, renew the leases of its work in flight,
+        as the continuous loop's chores do: a live worker's claims stay its own however
+        long an item waits (a host's pause, a Retry-After), instead of running out after
+        LEASE and being claimed and checked again by another worker."""
+        every = float(self.settings["LEASE"]) / 3
+        while True:
+            await asyncio.sleep(every)
+            if pending:
+                try:
+                    await asyncio.to_thread(self._renew, list(pending.values()))
+                except StorageUnavailable:
+                    continue  # logged once by the health tracker; the next turn retries
 
     def _renew(self, items: list[WorkItem]) -> None:
         """Renew the leases of ``items`` still held by the seat each was claimed under."""

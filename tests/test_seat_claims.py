@@ -237,3 +237,35 @@ def test_a_batch_mixing_seats_records_the_held_seats_work_and_fences_the_rest(
     finally:
         for presence in (lost, new, other):
             presence.close()
+
+
+def test_a_cycle_renews_the_leases_of_its_work_in_flight(db: Database) -> None:
+    """A crawl that outlasts LEASE (an item waiting out a host's pause or a Retry-After):
+    the cycle renews its leases every LEASE/3, as the continuous loop does, so another
+    worker claims none of its posts meanwhile and each is checked once. Before, the
+    leases ran out under the live worker and the posts were claimed again."""
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    synced(db, start)  # every post due now
+    short = Settings.load({**RAW, "lease": 0.6}, environ={})
+    taken: list[WorkItem] = []
+
+    def another_worker_claims() -> list[WorkItem]:
+        with db.transaction() as conn:
+            return store.claim_due(conn, datetime.now(UTC), 50, LEASE, None, None)
+
+    async def slow(work: Mapping[str, AsyncIterator[WorkItem]], sink: Any, s: Any) -> None:
+        items = [item for its in work.values() async for item in its]
+        await asyncio.sleep(1.5)  # 2.5 leases
+        taken.extend(await asyncio.to_thread(another_worker_claims))
+        for item in items:
+            await sink(answer(item, datetime.now(UTC)))
+
+    worker = Worker(db, short, slow, recording="thread")
+    try:
+        stats = asyncio.run(worker.cycle())
+    finally:
+        worker.close()
+    assert stats["claimed"] == len(POSTS)
+    assert [i.url for i in taken] == []
+    assert checks(db) == {url: 1 for url in POSTS}
+    assert leases(db) == {}
