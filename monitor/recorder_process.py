@@ -81,7 +81,7 @@ _CHUNK_WAIT = 0.05
 
 
 #: An observation's lease: (mode, row id, the seat it was claimed under).
-_Key = tuple[str, int, int | None]
+_Key = store.Lease
 
 
 @dataclasses.dataclass(frozen=True)
@@ -381,15 +381,11 @@ class RecorderProcess:
     def _lost(self, lost: Counter[_Key]) -> None:
         """Give back the leases of observations the child never committed (those their
         claim's seat still holds)."""
-        held: dict[tuple[str, int | None], list[int]] = {}
-        for mode, row_id, seat in lost:
-            held.setdefault((mode, seat), []).append(row_id)
         log.error("the recorder process ended with %d observation(s) not recorded; their "
                   "leases are given back, so they are checked again", sum(lost.values()))
         try:
             with self.db.transaction() as conn:
-                for (mode, seat), ids in held.items():
-                    store.release_rows(conn, mode, ids, seat=seat)
+                store.release_leases(conn, lost)
         except StorageUnavailable:
             log.info("database unavailable: those leases run out by themselves")
 

@@ -246,8 +246,10 @@ def _duplicates(entries: Iterable[tuple[Loc, TargetEntry]]) -> Problems:
     for loc, entry in entries:
         key = target_key(entry.platform, entry.kind, entry.value,
                          entry.base_url or entry.implied_base_url)
-        first = first_seen.setdefault(key, loc)
-        if first is not loc:
+        first = first_seen.get(key)
+        if first is None:
+            first_seen[key] = loc
+        else:
             problems.append((dotted(loc), f"duplicate target {key}: already listed at "
                              f"{dotted(first)}; remove one of them"))
     return problems

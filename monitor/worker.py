@@ -244,12 +244,8 @@ class Worker:
     def _renew(self, items: list[WorkItem]) -> None:
         """Renew the leases of ``items`` still held by the seat each was claimed under."""
         until = self.clock.now() + timedelta(seconds=float(self.settings["LEASE"]))
-        by_seat: dict[int | None, list[WorkItem]] = {}
-        for item in items:
-            by_seat.setdefault(item.seat, []).append(item)
         with self.db.transaction() as conn:
-            for seat, held in by_seat.items():
-                continuous.renew(conn, held, until, seat)
+            continuous.renew(conn, items, until)
 
 
 async def run_daemon(worker: Worker, *, reload: Reload | None = None,

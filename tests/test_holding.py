@@ -170,14 +170,3 @@ def test_the_bounds_hold_a_handful_of_the_largest_bodies() -> None:
     assert holding.BATCH_BYTES // largest + 1 == 4
     assert holding.QUEUE_BYTES // largest + 1 == 14
 
-
-def eventually(condition: object, timeout: float = 10.0) -> bool:
-    """Poll ``condition`` until true (or ``timeout``); whether it became true."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True

@@ -16,30 +16,25 @@ import psycopg
 from psycopg import sql
 
 from ..observation import WorkItem
+from .tracking import by_seat
 
 Conn = psycopg.Connection[Any]
 
 
-def _ids(items: Iterable[WorkItem]) -> tuple[list[int], list[int]]:
-    items = list(items)
-    return ([i.row_id for i in items if i.mode == "listing"],
-            [i.row_id for i in items if i.mode == "probe"])
-
-
-def renew(conn: Conn, items: Iterable[WorkItem], until: datetime, worker: int | None) -> int:
-    """Extend the leases of ``items`` held by ``worker`` to ``until``; returns how many
-    were still its own. A lease given up meanwhile (the observation was recorded, or
-    the lease was taken back) is not taken again."""
-    targets, posts = _ids(items)
+def renew(conn: Conn, items: Iterable[WorkItem], until: datetime) -> int:
+    """Extend the leases of ``items`` to ``until``, each only while the seat it was
+    claimed under (:attr:`WorkItem.seat`) still holds it; returns how many were. A
+    lease given up meanwhile (the observation was recorded, or the lease was taken
+    back) is not taken again."""
     renewed = 0
-    for table, ids in (("targets", targets), ("posts", posts)):
-        if ids:
-            cur = conn.execute(
-                sql.SQL("UPDATE {} SET lease_until = %s WHERE id = ANY(%s) AND lease_until "
-                        "IS NOT NULL AND leased_by IS NOT DISTINCT FROM %s").format(
-                    sql.Identifier(table)),
-                (until, ids, worker))
-            renewed += cur.rowcount
+    for (mode, seat), ids in by_seat((i.mode, i.row_id, i.seat) for i in items).items():
+        table = "targets" if mode == "listing" else "posts"
+        cur = conn.execute(
+            sql.SQL("UPDATE {} SET lease_until = %s WHERE id = ANY(%s) AND lease_until "
+                    "IS NOT NULL AND leased_by IS NOT DISTINCT FROM %s").format(
+                sql.Identifier(table)),
+            (until, ids, seat))
+        renewed += cur.rowcount
     return renewed
 
 

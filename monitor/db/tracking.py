@@ -180,13 +180,28 @@ def _value_is_url(row: dict[str, Any]) -> bool:
     return declared if declared is not None else bool(row["single_post"])
 
 
+#: A claim's lease: (mode, row id, the seat it was claimed under).
+Lease = tuple[str, int, int | None]
+
+
+def by_seat(leases: Iterable[Lease]) -> dict[tuple[str, int | None], list[int]]:
+    """Row ids by (mode, the seat they were claimed under): what one statement gives
+    back or renews."""
+    held: dict[tuple[str, int | None], list[int]] = {}
+    for mode, row_id, seat in leases:
+        held.setdefault((mode, seat), []).append(row_id)
+    return held
+
+
 def release(conn: Conn, items: Iterable[WorkItem]) -> None:
     """Give back leases of items that produced no observation (a crawl was cut short),
     each only while the seat it was claimed under still holds it (:func:`release_rows`)."""
-    held: dict[tuple[str, int | None], list[int]] = {}
-    for i in items:
-        held.setdefault((i.mode, i.seat), []).append(i.row_id)
-    for (mode, seat), row_ids in held.items():
+    release_leases(conn, ((i.mode, i.row_id, i.seat) for i in items))
+
+
+def release_leases(conn: Conn, leases: Iterable[Lease]) -> None:
+    """:func:`release_rows` for each (mode, seat) of ``leases``."""
+    for (mode, seat), row_ids in by_seat(leases).items():
         release_rows(conn, mode, row_ids, seat=seat)
 
 
