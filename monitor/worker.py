@@ -240,6 +240,9 @@ class Worker:
                     await asyncio.to_thread(self._renew, list(pending.values()))
                 except StorageUnavailable:
                     continue  # logged once by the health tracker; the next turn retries
+                except Exception as exc:  # never ends the renewals (the chores' rule)
+                    log.error("renewing the leases in flight failed: %r; the next turn "
+                              "retries", exc)
 
     def _renew(self, items: list[WorkItem]) -> None:
         """Renew the leases of ``items`` still held by the seat each was claimed under."""

@@ -15,6 +15,7 @@ lock is a terminated presence session, as a dropped connection would leave it.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from monitor.clock import ManualClock
 from monitor.db import Database
 from monitor.db import tracking as store
 from monitor.db.workers import Presence, reclaim_dead
+from monitor.errors import StorageUnavailable
 from monitor.observation import Observation, Outcome, PostContent, WorkItem
 from monitor.settings import Settings
 from monitor.signals import batch_fenced
@@ -269,3 +271,43 @@ def test_a_cycle_renews_the_leases_of_its_work_in_flight(db: Database) -> None:
     assert [i.url for i in taken] == []
     assert checks(db) == {url: 1 for url in POSTS}
     assert leases(db) == {}
+
+
+def test_a_failed_renewal_is_logged_and_the_next_one_still_runs(
+        db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The database away at one turn, a bug at the next: the renewals go on (the
+    continuous chores' rule), so the leases still never run out under the crawl."""
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    synced(db, start)
+    short = Settings.load({**RAW, "lease": 0.6}, environ={})
+    taken: list[WorkItem] = []
+    faults = [StorageUnavailable("away"), RuntimeError("a bug")]
+
+    async def slow(work: Mapping[str, AsyncIterator[WorkItem]], sink: Any, s: Any) -> None:
+        items = [item for its in work.values() async for item in its]
+        await asyncio.sleep(1.5)
+        with db.transaction() as conn:
+            taken.extend(store.claim_due(conn, datetime.now(UTC), 50, LEASE, None, None))
+        for item in items:
+            await sink(answer(item, datetime.now(UTC)))
+
+    worker = Worker(db, short, slow, recording="thread")
+    renew = worker._renew
+
+    def failing(items: list[WorkItem]) -> None:
+        if faults:
+            raise faults.pop(0)
+        renew(items)
+
+    monkeypatch.setattr(worker, "_renew", failing)
+    try:
+        with caplog.at_level(logging.ERROR, logger="monitor.worker"):
+            asyncio.run(worker.cycle())
+    finally:
+        worker.close()
+    assert faults == []  # both turns failed
+    assert [i.url for i in taken] == []
+    assert checks(db) == {url: 1 for url in POSTS}
+    assert [r.getMessage() for r in caplog.records
+            if "renewing the leases" in r.getMessage()] == [
+        "renewing the leases in flight failed: RuntimeError('a bug'); the next turn retries"]
