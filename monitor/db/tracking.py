@@ -366,14 +366,7 @@ def _update_rows(conn: Conn, old_posts: list[PostRow], targets: list[TargetRow],
     those whose claim the batch answered (see :func:`apply`)."""
     release = _RELEASE_IF_ANSWERED
     if old_posts:
-        probed = answered.get("probe", {})
-        sets = ", ".join(f"{c} = %s" for c in _POST_MUTABLE)
-        with conn.cursor() as cur:
-            cur.executemany(
-                f"UPDATE posts SET {sets}, {release} WHERE id = %s",
-                [[_db_value(c, getattr(p, c)) for c in _POST_MUTABLE]
-                 + [p.id in probed, probed.get(p.id), p.id] for p in old_posts],
-            )
+        _update_posts(conn, old_posts, answered.get("probe", {}))
     if targets:
         listed = answered.get("listing", {})
         sets = ", ".join(f"{c} = %s" for c in _TARGET_MUTABLE)
@@ -390,6 +383,32 @@ def _update_rows(conn: Conn, old_posts: list[PostRow], targets: list[TargetRow],
 #: the seat it was claimed under still holds it (:func:`release_rows`).
 _RELEASE_IF_ANSWERED = ("lease_until = CASE WHEN %s AND leased_by IS NOT DISTINCT FROM "
                         "%s::integer THEN NULL ELSE lease_until END")
+
+
+def _update_posts(conn: Conn, posts: list[PostRow], probed: Mapping[int, int | None]) -> None:
+    """Write the batch's stored posts in one statement: COPY into a temporary table,
+    then one UPDATE joined to it. One statement, so the rollup trigger runs once for
+    the batch (migration 020), not once per post; a probe answered under the seat that
+    claimed it gives its lease back."""
+    conn.execute(_POST_UPDATES)
+    with conn.cursor().copy(
+        f"COPY _post_updates (id, {', '.join(_POST_MUTABLE)}, answered, seat) FROM STDIN"
+    ) as copy:
+        for p in posts:
+            copy.write_row([p.id, *(_db_value(c, getattr(p, c)) for c in _POST_MUTABLE),
+                            p.id in probed, probed.get(p.id)])
+    conn.execute(_UPDATE_POSTS)
+    conn.execute("DROP TABLE pg_temp._post_updates")
+
+
+_POST_UPDATES = (
+    "CREATE TEMPORARY TABLE _post_updates ON COMMIT DROP AS SELECT id, "
+    + ", ".join(_POST_MUTABLE)
+    + ", NULL::boolean AS answered, NULL::integer AS seat FROM posts WITH NO DATA")
+_UPDATE_POSTS = (
+    "UPDATE posts p SET " + ", ".join(f"{c} = u.{c}" for c in _POST_MUTABLE)
+    + ", lease_until = CASE WHEN u.answered AND p.leased_by IS NOT DISTINCT FROM u.seat "
+    "THEN NULL ELSE p.lease_until END FROM _post_updates u WHERE p.id = u.id")
 
 
 def _insert_events(conn: Conn, events: list[Event]) -> list[Event]:

@@ -185,6 +185,38 @@ def test_a_post_touched_by_rechecks_only_is_not_recounted(db: Database) -> None:
     assert before == after
 
 
+def test_one_statement_recounts_just_the_posts_it_moved(db: Database) -> None:
+    """The recorder writes a batch's posts in one UPDATE (a first check learns each new
+    post's publication time): the statement trigger recounts the posts whose start
+    moved, in their new day, and leaves the others' rows alone."""
+    with db.transaction() as conn:
+        rows = Rows(conn)
+        target = rows.target()
+        moved = [rows.post(target, published=None, first_seen=at(86400 * 2))
+                 for _ in range(3)]
+        kept = rows.post(target)
+        before = conn.execute("SELECT xmin::text AS x FROM stats_post_state"
+                              " WHERE post_id = %s", (kept,)).fetchone()
+    with db.transaction() as conn:
+        conn.execute("SET LOCAL track_functions = 'pl'")  # counts calls in this transaction
+        updated = conn.execute(
+            "UPDATE posts SET last_visible_at = %s, published_at = CASE WHEN id = ANY(%s)"
+            " THEN %s ELSE published_at END WHERE target_id = %s",
+            (at(999), moved, at(-86400), target)).rowcount
+        assert updated == 4
+        refreshes = conn.execute("SELECT pg_stat_get_xact_function_calls("
+                                 "'stats_posts_refresh'::regproc) AS n").fetchone()["n"]
+        assert refreshes == 1  # once for the statement, not once per moved post
+        after = conn.execute("SELECT xmin::text AS x FROM stats_post_state"
+                             " WHERE post_id = %s", (kept,)).fetchone()
+        days = {r["post_id"]: r["day"] for r in conn.execute(
+            "SELECT post_id, day FROM stats_post_state WHERE post_id = ANY(%s)", (moved,))}
+    assert before == after
+    assert days == {p: (T0 - timedelta(days=1)).date() for p in moved}
+    _assert_all_same(db, [StatsFilter(), StatsFilter(since=at(-86400)),
+                          StatsFilter(until=at(86400 * 2 + 5))])
+
+
 @pytest.mark.parametrize(("since", "until", "first", "end", "edges"), [
     (None, None, None, None, 0),
     (T0.replace(hour=0), None, T0.date(), None, 0),
