@@ -292,8 +292,8 @@ class WorkItem:
     #: Where the request leaves from (a proxy with a country): None is this machine,
     #: the ``VANTAGE`` setting (:mod:`monitor.vantage`).
     vantage: Vantage | None = None
-    #: The worker seat (``workers.id``) this work was claimed under; None: claimed
-    #: without one (``claim_due``'s ``worker``).
+    #: The worker seat (``workers.id``) this work was claimed under, or a seatless
+    #: worker's negative token; None: claimed for nobody (``claim_due``'s ``worker``).
     seat: int | None = None
 
 
@@ -331,7 +331,7 @@ class Observation:
     observed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     elapsed_ms: float | None = None
     #: The seat of the claim this answers (:attr:`WorkItem.seat`, set by the worker):
-    #: recorded only while that seat is a worker's. None: no seat to check.
+    #: recorded only while that seat is a worker's. None or a token: no seat to check.
     seat: int | None = None
 
     def reported(self) -> Observation:

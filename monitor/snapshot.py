@@ -243,7 +243,7 @@ class Recorder:
         with self.db.transaction() as conn:
             # The seat fence, per claim-time seat: each held until the commit, so no
             # reclaim comes between (a batch mixes seats after its worker took a new one).
-            seats = sorted({o.seat for o in observations if o.seat is not None})
+            seats = sorted({o.seat for o in observations if workers.is_seat(o.seat)})
             taken = frozenset(s for s in seats if not workers.hold_seat(conn, s))
             if taken:
                 raise SeatTaken(taken)

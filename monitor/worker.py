@@ -210,11 +210,12 @@ class Worker:
         except StorageUnavailable:
             log.info("database unavailable: %d lease(s) run out by themselves", len(items))
 
-    def _seat(self) -> int | None:
-        """:meth:`Presence.ensure`, one thread at a time: claims of several platforms run
-        in threads side by side, and two at once would each take a new seat."""
+    def _seat(self) -> int:
+        """:meth:`Presence.holder` (the seat, or the seatless token), one thread at a
+        time: claims of several platforms run in threads side by side, and two at once
+        would each take a new seat."""
         with self._seat_lock:
-            return self.presence.ensure()
+            return self.presence.holder()
 
     def _claim(self, platform: str, now: datetime, limit: int | None = None) -> list[WorkItem]:
         me = self._seat()

@@ -241,6 +241,50 @@ def test_a_batch_mixing_seats_records_the_held_seats_work_and_fences_the_rest(
             presence.close()
 
 
+def test_seatless_workers_give_back_and_record_their_own_leases_only(
+        db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    """Two workers that cannot take a seat (their presence connection is refused): A's
+    leases ran out and B claimed the posts. A giving back its unobserved work must
+    leave B's leases alone, and B's answers are recorded (a seatless claim is never
+    fenced) and end B's leases. Before, both claimed for nobody (NULL), and A's give
+    back cleared B's leases: a third worker would check the posts again."""
+    start = datetime.now(UTC) + timedelta(seconds=1)
+    synced(db, start)
+    clock = ManualClock(start)
+    a = Worker(db, settings(), answering(clock, []), clock=clock, recording="thread")
+    b = Worker(db, settings(), answering(clock, []), clock=clock, recording="thread")
+    for worker, name in ((a, "a"), (b, "b")):
+        worker.presence = Presence("postgresql://postgres@127.0.0.1:9/none", name)
+    try:
+        with caplog.at_level(logging.INFO, logger="monitor.db.workers"):
+            mine = a._claim("rss", clock.now())
+            clock.advance(LEASE + 1)  # A's leases ran out; B claims the posts
+            theirs = b._claim("rss", clock.now())
+        assert a.presence.id is None and b.presence.id is None
+        assert sorted(i.row_id for i in theirs) == sorted(i.row_id for i in mine)
+        held_by_b = leases(db)
+        assert set(held_by_b) == set(POSTS)
+
+        a._release(mine)  # A's crawl was cut short: it gives "its" work back
+        assert leases(db) == held_by_b
+        seat_a, seat_b = mine[0].seat, theirs[0].seat  # tokens of their own, no seats
+        assert seat_a is not None and seat_b is not None and seat_a != seat_b
+        assert held_by_b == {url: seat_b for url in POSTS}
+        with db.transaction() as conn:
+            assert store.claim_due(conn, clock.now(), 100, LEASE) == []
+
+        recorder = Recorder(db, settings())
+        answers = [answer(i, clock.now()) for i in theirs]
+        for obs, item in zip(answers, theirs, strict=True):
+            obs.seat = item.seat  # as the worker's sink stamps it
+        recorder.record(answers)
+        assert recorder.stats["observations"] == len(POSTS) and recorder.stats["fenced"] == 0
+        assert leases(db) == {}
+    finally:
+        a.close()
+        b.close()
+
+
 def test_a_cycle_renews_the_leases_of_its_work_in_flight(db: Database) -> None:
     """A crawl that outlasts LEASE (an item waiting out a host's pause or a Retry-After):
     the cycle renews its leases every LEASE/3, as the continuous loop does, so another

@@ -228,16 +228,17 @@ def test_a_worker_killed_mid_pass_has_its_posts_checked_once_by_the_survivor(
     survivor.close()
 
 
-def test_a_lease_without_a_worker_runs_out_by_time_alone(synced: tuple[Database, datetime]
-                                                           ) -> None:
+@pytest.mark.parametrize("holder", [None, -12345], ids=["nobody", "seatless-token"])
+def test_a_lease_without_a_worker_runs_out_by_time_alone(synced: tuple[Database, datetime],
+                                                         holder: int | None) -> None:
     """A claim made without a seat (the worker could not hold its presence lock) names
-    no holder: nobody can tell its worker died, so its posts wait out LEASE, then the
-    next worker checks them, once."""
+    no seat, only its worker's token (or nobody): nobody can tell that worker died, so
+    its posts wait out LEASE, then the next worker checks them, once."""
     db, start = synced
     all_due(db, start)
     with db.transaction() as conn:
-        claimed = store.claim_due(conn, start, 30, 600.0, worker=None)
-    assert len(claimed) == 30 and set(leases(db).values()) == {None}
+        claimed = store.claim_due(conn, start, 30, 600.0, worker=holder)
+    assert len(claimed) == 30 and set(leases(db).values()) == {holder}
 
     clock = ManualClock(start)
     seen: list[str] = []

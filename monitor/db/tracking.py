@@ -75,9 +75,10 @@ def claim_due(
     *, worker: int | None = None, vantages: Mapping[str, Vantage] | None = None,
 ) -> list[WorkItem]:
     """Claim up to ``limit`` due items (listings first), leasing them for ``lease`` s
-    to ``worker`` (its ``workers.id``; None: a holder nobody can tell, whose lease
-    only runs out by time). Each item carries that seat (:attr:`WorkItem.seat`): what
-    answers it is recorded, and its lease given back, only as that seat's.
+    to ``worker`` (its ``workers.id``, or a seatless worker's negative token; None: a
+    holder nobody can tell, whose lease only runs out by time). Each item carries that
+    seat (:attr:`WorkItem.seat`): what answers it is recorded, and its lease given
+    back, only as that seat's.
 
     ``FOR UPDATE SKIP LOCKED`` lets several workers share the queue; an item whose
     lease ran out (its worker died) is due again. Each claim is one UPDATE that

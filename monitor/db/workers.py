@@ -15,11 +15,12 @@ Outages met on the way are logged by :mod:`monitor.db.health`.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeGuard
 
 import psycopg
 
@@ -29,7 +30,7 @@ from .health import _driver_error, _is_outage, _reason, storage_faults
 log = logging.getLogger(__name__)
 
 __all__ = ["CHORE_LOCK_SPACE", "CONNECT_TIMEOUT", "SEAT_RETRY", "WORKER_LOCK_SPACE", "Presence",
-           "hold_seat", "one_worker", "reclaim_dead"]
+           "hold_seat", "is_seat", "one_worker", "reclaim_dead"]
 
 #: First key of the two-key advisory locks that say a worker is alive (the second is
 #: its ``workers.id``); two-key locks never collide with one-key ones (migrations').
@@ -53,8 +54,10 @@ class Presence:
     other workers may already have taken this worker's leases: :meth:`ensure`
     then takes a new seat rather than claim the old one's identity again. A worker
     that cannot take a seat (the server refuses one more connection) still works:
-    its claims carry no holder and run out after ``LEASE``, as they did before
-    seats existed; it tries again after :data:`SEAT_RETRY` seconds.
+    its claims run out after ``LEASE``, as they did before seats existed, and it tries
+    again after :data:`SEAT_RETRY` seconds. Meanwhile they carry its :attr:`token`, a
+    negative number of its own that is no worker's id (never reclaimed nor fenced), so
+    what it gives back clears its own leases only, never another seatless worker's.
     """
 
     def __init__(self, url: str, name: str,
@@ -67,6 +70,8 @@ class Presence:
         self._retry_at = 0.0
         self._seatless = False
         self._closed = False
+        #: Whom this process's claims are leased to while it has no seat (:meth:`holder`).
+        self.token = -1 - secrets.randbelow(2**31 - 1)
 
     def ensure(self) -> int | None:
         """The worker's id, with its lock held: registers on first use, and again after
@@ -107,6 +112,12 @@ class Presence:
             self._seatless = False
             log.warning("worker %s holds its presence lock again (id %d)", self.name, self.id)
         return self.id
+
+    def holder(self) -> int:
+        """Whom a claim made now is leased to: this worker's seat (:meth:`ensure`), or
+        while it has none, its :attr:`token`."""
+        seat = self.ensure()
+        return self.token if seat is None else seat
 
     def _register(self) -> int:
         info = psycopg.conninfo.conninfo_to_dict(self.url)
@@ -160,6 +171,12 @@ class Presence:
         conn, self._conn, self.id = self._conn, None, None
         if conn is not None:
             conn.close()
+
+
+def is_seat(holder: int | None) -> TypeGuard[int]:
+    """Whether a lease's holder is a worker's seat (a ``workers.id``), not a seatless
+    worker's token (:attr:`Presence.token`, negative) nor nobody."""
+    return holder is not None and holder > 0
 
 
 def hold_seat(conn: psycopg.Connection[Any], seat: int) -> bool:
