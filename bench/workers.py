@@ -73,11 +73,13 @@ _CYCLE = re.compile(r"cycle \d+: (\{.*?\}) \(crawl:")
 _CHECKED = re.compile(r"checked (\d+) item\(s\), recorded (\d+) observation")
 
 
-def watchlist(site: StaticSite, n: int, concurrency: int) -> str:
-    """A watchlist of ``n`` single-post targets with the benchmarks' crawl settings."""
+def watchlist(site: StaticSite, n: int, concurrency: int,
+              recorder: str = CRAWL_SETTINGS["recorder"]) -> str:
+    """A watchlist of ``n`` single-post targets with the benchmarks' crawl settings
+    (``recorder``: where each worker records, its RECORDER setting)."""
     knobs = {**CRAWL_SETTINGS, "concurrent_requests": concurrency,
-             "concurrent_requests_per_host": concurrency}
-    lines = ["[settings]", 'vantage = "bench"']  # RECORDER = process: CRAWL_SETTINGS
+             "concurrent_requests_per_host": concurrency, "recorder": recorder}
+    lines = ["[settings]", 'vantage = "bench"']
     lines += [f"{k} = {json.dumps(v)}" for k, v in knobs.items()]
     lines += ["", "[groups.bench]"]
     for sid in site.ids[:n]:
@@ -210,7 +212,8 @@ def measure_workers(args: argparse.Namespace) -> dict[str, Any]:
         with StaticSite(args.posts) as site, \
                 fresh_database(args.database_url, args.embedded) as url:
             wl = tmp / "watchlist.toml"
-            wl.write_text(watchlist(site, args.posts, args.concurrency), encoding="utf-8")
+            wl.write_text(watchlist(site, args.posts, args.concurrency, args.recorder),
+                          encoding="utf-8")
             db = Database(url)
             try:
                 db.migrate()
@@ -255,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--posts", type=int, default=20000,
                         help="single-post targets served and checked (default %(default)s)")
     parser.add_argument("--workers", type=int, default=2, help="workers of the scaled pass")
+    parser.add_argument("--recorder", choices=("process", "thread"),
+                        default=CRAWL_SETTINGS["recorder"],
+                        help="each worker's RECORDER (default %(default)s, the benchmarks'; "
+                        "thread is the product's default)")
     parser.add_argument("--concurrency", type=int, default=64,
                         help="CONCURRENT_REQUESTS and CONCURRENT_REQUESTS_PER_HOST")
     parser.add_argument("--db-ceiling", default="1,2,4", metavar="K,...",
@@ -273,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     result: dict[str, Any] = {"machine": info, "params": {
         "posts": args.posts, "workers": args.workers, "concurrency": args.concurrency,
+        "recorder": args.recorder,
         "entry": "takedown -v -w <watchlist> check --once",
         "server": "embedded" if args.embedded else "given URL"}}
     rows: list[tuple[str, Any]] = []
@@ -283,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         result["scale_out"] = w
         one, many = w["passes"]["one"], w["passes"]["many"]
         rows += [
+            ("recorder", f"RECORDER = {args.recorder} in every worker"),
             ("1 worker", f"{one['wall_s']:.1f} s end to end (cycle {one['cycle_s']} s); "
                          f"{args.posts / one['wall_s']:.0f} posts/s; CPU "
                          f"{one['per_worker'][0]['cpu_s']} s; machine "

@@ -21,3 +21,9 @@ def test_the_workers_benchmark_watchlist_parses_with_its_settings() -> None:
     settings = parsed.settings(environ={})
     assert settings["RECORDER"] == "process"
     assert settings["CONCURRENT_REQUESTS"] == 16 and settings["VANTAGE"] == "bench"
+
+
+def test_the_workers_benchmark_can_give_each_worker_the_thread_recorder() -> None:
+    site = SimpleNamespace(ids=["101"], status_url=lambda sid: f"http://127.0.0.1:8080/@b/{sid}")
+    text = watchlist(site, 1, 16, "thread")  # type: ignore[arg-type]
+    assert parse_watchlist(text, "bench-workers.toml").settings(environ={})["RECORDER"] == "thread"
