@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -387,34 +388,39 @@ _RELEASE_IF_ANSWERED = ("lease_until = CASE WHEN %s AND leased_by IS NOT DISTINC
 
 
 def _update_posts(conn: Conn, posts: list[PostRow], probed: Mapping[int, int | None]) -> None:
-    """Write the batch's stored posts in one statement: COPY into a temporary table,
-    then one UPDATE joined to it. One statement, so the rollup trigger runs once for
-    the batch (migration 020), not once per post; a probe answered under the seat that
-    claimed it gives its lease back.
-
-    The table is the session's, made once per connection and emptied at each commit
-    (``ON COMMIT DELETE ROWS``, a truncation in place): a table created and dropped per
-    batch would churn the catalogs of a long-running worker."""
-    conn.execute(_POST_UPDATES)
-    conn.execute("DELETE FROM pg_temp._post_updates")  # an earlier batch of this transaction
-    with conn.cursor().copy(
-        f"COPY pg_temp._post_updates (id, {', '.join(_POST_MUTABLE)}, answered, seat) "
-        "FROM STDIN"
-    ) as copy:
-        for p in posts:
-            copy.write_row([p.id, *(_db_value(c, getattr(p, c)) for c in _POST_MUTABLE),
-                            p.id in probed, probed.get(p.id)])
-    conn.execute(_UPDATE_POSTS)
+    """Write the batch's stored posts in one statement: their rows as one JSON array,
+    read back as ``posts`` rows (``jsonb_populate_record``, the table's own column
+    types), joined to the table. One statement, so the rollup trigger runs once for
+    the batch (migration 020), not once per post, and no temporary table is created
+    per batch (no catalog churn in a long-running worker). A probe answered under the
+    seat that claimed it gives its lease back."""
+    rows = [{"id": p.id, **{c: _json_value(c, getattr(p, c)) for c in _POST_MUTABLE},
+             "answered": p.id in probed, "seat": probed.get(p.id)} for p in posts]
+    conn.execute(_UPDATE_POSTS, (Jsonb(rows, dumps=_dumps),))
 
 
-_POST_UPDATES = (
-    "CREATE TEMPORARY TABLE IF NOT EXISTS _post_updates ON COMMIT DELETE ROWS AS SELECT id, "
-    + ", ".join(_POST_MUTABLE)
-    + ", NULL::boolean AS answered, NULL::integer AS seat FROM posts WITH NO DATA")
+def _json_value(col: str, value: Any) -> Any:
+    """A post column's value in the JSON a batch update sends (see :func:`_db_value`)."""
+    value = _db_value(col, value)
+    return value.obj if isinstance(value, Jsonb) else value
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"a post column of type {type(value).__name__} has no JSON form")
+
+
 _UPDATE_POSTS = (
     "UPDATE posts p SET " + ", ".join(f"{c} = u.{c}" for c in _POST_MUTABLE)
-    + ", lease_until = CASE WHEN u.answered AND p.leased_by IS NOT DISTINCT FROM u.seat "
-    "THEN NULL ELSE p.lease_until END FROM pg_temp._post_updates u WHERE p.id = u.id")
+    + ", lease_until = CASE WHEN (e->>'answered')::boolean AND p.leased_by IS NOT DISTINCT "
+    "FROM (e->>'seat')::integer THEN NULL ELSE p.lease_until END "
+    "FROM jsonb_array_elements(%s) AS e, LATERAL jsonb_populate_record(NULL::posts, e) AS u "
+    "WHERE p.id = u.id")
 
 
 def _insert_events(conn: Conn, events: list[Event]) -> list[Event]:
