@@ -65,7 +65,7 @@ class Continuous:
         worker = self.worker
         writer = await asyncio.to_thread(worker.open_writer)
         with contextlib.suppress(StorageUnavailable):  # the seat, before claims in threads
-            await asyncio.to_thread(worker._seat)
+            await asyncio.to_thread(worker._holder)
 
         async def sink(obs: Observation) -> None:
             self._done(obs)

@@ -138,7 +138,7 @@ class Worker:
         if not platforms:
             return platforms
         # After the pool's transaction: during an outage, no direct connection is tried.
-        me = self._seat()
+        me = self._holder()
         with self.db.transaction() as conn:
             given = workers.reclaim_dead(conn, me)
         if given["targets"] or given["posts"]:
@@ -210,7 +210,7 @@ class Worker:
         except StorageUnavailable:
             log.info("database unavailable: %d lease(s) run out by themselves", len(items))
 
-    def _seat(self) -> int:
+    def _holder(self) -> int:
         """:meth:`Presence.holder` (the seat, or the seatless token), one thread at a
         time: claims of several platforms run in threads side by side, and two at once
         would each take a new seat."""
@@ -218,7 +218,7 @@ class Worker:
             return self.presence.holder()
 
     def _claim(self, platform: str, now: datetime, limit: int | None = None) -> list[WorkItem]:
-        me = self._seat()
+        me = self._holder()
         with self.db.transaction() as conn:
             return store.claim_due(conn, now, limit or self.settings["BATCH_SIZE"],
                                    self.settings["LEASE"], [platform], self.groups, worker=me,

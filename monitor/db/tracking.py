@@ -390,19 +390,12 @@ _RELEASE_IF_ANSWERED = ("lease_until = CASE WHEN %s AND leased_by IS NOT DISTINC
 def _update_posts(conn: Conn, posts: list[PostRow], probed: Mapping[int, int | None]) -> None:
     """Write the batch's stored posts in one statement: their rows as one JSON array,
     read back as ``posts`` rows (``jsonb_populate_record``, the table's own column
-    types), joined to the table. One statement, so the rollup trigger runs once for
-    the batch (migration 020), not once per post, and no temporary table is created
-    per batch (no catalog churn in a long-running worker). A probe answered under the
-    seat that claimed it gives its lease back."""
-    rows = [{"id": p.id, **{c: _json_value(c, getattr(p, c)) for c in _POST_MUTABLE},
+    types), joined to the table: the rollup trigger runs once for the batch (migration
+    020), and no temporary table is made per batch (catalog churn in a long-running
+    worker). A probe answered under the seat that claimed it gives its lease back."""
+    rows = [{"id": p.id, **{c: _post_value(c, getattr(p, c)) for c in _POST_MUTABLE},
              "answered": p.id in probed, "seat": probed.get(p.id)} for p in posts]
     conn.execute(_UPDATE_POSTS, (Jsonb(rows, dumps=_dumps),))
-
-
-def _json_value(col: str, value: Any) -> Any:
-    """A post column's value in the JSON a batch update sends (see :func:`_db_value`)."""
-    value = _db_value(col, value)
-    return value.obj if isinstance(value, Jsonb) else value
 
 
 def _dumps(obj: Any) -> str:
@@ -458,14 +451,21 @@ def _post(row: dict[str, Any]) -> PostRow:
 
 
 def _db_value(col: str, value: Any) -> Any:
+    """A post column's value as psycopg adapts it (JSON columns wrapped)."""
+    value = _post_value(col, value)
+    return Jsonb(value) if col in _JSON_POST and value is not None else value
+
+
+def _post_value(col: str, value: Any) -> Any:
+    """A post column's value as stored, JSON columns as plain Python."""
     if col == "suspicion":
-        return None if value is None else Jsonb(value.to_json())
+        return None if value is None else value.to_json()
     if col == "known" and isinstance((value or {}).get(SOURCES_KEY), dict):
         value = {**value, SOURCES_KEY: {  # the content lock_posts added is the version's
             k: {f: x for f, x in v.items() if f != "content"} if isinstance(v, dict) else v
             for k, v in value[SOURCES_KEY].items()}}
     if col in _JSON_POST:
-        return Jsonb(value or {})
+        return value or {}
     return value
 
 
