@@ -79,17 +79,25 @@ def test_a_post_shows_its_timeline_and_evidence(server: Served, watched: Watched
 def test_word_diffs_mark_insertions_and_deletions(server: Served, watched: Watched,
                                                   world: Any) -> None:
     page = bearer(watched, server)
-    edited = next(e for e in world.events["edited"] if e != world.i18n_event)
+    # The edit to look at: the first (by id) that both removed and added words. Which of
+    # the demo's edits that is varies with crawl order, so it is found, not assumed.
     with server.db.transaction() as conn:
-        event = analyst.event(conn, edited)
-    assert event is not None
+        edits = [analyst.event(conn, e) for e in world.events["edited"]
+                 if e != world.i18n_event]
+    event = next((e for e in edits if e is not None
+                  and {"delete", "insert"} <= {op for op, _ in e["edit"]["word_diff"]}), None)
+    assert event is not None, "the demo recorded no edit that both removed and added words"
     ops = event["edit"]["word_diff"]
-    deleted = next(w for op, w in ops if op == "delete").strip()
-    inserted = next(w for op, w in ops if op == "insert").strip()
     page.goto(f"{server.url}/posts/{event['post_id']}")
-    assert deleted in page.locator(".diff del").all_inner_texts()[0]
-    assert inserted in page.locator(".diff ins").all_inner_texts()[0]
-    assert page.locator(".diff").first.is_visible()
+    # The version's diff block is the one that reads as the whole word diff; inside it,
+    # each deletion is struck and each insertion marked, in order.
+    blocks = page.locator("article.version .diff").all()
+    block = next((b for b in blocks
+                  if b.text_content() == "".join(w for _, w in ops)), None)
+    assert block is not None, [b.text_content() for b in blocks]
+    assert block.locator("del").all_text_contents() == [w for op, w in ops if op == "delete"]
+    assert block.locator("ins").all_text_contents() == [w for op, w in ops if op == "insert"]
+    assert block.is_visible()
 
 
 def test_chinese_right_to_left_and_emoji_read_as_written(server: Served, watched: Watched,
