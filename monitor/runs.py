@@ -3,9 +3,12 @@
 Most checks see what the last one saw. The observation row of a post (or of a
 target's listing) is then extended in place (its ``last_at`` and ``repeats``)
 instead of a new row being added; a row is new whenever anything but the time
-differs: mode, outcome, HTTP status, content hash, message, notice, vantage
-point or account state (for a listing: its number of entries). The signature of
-the last row is kept on the post or target (``last_obs_sig``).
+differs: mode, outcome, HTTP status, content hash, message, detail, vantage point
+or any signal (for a listing also its number of entries). Only the signals in
+:data:`VOLATILE_SIGNALS` are left out: they vary between checks that saw the same
+thing. The signature of the last row is kept on the post or target
+(``last_obs_sig``); the words (message, detail, signals) enter it as one digest,
+so it stays short however long they are.
 
 The same rule decides which writes carry the raw capture for the evidence archive
 (:mod:`monitor.archive`), so an unchanged re-check never stores one: a new row; a
@@ -19,8 +22,11 @@ Pure functions over rows: the store applies the resulting :class:`ObsWrite`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from . import diff
 from .observation import Observation, Outcome, PostContent, RawCapture
@@ -39,8 +45,27 @@ class Slot:
     extend: bool
 
 
+#: Signals that differ between checks which saw the same thing: the seconds a
+#: Retry-After asked for, and how many posts shared the batched request. A row
+#: keeps the first check's values of these; every other signal is evidence, and
+#: a check whose evidence differs gets a row of its own.
+VOLATILE_SIGNALS = frozenset({"retry_after", "batch_size"})
+
+
 def _signature(*parts: object) -> str:
     return "|".join(str(x) for x in parts)
+
+
+def _words_digest(message: str | None, detail: str | None,
+                  signals: Mapping[str, Any]) -> str:
+    """A digest of what an observation says beyond its status: the platform's message,
+    our detail and the signals but the volatile ones."""
+    kept = {k: v for k, v in signals.items() if k not in VOLATILE_SIGNALS}
+    if message is None and detail is None and not kept:
+        return ""
+    text = json.dumps([message, detail, kept], sort_keys=True, separators=(",", ":"),
+                      default=str)
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
 
 
 def _slot(last_id: int | None, last_sig: str | None, sig: str, ids: IdSource) -> Slot:
@@ -54,8 +79,8 @@ def post_slot(post: PostRow, obs: Observation, norm: diff.Normalised | None,
     """Choose the row of a post's observation: its last one when nothing but the time
     differs, else a new one. Remembers the choice on ``post``."""
     sig = _signature(obs.mode, obs.outcome.value, obs.http_status,
-                     norm.content_hash if norm else None, obs.message,
-                     obs.signals.get("notice"), obs.vantage, obs.signals.get("account_state"))
+                     norm.content_hash if norm else None, obs.vantage,
+                     _words_digest(obs.message, obs.detail, obs.signals))
     slot = _slot(post.last_obs_id, post.last_obs_sig, sig, ids)
     post.last_obs_id, post.last_obs_sig = slot.id, sig
     return slot
@@ -95,8 +120,8 @@ def target_write(target: TargetRow, obs: Observation, ids: IdSource, *,
     the target's last row when nothing but the time differs. ``suspects``: the
     listing made posts suspect (its capture is then kept even on an extended row)."""
     entries = len(obs.entries or [])
-    sig = _signature(obs.mode, obs.outcome.value, obs.http_status, obs.message, obs.vantage,
-                     obs.signals.get("account_state"), entries)
+    sig = _signature(obs.mode, obs.outcome.value, obs.http_status, obs.vantage,
+                     _words_digest(obs.message, obs.detail, obs.signals), entries)
     slot = _slot(target.last_obs_id, target.last_obs_sig, sig, ids)
     target.last_obs_id, target.last_obs_sig = slot.id, sig
     return ObsWrite(

@@ -107,6 +107,41 @@ def test_unchanged_rechecks_extend_one_observation_row(world: World) -> None:
     assert world.events() == []  # counters are not edits
 
 
+def test_a_recheck_whose_signals_or_detail_differ_starts_a_new_row(world: World) -> None:
+    """A run extends only what repeats: a probe whose second path failed and a later one
+    where it answered are two observations, or the later one's evidence is lost (the X
+    e2e test lost its oEmbed disagreement this way). Retry-After seconds and the size of
+    the batch a probe rode in vary between identical checks and extend the run."""
+    world.listing(T0, three())
+    at = T0 + timedelta(minutes=1)
+    failed = {"fingerprint": "x.tombstone.unavailable", "followup_failed": True,
+              "followups": [{"name": "oembed", "url": "https://ex/oembed", "failed": True,
+                             "status": 403}]}
+    served = {"fingerprint": "x.tombstone.unavailable", "oembed": "served",
+              "followups": [{"name": "oembed", "url": "https://ex/oembed", "status": 200}]}
+    steps: list[tuple[dict[str, Any], str | None]] = [
+        (failed, "oembed check: x.api.guest_token"),
+        (failed, "oembed check: x.api.guest_token"),  # repeats: extends
+        (served, "oembed check: x.api.guest_token"),  # signals differ: new row
+        (served, "the two paths disagree"),  # detail differs: new row
+        ({**served, "retry_after": 30, "batch_size": 7}, "the two paths disagree"),
+        ({**served, "retry_after": 90, "batch_size": 3}, "the two paths disagree"),
+    ]
+    for i, (signals, detail) in enumerate(steps):
+        world.probe("2", at + timedelta(seconds=10 * i), Outcome.MALFORMED, status=200,
+                    message="This Post is unavailable.", signals=dict(signals),
+                    detail=detail)
+    with world.db.transaction() as conn:
+        rows = conn.execute("SELECT repeats, signals, detail FROM observations"
+                            " WHERE post_id = %s AND mode = 'probe' ORDER BY id",
+                            (world.post_id("2"),)).fetchall()
+    assert [(r["repeats"], r["signals"].get("oembed"), r["detail"]) for r in rows] == [
+        (2, None, "oembed check: x.api.guest_token"),
+        (1, "served", "oembed check: x.api.guest_token"),
+        (3, "served", "the two paths disagree"),
+    ]
+
+
 def test_edit_produces_one_event_with_word_diff_and_flaps_are_suppressed(world: World) -> None:
     world.listing(T0, three())
     events = world.listing(T0 + timedelta(minutes=1), three("second post, now edited"))
