@@ -31,7 +31,8 @@ Targets (issue 13): at every size the (first) cycle takes at most 1.2 x the floo
 largest cycle at most 10.5 x the smallest for 10 x the posts (other size ratios
 scale the same way); peak RSS stays under 150 MB.
 
-Run: ``.venv/bin/python -m bench.cycle [--sizes 5000,20000,50000]``
+Run: ``.venv/bin/python -m bench.cycle [--sizes 5000,20000,50000] [--recorder thread]``
+(``--recorder thread``: the product's default, recording in the crawl's own process)
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
-def child(url: str, concurrency: int, recheck: bool) -> int:
+def child(url: str, concurrency: int, recheck: bool, recorder_mode: str) -> int:
     """Run one cycle over the database at ``url`` (with ``recheck``, then make every post
     due again and run a second, unchanged cycle); print the stats as JSON."""
     from monitor.worker import Worker
@@ -156,7 +157,8 @@ def child(url: str, concurrency: int, recheck: bool) -> int:
 
     install_reactor()
     settings = crawl_settings(url, concurrent_requests=concurrency,
-                              concurrent_requests_per_host=concurrency)
+                              concurrent_requests_per_host=concurrency,
+                              recorder=recorder_mode)
     db = Database(url)
     loop = event_loop()
     asyncio.set_event_loop(loop)
@@ -268,7 +270,7 @@ def run_size(site: StaticSite, size: int, args: argparse.Namespace) -> dict[str,
         parent_rss = current_rss_mib()
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.cycle", "--child", url,
-             "--concurrency", str(args.concurrency),
+             "--concurrency", str(args.concurrency), "--recorder", args.recorder,
              *(["--no-recheck"] if args.no_recheck else [])],
             stdout=subprocess.PIPE, cwd=os.path.dirname(os.path.dirname(__file__)),
         )
@@ -346,12 +348,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the second, unchanged cycle of each size")
     parser.add_argument("--no-floor", action="store_true",
                         help="skip the plain-Scrapy floor (no ratio is reported)")
+    parser.add_argument("--recorder", choices=("process", "thread"),
+                        default=CRAWL_SETTINGS["recorder"],
+                        help="the worker's RECORDER (default %(default)s, the benchmarks'; "
+                             "thread is the product's default: one process, no recorder "
+                             "process beside it)")
     parser.add_argument("--verbose", action="store_true")
     add_database_args(parser)
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     if args.child:
-        return child(args.child, args.concurrency, not args.no_recheck)
+        return child(args.child, args.concurrency, not args.no_recheck, args.recorder)
     if args.floor_child:
         return floor_child(args.floor_child, args.base, args.concurrency)
 
@@ -394,7 +401,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": info, "postgresql": server,
         "params": {"sizes": sizes, "setup": "sync_targets, one transaction",
                    "settings": {**CRAWL_SETTINGS, "concurrent_requests": args.concurrency,
-                                "concurrent_requests_per_host": args.concurrency},
+                                "concurrent_requests_per_host": args.concurrency,
+                                "recorder": args.recorder},
                    "exported_by": exported[0], "export_s": exported[1],
                    "server": "embedded" if args.embedded else "given URL"},
         "runs": runs,
@@ -413,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[str, Any]] = [
         *machine_rows(info, server),
         ("statuses from", f"{exported[0]} ({exported[1]} s for {max(sizes)})"),
+        ("recorder", f"RECORDER = {args.recorder}"),
         ("", ""),
     ]
     for r in runs:
