@@ -46,10 +46,12 @@ class Slot:
 
 
 #: Signals that differ between checks which saw the same thing: the seconds a
-#: Retry-After asked for, and how many posts shared the batched request. A row
-#: keeps the first check's values of these; every other signal is evidence, and
-#: a check whose evidence differs gets a row of its own.
-VOLATILE_SIGNALS = frozenset({"retry_after", "batch_size"})
+#: Retry-After asked for, how many posts shared the batched request, and the raw
+#: hash of the post's item in that answer (like ``body_hash``, it moves with every
+#: counter; the content hash decides the run). A row keeps the first check's
+#: values of these (signals are chained, :mod:`monitor.chain`); every other signal
+#: is evidence, and a check whose evidence differs gets a row of its own.
+VOLATILE_SIGNALS = frozenset({"retry_after", "batch_size", "item_hash"})
 
 
 def _signature(*parts: object) -> str:

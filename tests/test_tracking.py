@@ -110,8 +110,10 @@ def test_unchanged_rechecks_extend_one_observation_row(world: World) -> None:
 def test_a_recheck_whose_signals_or_detail_differ_starts_a_new_row(world: World) -> None:
     """A run extends only what repeats: a probe whose second path failed and a later one
     where it answered are two observations, or the later one's evidence is lost (the X
-    e2e test lost its oEmbed disagreement this way). Retry-After seconds and the size of
-    the batch a probe rode in vary between identical checks and extend the run."""
+    e2e test lost its oEmbed disagreement this way). Retry-After seconds, the size of
+    the batch a probe rode in and the raw hash of its item in that batch (which moves
+    with every like, as ``body_hash`` does) vary between identical checks and extend
+    the run."""
     world.listing(T0, three())
     at = T0 + timedelta(minutes=1)
     failed = {"fingerprint": "x.tombstone.unavailable", "followup_failed": True,
@@ -124,8 +126,10 @@ def test_a_recheck_whose_signals_or_detail_differ_starts_a_new_row(world: World)
         (failed, "oembed check: x.api.guest_token"),  # repeats: extends
         (served, "oembed check: x.api.guest_token"),  # signals differ: new row
         (served, "the two paths disagree"),  # detail differs: new row
-        ({**served, "retry_after": 30, "batch_size": 7}, "the two paths disagree"),
-        ({**served, "retry_after": 90, "batch_size": 3}, "the two paths disagree"),
+        ({**served, "retry_after": 30, "batch_size": 7, "item_hash": "a" * 64},
+         "the two paths disagree"),
+        ({**served, "retry_after": 90, "batch_size": 3, "item_hash": "b" * 64},
+         "the two paths disagree"),
     ]
     for i, (signals, detail) in enumerate(steps):
         world.probe("2", at + timedelta(seconds=10 * i), Outcome.MALFORMED, status=200,
