@@ -23,12 +23,12 @@ Pure functions over rows: the store applies the resulting :class:`ObsWrite`.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from . import diff
+from .chain import canonical
 from .observation import Observation, Outcome, PostContent, RawCapture
 from .rows import ObsWrite, PostRow, PostState, TargetRow
 
@@ -61,13 +61,12 @@ def _signature(*parts: object) -> str:
 def _words_digest(message: str | None, detail: str | None,
                   signals: Mapping[str, Any]) -> str:
     """A digest of what an observation says beyond its status: the platform's message,
-    our detail and the signals but the volatile ones."""
+    our detail and the signals but the volatile ones, in the canonical JSON the hash
+    chain digests them in (:func:`monitor.chain.canonical`)."""
     kept = {k: v for k, v in signals.items() if k not in VOLATILE_SIGNALS}
     if message is None and detail is None and not kept:
         return ""
-    text = json.dumps([message, detail, kept], sort_keys=True, separators=(",", ":"),
-                      default=str)
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
+    return hashlib.blake2b(canonical([message, detail, kept]), digest_size=10).hexdigest()
 
 
 def _slot(last_id: int | None, last_sig: str | None, sig: str, ids: IdSource) -> Slot:
