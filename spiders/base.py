@@ -54,6 +54,7 @@ from .responses import (
 )
 from .settings import PlatformDefaults
 from .urlpolicy import UrlRefused
+from .vantage import stamp_slot
 
 if TYPE_CHECKING:
     from typing import Self
@@ -220,8 +221,8 @@ class MonitorSpider(BatchProbes, PlatformDefaults, scrapy.Spider):
         meta.update({"job": job, "step": step.__name__,
                      "on_error": on_error.__name__ if on_error else None})
         # dont_filter: two work items may share a URL, and each needs its answer.
-        return Request(url, callback=self._on_response, errback=self._on_failure,
-                       dont_filter=True, meta=meta, **kwargs)
+        return stamp_slot(Request(url, callback=self._on_response, errback=self._on_failure,
+                                  dont_filter=True, meta=meta, **kwargs))
 
     def _on_response(self, response: Response) -> Iterator[Any]:
         job: Job = response.meta["job"]

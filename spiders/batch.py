@@ -35,6 +35,7 @@ from scrapy.http import Request, Response
 from monitor.observation import Observation, Outcome
 
 from .urlpolicy import FetchPolicy
+from .vantage import stamp_slot
 
 if TYPE_CHECKING:
     from twisted.python.failure import Failure
@@ -193,8 +194,9 @@ class BatchProbes:
         meta.update({"batch": batch, "step": step.__name__,
                      "job": allowed[0] if allowed else batch.jobs[0]})
         batch.outstanding += 1
-        return Request(url, callback=self._on_batch_response, errback=self._on_batch_failure,
-                       dont_filter=True, meta=meta, **kwargs)
+        return stamp_slot(Request(url, callback=self._on_batch_response,
+                                  errback=self._on_batch_failure, dont_filter=True, meta=meta,
+                                  **kwargs))
 
     def conclude_item(self, batch: Batch, job: Job, outcome: Outcome, response: Response,
                       item: Any, **fields: Any) -> Observation:

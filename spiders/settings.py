@@ -119,9 +119,6 @@ def scrapy_settings(settings: Mapping[str, Any], **overrides: Any) -> ScrapySett
             # pause they rely on) and is the last check before a request is sent.
             "spiders.politeness.HostPolitenessMiddleware": 590,
         },
-        # A job's request carries its (host, vantage point) slot from the start, so
-        # the scheduler holds it while that exit is paused (part D2).
-        "SPIDER_MIDDLEWARES": {"spiders.vantage.VantageSlots": 100},
         "ITEM_PIPELINES": {"spiders.pipelines.SinkPipeline": 100},
         "MONITOR_VANTAGE": settings["VANTAGE"],
         "MONITOR_VANTAGE_COUNTRY": settings["VANTAGE_COUNTRY"],

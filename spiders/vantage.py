@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -53,8 +52,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["VantageFailed", "VantageMiddleware", "VantageMisconfigured", "VantageSlots",
-           "bridges", "close_bridges", "proxy_kind", "slot_for", "vantage_of"]
+__all__ = ["VantageFailed", "VantageMiddleware", "VantageMisconfigured",
+           "bridges", "close_bridges", "proxy_kind", "slot_for", "stamp_slot", "vantage_of"]
 
 HTTP_SCHEMES = frozenset({"http", "https"})
 SOCKS_SCHEMES = frozenset({"socks5", "socks5h"})
@@ -171,34 +170,21 @@ def slot_for(request: Request, vantage: Vantage) -> str:
     return f"{urlparse_cached(request).netloc} via {vantage.name}"
 
 
-def _stamp(out: Any) -> Any:
-    if isinstance(out, Request):
-        vantage = vantage_of(out)
-        if vantage is not None and vantage.proxy:
-            out.meta["download_slot"] = slot_for(out, vantage)
-    return out
+def stamp_slot(request: Request) -> Request:
+    """Give a job's request its (host, vantage point) slot as it is made, and return it.
 
-
-class VantageSlots:
-    """Spider middleware: a job's request carries its (host, vantage point) slot from
-    the moment it is made, so ``PoliteScheduler`` holds it while that exit is paused
-    (a dead proxy's requests wait in the scheduler, taking no share of
-    ``CONCURRENT_REQUESTS`` from the other vantage points). :class:`VantageMiddleware`
-    sets the same slot again for every hop."""
-
-    async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        async for out in start:
-            yield _stamp(out)
-
-    def process_spider_output(self, response: Response, result: Iterable[Any]
-                              ) -> Iterator[Any]:
-        for out in result:
-            yield _stamp(out)
-
-    async def process_spider_output_async(self, response: Response,
-                                          result: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        async for out in result:
-            yield _stamp(out)
+    ``PoliteScheduler`` holds a paused exit's requests only if it can tell them apart
+    before the downloader, so every request a spider makes for a job is stamped here
+    (``MonitorSpider.request``, ``BatchProbes.batch_request``): a dead proxy's requests
+    wait in the scheduler, taking no share of ``CONCURRENT_REQUESTS`` from the other
+    vantage points. :class:`VantageMiddleware` sets the same slot again for every hop.
+    A request from this machine keeps Scrapy's own slot. (A spider middleware did this
+    before, at the cost of one more asynchronous generator around every response's
+    output.)"""
+    vantage = vantage_of(request)
+    if vantage is not None and vantage.proxy:
+        request.meta["download_slot"] = slot_for(request, vantage)
+    return request
 
 
 def _permit(proxy: str) -> None:

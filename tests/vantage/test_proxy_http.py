@@ -120,22 +120,33 @@ def test_an_unusable_proxy_url_refuses_the_fetch(sb: Sandbox) -> None:
 
 def test_a_jobs_requests_carry_their_vantage_slot_from_the_start() -> None:
     """The scheduler holds a paused exit's requests only if it can tell them apart
-    before the downloader: the spider middleware stamps the slot when they are made."""
+    before the downloader: a spider's requests, single and batched, are stamped with
+    the (host, vantage point) slot when they are made."""
     from scrapy import Request
+    from scrapy.utils.test import get_crawler
 
     from monitor.observation import WorkItem
     from spiders.base import Job
-    from spiders.vantage import VantageSlots
+    from spiders.batch import Batch
+    from spiders.settings import scrapy_settings
+    from spiders.vantage import stamp_slot
+    from spiders.webpage.spider import WebpageSpider
 
-    def made(vantage: Vantage | None) -> Request:
-        item = WorkItem(mode="probe", platform="webpage", target_key="k",
-                        url="http://127.0.0.1:9/p", vantage=vantage)
-        return Request(item.url, meta={"job": Job(item)})
+    def job(vantage: Vantage | None) -> Job:
+        return Job(WorkItem(mode="probe", platform="webpage", target_key="k",
+                            url="http://127.0.0.1:9/p", vantage=vantage))
 
-    made_ = [made(Vantage("de", "DE", "http://127.0.0.1:1")), made(Vantage("here")),
-             made(None), "not a request"]
-    out = list(VantageSlots().process_spider_output(None, made_))  # type: ignore[arg-type]
-    assert out[0].meta["download_slot"] == "127.0.0.1:9 via de"
+    crawler = get_crawler(WebpageSpider, settings_dict=dict(scrapy_settings({})))
+    spider = WebpageSpider.from_crawler(crawler, work=[])
+    via_de = job(Vantage("de", "DE", "http://127.0.0.1:1"))
+    made = spider.request(via_de, "http://127.0.0.1:9/p", spider.parse_page)
+    assert made.meta["download_slot"] == "127.0.0.1:9 via de"
+    batched = spider.batch_request(Batch([via_de], ["k"]), "http://127.0.0.1:9/api?ids=k",
+                                   spider.parse_page)  # type: ignore[arg-type]
+    assert batched.meta["download_slot"] == "127.0.0.1:9 via de"
     # No proxy, or no vantage point: this machine's slot, as before.
-    assert "download_slot" not in out[1].meta and "download_slot" not in out[2].meta
-    assert out[3] == "not a request"
+    for other in (job(Vantage("here")), job(None)):
+        assert "download_slot" not in spider.request(other, "http://127.0.0.1:9/p",
+                                                     spider.parse_page).meta
+    # A request of no job (robots.txt) is left alone.
+    assert "download_slot" not in stamp_slot(Request("http://127.0.0.1:9/robots.txt")).meta
