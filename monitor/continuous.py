@@ -15,9 +15,8 @@ from collections import Counter, defaultdict, deque
 from collections.abc import AsyncIterator
 
 from .claims import PendingKey, host_of, in_flight, pending_key, take_pending
-from .errors import StorageUnavailable
+from .errors import Aborted, StorageUnavailable
 from .observation import Observation, WorkItem
-from .snapshot import Aborted
 from .watchlist_reload import Reload, reload_and_sync
 from .worker import DRAIN_SECONDS, Worker
 

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .observation import PostContent
+from .platform import SOURCE_FIELD as SOURCE_FIELD  # re-exported: diff's own key
 from .platforms import PLATFORMS, Platform
 from .text import html_text
 from .words import nonspace, tokenise, word_ops
@@ -78,11 +79,6 @@ _MARKUP = re.compile(
     r"h[1-6]|img|hr|sub|sup|small|table|tr|td|figure|section|article|script|style)\b[^<>]*>",
     re.IGNORECASE,
 )
-#: ``PostContent.extra`` key naming a content source other than the post itself,
-#: e.g. ``"article"``: a feed entry's article page, read by its probe. Content of
-#: another source is a reading of something else, to be compared only with
-#: earlier readings of the same source (:attr:`Normalised.source`).
-SOURCE_FIELD = "content_source"
 #: The version of :func:`normalise`'s rules: bump it when they change, so that every
 #: post's next reading is normalised again (see :mod:`monitor.reading`).
 NORMALISE_VERSION = 1

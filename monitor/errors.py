@@ -14,6 +14,8 @@
         │                         a rejection without a reason (monitor/db/access.py)
         └── UnknownEvent          a review of an event id that does not exist
 
+Besides it, :class:`Aborted`: a recorder told to stop, not a failure.
+
 Messages say what happened and what to do next.
 """
 
@@ -72,3 +74,11 @@ class StorageUnavailable(StorageError):
 
 class ParseError(TakedownError):
     """Raised by parsers; spiders turn it into an Outcome.MALFORMED observation."""
+
+
+class Aborted(Exception):  # noqa: N818  (a stop, not an error)
+    """The recorder was told to stop while the database was away; nothing was written.
+
+    Not a :class:`TakedownError`: the crawl's pipeline ends on it quietly. Here rather
+    than in :mod:`monitor.snapshot`, so the crawl's side catches it without loading
+    the recorder."""

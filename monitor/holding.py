@@ -9,6 +9,10 @@ bodies it holds: a queue by :data:`QUEUE_BYTES`, a batch (one transaction) by
 :data:`BATCH_BYTES`, a chunk sent to a recorder process by :data:`CHUNK_BYTES`. One
 observation always goes through, whatever its size, so a bound never stops the
 recording; what it holds stays under the bound plus one body.
+
+Also the counts a recorder keeps of what went through it (:func:`zero_stats`), here so
+that a worker whose recorder runs in a process of its own reads them without loading
+the recorder.
 """
 
 from __future__ import annotations
@@ -25,6 +29,16 @@ QUEUE_BYTES = 64 * MiB
 BATCH_BYTES = 16 * MiB
 #: Bodies one chunk handed to a recorder process holds at most.
 CHUNK_BYTES = 4 * MiB
+#: The counts a recorder keeps per span (``Recorder.stats``, ``RecorderProcess.stats``).
+RECORDER_COUNTS = ("observations", "events", "batches", "db_retries", "malformed",
+                   "unstorable", "fenced")
+
+
+def zero_stats() -> dict[str, int]:
+    """A recorder's counts, all zero."""
+    return dict.fromkeys(RECORDER_COUNTS, 0)
+
+
 #: What an observation holds besides its body (its fields, parsed post, headers).
 ALLOWANCE = 2048
 

@@ -36,6 +36,7 @@ from .classify import classify_disappearance, classify_hiding
 from .events import Event, Verdict
 from .observation import Observation, Outcome, PostContent
 from .rows import (
+    SOURCES_KEY,
     Changes,
     NewVersion,
     ObsWrite,
@@ -65,15 +66,6 @@ _LISTED_STATES = {PostState.VISIBLE, PostState.SUSPECT, PostState.HIDDEN}
 #: decided without the listing (which may carry a tombstone or account state).
 LISTING_TRIES = 3
 _EPOCH = datetime.min.replace(tzinfo=UTC)
-#: ``PostRow.known`` key of the readings of a post's other content sources (a feed
-#: entry's article page, :data:`monitor.diff.SOURCE_FIELD`): per source, ``recent``,
-#: its last FLAP_VERSIONS readings as ``[hash, version id]``, newest first. Each
-#: reading is a stored version like the post's own, so ``known`` stays small; the
-#: store adds the newest one's content as ``content`` when it locks the row for a
-#: probe, and never writes that back.
-SOURCES_KEY = "sources"
-
-
 @dataclass(slots=True)
 class Rules:
     """The settings the lifecycle reads, resolved once."""

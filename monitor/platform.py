@@ -42,6 +42,12 @@ def check_url(value: str) -> str:
     return _split_url(value)[0]
 
 
+#: ``PostContent.extra`` key naming a content source other than the post itself,
+#: e.g. ``"article"``: a feed entry's article page, read by its probe. Content of
+#: another source is a reading of something else, to be compared only with
+#: earlier readings of the same source (:attr:`monitor.diff.Normalised.source`).
+SOURCE_FIELD = "content_source"
+
 _SPACE = re.compile(r"\s")
 
 

@@ -9,7 +9,6 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import diff
 from .availability import render as render_availability
 from .tokens import ATTENTION_REASONS
 
@@ -172,6 +171,8 @@ def format_history(post: dict[str, Any], versions: list[dict[str, Any]],
                    availability: Sequence[dict[str, Any]] | None = None) -> str:
     """A post's versions with word diffs, its observation runs, its per-country
     ``availability`` (:func:`monitor.availability.render`, when given) and its events."""
+    from . import diff  # the diff engine only here: `takedown check` prints no history
+
     out = io.StringIO()
     out.write(f"{post['platform']} post {post['post_key']}  ({post['target_key']})\n")
     out.write(f"  url: {post.get('url')}\n  state: {post['state']} since "

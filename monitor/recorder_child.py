@@ -22,16 +22,19 @@ import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import cadence
 from .db import Database
-from .errors import TakedownError
+from .errors import Aborted, TakedownError
+from .holding import zero_stats
 from .observation import Observation
 from .settings import Settings
 from .signals import SignalManager, batch_committed, batch_fenced, events_stored
-from .snapshot import Aborted, BackgroundRecorder, Recorder
 from .spool import Spool
+
+if TYPE_CHECKING:
+    from .snapshot import BackgroundRecorder, Recorder
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,10 @@ class Start:
 
 def run(start: Start, work: Pipe, news: Pipe, abort: Any) -> None:
     """The recorder process: record what arrives, report what was committed."""
+    # The recorder is loaded here, in the child: the worker imports this module for
+    # Start and this function's name only, and never runs the recording code itself.
+    from .snapshot import BackgroundRecorder, Recorder
+
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
     sending = threading.Lock()
@@ -104,7 +111,7 @@ def run(start: Start, work: Pipe, news: Pipe, abort: Any) -> None:
                     _end(writer, msg[2], say)
                     writer = None
                 say("flushed", msg[1], dict(recorder.stats))
-                recorder.stats = Recorder.zero_stats()
+                recorder.stats = zero_stats()
         if writer is not None:
             _end(writer, 60.0, say)
     finally:

@@ -59,14 +59,12 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from . import recorder_child
-from .db import Database
-from .db import tracking as store
-from .errors import StorageUnavailable, TakedownError
-from .holding import CHUNK_BYTES, QUEUE_BYTES, ByteQueue, weight
+from .db import Database, claims
+from .errors import Aborted, StorageUnavailable, TakedownError
+from .holding import CHUNK_BYTES, QUEUE_BYTES, ByteQueue, weight, zero_stats
 from .observation import Observation
 from .settings import Settings
 from .signals import SignalManager, batch_committed, events_stored
-from .snapshot import Aborted, Recorder
 from .spool import Spool
 
 log = logging.getLogger(__name__)
@@ -81,7 +79,7 @@ _CHUNK_WAIT = 0.05
 
 
 #: An observation's lease: (mode, row id, the seat it was claimed under).
-_Key = store.Lease
+_Key = claims.Lease
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +139,7 @@ class RecorderProcess:
             logging.getLogger().getEffectiveLevel(), float(db.pool.timeout))
         self._max_queue = max_queue
         #: Counts of the last span :meth:`close` waited for (the Recorder's ``stats``).
-        self.stats: dict[str, int] = Recorder.zero_stats()
+        self.stats: dict[str, int] = zero_stats()
         self.error: BaseException | None = None
         #: Observations spooled by the child when it was stopped.
         self.spooled = 0
@@ -235,7 +233,7 @@ class RecorderProcess:
         stopped or died: see :attr:`spooled` and :attr:`error`)."""
         timeout = self.close_timeout if timeout is None else timeout
         child = self._child
-        self.stats = Recorder.zero_stats()
+        self.stats = zero_stats()
         if child is None or not child.usable:
             self._raise()
             return
@@ -385,7 +383,7 @@ class RecorderProcess:
                   "leases are given back, so they are checked again", sum(lost.values()))
         try:
             with self.db.transaction() as conn:
-                store.release_leases(conn, lost)
+                claims.release_leases(conn, lost)
         except StorageUnavailable:
             log.info("database unavailable: those leases run out by themselves")
 

@@ -35,11 +35,12 @@ from typing import TypeVar
 
 from . import cadence, diff
 from .collector import CollectorHealth
-from .db import Connection, Database, workers
+from .db import Connection, Database, claims, workers
 from .db import tracking as store
+from .errors import Aborted as Aborted  # re-exported: raised from here
 from .errors import StorageUnavailable
 from .events import Event
-from .holding import BATCH_BYTES, QUEUE_BYTES, ByteQueue, weight
+from .holding import BATCH_BYTES, QUEUE_BYTES, ByteQueue, weight, zero_stats
 from .lifecycle import Lifecycle, PostRow, PostState, Rules, window_start
 from .observation import Observation, Outcome, PostContent, sanitise
 from .settings import Settings
@@ -63,10 +64,6 @@ class _Ids:
         if not free:
             free.extend(reversed(store.allocate_ids(self.conn, table, 256)))
         return free.pop()
-
-
-class Aborted(Exception):
-    """The recorder was told to stop while the database was away; nothing was written."""
 
 
 class SeatTaken(Exception):
@@ -114,11 +111,8 @@ class Recorder:
         self.health = CollectorHealth.from_settings(settings)
         self.stats = self.zero_stats()
 
-    @staticmethod
-    def zero_stats() -> dict[str, int]:
-        """The counts :attr:`stats` keeps, all zero."""
-        return {"observations": 0, "events": 0, "batches": 0, "db_retries": 0,
-                "malformed": 0, "unstorable": 0, "fenced": 0}
+    #: The counts :attr:`stats` keeps, all zero.
+    zero_stats = staticmethod(zero_stats)
 
     def record(self, observations: Sequence[Observation]) -> list[Event]:
         """Store a batch; returns its stored events. Raises only :class:`Aborted`."""
@@ -208,7 +202,7 @@ class Recorder:
 
     def _release(self, obs: Observation) -> None:
         with self.db.transaction() as conn:
-            store.release_rows(conn, obs.mode, [obs.row_id], seat=obs.seat)
+            claims.release_rows(conn, obs.mode, [obs.row_id], seat=obs.seat)
 
     def _retrying(self, attempt: Callable[[], _T]) -> _T:
         """Run ``attempt`` until it stops failing on connection faults (the database's

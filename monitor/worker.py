@@ -34,19 +34,19 @@ from typing import TYPE_CHECKING, Any
 
 from .claims import PendingKey, in_flight, pending_key, take_pending
 from .clock import SYSTEM_CLOCK, Clock
-from .db import Database, continuous, default_data_dir, sync, workers
-from .db import tracking as store
-from .errors import StorageUnavailable
+from .db import Database, claims, continuous, default_data_dir, sync, workers
+from .errors import Aborted, StorageUnavailable
+from .holding import zero_stats
 from .observation import Observation, WorkItem
 from .recorder_process import RecorderProcess
 from .settings import Settings
 from .signals import SignalManager
-from .snapshot import Aborted, BackgroundRecorder, Recorder
 from .spool import Spool
 from .vantage import Vantage
 from .watchlist_reload import Reload, reload_and_sync
 
 if TYPE_CHECKING:
+    from .snapshot import BackgroundRecorder
     from .watchlist import Target
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class Worker:
             platforms = await asyncio.to_thread(self._platforms_due, started)
         except StorageUnavailable:
             # The database's health tracker logged the outage once; the next tick retries.
-            return {"claimed": 0, **Recorder.zero_stats(), "database": "unavailable"}
+            return {"claimed": 0, **zero_stats(), "database": "unavailable"}
         writer = await asyncio.to_thread(self.open_writer)
         claimed: dict[str, int] = {}
         #: Claimed work with no observation yet, by (mode, row id, vantage name).
@@ -134,7 +134,7 @@ class Worker:
         """Take (or check) this worker's seat, give back dead workers' leases, and
         return the platforms with work due."""
         with self.db.transaction() as conn:
-            platforms = store.platforms_due(conn, now, self.groups)
+            platforms = claims.platforms_due(conn, now, self.groups)
         if not platforms:
             return platforms
         # After the pool's transaction: during an outage, no direct connection is tried.
@@ -158,6 +158,11 @@ class Worker:
                                                 spool=self.spool, batch_size=batch)
             writer: BackgroundRecorder | RecorderProcess = self._process.open()
         else:
+            # Loaded only here: with RECORDER = process this process never records, and
+            # the recorder's modules (the lifecycle, the diff engine, the evidence
+            # archive) are the recorder process's alone.
+            from .snapshot import BackgroundRecorder, Recorder
+
             writer = BackgroundRecorder(Recorder(self.db, self.settings, signals=self.signals),
                                         batch_size=batch, spool=self.spool)
         self._writer = writer
@@ -206,7 +211,7 @@ class Worker:
         log.warning("releasing %d claimed item(s) the crawl did not observe", len(items))
         try:
             with self.db.transaction() as conn:
-                store.release(conn, items)
+                claims.release(conn, items)
         except StorageUnavailable:
             log.info("database unavailable: %d lease(s) run out by themselves", len(items))
 
@@ -220,7 +225,7 @@ class Worker:
     def _claim(self, platform: str, now: datetime, limit: int | None = None) -> list[WorkItem]:
         me = self._holder()
         with self.db.transaction() as conn:
-            return store.claim_due(conn, now, limit or self.settings["BATCH_SIZE"],
+            return claims.claim_due(conn, now, limit or self.settings["BATCH_SIZE"],
                                    self.settings["LEASE"], [platform], self.groups, worker=me,
                                    vantages=self.vantages)
 

@@ -7,8 +7,8 @@ import inspect
 import logging
 from typing import TYPE_CHECKING, Any
 
+from monitor.errors import Aborted
 from monitor.observation import Observation
-from monitor.snapshot import Aborted
 
 if TYPE_CHECKING:
     from typing import Self

@@ -414,3 +414,36 @@ def test_no_test_imports_helpers_from_conftest() -> None:
              if isinstance(node, ast.ImportFrom) and node.module == "conftest"
              or isinstance(node, ast.Import) and any(a.name == "conftest" for a in node.names)]
     assert found == []
+
+
+#: The recorder's modules: the lifecycle, the diff engine and its libraries, the
+#: evidence archive, the recording SQL.
+RECORDER_MODULES = ("monitor.snapshot", "monitor.lifecycle", "monitor.diff", "monitor.words",
+                    "monitor.reading", "monitor.archive", "monitor.db.tracking", "rapidfuzz",
+                    "regex", "warcio")
+
+
+def test_a_worker_that_records_in_a_process_loads_no_recording_code() -> None:
+    """With ``RECORDER = process`` the crawl never records, so the crawl's process
+    (the command line, the worker, the continuous loop, the recorder's parent side,
+    the alerts and every platform's spider) imports none of the recorder's modules:
+    they are the recorder process's memory alone. The recorder process is spawned, and
+    so runs the ``takedown`` script's imports (the command line's) too. A fresh
+    interpreter, because this one has loaded everything."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "import alerts, spiders.cli\n"
+        "import monitor.worker, monitor.continuous, monitor.recorder_process\n"
+        "from monitor.platforms import PLATFORMS\n"
+        "from spiders.crawl import spider_class\n"
+        "names = list(PLATFORMS)\n"
+        "for name in names:\n"
+        "    spider_class(name)\n"
+        f"print(len(names), [m for m in {RECORDER_MODULES!r} if m in sys.modules])\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout.split(maxsplit=1)
+    assert int(out[0]) >= 11, out  # every platform's spider was loaded
+    assert out[1].strip() == "[]", f"the crawl's process loads recording code: {out[1]}"

@@ -1,6 +1,6 @@
 """Leases for the continuous loop: renew the claims of work not yet observed.
 
-:func:`monitor.db.tracking.claim_due` claims; a long-lived crawl then holds some
+:func:`monitor.db.claims.claim_due` claims; a long-lived crawl then holds some
 items longer than one cycle did (a hanging host's requests, a paused host's
 queue, work waiting for its host's share of the in-flight window), so their
 leases are renewed until their observations are recorded.
@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 
 from ..observation import WorkItem
-from .tracking import by_seat
+from .claims import by_seat
 
 Conn = psycopg.Connection[Any]
 

@@ -24,9 +24,9 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from lxml import etree
 from scrapy.http import Response, TextResponse
 
-from monitor.diff import SOURCE_FIELD
 from monitor.errors import ParseError
 from monitor.observation import Outcome, PostContent
+from monitor.platform import SOURCE_FIELD
 
 from ..base import Job, MonitorSpider, Output
 from ..links import html_links
