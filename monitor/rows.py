@@ -38,7 +38,7 @@ class PostState(StrEnum):
 SuspicionKind = Literal["absence", "hiding"]
 
 #: ``PostRow.known`` key of the readings of a post's other content sources (a feed
-#: entry's article page, :data:`monitor.diff.SOURCE_FIELD`): per source, ``recent``,
+#: entry's article page, :data:`monitor.platform.SOURCE_FIELD`): per source, ``recent``,
 #: its last FLAP_VERSIONS readings as ``[hash, version id]``, newest first. Each
 #: reading is a stored version like the post's own, so ``known`` stays small; the
 #: store adds the newest one's content as ``content`` when it locks the row for a

@@ -3,7 +3,7 @@
 A watchlist ``post`` target's article is its only content source: a redaction of
 the page is an ``edited`` event. A feed entry that rotated out of its feed is
 found edited too: the core compares its article with earlier readings of the
-article alone (``monitor.lifecycle.SOURCES_KEY``); compared with the feed
+article alone (``monitor.rows.SOURCES_KEY``); compared with the feed
 entry's text, the first reading of every article would be a false edit.
 """
 

@@ -35,7 +35,7 @@ logging.getLogger("readability.readability").setLevel(logging.WARNING)
 
 #: Read a *feed entry's* article page as a second content source: the core compares
 #: it only with earlier readings of the article (never with the feed entry's text, a
-#: summary without byline: ``monitor.lifecycle.SOURCES_KEY``), so an entry that
+#: summary without byline: ``monitor.rows.SOURCES_KEY``), so an entry that
 #: rotated out of its feed is still found edited. A ``post`` target's article is its
 #: only source and is always read. The sandbox's ``edit_article`` action goes with it.
 FEED_ARTICLES = True
