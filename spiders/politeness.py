@@ -299,9 +299,15 @@ class PoliteScheduler(Scheduler):
         super().__init__(*args, **kwargs)
         self._parked: dict[str, deque[Request]] = {}
         self._wake: asyncio.TimerHandle | None = None
+        self._registry: HostRegistry | None = None
 
     def _hosts(self) -> HostRegistry:
-        return registry_for(self.crawler) if self.crawler is not None else HOSTS
+        """The crawl's host registry (asked for each request: looked up once)."""
+        if self.crawler is None:
+            return HOSTS
+        if self._registry is None:
+            self._registry = registry_for(self.crawler)
+        return self._registry
 
     def __len__(self) -> int:
         return super().__len__() + sum(len(q) for q in self._parked.values())

@@ -136,8 +136,11 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def parse_address(host: str) -> IPAddress | None:
     """``host`` as an IP address, in every spelling a resolver accepts; None for a name.
+    Cached by host: a pure function of the string (addresses are immutable), asked for
+    each request to a target on a local address.
 
     Besides dotted decimal and IPv6, this reads what ``inet_aton`` reads: one to
     four parts, each decimal, octal (leading 0) or hex (0x), the last filling
