@@ -47,6 +47,7 @@ from monitor.observation import Observation, Outcome, RawCapture, WorkItem, body
 from .batch import Batch, BatchProbes, Group
 from .responses import (
     header,
+    header_pairs,
     is_challenge,
     outcome_for_failure,
     outcome_for_status,
@@ -439,8 +440,8 @@ class MonitorSpider(BatchProbes, PlatformDefaults, scrapy.Spider):
             capture = captures[response] = RawCapture(
                 method=request.method if request is not None else "GET",
                 url=request.url if request is not None else response.url,
-                request_headers=_header_pairs(request.headers) if request is not None else (),
-                status=response.status, response_headers=_header_pairs(response.headers),
+                request_headers=header_pairs(request.headers) if request is not None else (),
+                status=response.status, response_headers=header_pairs(response.headers),
                 body=response.body, fetched_at=obs.observed_at, vantage=obs.vantage)
         return capture
 
@@ -474,24 +475,6 @@ class MonitorSpider(BatchProbes, PlatformDefaults, scrapy.Spider):
         except KeyError:
             value = cache[name] = crawler.settings.get(name)
             return value
-
-
-def _header_pairs(headers: Any) -> tuple[tuple[str, str], ...]:
-    """Scrapy's headers (bytes, repeated names as lists) as text pairs in order: UTF-8
-    where they are, else Latin-1, which maps every byte. Scrapy's ``Headers`` is a dict
-    of normalised names to value lists, read here as one: its ``items()`` looks every
-    name up again through ``getlist``, a third of this function's cost."""
-    pairs = dict.items(headers) if isinstance(headers, dict) else headers.items()
-    return tuple((_text(name), _text(value)) for name, values in pairs for value in values)
-
-
-def _text(raw: bytes | str) -> str:
-    if isinstance(raw, str):
-        return raw
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
 
 
 async def _ready(pending: asyncio.Future[Any]) -> bool:
