@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from monitor.db import Database, continuous, sync, tracking
+from monitor.db import Database, claims, continuous, sync
 
 from ._common import (
     Stopwatch,
@@ -109,10 +109,10 @@ def _plans(db: Database, now: datetime) -> dict[str, dict[str, Any]]:
     (``auto_explain`` on this session, its LOG lines sent to the client), for a
     platform with targets (mastodon) and one without (weibo); rolled back."""
     out: dict[str, dict[str, Any]] = {}
-    calls: list[tuple[str, Any]] = [("platforms_due", lambda c: tracking.platforms_due(c, now))]
+    calls: list[tuple[str, Any]] = [("platforms_due", lambda c: claims.platforms_due(c, now))]
     for p in ("mastodon", "weibo"):
         calls += [(f"claim_due {p}",
-                   lambda c, p=p: tracking.claim_due(c, now, 100, 300.0, [p])),
+                   lambda c, p=p: claims.claim_due(c, now, 100, 300.0, [p])),
                   (f"next_due {p}", lambda c, p=p: continuous.next_due(c, now, p))]
     with db.transaction() as conn, conn.transaction(force_rollback=True):
         notices: list[str] = []

@@ -76,7 +76,7 @@ class ParseError(TakedownError):
     """Raised by parsers; spiders turn it into an Outcome.MALFORMED observation."""
 
 
-class Aborted(Exception):  # noqa: N818  (a stop, not an error)
+class Aborted(Exception):
     """The recorder was told to stop while the database was away; nothing was written.
 
     Not a :class:`TakedownError`: the crawl's pipeline ends on it quietly. Here rather

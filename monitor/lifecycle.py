@@ -66,6 +66,8 @@ _LISTED_STATES = {PostState.VISIBLE, PostState.SUSPECT, PostState.HIDDEN}
 #: decided without the listing (which may carry a tombstone or account state).
 LISTING_TRIES = 3
 _EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
 @dataclass(slots=True)
 class Rules:
     """The settings the lifecycle reads, resolved once."""

@@ -37,8 +37,7 @@ from . import cadence, diff
 from .collector import CollectorHealth
 from .db import Connection, Database, claims, workers
 from .db import tracking as store
-from .errors import Aborted as Aborted  # re-exported: raised from here
-from .errors import StorageUnavailable
+from .errors import Aborted, StorageUnavailable
 from .events import Event
 from .holding import BATCH_BYTES, QUEUE_BYTES, ByteQueue, weight, zero_stats
 from .lifecycle import Lifecycle, PostRow, PostState, Rules, window_start
@@ -109,10 +108,7 @@ class Recorder:
         self.backoff = backoff
         #: Collector health: marks what a blocked collector saw before the lifecycle reads it.
         self.health = CollectorHealth.from_settings(settings)
-        self.stats = self.zero_stats()
-
-    #: The counts :attr:`stats` keeps, all zero.
-    zero_stats = staticmethod(zero_stats)
+        self.stats = zero_stats()
 
     def record(self, observations: Sequence[Observation]) -> list[Event]:
         """Store a batch; returns its stored events. Raises only :class:`Aborted`."""

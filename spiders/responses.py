@@ -28,7 +28,7 @@ from scrapy.exceptions import (
     IgnoreRequest,
     ResponseDataLossError,
 )
-from scrapy.http import Response
+from scrapy.http import Headers, Response
 from twisted.internet import error as tx_error
 from twisted.web._newclient import ResponseFailed, _DataLoss
 from twisted.web.client import PartialDownloadError
@@ -103,13 +103,13 @@ def header(response: Response, name: str) -> str | None:
     return value.decode("latin-1").strip()
 
 
-def header_pairs(headers: Any) -> tuple[tuple[str, str], ...]:
+def header_pairs(headers: Headers) -> tuple[tuple[str, str], ...]:
     """Scrapy's headers (bytes, repeated names as lists) as text pairs in order: UTF-8
-    where they are, else Latin-1, which maps every byte. Scrapy's ``Headers`` is a dict
-    of normalised names to value lists, read here as one: its ``items()`` looks every
+    where they are, else Latin-1, which maps every byte. ``Headers`` is a dict of
+    normalised names to value lists, read here as one: its ``items()`` looks every
     name up again through ``getlist``, a third of this function's cost."""
-    pairs = dict.items(headers) if isinstance(headers, dict) else headers.items()
-    return tuple((_text(name), _text(value)) for name, values in pairs for value in values)
+    return tuple((_text(name), _text(value)) for name, values in dict.items(headers)
+                 for value in values)
 
 
 def _text(raw: bytes | str) -> str:

@@ -14,7 +14,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from monitor import diff
-from monitor.db import Database
+from monitor.db import Database, claims
 from monitor.db import tracking as store
 from monitor.errors import WatchlistError
 from monitor.observation import Observation, Outcome, PostContent
@@ -292,7 +292,7 @@ def test_target_options_reach_every_work_item_and_sources_stay_home(db: Database
         conn.execute("UPDATE posts SET known = known || %s, next_check = %s",
                      (Jsonb({"article_selector": "stale", "token": "t"}), T0))
         conn.execute("UPDATE targets SET next_due = %s", (T0,))
-        items = store.claim_due(conn, T0 + timedelta(minutes=5), 10, 60)
+        items = claims.claim_due(conn, T0 + timedelta(minutes=5), 10, 60)
     by_mode = {i.mode: i for i in items}
     assert by_mode["listing"].known == {"article_selector": "main p"}
     assert by_mode["probe"].known == {"article_selector": "main p", "token": "t"}

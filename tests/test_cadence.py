@@ -15,12 +15,12 @@ import pytest
 
 from monitor.cadence import backoff, probe_retry, target_retry
 from monitor.db import Database
-from monitor.errors import StorageUnavailable
+from monitor.errors import Aborted, StorageUnavailable
 from monitor.lifecycle import Lifecycle, PostRow, PostState, Rules, Suspicion, TargetRow
 from monitor.observation import Observation, Outcome, PostContent
 from monitor.schedule import PROBE_FAILURES
 from monitor.settings import Settings
-from monitor.snapshot import Aborted, Recorder
+from monitor.snapshot import Recorder
 
 T0 = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
 HOUR = 3600.0

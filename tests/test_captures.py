@@ -37,7 +37,7 @@ from monitor.captures import (
     read_lines,
 )
 from monitor.clock import ManualClock
-from monitor.db import Database
+from monitor.db import Database, claims
 from monitor.db import tracking as store
 from monitor.errors import ConfigError, ParseError
 from monitor.observation import Observation, Outcome, PostContent
@@ -242,7 +242,7 @@ def test_the_monitor_probes_an_imported_note_and_reads_it_from_there(
         db: Database, watchlist: Path) -> None:
     run(db, watchlist=watchlist)
     with db.transaction() as conn:
-        items = {i.post_key: i for i in store.claim_due(conn, NOW, 50, 60) if i.post_key}
+        items = {i.post_key: i for i in claims.claim_due(conn, NOW, 50, 60) if i.post_key}
     assert {A, C} <= set(items)  # due at once, with the capture's token
     assert items[A].known["xsec_token"] == "ABsearchTokA1="
     assert "xsec_token=ABsearchTokA1" in items[A].url

@@ -18,7 +18,7 @@ import pytest
 
 from monitor.clock import ManualClock
 from monitor.continuous import Continuous, host_of
-from monitor.db import tracking as store
+from monitor.db import claims
 from monitor.observation import Observation, Outcome, WorkItem
 from monitor.settings import Settings
 from monitor.snapshot import Recorder
@@ -60,7 +60,7 @@ def test_a_listing_leaves_the_probe_claims_of_its_posts_alone(site: Site) -> Non
     assert target_leases(site) == [False] * 6  # the listings answered: given back
     with site.direct.transaction() as conn:  # so nobody claims that post again (the
         # others are due: their re-checks were scheduled from T0, months ago)
-        again = store.claim_due(conn, datetime.now(UTC) + timedelta(minutes=5), 100, 600.0)
+        again = claims.claim_due(conn, datetime.now(UTC) + timedelta(minutes=5), 100, 600.0)
     probed = {i.post_key for i in again if i.mode == "probe"}
     assert probed == {f"{r['id']}-p" for r in site.rows} - {f"{claimed}-p"}
 

@@ -23,8 +23,7 @@ from typing import Any
 import pytest
 
 from monitor.clock import ManualClock
-from monitor.db import Database
-from monitor.db import tracking as store
+from monitor.db import Database, claims
 from monitor.db.workers import Presence, reclaim_dead
 from monitor.errors import StorageUnavailable
 from monitor.observation import Observation, Outcome, PostContent, WorkItem
@@ -147,19 +146,19 @@ def test_giving_back_work_whose_lease_was_taken_back_leaves_the_new_holders_leas
     assert None not in (seat_a, seat_b, seat_c)
     try:
         with db.transaction() as conn:
-            mine = store.claim_due(conn, start, 100, LEASE, worker=seat_a)
+            mine = claims.claim_due(conn, start, 100, LEASE, worker=seat_a)
         assert len(mine) == len(POSTS)
         die(db, seat_a)  # (here only A's lock session ends; its process goes on)
         with db.transaction() as conn:
             assert reclaim_dead(conn, seat_b)["posts"] == len(POSTS)
-            theirs = store.claim_due(conn, start, 100, LEASE, worker=seat_b)
+            theirs = claims.claim_due(conn, start, 100, LEASE, worker=seat_b)
         assert sorted(i.row_id for i in theirs) == sorted(i.row_id for i in mine)
 
         with db.transaction() as conn:  # A's crawl was cut short: it gives "its" work back
-            store.release(conn, mine)
+            claims.release(conn, mine)
         assert leases(db) == {url: seat_b for url in POSTS}
         with db.transaction() as conn:
-            assert store.claim_due(conn, start, 100, LEASE, worker=seat_c) == []
+            assert claims.claim_due(conn, start, 100, LEASE, worker=seat_c) == []
     finally:
         for presence in (a, b, c):
             presence.close()
@@ -271,7 +270,7 @@ def test_seatless_workers_give_back_and_record_their_own_leases_only(
         assert seat_a is not None and seat_b is not None and seat_a != seat_b
         assert held_by_b == {url: seat_b for url in POSTS}
         with db.transaction() as conn:
-            assert store.claim_due(conn, clock.now(), 100, LEASE) == []
+            assert claims.claim_due(conn, clock.now(), 100, LEASE) == []
 
         recorder = Recorder(db, settings())
         answers = [answer(i, clock.now()) for i in theirs]
@@ -297,7 +296,7 @@ def test_a_cycle_renews_the_leases_of_its_work_in_flight(db: Database) -> None:
 
     def another_worker_claims() -> list[WorkItem]:
         with db.transaction() as conn:
-            return store.claim_due(conn, datetime.now(UTC), 50, LEASE, None, None)
+            return claims.claim_due(conn, datetime.now(UTC), 50, LEASE, None, None)
 
     async def slow(work: Mapping[str, AsyncIterator[WorkItem]], sink: Any, s: Any) -> None:
         items = [item for its in work.values() async for item in its]
@@ -331,7 +330,7 @@ def test_a_failed_renewal_is_logged_and_the_next_one_still_runs(
         items = [item for its in work.values() async for item in its]
         await asyncio.sleep(1.5)
         with db.transaction() as conn:
-            taken.extend(store.claim_due(conn, datetime.now(UTC), 50, LEASE, None, None))
+            taken.extend(claims.claim_due(conn, datetime.now(UTC), 50, LEASE, None, None))
         for item in items:
             await sink(answer(item, datetime.now(UTC)))
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from monitor import platforms
-from monitor.db import Database, _migrate
+from monitor.db import Database, _migrate, claims
 from monitor.db import tracking as store
 from monitor.observation import Observation, Outcome, PostContent, WorkItem
 from monitor.platform import Kind, Platform
@@ -154,7 +154,7 @@ class Pair:
 
     def claim(self, minutes: float, worker: int | None = None) -> dict[str, WorkItem]:
         with self.db.transaction() as conn:
-            items = store.claim_due(conn, self.at(minutes), 10, 600, worker=worker)
+            items = claims.claim_due(conn, self.at(minutes), 10, 600, worker=worker)
         assert [i.mode for i in items] == ["probe"] * len(items), items  # never a listing
         return {i.platform: i for i in items}
 
@@ -226,8 +226,8 @@ def test_a_thread_target_lives_exactly_like_a_post_target(db: Database,
         previous = minutes
     assert events == {"agora": ["disappeared"], "rednote": ["disappeared"]}
     with db.transaction() as conn:  # and no listing was ever due for either
-        assert store.platforms_due(conn, pair.at(29)) == []
-        assert store.platforms_due(conn, pair.at(30)) == ["agora", "rednote"]
+        assert claims.platforms_due(conn, pair.at(29)) == []
+        assert claims.platforms_due(conn, pair.at(30)) == ["agora", "rednote"]
 
 
 def test_a_listing_claim_carries_the_declared_own_url(db: Database,
@@ -238,7 +238,7 @@ def test_a_listing_claim_carries_the_declared_own_url(db: Database,
         store.sync_targets(conn, [target("agora", "board", board),
                                   target("agora", "member", "alice",
                                          "https://agora.example")], 60)
-        items = store.claim_due(conn, datetime.now().astimezone() + timedelta(seconds=5), 10,
+        items = claims.claim_due(conn, datetime.now().astimezone() + timedelta(seconds=5), 10,
                                 600)
     assert sorted((i.mode, i.url, i.target_url) for i in items) == [
         ("listing", "alice", "https://agora.example"), ("listing", board, board)]

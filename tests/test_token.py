@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from monitor.db import Database
+from monitor.db import Database, claims
 from monitor.db import tracking as store
 from monitor.lifecycle import Lifecycle, PostRow, PostState, Rules, TargetRow
 from monitor.observation import Observation, Outcome, PostContent
@@ -208,12 +208,12 @@ def test_the_latest_listing_token_reaches_the_probe_through_the_store(db: Databa
     assert waiting["state"] == "visible" and TOKEN_WAIT in waiting["known"]
     assert waiting["next_check"] == at(10 + 10)  # after the listing due at 10, not at 4
     with db.transaction() as conn:  # nothing to probe before the listing ran
-        assert [i.mode for i in store.claim_due(conn, at(9), 10, 60)] == []
-        assert [i.mode for i in store.claim_due(conn, at(10), 10, 60)] == ["listing"]
-        store.release(conn, store.claim_due(conn, at(10), 10, 60))
+        assert [i.mode for i in claims.claim_due(conn, at(9), 10, 60)] == []
+        assert [i.mode for i in claims.claim_due(conn, at(10), 10, 60)] == ["listing"]
+        claims.release(conn, claims.claim_due(conn, at(10), 10, 60))
     listing(10, "tok-2")
     refreshed = post()
     assert TOKEN_WAIT not in refreshed["known"] and refreshed["next_check"] == at(10)
     with db.transaction() as conn:
-        (item,) = store.claim_due(conn, at(10), 10, 60)
+        (item,) = claims.claim_due(conn, at(10), 10, 60)
     assert item.mode == "probe" and item.known["xsec_token"] == "tok-2"

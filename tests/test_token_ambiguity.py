@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from test_token import NOTE, OTHER, SETTINGS, T0, World, at, note
 
 from monitor.clock import ManualClock
-from monitor.db import Database, queries, tracking
+from monitor.db import Database, claims, queries, tracking
 from monitor.metrics import Metrics
 from monitor.observation import Observation, Outcome, PostContent
 from monitor.platforms import PLATFORMS
@@ -329,7 +329,7 @@ def test_a_watched_listing_lends_its_token_to_a_lone_note_target(db: Database) -
     assert ATTENTION not in lone["known"] and lone["next_check"] == at(1)
     assert store.status()["post"]["attention"] is None and store.attention_gauge() == 0.0
     with db.transaction() as conn:  # the lone note's probe goes with the listing's token
-        items = store.tracking.claim_due(conn, at(1), 10, 60)
+        items = claims.claim_due(conn, at(1), 10, 60)
     (item,) = [i for i in items if i.row_id == lone["id"]]
     assert item.known["xsec_token"] == "tok-2"
     # That token expires too: the lone note waits for the next listing, no attention.
@@ -356,7 +356,7 @@ def test_a_fresh_url_in_the_watchlist_replaces_an_expired_token(db: Database) ->
     row = store.post("post")
     assert row["probe_url"] == fresh and "xsec_token" not in row["known"]
     with db.transaction() as conn:
-        (item,) = store.tracking.claim_due(conn, datetime.now(UTC) + timedelta(seconds=5),
+        (item,) = claims.claim_due(conn, datetime.now(UTC) + timedelta(seconds=5),
                                            10, 60)
     assert item.url == fresh and "xsec_token" not in item.known  # the spider uses the URL's
     store.probe("post", 12, Outcome.OK, post=note(token="fresh-tok"))

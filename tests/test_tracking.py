@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from psycopg.types.json import Jsonb
 
-from monitor.db import Database
+from monitor.db import Database, claims
 from monitor.db import tracking as store
 from monitor.observation import Observation, Outcome, PostContent
 from monitor.settings import Settings
@@ -287,13 +287,13 @@ def test_claim_due_leases_work_once(world: World) -> None:
     world.listing(T0, three())
     now = T0 + timedelta(hours=1)
     with world.db.transaction() as conn:
-        first = store.claim_due(conn, now, 100, 600)
+        first = claims.claim_due(conn, now, 100, 600)
     with world.db.transaction() as conn:
-        second = store.claim_due(conn, now, 100, 600)
+        second = claims.claim_due(conn, now, 100, 600)
     assert sorted(i.post_key or "" for i in first if i.mode == "probe") == ["1", "2", "3"]
     assert second == []
     with world.db.transaction() as conn:  # the lease ran out: the work is due again
-        third = store.claim_due(conn, now + timedelta(minutes=11), 100, 600)
+        third = claims.claim_due(conn, now + timedelta(minutes=11), 100, 600)
     assert len(third) == len(first)
 
 
@@ -312,7 +312,7 @@ def test_a_claim_leases_and_names_its_worker_in_one_write(world: World) -> None:
                          "FOR EACH ROW EXECUTE FUNCTION count_write()")
     now = T0 + timedelta(hours=1)
     with world.db.transaction() as conn:
-        items = store.claim_due(conn, now, 100, 600, worker=42)
+        items = claims.claim_due(conn, now, 100, 600, worker=42)
         writes = conn.execute("SELECT tbl, id, leased_by FROM writes ORDER BY tbl, id").fetchall()
         conn.execute("DELETE FROM writes")
     assert sorted(i.mode for i in items) == ["listing", "probe", "probe", "probe"]
@@ -320,7 +320,7 @@ def test_a_claim_leases_and_names_its_worker_in_one_write(world: World) -> None:
         ("targets" if i.mode == "listing" else "posts", i.row_id) for i in items)
     assert {w["leased_by"] for w in writes} == {42}
     with world.db.transaction() as conn:  # the leases ran out: claimed again, by nobody known
-        again = store.claim_due(conn, now + timedelta(minutes=11), 100, 600)
+        again = claims.claim_due(conn, now + timedelta(minutes=11), 100, 600)
         holders = {r["leased_by"] for r in conn.execute(
             "SELECT leased_by FROM writes").fetchall()}
     assert len(again) == len(items)

@@ -28,8 +28,7 @@ import pytest
 from psycopg import sql
 
 from monitor.clock import ManualClock
-from monitor.db import Database
-from monitor.db import tracking as store
+from monitor.db import Database, claims
 from monitor.observation import Observation, Outcome, PostContent, WorkItem
 from monitor.settings import Settings
 from monitor.watchlist import parse_watchlist
@@ -237,7 +236,7 @@ def test_a_lease_without_a_worker_runs_out_by_time_alone(synced: tuple[Database,
     db, start = synced
     all_due(db, start)
     with db.transaction() as conn:
-        claimed = store.claim_due(conn, start, 30, 600.0, worker=holder)
+        claimed = claims.claim_due(conn, start, 30, 600.0, worker=holder)
     assert len(claimed) == 30 and set(leases(db).values()) == {holder}
 
     clock = ManualClock(start)

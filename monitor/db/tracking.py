@@ -1,7 +1,6 @@
 """SQL for recording: the target and post rows a batch locks, and the batch's writes.
 
-The work queue (what is due, claims, leases) is :mod:`monitor.db.claims`; its
-functions are re-exported here for the callers that import them from this module."""
+The work queue (what is due, claims, leases) is :mod:`monitor.db.claims`."""
 
 from __future__ import annotations
 
@@ -19,13 +18,6 @@ from ..events import Event
 from ..lifecycle import SOURCES_KEY, Changes, PostRow, PostState, Suspicion, TargetRow
 from ..rows import ObsWrite
 from . import archive, chain
-from .claims import Lease as Lease  # re-exported, as the claims below
-from .claims import by_seat as by_seat
-from .claims import claim_due as claim_due
-from .claims import platforms_due as platforms_due
-from .claims import release as release
-from .claims import release_leases as release_leases
-from .claims import release_rows as release_rows
 from .sync import forget_hashes
 from .sync import sync_targets as sync_targets  # re-exported: callers import it from here
 from .tokens import share_tokens

@@ -22,7 +22,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.interfaces import IHostnameResolver
 from zope.interface import implementer
 
-from monitor.db import tracking
+from monitor.db import claims, tracking
 from monitor.observation import Observation, Outcome, WorkItem
 from monitor.settings import Settings
 from monitor.watchlist import parse_watchlist
@@ -425,7 +425,7 @@ account = "alice@social.example"
             "INSERT INTO posts (target_id, platform, post_key, url, first_seen, state, "
             "state_since, next_check) VALUES (%s, 'rss', 'k', 'http://10.0.0.1/x', now(), "
             "'visible', now(), now())", (feed_id,))
-        items = tracking.claim_due(conn, now + timedelta(seconds=1), 10, 600)
+        items = claims.claim_due(conn, now + timedelta(seconds=1), 10, 600)
     by_mode = {(i.platform, i.mode): i for i in items}
     listing = by_mode["rss", "listing"]
     assert listing.target_url == "https://feeds.example.net/news.xml"

@@ -9,8 +9,7 @@ import pytest
 from geo_support import DE, T0, US, WITHHELD, StoredWorld, at
 
 from monitor.claims import pending_key, take_pending
-from monitor.db import Database
-from monitor.db import tracking as store
+from monitor.db import Database, claims
 from monitor.errors import WatchlistError
 from monitor.geo import fan_out
 from monitor.observation import Observation, Outcome, WorkItem
@@ -127,13 +126,13 @@ def test_the_claims_fan_a_suspect_post_out_to_every_vantage_point(db: Database) 
     known = {"de": DE, "us": US}
     with db.transaction() as conn:
         stored = conn.execute("SELECT vantages FROM targets").fetchone()
-        listing = store.claim_due(conn, T0, 10, 600, vantages=known)
+        listing = claims.claim_due(conn, T0, 10, 600, vantages=known)
     assert stored is not None and stored["vantages"] == ["de", "us"]
     assert [(i.mode, i.vantage) for i in listing] == [("listing", DE)]  # the home only
     world.listing(at(0), ["1", "2"])
     world.probes("1", at(1), {"de": WITHHELD})  # post 1 suspect, post 2 visible
     with db.transaction() as conn:
-        items = store.claim_due(conn, at(60 * 24), 10, 600, vantages=known)
+        items = claims.claim_due(conn, at(60 * 24), 10, 600, vantages=known)
     probes = sorted((i.post_key or "", i.vantage.name if i.vantage else "") for i in items
                     if i.mode == "probe")
     assert probes == [("1", "de"), ("1", "us"), ("2", "de")]
@@ -144,11 +143,11 @@ def test_the_claims_fan_a_suspect_post_out_to_every_vantage_point(db: Database) 
 def test_a_claim_naming_an_unknown_vantage_point_is_not_fetched(db: Database) -> None:
     StoredWorld(db)
     with db.transaction() as conn:
-        assert store.claim_due(conn, T0, 10, 600, vantages={"us": US}) == []
+        assert claims.claim_due(conn, T0, 10, 600, vantages={"us": US}) == []
         lease = conn.execute("SELECT lease_until FROM targets").fetchone()
     assert lease is not None and lease["lease_until"] is None  # given back at once
     with db.transaction() as conn:  # without a map: the names alone
-        items = store.claim_due(conn, T0, 10, 600)
+        items = claims.claim_due(conn, T0, 10, 600)
     assert [i.vantage for i in items] == [Vantage("de")]
 
 
@@ -156,7 +155,7 @@ def test_a_target_without_vantage_points_is_claimed_as_before(db: Database) -> N
     StoredWorld(db, vantages=())
     with db.transaction() as conn:
         assert conn.execute("SELECT vantages FROM targets").fetchone() == {"vantages": None}
-        items = store.claim_due(conn, T0, 10, 600, vantages={"de": DE})
+        items = claims.claim_due(conn, T0, 10, 600, vantages={"de": DE})
     assert [(i.mode, i.vantage) for i in items] == [("listing", None)]
 
 
