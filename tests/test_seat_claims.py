@@ -101,16 +101,18 @@ def test_work_claimed_under_a_lost_seat_is_not_recorded_under_the_next_seat(
     seats: list[int | None] = []
 
     def taken_over() -> None:
-        """A's lock connection drops; B runs its pass meanwhile."""
+        """A's lock connection drops; B runs its pass meanwhile; then A takes seat 2, as
+        its next claim does (its claim of the next batch ran already, under seat 1)."""
         seats.append(a.presence.id)
         assert seats[0] is not None
         die(db, seats[0])
         asyncio.run(b.cycle())
+        a._holder()
 
     async def crawl(work: Mapping[str, AsyncIterator[WorkItem]], sink: Any, s: Any) -> None:
         for items in work.values():
             held: list[WorkItem] = []
-            async for item in items:  # the next claim, after the last item, takes seat 2
+            async for item in items:
                 if not held:
                     await asyncio.to_thread(taken_over)
                 held.append(item)

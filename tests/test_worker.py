@@ -166,6 +166,88 @@ def test_a_crawl_cut_short_gives_its_unobserved_work_back(db: Database) -> None:
     assert (leased, claimable) == (0, 2)  # due again at once, not in an hour
 
 
+FIVE_ACCOUNTS = "[groups.g]\n" + "".join(
+    f'[[groups.g.targets]]\nplatform = "mastodon"\naccount = "user{i}"\n'
+    f'base_url = "http://127.0.0.1:9"\n' for i in range(5))
+
+
+def leases(db: Database) -> tuple[int, int]:
+    """(targets leased, targets due now)."""
+    with db.transaction() as conn:
+        row = conn.execute("SELECT count(*) FILTER (WHERE lease_until IS NOT NULL) AS leased, "
+                           "count(*) FILTER (WHERE next_due <= now()) AS due FROM targets"
+                           ).fetchone()
+    return row["leased"], row["due"]
+
+
+def test_the_next_batch_is_claimed_while_the_crawl_works_on_this_one(db: Database) -> None:
+    """The crawl never waits for a claim's round trip at a batch's end: while it holds the
+    first item of a two-item batch, the next two are claimed already."""
+    settings = Settings.load({"batch_size": 2}, environ={})
+    claims: list[int] = []
+    second_claim = asyncio.Event()
+
+    async def crawl(work: Any, sink: Any, s: Any) -> dict[str, int]:
+        items = work["mastodon"]
+        first = await anext(items)
+        # Nothing more is taken from the iterator until the next claim has returned.
+        await asyncio.wait_for(second_claim.wait(), timeout=10)
+        held = await asyncio.to_thread(leases, db)
+        seen = [first] + [item async for item in items]
+        for item in seen:
+            await sink(Observation(mode=item.mode, platform="mastodon",
+                                   target_key=item.target_key, url=item.url,
+                                   outcome=Outcome.TIMEOUT, row_id=item.row_id))
+        return {"held": held[0], "seen": len(seen)}
+
+    worker = Worker(db, settings, crawl)
+    worker.sync(parse_watchlist(FIVE_ACCOUNTS).targets)
+    claim = worker._claim
+
+    def counted(*args: Any) -> list[WorkItem]:
+        items = claim(*args)
+        claims.append(len(items))
+        if len(claims) == 2:
+            asyncio.run_coroutine_threadsafe(_set(second_claim), loop)
+        return items
+
+    async def _set(event: asyncio.Event) -> None:
+        event.set()
+
+    worker._claim = counted  # type: ignore[method-assign]
+
+    async def main() -> dict[str, Any]:
+        nonlocal loop
+        loop = asyncio.get_running_loop()
+        return await worker.cycle()
+
+    loop: asyncio.AbstractEventLoop
+    stats = asyncio.run(main())
+    assert claims == [2, 2, 1, 0]  # every batch claimed once; the empty one ends it
+    assert stats["claimed"] == 5 and stats["observations"] == 5
+    assert leases(db) == (0, 0)  # each observed: checked, not due again yet
+
+
+def test_a_crawl_cut_short_gives_back_the_batch_claimed_ahead_too(db: Database) -> None:
+    """The next batch is claimed before the crawl asks for it; a crawl that ends after
+    one item still leaves every claimed target due at once, none leased to nobody."""
+    settings = Settings.load({"batch_size": 2, "lease": "1h"}, environ={})
+
+    async def dies(work: Any, sink: Any, s: Any) -> None:
+        await anext(work["mastodon"])
+        raise ConnectionError("reactor hiccup")
+
+    worker = Worker(db, settings, dies)
+    worker.sync(parse_watchlist(FIVE_ACCOUNTS).targets)
+    try:
+        asyncio.run(worker.cycle())
+    except ConnectionError:
+        pass
+    else:  # pragma: no cover - the crawl must raise
+        raise AssertionError("the crawl's error was swallowed")
+    assert leases(db) == (0, 5)  # due again at once, not in an hour
+
+
 def test_stopping_lets_a_job_in_flight_end_instead_of_cancelling_it(
         db: Database, caplog: Any) -> None:
     """A stop (SIGTERM) while the watchlist reload runs: the reload finishes and syncs,
