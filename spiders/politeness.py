@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
@@ -312,6 +313,14 @@ class PoliteScheduler(Scheduler):
     def __len__(self) -> int:
         return super().__len__() + sum(len(q) for q in self._parked.values())
 
+    @cached_property
+    def _max_wait(self) -> float:
+        """RETRY_AFTER_MAX (asked for each request: read once; a crawl's settings are
+        frozen)."""
+        if self.crawler is None:
+            return 120.0
+        return self.crawler.settings.getfloat("RETRY_AFTER_MAX", 120.0)
+
     def next_request(self) -> Request | None:
         hosts = self._hosts()
         waits = []
@@ -327,8 +336,7 @@ class PoliteScheduler(Scheduler):
             return released
         if waits:
             self._wake_in(min(waits))
-        max_wait = self.crawler.settings.getfloat("RETRY_AFTER_MAX", 120.0) \
-            if self.crawler is not None else 120.0
+        max_wait = self._max_wait
         for _ in range(super().__len__()):
             request = super().next_request()
             if request is None:

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from itertools import islice
 from typing import Any, TypeVar
 from urllib.parse import urljoin
@@ -97,10 +98,21 @@ def text_of(response: Response) -> str:
 
 
 def header(response: Response, name: str) -> str | None:
-    value = response.headers.get(name)
-    if value is None:
+    """The last value of header ``name``, as text (Latin-1), or None.
+
+    ``Headers`` is a dict of normalised names (Scrapy's ``normkey``: title case, as
+    bytes) to value lists, read here as one: its ``get`` normalises the name on every
+    call, and each response has several looked up."""
+    values = dict.get(response.headers, _header_key(name))
+    if not values:
         return None
-    return value.decode("latin-1").strip()
+    return values[-1].decode("latin-1").strip()
+
+
+@lru_cache(maxsize=256)
+def _header_key(name: str) -> bytes:
+    """A header name as Scrapy's ``Headers`` keys it (``Headers.normkey``)."""
+    return name.title().encode("utf-8")
 
 
 def header_pairs(headers: Headers) -> tuple[tuple[str, str], ...]:
