@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import pytest
+
 from monitor.db import Database
 from monitor.errors import WatchlistError
 from monitor.observation import Observation, Outcome, PostContent, WorkItem
@@ -141,31 +143,6 @@ def test_a_failing_cycle_is_logged_and_the_next_tick_retries(db: Database) -> No
     assert len(calls) >= 3
 
 
-def test_a_crawl_cut_short_gives_its_unobserved_work_back(db: Database) -> None:
-    settings = Settings.load({"lease": "1h"}, environ={})
-
-    async def dies(work: Any, sink: Any, s: Any) -> None:
-        for items in work.values():
-            async for _ in items:
-                pass  # claimed, never observed
-        raise ConnectionError("reactor hiccup")
-
-    worker = Worker(db, settings, dies)
-    worker.sync(parse_watchlist(WATCHLIST).targets)
-    try:
-        asyncio.run(worker.cycle())
-    except ConnectionError:
-        pass
-    else:  # pragma: no cover - the crawl must raise
-        raise AssertionError("the crawl's error was swallowed")
-    with db.transaction() as conn:
-        leased = conn.execute("SELECT count(*) AS n FROM targets WHERE lease_until IS NOT NULL"
-                              ).fetchone()["n"]
-        claimable = conn.execute("SELECT count(*) AS n FROM targets WHERE next_due <= now()"
-                                 ).fetchone()["n"]
-    assert (leased, claimable) == (0, 2)  # due again at once, not in an hour
-
-
 FIVE_ACCOUNTS = "[groups.g]\n" + "".join(
     f'[[groups.g.targets]]\nplatform = "mastodon"\naccount = "user{i}"\n'
     f'base_url = "http://127.0.0.1:9"\n' for i in range(5))
@@ -178,6 +155,33 @@ def leases(db: Database) -> tuple[int, int]:
                            "count(*) FILTER (WHERE next_due <= now()) AS due FROM targets"
                            ).fetchone()
     return row["leased"], row["due"]
+
+
+@pytest.mark.parametrize(("raw", "watchlist", "take", "due"), [
+    ({"lease": "1h"}, WATCHLIST, None, 2),  # every item taken, none observed
+    # One item taken of a two-item batch: the next batch, claimed ahead, is given back too.
+    ({"lease": "1h", "batch_size": 2}, FIVE_ACCOUNTS, 1, 5),
+])
+def test_a_crawl_cut_short_gives_its_unobserved_work_back(
+        db: Database, raw: dict[str, Any], watchlist: str, take: int | None, due: int) -> None:
+    """Whatever the crawl took of its work, a crawl that fails leaves every claimed
+    target due at once, none leased to nobody until the lease runs out."""
+    settings = Settings.load(raw, environ={})
+
+    async def dies(work: Any, sink: Any, s: Any) -> None:
+        for items in work.values():
+            taken = 0
+            async for _ in items:  # claimed, never observed
+                taken += 1
+                if taken == take:
+                    break
+        raise ConnectionError("reactor hiccup")
+
+    worker = Worker(db, settings, dies)
+    worker.sync(parse_watchlist(watchlist).targets)
+    with pytest.raises(ConnectionError):  # the crawl's error is not swallowed
+        asyncio.run(worker.cycle())
+    assert leases(db) == (0, due)  # due again at once, not in an hour
 
 
 def test_the_next_batch_is_claimed_while_the_crawl_works_on_this_one(db: Database) -> None:
@@ -226,26 +230,6 @@ def test_the_next_batch_is_claimed_while_the_crawl_works_on_this_one(db: Databas
     assert claims == [2, 2, 1, 0]  # every batch claimed once; the empty one ends it
     assert stats["claimed"] == 5 and stats["observations"] == 5
     assert leases(db) == (0, 0)  # each observed: checked, not due again yet
-
-
-def test_a_crawl_cut_short_gives_back_the_batch_claimed_ahead_too(db: Database) -> None:
-    """The next batch is claimed before the crawl asks for it; a crawl that ends after
-    one item still leaves every claimed target due at once, none leased to nobody."""
-    settings = Settings.load({"batch_size": 2, "lease": "1h"}, environ={})
-
-    async def dies(work: Any, sink: Any, s: Any) -> None:
-        await anext(work["mastodon"])
-        raise ConnectionError("reactor hiccup")
-
-    worker = Worker(db, settings, dies)
-    worker.sync(parse_watchlist(FIVE_ACCOUNTS).targets)
-    try:
-        asyncio.run(worker.cycle())
-    except ConnectionError:
-        pass
-    else:  # pragma: no cover - the crawl must raise
-        raise AssertionError("the crawl's error was swallowed")
-    assert leases(db) == (0, 5)  # due again at once, not in an hour
 
 
 def test_stopping_lets_a_job_in_flight_end_instead_of_cancelling_it(
