@@ -10,6 +10,7 @@ import platform
 import resource
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -146,19 +147,48 @@ def cpu_seconds() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+def thread_schedstat() -> tuple[float, float]:
+    """The calling thread's seconds on a CPU and seconds runnable, waiting for one
+    (Linux ``/proc/self/task/<tid>/schedstat``); zeros where the kernel has none."""
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat",
+                  encoding="ascii") as fh:
+            ran, waited, _ = fh.read().split()
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return int(ran) / 1e9, int(waited) / 1e9
+
+
 class Stopwatch:
-    """Wall and process CPU time of a block: ``with Stopwatch() as sw: ...``."""
+    """Wall and process CPU time of a block: ``with Stopwatch() as sw: ...``; and the
+    calling thread's share of the wall time: on a CPU (``ran``), runnable but waiting
+    for one (``queued``: other processes or threads had the cores), the rest asleep
+    (``slept``: an idle event loop, a lock, the GIL)."""
 
     wall: float = 0.0
     cpu: float = 0.0
+    ran: float = 0.0
+    queued: float = 0.0
 
     def __enter__(self) -> Stopwatch:
         self._wall, self._cpu = time.perf_counter(), cpu_seconds()
+        self._sched = thread_schedstat()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.wall = time.perf_counter() - self._wall
         self.cpu = cpu_seconds() - self._cpu
+        ran, queued = thread_schedstat()
+        self.ran, self.queued = ran - self._sched[0], queued - self._sched[1]
+
+    @property
+    def slept(self) -> float:
+        return max(0.0, self.wall - self.ran - self.queued)
+
+    def thread_split(self) -> dict[str, float]:
+        """The thread's split of the wall time, for a result's JSON."""
+        return {"thread_ran_s": round(self.ran, 3), "thread_queued_s": round(self.queued, 3),
+                "thread_slept_s": round(self.slept, 3)}
 
 
 def write_result(name: str, data: dict[str, Any]) -> Path:

@@ -24,7 +24,8 @@ RSS held to the target is the two processes' peaks added (shared pages counted
 twice). Beside it, ``total_peak_pss_mib`` is the peak of the two processes'
 proportional set size (``Pss``, /proc/<pid>/smaps_rollup), sampled every 0.5 s
 by this (parent) process over the child's whole life, which counts their shared
-pages once. Every
+pages once. The crawl's and the floor's main threads report their wall time split into
+on a CPU, runnable waiting for one, and asleep (Linux schedstat). Every
 fetch must come back ``ok``; otherwise the run is flagged INVALID.
 
 Targets (issue 13): at every size the (first) cycle takes at most 1.2 x the floor; the
@@ -72,6 +73,7 @@ NAME = "cycle"
 MAX_SCALING = 10.5
 MAX_RSS_BYTES = 150_000_000
 MAX_FLOOR_RATIO = 1.2
+THREAD_SPLIT = ("thread_ran_s", "thread_queued_s", "thread_slept_s")
 
 
 def current_rss_mib() -> float:
@@ -182,7 +184,8 @@ def child(url: str, concurrency: int, recheck: bool, recorder_mode: str) -> int:
     finally:
         db.close()
         stop_reactor_threads()
-    print(json.dumps({**stats, **again, **recorder, "wall_s": sw.wall, "cpu_s": sw.cpu,
+    print(json.dumps({**stats, **again, **recorder, **sw.thread_split(), "wall_s": sw.wall,
+                      "cpu_s": sw.cpu,
                       "hwm_mib": hwm_mib(), "rss_before_cycle_mib": rss_before,
                       "maxrss_self_mib": maxrss_mib()}))
     return 0
@@ -228,7 +231,8 @@ def floor_child(urls_file: str, base: str, concurrency: int) -> int:
             counts = run(urls, base, concurrency, items)
     finally:
         stop_reactor_threads()
-    print(json.dumps({**counts, "wall_s": sw.wall, "cpu_s": sw.cpu, "hwm_mib": hwm_mib(),
+    print(json.dumps({**counts, **sw.thread_split(), "wall_s": sw.wall, "cpu_s": sw.cpu,
+                      "hwm_mib": hwm_mib(),
                       "rss_before_mib": rss_before, "concurrent_items": items}))
     return 0
 
@@ -248,7 +252,8 @@ def run_floor(site: StaticSite, size: int, args: argparse.Namespace) -> dict[str
     return {"floor_s": round(stats["wall_s"], 2), "floor_cpu_s": round(stats["cpu_s"], 2),
             "floor_items": stats["items"], "floor_failed": stats["failed"],
             "floor_peak_rss_mib": round(stats["hwm_mib"], 1),
-            "floor_concurrent_items": stats["concurrent_items"]}
+            "floor_concurrent_items": stats["concurrent_items"],
+            "floor_main_thread": [stats[k] for k in THREAD_SPLIT]}
 
 
 def run_size(site: StaticSite, size: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -314,6 +319,8 @@ def run_size(site: StaticSite, size: int, args: argparse.Namespace) -> dict[str,
         "cycle_s": round(stats["wall_s"], 2),
         "cycle_cpu_s": round(stats["cpu_s"], 2),
         "obs_per_s": round(stats["observations"] / stats["wall_s"], 1),
+        # The crawl's main thread: seconds on a CPU, runnable waiting for one, asleep.
+        "main_thread": [stats[k] for k in THREAD_SPLIT],
         "claimed": stats["claimed"],
         "observations": stats["observations"],
         "batches": stats["batches"],
@@ -434,6 +441,9 @@ def main(argv: list[str] | None = None) -> int:
             (f"{r['size']} posts: sync", f"{r['sync_s']:.1f} s (sync_targets, one transaction)"),
             (f"{r['size']} posts: cycle", f"{r['cycle_s']:.1f} s wall, {r['cycle_cpu_s']:.1f} s "
                                           f"CPU, {r['obs_per_s']:.0f} obs/s"),
+            *([(f"{r['size']} posts: main thread", "{:.2f} s on a CPU, {:.2f} s runnable waiting "
+                "for one, {:.2f} s asleep (floor: {:.2f} / {:.2f} / {:.2f})".format(
+                    *r["main_thread"], *r["floor_main_thread"]))] if "floor_s" in r else []),
             *([(f"{r['size']} posts: re-check", f"{r['recheck_s']:.1f} s wall, "
                                                 f"{r['recheck_cpu_s']:.1f} s CPU (every post "
                                                 "due again, content unchanged)")]
