@@ -24,8 +24,8 @@ RSS held to the target is the two processes' peaks added (shared pages counted
 twice). Beside it, ``total_peak_pss_mib`` is the peak of the two processes'
 proportional set size (``Pss``, /proc/<pid>/smaps_rollup), sampled every 0.5 s
 by this (parent) process over the child's whole life, which counts their shared
-pages once. The crawl's and the floor's main threads report their wall time split into
-on a CPU, runnable waiting for one, and asleep (Linux schedstat). Every
+pages once. The crawl's and the floor's main threads report how they spent the wall
+time: on a CPU, runnable but waiting for one, asleep (Linux schedstat). Every
 fetch must come back ``ok``; otherwise the run is flagged INVALID.
 
 Targets (issue 13): at every size the (first) cycle takes at most 1.2 x the floor; the

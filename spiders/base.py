@@ -118,6 +118,8 @@ class MonitorSpider(BatchProbes, PlatformDefaults, scrapy.Spider):
         self._in_flight = 0
         self._room = asyncio.Event()
         self._flushing: set[asyncio.Future[None]] = set()
+        #: Settings of the running crawl read so far (:meth:`_setting`).
+        self._settings_read: dict[str, Any] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -469,11 +471,10 @@ class MonitorSpider(BatchProbes, PlatformDefaults, scrapy.Spider):
             return None
         if not crawler.settings.frozen:
             return crawler.settings.get(name)
-        cache: dict[str, Any] = self.__dict__.setdefault("_settings_read", {})
         try:
-            return cache[name]
+            return self._settings_read[name]
         except KeyError:
-            value = cache[name] = crawler.settings.get(name)
+            value = self._settings_read[name] = crawler.settings.get(name)
             return value
 
 

@@ -300,15 +300,11 @@ class PoliteScheduler(Scheduler):
         super().__init__(*args, **kwargs)
         self._parked: dict[str, deque[Request]] = {}
         self._wake: asyncio.TimerHandle | None = None
-        self._registry: HostRegistry | None = None
 
+    @cached_property
     def _hosts(self) -> HostRegistry:
         """The crawl's host registry (asked for each request: looked up once)."""
-        if self.crawler is None:
-            return HOSTS
-        if self._registry is None:
-            self._registry = registry_for(self.crawler)
-        return self._registry
+        return registry_for(self.crawler) if self.crawler is not None else HOSTS
 
     def __len__(self) -> int:
         return super().__len__() + sum(len(q) for q in self._parked.values())
@@ -322,7 +318,7 @@ class PoliteScheduler(Scheduler):
         return self.crawler.settings.getfloat("RETRY_AFTER_MAX", 120.0)
 
     def next_request(self) -> Request | None:
-        hosts = self._hosts()
+        hosts = self._hosts
         waits = []
         for key in list(self._parked):
             remaining = hosts.remaining(key)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import pytest
 
 from monitor.db import Database
-from monitor.errors import WatchlistError
+from monitor.errors import StorageUnavailable, WatchlistError
 from monitor.observation import Observation, Outcome, PostContent, WorkItem
 from monitor.settings import Settings
 from monitor.watchlist import parse_watchlist
@@ -149,7 +150,7 @@ FIVE_ACCOUNTS = "[groups.g]\n" + "".join(
 
 
 def leases(db: Database) -> tuple[int, int]:
-    """(targets leased, targets due now)."""
+    """(targets leased, targets due now: leased or not)."""
     with db.transaction() as conn:
         row = conn.execute("SELECT count(*) FILTER (WHERE lease_until IS NOT NULL) AS leased, "
                            "count(*) FILTER (WHERE next_due <= now()) AS due FROM targets"
@@ -184,52 +185,74 @@ def test_a_crawl_cut_short_gives_its_unobserved_work_back(
     assert leases(db) == (0, due)  # due again at once, not in an hour
 
 
-def test_the_next_batch_is_claimed_while_the_crawl_works_on_this_one(db: Database) -> None:
-    """The crawl never waits for a claim's round trip at a batch's end: while it holds the
-    first item of a two-item batch, the next two are claimed already."""
-    settings = Settings.load({"batch_size": 2}, environ={})
-    claims: list[int] = []
-    second_claim = asyncio.Event()
+def answered(item: WorkItem) -> Observation:
+    return Observation(mode=item.mode, platform=item.platform, target_key=item.target_key,
+                       url=item.url, outcome=Outcome.TIMEOUT, row_id=item.row_id)
 
-    async def crawl(work: Any, sink: Any, s: Any) -> dict[str, int]:
-        items = work["mastodon"]
-        first = await anext(items)
-        # Nothing more is taken from the iterator until the next claim has returned.
-        await asyncio.wait_for(second_claim.wait(), timeout=10)
-        held = await asyncio.to_thread(leases, db)
-        seen = [first] + [item async for item in items]
-        for item in seen:
-            await sink(Observation(mode=item.mode, platform="mastodon",
-                                   target_key=item.target_key, url=item.url,
-                                   outcome=Outcome.TIMEOUT, row_id=item.row_id))
-        return {"held": held[0], "seen": len(seen)}
 
-    worker = Worker(db, settings, crawl)
-    worker.sync(parse_watchlist(FIVE_ACCOUNTS).targets)
+def counting_claims(worker: Worker, fail_at: int | None = None) -> tuple[list[int], Any]:
+    """Count the items of each of ``worker``'s claims (one ``threading.Event`` set per
+    claim returned); the claim numbered ``fail_at`` (from 1) finds the database away."""
+    sizes: list[int] = []
+    returned = [threading.Event() for _ in range(8)]
     claim = worker._claim
 
     def counted(*args: Any) -> list[WorkItem]:
+        if len(sizes) + 1 == fail_at:
+            sizes.append(-1)
+            raise StorageUnavailable("the database is unavailable")
         items = claim(*args)
-        claims.append(len(items))
-        if len(claims) == 2:
-            asyncio.run_coroutine_threadsafe(_set(second_claim), loop)
+        sizes.append(len(items))
+        returned[len(sizes) - 1].set()
         return items
 
-    async def _set(event: asyncio.Event) -> None:
-        event.set()
+    worker._claim = counted  # type: ignore[method-assign,assignment]
+    return sizes, returned
 
-    worker._claim = counted  # type: ignore[method-assign]
 
-    async def main() -> dict[str, Any]:
-        nonlocal loop
-        loop = asyncio.get_running_loop()
-        return await worker.cycle()
+def test_the_next_batch_is_claimed_while_the_crawl_works_on_this_one(db: Database) -> None:
+    """The crawl never waits for a claim's round trip at a batch's end: while it holds the
+    first item of a two-item batch, the next two are claimed already."""
+    worker = Worker(db, Settings.load({"batch_size": 2}, environ={}), None)  # type: ignore[arg-type]
+    worker.sync(parse_watchlist(FIVE_ACCOUNTS).targets)
+    sizes, returned = counting_claims(worker)
+    held: list[tuple[int, int]] = []
 
-    loop: asyncio.AbstractEventLoop
-    stats = asyncio.run(main())
-    assert claims == [2, 2, 1, 0]  # every batch claimed once; the empty one ends it
+    async def crawl(work: Any, sink: Any, s: Any) -> None:
+        items = work["mastodon"]
+        first = await anext(items)
+        # Nothing more is taken from the iterator until the second claim has returned
+        # (with claims made only on demand, this times out).
+        assert await asyncio.to_thread(returned[1].wait, 10)
+        held.append(await asyncio.to_thread(leases, db))
+        for item in [first] + [item async for item in items]:
+            await sink(answered(item))
+
+    worker.crawl = crawl
+    stats = asyncio.run(worker.cycle())
+    assert held == [(4, 5)]  # two batches leased while the first item was in hand
+    assert sizes == [2, 2, 1, 0]  # every batch claimed once; the empty one ends it
     assert stats["claimed"] == 5 and stats["observations"] == 5
     assert leases(db) == (0, 0)  # each observed: checked, not due again yet
+
+
+def test_a_claim_ahead_that_finds_the_database_away_ends_the_work_quietly(
+        db: Database) -> None:
+    """The database goes away at the next batch's claim: the crawl still gets the batch it
+    has, the cycle ends without an error, and the unclaimed work stays due."""
+    worker = Worker(db, Settings.load({"batch_size": 2}, environ={}), None)  # type: ignore[arg-type]
+    worker.sync(parse_watchlist(FIVE_ACCOUNTS).targets)
+    sizes, _ = counting_claims(worker, fail_at=2)
+
+    async def crawl(work: Any, sink: Any, s: Any) -> None:
+        async for item in work["mastodon"]:
+            await sink(answered(item))
+
+    worker.crawl = crawl
+    stats = asyncio.run(worker.cycle())
+    assert sizes == [2, -1]  # no claim after the failed one
+    assert stats["claimed"] == 2 and stats["observations"] == 2
+    assert leases(db) == (0, 3)  # the two checked; three due, none leased
 
 
 def test_stopping_lets_a_job_in_flight_end_instead_of_cancelling_it(
