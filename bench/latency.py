@@ -50,7 +50,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -243,6 +243,7 @@ def run_phase(args: argparse.Namespace, hanging: int) -> dict[str, Any]:
                     store.sync_targets(conn, targets, settings["DEFAULT_INTERVAL"])
                 worker = Worker(db, settings, crawl,
                                 spool_dir=Path(tempfile.mkdtemp(prefix="takedown-spool-")))
+                claims = count_claims(worker)
                 loop = event_loop()
                 asyncio.set_event_loop(loop)
                 began = time.time()
@@ -259,8 +260,32 @@ def run_phase(args: argparse.Namespace, hanging: int) -> dict[str, Any]:
         site.close()
         if hang is not None:
             hang.close()
-    return _figures(settings, began, ended, deleted, detected, requests, hanging,
-                    hang.accepted if hang else 0)
+    return {**_figures(settings, began, ended, deleted, detected, requests, hanging,
+                       hang.accepted if hang else 0), **claims}
+
+
+def count_claims(worker: Any) -> Counter[str]:
+    """Count the worker's round trips for work as they return: ``claims``, and
+    ``empty_claims`` among them (nothing was due), ``claimed_items``; ``looks``, the
+    reads of a platform's next due time."""
+    counts: Counter[str] = Counter(claims=0, empty_claims=0, claimed_items=0, looks=0)
+    claim, next_due = worker._claim, worker._next_due
+    lock = threading.Lock()  # several platforms' round trips return in threads side by side
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        items = claim(*args, **kwargs)
+        with lock:
+            counts.update(claims=1, empty_claims=int(not items), claimed_items=len(items))
+        return items
+
+    def looked(*args: Any, **kwargs: Any) -> Any:
+        due = next_due(*args, **kwargs)
+        with lock:
+            counts.update(looks=1)
+        return due
+
+    worker._claim, worker._next_due = counted, looked
+    return counts
 
 
 def _figures(settings: Any, began: float, ended: float, deleted: dict[str, float],
@@ -356,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
                                    f"{_fmt(r['latency_max_s'], ' s')} (target <= "
                                    f"{r['latency_bound_s']:.0f} s), {len(r['undetected'])} "
                                    f"undetected: {verdict(r['latency_met'])}"),
+            (f"{name}: claims", f"{r['claims']} claims, {r['empty_claims']} of them empty, "
+                                f"for {r['claimed_items']} items; {r['looks']} reads of a "
+                                "platform's next due time"),
         ]
     rows += [("judged on", "the hanging phase" if "hanging" in phases else "the only phase"),
              ("json", str(path))]

@@ -52,7 +52,16 @@ class Continuous:
         self.platforms: Counter[str] = Counter()
         #: Claimed work waiting for its host to have room, by (platform, host).
         self.held: defaultdict[tuple[str, str], deque[WorkItem]] = defaultdict(deque)
+        #: Items claimed, and claims made (round trips that returned, empty or not).
         self.claimed = 0
+        self.claims = 0
+        #: By platform: the loop time before which it claims nothing (its next due time,
+        #: learnt when a claim came back short; at most a TICK on).
+        self.quiet: dict[str, float] = {}
+        #: Platforms with nothing scheduled at their last look: they read before claiming.
+        self.unscheduled: set[str] = set()
+        #: Reads of a platform's next due time.
+        self.looks = 0
         self._room = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -105,7 +114,13 @@ class Continuous:
             self._room.set()
 
     async def _stream(self, platform: str) -> AsyncIterator[WorkItem]:
-        """Due work of one platform, claimed as it becomes due and the spider has room."""
+        """Due work of one platform, claimed as it becomes due and the spider has room.
+
+        A claim that came back short of what it asked for took everything due: the
+        platform then claims again only at its next due time (at most a TICK on),
+        however many fetches end meanwhile. A platform with nothing scheduled at all
+        reads its next due time once a TICK, and claims only when something is due."""
+        loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
             room = self.window - self.platforms[platform]
             if room <= 0:  # woken when a fetch of any platform ends
@@ -113,45 +128,68 @@ class Continuous:
                 await self._wait(self._room)
                 continue
             take = self._release_held(platform, room)
-            claimed = 0
-            if len(take) < room:
-                claimed = await self._claim(platform, room - len(take))
+            short = False
+            quiet = loop.time() < self.quiet.get(platform, 0.0)
+            if len(take) < room and not quiet and platform in self.unscheduled:
+                quiet = await self._look_ahead(platform, claiming=False)
+            if len(take) < room and not quiet:
+                short = await self._claim(platform, room - len(take))
                 take += self._release_held(platform, room - len(take))
             for item in take:
                 self._start(item)
                 yield item
                 if self._stopping.is_set():
                     break
-            if not take and not claimed:
+            if short:
+                quiet = await self._look_ahead(platform, claiming=True)
+            if not take:
+                # Until the next due time; a fetch's end wakes it early only to hand
+                # over held work whose host has room now. Nothing taken from a full
+                # claim (all of it held for busy hosts): until a fetch ends, or a TICK.
+                until = self.quiet[platform] - loop.time() if quiet else self.tick
                 self._room.clear()
-                await self._wait(self._room, await self._until_due(platform))
+                await self._wait(self._room, max(0.0, until))
 
     async def _wait(self, event: asyncio.Event, timeout: float | None = None) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), self.tick if timeout is None else timeout)
 
-    async def _until_due(self, platform: str) -> float:
-        """Seconds until the platform's next work falls due, at most a tick (waiting for
-        the tick would add up to a tick to every interval)."""
+    async def _look_ahead(self, platform: str, *, claiming: bool) -> bool:
+        """Read when the platform's next work falls due and keep it from claiming until
+        then, at most a TICK (waiting for the tick would add up to a tick to every
+        interval); True when it must wait. ``claiming``: after a claim that took
+        everything due, it waits at least a moment; otherwise work already due is
+        claimed at once. The database away: a TICK."""
         worker = self.worker
         now = worker.clock.now()
         try:
             due = await asyncio.to_thread(worker._next_due, platform, now)
         except StorageUnavailable:
-            return self.tick
-        return self.tick if due is None else min(self.tick,
-                                                  max(0.01, (due - now).total_seconds()))
+            due = None
+        self.looks += 1
+        if due is None:
+            self.unscheduled.add(platform)
+            wait = self.tick
+        else:
+            self.unscheduled.discard(platform)
+            wait = min(self.tick, (due - now).total_seconds())
+            if wait <= 0 and not claiming:
+                return False
+            wait = max(0.01, wait)
+        self.quiet[platform] = asyncio.get_running_loop().time() + wait
+        return True
 
-    async def _claim(self, platform: str, limit: int) -> int:
-        """Claim up to ``limit`` due items into their hosts' queues; returns how many."""
+    async def _claim(self, platform: str, limit: int) -> bool:
+        """Claim up to ``limit`` due items into their hosts' queues; True when the
+        claim came back short (nothing more is due now) or the database is away."""
         worker = self.worker
+        limit = min(limit, int(worker.settings["BATCH_SIZE"]))
         try:
-            items = await asyncio.to_thread(
-                worker._claim, platform, worker.clock.now(),
-                min(limit, int(worker.settings["BATCH_SIZE"])))
+            items = await asyncio.to_thread(worker._claim, platform, worker.clock.now(),
+                                            limit)
         except StorageUnavailable:
-            return 0
-        fresh = 0
+            return True
+        self.claims += 1
         for item in items:
             key = pending_key(item)
             if key in self.pending:
@@ -166,9 +204,8 @@ class Continuous:
                 continue
             self.pending[key] = item
             self.held[(platform, host_of(item))].append(item)
-            fresh += 1
-        self.claimed += fresh
-        return fresh
+            self.claimed += 1
+        return len(items) < limit
 
     def _release_held(self, platform: str, limit: int) -> list[WorkItem]:
         """Up to ``limit`` claimed items of hosts below their cap, oldest claims first."""

@@ -8,6 +8,7 @@ the hanging one, so the assertions are on order and counts, never on timing.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -79,6 +80,15 @@ class FakeCrawl:
                 task.cancel()
         return {"fetched": sum(self.fetched.values())}
 
+    async def wait_until(self, done: Any, task: asyncio.Future[Any]) -> None:
+        """Wait until ``done()`` holds, checked as this crawl progresses; ``task`` (the
+        loop running the crawl) must not end first."""
+        while not done():
+            self.progress.clear()
+            await asyncio.wait([asyncio.ensure_future(self.progress.wait()), task],
+                               timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+            assert not task.done(), task.result()
+
 
 def settings(**extra: Any) -> Settings:
     return Settings.load({"tick": "0.05s", "concurrent_requests": 4,
@@ -92,11 +102,7 @@ async def run_until(loop: Continuous, done: Any, limit: float = 20.0) -> None:
     crawl = loop.worker.crawl
     assert isinstance(crawl, FakeCrawl)
     async with asyncio.timeout(limit):
-        while not done():
-            crawl.progress.clear()
-            await asyncio.wait([asyncio.ensure_future(crawl.progress.wait()), task],
-                               timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
-            assert not task.done(), task.result()
+        await crawl.wait_until(done, task)
     stop.set()
     await task
 
@@ -207,11 +213,7 @@ def test_a_failed_crawl_is_logged_and_a_new_one_starts(db: Database,
         stop = asyncio.Event()
         task = asyncio.ensure_future(run_continuous(worker, stop=stop))
         async with asyncio.timeout(20):
-            while sum(good.fetched.values()) < 3:
-                good.progress.clear()
-                await asyncio.wait([asyncio.ensure_future(good.progress.wait()), task],
-                                   timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
-                assert not task.done()
+            await good.wait_until(lambda: sum(good.fetched.values()) >= 3, task)
         stop.set()
         await task
 
@@ -221,3 +223,78 @@ def test_a_failed_crawl_is_logged_and_a_new_one_starts(db: Database,
     # The broken crawl's claim was given back and checked by the next crawl.
     assert sorted(good.fetched.values()) == [1, 1, 1]
     worker.close()
+
+
+
+def counting(worker: Worker) -> tuple[Counter[tuple[str, bool]], Counter[str]]:
+    """Count the worker's claims by (platform, found work) and its reads of a platform's
+    next due time, as the loop makes them."""
+    claims: Counter[tuple[str, bool]] = Counter()
+    looks: Counter[str] = Counter()
+    claim, next_due = worker._claim, worker._next_due
+
+    def counted_claim(platform: str, *args: Any) -> list[WorkItem]:
+        items = claim(platform, *args)
+        claims[(platform, bool(items))] += 1
+        return items
+
+    def counted_look(platform: str, *args: Any) -> Any:
+        looks[platform] += 1
+        return next_due(platform, *args)
+
+    worker._claim = counted_claim  # type: ignore[method-assign]
+    worker._next_due = counted_look  # type: ignore[method-assign]
+    return claims, looks
+
+
+def test_fetches_ending_make_no_claims_of_a_platform_with_nothing_due(db: Database) -> None:
+    # Twenty feeds due every 0.2 s end fetches all the time, two at once (their host's
+    # cap); TICK is 0.5 s. Every other platform has nothing scheduled: each claims once
+    # at its start, then reads its next due time once a TICK, never at a fetch's end.
+    worker = Worker(db, settings(tick="0.5s", default_interval="0.2s"), FakeCrawl())
+    worker.sync(parse_watchlist(watchlist(healthy=20, hanging=0, interval="0.2s")).targets)
+    claims, looks = counting(worker)
+    loop = Continuous(worker, drain=0.2)
+    crawl = worker.crawl
+    assert isinstance(crawl, FakeCrawl)
+    began = time.monotonic()
+    asyncio.run(run_until(loop, lambda: sum(crawl.fetched.values()) >= 60))
+    ticks = (time.monotonic() - began) / 0.5
+    worker.close()
+
+    assert len(crawl.fetched) == 20
+    idle = {p for p, _ in claims} - {"rss"}
+    assert idle  # every platform's stream claimed at its start
+    for platform in idle:
+        assert (claims[(platform, False)], claims[(platform, True)]) == (1, 0), claims
+        assert 1 <= looks[platform] <= ticks + 2, (platform, looks, ticks)
+    # The feeds' own platform: a claim that found nothing waits for the next due time.
+    assert claims[("rss", True)] >= 3
+    assert claims[("rss", False)] <= claims[("rss", True)] + ticks + 2, (claims, ticks)
+
+
+def test_a_platform_with_nothing_scheduled_claims_work_added_while_it_waits(
+        db: Database) -> None:
+    worker = Worker(db, settings(tick="0.2s", default_interval="1h"), FakeCrawl())
+    claims, looks = counting(worker)
+    loop = Continuous(worker, drain=0.2)
+    crawl = worker.crawl
+    assert isinstance(crawl, FakeCrawl)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(loop.run(stop))
+        async with asyncio.timeout(20):
+            while looks["rss"] < 2:  # found nothing, and looked again a TICK later
+                await asyncio.sleep(0.05)
+            await asyncio.to_thread(worker.sync, parse_watchlist(
+                watchlist(healthy=3, hanging=0, interval="1h")).targets)
+            await crawl.wait_until(lambda: sum(crawl.fetched.values()) >= 3, task)
+        stop.set()
+        await task
+
+    asyncio.run(main())
+    worker.close()
+    assert sorted(crawl.fetched.values()) == [1, 1, 1]
+    assert claims[("rss", False)] == 1  # at the start; then reads until work was due
+    assert claims[("rss", True)] >= 1

@@ -85,10 +85,11 @@ def test_a_row_claimed_again_while_in_flight_is_fetched_once_and_its_host_freed(
                     url="https://ex.social/@a/1", post_key="1")
     loop = Continuous(_Claims(item))  # type: ignore[arg-type]
 
-    async def claim_twice() -> list[int]:
+    async def claim_twice() -> list[bool]:
         return [await loop._claim("mastodon", 10), await loop._claim("mastodon", 10)]
 
-    assert asyncio.run(claim_twice()) == [1, 0]
+    assert asyncio.run(claim_twice()) == [True, True]  # each came back short: all due
+    assert (loop.claims, loop.claimed) == (2, 1)  # the second brought nothing new
     assert "claimed again while in flight" in caplog.text
     started = loop._release_held("mastodon", 10)
     assert started == [item]
