@@ -13,6 +13,7 @@ import logging
 import time
 from collections import Counter, defaultdict, deque
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 from .claims import PendingKey, host_of, in_flight, pending_key, take_pending
 from .errors import Aborted, StorageUnavailable
@@ -62,6 +63,8 @@ class Continuous:
         self.unscheduled: set[str] = set()
         #: Reads of a platform's next due time.
         self.looks = 0
+        #: By platform: the time its last claim ran at.
+        self.claimed_at: dict[str, datetime] = {}
         self._room = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -131,7 +134,7 @@ class Continuous:
             short = False
             quiet = loop.time() < self.quiet.get(platform, 0.0)
             if len(take) < room and not quiet and platform in self.unscheduled:
-                quiet = await self._look_ahead(platform, claiming=False)
+                quiet = await self._look_ahead(platform)
             if len(take) < room and not quiet:
                 short = await self._claim(platform, room - len(take))
                 take += self._release_held(platform, room - len(take))
@@ -141,7 +144,7 @@ class Continuous:
                 if self._stopping.is_set():
                     break
             if short:
-                quiet = await self._look_ahead(platform, claiming=True)
+                quiet = await self._look_ahead(platform, after=self.claimed_at[platform])
             if not take:
                 # Until the next due time; a fetch's end wakes it early only to hand
                 # over held work whose host has room now. Nothing taken from a full
@@ -154,12 +157,14 @@ class Continuous:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), self.tick if timeout is None else timeout)
 
-    async def _look_ahead(self, platform: str, *, claiming: bool) -> bool:
+    async def _look_ahead(self, platform: str, *, after: datetime | None = None) -> bool:
         """Read when the platform's next work falls due and keep it from claiming until
         then, at most a TICK (waiting for the tick would add up to a tick to every
-        interval); True when it must wait. ``claiming``: after a claim that took
-        everything due, it waits at least a moment; otherwise work already due is
-        claimed at once. The database away: a TICK."""
+        interval); True when it must wait, False when work is due now. ``after``: the
+        time of a claim that came back short; work due by then that it did not take
+        (another worker's claim held the row, or the claim gave it back: a vantage
+        point this worker does not know) waits a TICK, rather than being claimed again
+        and again. The database away: a TICK."""
         worker = self.worker
         now = worker.clock.now()
         try:
@@ -173,7 +178,9 @@ class Continuous:
         else:
             self.unscheduled.discard(platform)
             wait = min(self.tick, (due - now).total_seconds())
-            if wait <= 0 and not claiming:
+            if after is not None and due <= after:
+                wait = self.tick
+            elif wait <= 0 and after is None:
                 return False
             wait = max(0.01, wait)
         self.quiet[platform] = asyncio.get_running_loop().time() + wait
@@ -184,9 +191,9 @@ class Continuous:
         claim came back short (nothing more is due now) or the database is away."""
         worker = self.worker
         limit = min(limit, int(worker.settings["BATCH_SIZE"]))
+        self.claimed_at[platform] = now = worker.clock.now()
         try:
-            items = await asyncio.to_thread(worker._claim, platform, worker.clock.now(),
-                                            limit)
+            items = await asyncio.to_thread(worker._claim, platform, now, limit)
         except StorageUnavailable:
             return True
         self.claims += 1

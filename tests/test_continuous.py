@@ -298,3 +298,31 @@ def test_a_platform_with_nothing_scheduled_claims_work_added_while_it_waits(
     assert sorted(crawl.fetched.values()) == [1, 1, 1]
     assert claims[("rss", False)] == 1  # at the start; then reads until work was due
     assert claims[("rss", True)] >= 1
+
+
+def test_work_a_claim_gives_back_is_claimed_again_a_tick_later_not_at_once(
+        db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    # The feed names a vantage point this worker does not know (its watchlist is older
+    # than the one synced): every claim gives the row back, due at once.
+    text = watchlist(healthy=1, hanging=0, interval="1h").replace(
+        "[groups.g]\n", '[vantages.nl]\nproxy = "socks5://127.0.0.1:1080"\ncountry = "NL"\n'
+                        '[groups.g]\nvantages = ["nl"]\n')
+    Worker(db, settings(), FakeCrawl()).sync(parse_watchlist(text).targets)
+    worker = Worker(db, settings(tick="0.3s"), FakeCrawl())
+    claims, _ = counting(worker)
+    loop = Continuous(worker, drain=0.2)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(loop.run(stop))
+        await asyncio.wait([task], timeout=1.5)  # the loop runs; nothing here to wait for
+        stop.set()
+        await task
+
+    began = time.monotonic()
+    asyncio.run(main())
+    ticks = (time.monotonic() - began) / 0.3
+    worker.close()
+    assert "reload the watchlist" in caplog.text
+    assert loop.claimed == 0 and claims[("rss", True)] == 0
+    assert 2 <= claims[("rss", False)] <= ticks + 2, (claims, ticks)
