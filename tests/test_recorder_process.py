@@ -140,6 +140,10 @@ def test_a_killed_child_gives_its_unrecorded_work_back_and_the_next_span_starts_
         with caplog.at_level(logging.ERROR):
             os.kill(child.proc.pid, signal.SIGKILL)
             wait_for(child.gone.is_set)
+            # The reader gives the leases back once it saw the child gone (after it set
+            # ``gone``: a put() fails from then on); well within the test's wait, long
+            # before LEASE would run out.
+            wait_for(lambda: site.counts()["leased"] == 0)
         assert site.counts() == {"posts": 0, "versions": 0, "listings": 0, "leased": 0}
         assert any("6 observation(s) not recorded; their leases are given back" in
                    r.getMessage() for r in caplog.records)
