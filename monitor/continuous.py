@@ -53,18 +53,12 @@ class Continuous:
         self.platforms: Counter[str] = Counter()
         #: Claimed work waiting for its host to have room, by (platform, host).
         self.held: defaultdict[tuple[str, str], deque[WorkItem]] = defaultdict(deque)
-        #: Items claimed, and claims made (round trips that returned, empty or not).
         self.claimed = 0
-        self.claims = 0
         #: By platform: the loop time before which it claims nothing (its next due time,
         #: learnt when a claim came back short; at most a TICK on).
         self.quiet: dict[str, float] = {}
         #: Platforms with nothing scheduled at their last look: they read before claiming.
         self.unscheduled: set[str] = set()
-        #: Reads of a platform's next due time.
-        self.looks = 0
-        #: By platform: the time its last claim ran at.
-        self.claimed_at: dict[str, datetime] = {}
         self._room = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -131,7 +125,7 @@ class Continuous:
                 await self._wait(self._room)
                 continue
             take = self._release_held(platform, room)
-            short = False
+            short: datetime | None = None  # when a claim that came back short ran
             quiet = loop.time() < self.quiet.get(platform, 0.0)
             if len(take) < room and not quiet and platform in self.unscheduled:
                 quiet = await self._look_ahead(platform)
@@ -143,8 +137,8 @@ class Continuous:
                 yield item
                 if self._stopping.is_set():
                     break
-            if short:
-                quiet = await self._look_ahead(platform, after=self.claimed_at[platform])
+            if short is not None:
+                quiet = await self._look_ahead(platform, after=short)
             if not take:
                 # Until the next due time; a fetch's end wakes it early only to hand
                 # over held work whose host has room now. Nothing taken from a full
@@ -171,7 +165,6 @@ class Continuous:
             due = await asyncio.to_thread(worker._next_due, platform, now)
         except StorageUnavailable:
             due = None
-        self.looks += 1
         if due is None:
             self.unscheduled.add(platform)
             wait = self.tick
@@ -186,17 +179,17 @@ class Continuous:
         self.quiet[platform] = asyncio.get_running_loop().time() + wait
         return True
 
-    async def _claim(self, platform: str, limit: int) -> bool:
-        """Claim up to ``limit`` due items into their hosts' queues; True when the
-        claim came back short (nothing more is due now) or the database is away."""
+    async def _claim(self, platform: str, limit: int) -> datetime | None:
+        """Claim up to ``limit`` due items into their hosts' queues; when the claim came
+        back short (nothing more is due now) or the database is away, the time it ran
+        at, else None."""
         worker = self.worker
         limit = min(limit, int(worker.settings["BATCH_SIZE"]))
-        self.claimed_at[platform] = now = worker.clock.now()
+        now = worker.clock.now()
         try:
             items = await asyncio.to_thread(worker._claim, platform, now, limit)
         except StorageUnavailable:
-            return True
-        self.claims += 1
+            return now
         for item in items:
             key = pending_key(item)
             if key in self.pending:
@@ -212,7 +205,7 @@ class Continuous:
             self.pending[key] = item
             self.held[(platform, host_of(item))].append(item)
             self.claimed += 1
-        return len(items) < limit
+        return now if len(items) < limit else None
 
     def _release_held(self, platform: str, limit: int) -> list[WorkItem]:
         """Up to ``limit`` claimed items of hosts below their cap, oldest claims first."""

@@ -85,11 +85,12 @@ def test_a_row_claimed_again_while_in_flight_is_fetched_once_and_its_host_freed(
                     url="https://ex.social/@a/1", post_key="1")
     loop = Continuous(_Claims(item))  # type: ignore[arg-type]
 
-    async def claim_twice() -> list[bool]:
+    async def claim_twice() -> list[datetime | None]:
         return [await loop._claim("mastodon", 10), await loop._claim("mastodon", 10)]
 
-    assert asyncio.run(claim_twice()) == [True, True]  # each came back short: all due
-    assert (loop.claims, loop.claimed) == (2, 1)  # the second brought nothing new
+    # Each came back short (it took all that was due), so each gives its time.
+    assert all(at is not None for at in asyncio.run(claim_twice()))
+    assert loop.claimed == 1  # the second brought nothing new
     assert "claimed again while in flight" in caplog.text
     started = loop._release_held("mastodon", 10)
     assert started == [item]
