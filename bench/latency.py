@@ -267,8 +267,9 @@ def run_phase(args: argparse.Namespace, hanging: int) -> dict[str, Any]:
 def count_claims(worker: Any) -> Counter[str]:
     """Count the worker's round trips for work as they return: ``claims``, and
     ``empty_claims`` among them (nothing was due), ``claimed_items``; ``looks``, the
-    reads of a platform's next due time."""
-    counts: Counter[str] = Counter(claims=0, empty_claims=0, claimed_items=0, looks=0)
+    reads of next due times, and ``looked_platforms``, the platforms they read."""
+    counts: Counter[str] = Counter(claims=0, empty_claims=0, claimed_items=0, looks=0,
+                                   looked_platforms=0)
     claim, next_due = worker._claim, worker._next_due
     lock = threading.Lock()  # several platforms' round trips return in threads side by side
 
@@ -278,10 +279,10 @@ def count_claims(worker: Any) -> Counter[str]:
             counts.update(claims=1, empty_claims=int(not items), claimed_items=len(items))
         return items
 
-    def looked(*args: Any, **kwargs: Any) -> Any:
-        due = next_due(*args, **kwargs)
+    def looked(platforms: Any, *args: Any, **kwargs: Any) -> Any:
+        due = next_due(platforms, *args, **kwargs)
         with lock:
-            counts.update(looks=1)
+            counts.update(looks=1, looked_platforms=len(platforms))
         return due
 
     worker._claim, worker._next_due = counted, looked
@@ -382,8 +383,8 @@ def main(argv: list[str] | None = None) -> int:
                                    f"{r['latency_bound_s']:.0f} s), {len(r['undetected'])} "
                                    f"undetected: {verdict(r['latency_met'])}"),
             (f"{name}: claims", f"{r['claims']} claims, {r['empty_claims']} of them empty, "
-                                f"for {r['claimed_items']} items; {r['looks']} reads of a "
-                                "platform's next due time"),
+                                f"for {r['claimed_items']} items; {r['looks']} reads of next due "
+                                f"times ({r['looked_platforms']} platforms read)"),
         ]
     rows += [("judged on", "the hanging phase" if "hanging" in phases else "the only phase"),
              ("json", str(path))]

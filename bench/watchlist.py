@@ -113,7 +113,7 @@ def _plans(db: Database, now: datetime) -> dict[str, dict[str, Any]]:
     for p in ("mastodon", "weibo"):
         calls += [(f"claim_due {p}",
                    lambda c, p=p: claims.claim_due(c, now, 100, 300.0, [p])),
-                  (f"next_due {p}", lambda c, p=p: continuous.next_due(c, now, p))]
+                  (f"next_due {p}", lambda c, p=p: continuous.next_due(c, now, [p]))]
     with db.transaction() as conn, conn.transaction(force_rollback=True):
         notices: list[str] = []
         try:

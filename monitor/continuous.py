@@ -57,8 +57,10 @@ class Continuous:
         #: By platform: the loop time before which it claims nothing (its next due time,
         #: learnt when a claim came back short; at most a TICK on).
         self.quiet: dict[str, float] = {}
-        #: Platforms with nothing scheduled at their last look: they read before claiming.
+        #: Platforms with nothing scheduled at their last look: they read before claiming,
+        #: all of them in one read a TICK (:meth:`_survey`).
         self.unscheduled: set[str] = set()
+        self._surveying: asyncio.Future[set[str]] | None = None
         self._room = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -115,8 +117,9 @@ class Continuous:
 
         A claim that came back short of what it asked for took everything due: the
         platform then claims again only at its next due time (at most a TICK on),
-        however many fetches end meanwhile. A platform with nothing scheduled at all
-        reads its next due time once a TICK, and claims only when something is due."""
+        however many fetches end meanwhile. Platforms with nothing scheduled at all
+        read their next due times once a TICK, all in one read, and claim only when
+        something is due."""
         loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
             room = self.window - self.platforms[platform]
@@ -128,7 +131,8 @@ class Continuous:
             short: datetime | None = None  # when a claim that came back short ran
             quiet = loop.time() < self.quiet.get(platform, 0.0)
             if len(take) < room and not quiet and platform in self.unscheduled:
-                quiet = await self._look_ahead(platform)
+                await self._survey()
+                quiet = loop.time() < self.quiet.get(platform, 0.0)
             if len(take) < room and not quiet:
                 short = await self._claim(platform, room - len(take))
                 take += self._release_held(platform, room - len(take))
@@ -138,7 +142,8 @@ class Continuous:
                 if self._stopping.is_set():
                     break
             if short is not None:
-                quiet = await self._look_ahead(platform, after=short)
+                await self._look_ahead([platform], after=short)
+                quiet = True
             if not take:
                 # Until the next due time; a fetch's end wakes it early only to hand
                 # over held work whose host has room now. Nothing taken from a full
@@ -151,33 +156,51 @@ class Continuous:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), self.tick if timeout is None else timeout)
 
-    async def _look_ahead(self, platform: str, *, after: datetime | None = None) -> bool:
-        """Read when the platform's next work falls due and keep it from claiming until
+    async def _look_ahead(self, platforms: list[str], *,
+                          after: datetime | None = None) -> set[str]:
+        """Read when each platform's next work falls due and keep it from claiming until
         then, at most a TICK (waiting for the tick would add up to a tick to every
-        interval); True when it must wait, False when work is due now. ``after``: the
-        time of a claim that came back short; work due by then that it did not take
+        interval); returns those whose work is due now (they claim at once). ``after``:
+        the time of a claim that came back short; work due by then that it did not take
         (another worker's claim held the row, or the claim gave it back: a vantage
         point this worker does not know) waits a TICK, rather than being claimed again
         and again. The database away: a TICK."""
         worker = self.worker
         now = worker.clock.now()
         try:
-            due = await asyncio.to_thread(worker._next_due, platform, now)
+            dues = await asyncio.to_thread(worker._next_due, platforms, now)
         except StorageUnavailable:
-            due = None
-        if due is None:
-            self.unscheduled.add(platform)
-            wait = self.tick
-        else:
-            self.unscheduled.discard(platform)
-            wait = min(self.tick, (due - now).total_seconds())
-            if after is not None and due <= after:
+            dues = {}
+        clock = asyncio.get_running_loop().time()
+        ready: set[str] = set()
+        for platform in platforms:
+            due = dues.get(platform)
+            if due is None:
+                self.unscheduled.add(platform)
                 wait = self.tick
-            elif wait <= 0 and after is None:
-                return False
-            wait = max(0.01, wait)
-        self.quiet[platform] = asyncio.get_running_loop().time() + wait
-        return True
+            else:
+                self.unscheduled.discard(platform)
+                wait = min(self.tick, (due - now).total_seconds())
+                if after is not None and due <= after:
+                    wait = self.tick
+                elif wait <= 0 and after is None:
+                    ready.add(platform)
+                    self.quiet.pop(platform, None)
+                    continue
+                wait = max(0.01, wait)
+            self.quiet[platform] = clock + wait
+        return ready
+
+    async def _survey(self) -> None:
+        """One read of the next due times of every platform with nothing scheduled
+        (:meth:`_look_ahead`), shared: a platform that finds one under way waits for
+        it. Each read moves every such platform's next look to the same time, so
+        idle platforms look together, once a TICK, rather than each on its own. The
+        streams then wake to act on what it found (work due now: a claim)."""
+        if self._surveying is None or self._surveying.done():
+            self._surveying = asyncio.ensure_future(self._look_ahead(sorted(self.unscheduled)))
+            self._surveying.add_done_callback(lambda _: self._room.set())
+        await asyncio.shield(self._surveying)
 
     async def _claim(self, platform: str, limit: int) -> datetime | None:
         """Claim up to ``limit`` due items into their hosts' queues; when the claim came

@@ -257,9 +257,10 @@ class Worker:
                                    self.settings["LEASE"], [platform], self.groups, worker=me,
                                    vantages=self.vantages)
 
-    def _next_due(self, platform: str, now: datetime) -> datetime | None:
+    def _next_due(self, platforms: Sequence[str], now: datetime) -> dict[str, datetime | None]:
+        """When each platform's next work falls due (None: nothing scheduled)."""
         with self.db.transaction() as conn:
-            return continuous.next_due(conn, now, platform, self.groups)
+            return continuous.next_due(conn, now, platforms, self.groups)
 
     async def _renewing(self, pending: dict[PendingKey, WorkItem]) -> None:
         """Every LEASE/3 while a cycle crawls, renew the leases of its work in flight,

@@ -226,9 +226,13 @@ def test_a_failed_crawl_is_logged_and_a_new_one_starts(db: Database,
 
 
 
+READS = "(reads)"
+
+
 def counting(worker: Worker) -> tuple[Counter[tuple[str, bool]], Counter[str]]:
-    """Count the worker's claims by (platform, found work) and its reads of a platform's
-    next due time, as the loop makes them."""
+    """Count the worker's claims by (platform, found work) and its reads of next due
+    times, as the loop makes them: by platform read, and under ``READS`` the reads
+    themselves (one may read several platforms)."""
     claims: Counter[tuple[str, bool]] = Counter()
     looks: Counter[str] = Counter()
     claim, next_due = worker._claim, worker._next_due
@@ -238,9 +242,10 @@ def counting(worker: Worker) -> tuple[Counter[tuple[str, bool]], Counter[str]]:
         claims[(platform, bool(items))] += 1
         return items
 
-    def counted_look(platform: str, *args: Any) -> Any:
-        looks[platform] += 1
-        return next_due(platform, *args)
+    def counted_look(platforms: list[str], *args: Any) -> Any:
+        looks.update(platforms)
+        looks[READS] += 1
+        return next_due(platforms, *args)
 
     worker._claim = counted_claim  # type: ignore[method-assign]
     worker._next_due = counted_look  # type: ignore[method-assign]
@@ -250,7 +255,8 @@ def counting(worker: Worker) -> tuple[Counter[tuple[str, bool]], Counter[str]]:
 def test_fetches_ending_make_no_claims_of_a_platform_with_nothing_due(db: Database) -> None:
     # Twenty feeds due every 0.2 s end fetches all the time, two at once (their host's
     # cap); TICK is 0.5 s. Every other platform has nothing scheduled: each claims once
-    # at its start, then reads its next due time once a TICK, never at a fetch's end.
+    # at its start, then they read their next due times together once a TICK, never
+    # at a fetch's end.
     worker = Worker(db, settings(tick="0.5s", default_interval="0.2s"), FakeCrawl())
     worker.sync(parse_watchlist(watchlist(healthy=20, hanging=0, interval="0.2s")).targets)
     claims, looks = counting(worker)
@@ -268,6 +274,9 @@ def test_fetches_ending_make_no_claims_of_a_platform_with_nothing_due(db: Databa
     for platform in idle:
         assert (claims[(platform, False)], claims[(platform, True)]) == (1, 0), claims
         assert 1 <= looks[platform] <= ticks + 2, (platform, looks, ticks)
+    # The idle platforms look together: one read a TICK for all of them (each read
+    # alone at its start, after its claim), not one each.
+    assert looks[READS] - looks["rss"] <= len(idle) + ticks + 2, (looks, ticks)
     # The feeds' own platform: a claim that found nothing waits for the next due time.
     assert claims[("rss", True)] >= 3
     assert claims[("rss", False)] <= claims[("rss", True)] + ticks + 2, (claims, ticks)

@@ -402,8 +402,13 @@ def test_the_idle_look_up_is_planned_for_its_platform_every_time(db: Database) -
     sync(db, [account(f"u{i}") for i in range(20)] + [note("AB1")])
     with db.transaction() as conn:
         for _ in range(10):  # psycopg prepares a statement from its fifth run
-            assert continuous.next_due(conn, T0, "weibo") is None
-            assert continuous.next_due(conn, T0 - timedelta(1), "mastodon") == T0
+            assert continuous.next_due(conn, T0, ["weibo"]) == {"weibo": None}
+            assert continuous.next_due(conn, T0 - timedelta(1), ["mastodon"]) == {
+                "mastodon": T0}
+            # Several platforms in one read, each as it would be read alone.
+            assert continuous.next_due(conn, T0, ["weibo", "mastodon", "weibo"]) == {
+                "weibo": None, "mastodon": T0}
+        assert continuous.next_due(conn, T0, []) == {}
         prepared = conn.execute("SELECT statement FROM pg_prepared_statements").fetchall()
     assert not [r for r in prepared if "least(" in r["statement"]]
 
