@@ -33,7 +33,8 @@ largest cycle at most 10.5 x the smallest for 10 x the posts (other size ratios
 scale the same way); peak RSS stays under 150 MB.
 
 Run: ``.venv/bin/python -m bench.cycle [--sizes 5000,20000,50000] [--recorder thread]``
-(``--recorder thread``: the product's default, recording in the crawl's own process)
+(``--recorder thread``: recording in the crawl's own process, what the product's
+default ``auto`` gives on one CPU)
 """
 
 from __future__ import annotations
@@ -357,9 +358,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the plain-Scrapy floor (no ratio is reported)")
     parser.add_argument("--recorder", choices=("process", "thread"),
                         default=CRAWL_SETTINGS["recorder"],
-                        help="the worker's RECORDER (default %(default)s, the benchmarks'; "
-                             "thread is the product's default: one process, no recorder "
-                             "process beside it)")
+                        help="the worker's RECORDER (default %(default)s, the benchmarks' "
+                             "and the product's on two CPUs or more; thread: one process, "
+                             "no recorder process beside it)")
     parser.add_argument("--verbose", action="store_true")
     add_database_args(parser)
     args = parser.parse_args(argv)

@@ -260,8 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="workers of the scaled pass")
     parser.add_argument("--recorder", choices=("process", "thread"),
                         default=CRAWL_SETTINGS["recorder"],
-                        help="each worker's RECORDER (default %(default)s, the benchmarks'; "
-                        "thread is the product's default)")
+                        help="each worker's RECORDER (default %(default)s, the benchmarks' "
+                        "and the product's on two CPUs or more; thread: as many workers "
+                        "as cores)")
     parser.add_argument("--concurrency", type=int, default=64,
                         help="CONCURRENT_REQUESTS and CONCURRENT_REQUESTS_PER_HOST")
     parser.add_argument("--db-ceiling", default="1,2,4", metavar="K,...",

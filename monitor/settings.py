@@ -113,10 +113,13 @@ class Settings(BaseModel, Mapping[str, Any]):
         "Name of this vantage point, recorded in every observation."))
     TICK: Seconds = Field(5.0, description="Seconds between scheduler passes over due work.")
     BATCH_SIZE: Count = Field(500, ge=1, description="Due items claimed per database round trip.")
-    RECORDER: Text = Field("thread", description=(
-        "Where observations are recorded: `thread`, a thread of the crawling process; "
-        "`process` (experimental), a child process of the worker, beside the crawl on "
-        "another core (events_stored receivers must then be picklable)."))
+    RECORDER: Text = Field("auto", description=(
+        "Where observations are recorded: `process`, a child process of the worker, "
+        "beside the crawl on another core (events_stored receivers must then be "
+        "picklable); `thread`, a thread of the crawling process (one process, less "
+        "memory; the better choice where every core runs a worker); `auto`, `process` "
+        "where the worker may use two CPUs or more (affinity and cgroup quota), else "
+        "`thread`."))
     LEASE: Seconds = Field(600.0, description=(
         "How long a claim lasts when its worker cannot be told alive or dead (a version "
         "without worker seats, or one that could not take its seat); a dead worker's claims are "
@@ -241,8 +244,8 @@ class Settings(BaseModel, Mapping[str, Any]):
 
     @model_validator(mode="after")
     def _recorder_choice(self) -> Settings:
-        if self.RECORDER not in ("process", "thread"):
-            raise ValueError(f"RECORDER is {self.RECORDER!r}; use process or thread")
+        if self.RECORDER not in ("auto", "process", "thread"):
+            raise ValueError(f"RECORDER is {self.RECORDER!r}; use auto, process or thread")
         return self
 
     @model_validator(mode="after")

@@ -38,7 +38,7 @@ from .db import Database, claims, continuous, default_data_dir, sync, workers
 from .errors import Aborted, StorageUnavailable
 from .holding import zero_stats
 from .observation import Observation, WorkItem
-from .recorder_process import RecorderProcess
+from .recorder_process import RecorderProcess, recording_for
 from .settings import Settings
 from .signals import SignalManager
 from .spool import Spool
@@ -77,8 +77,9 @@ class Worker:
         #: Unwritten observations at a shutdown during an outage; replayed at start.
         self.spool = Spool(spool_dir or _spool_dir(settings, db))
         self._writer: BackgroundRecorder | RecorderProcess | None = None
-        #: ``process`` or ``thread``: where observations are recorded (RECORDER).
-        self.recording = recording or settings["RECORDER"]
+        #: ``process`` or ``thread``: where observations are recorded (RECORDER; ``auto``
+        #: is a process where two CPUs are there for it).
+        self.recording = recording or recording_for(settings["RECORDER"])
         self._process: RecorderProcess | None = None
         #: This process's seat among the workers (registered at the first cycle).
         self.presence = workers.Presence(db.url, self.name)

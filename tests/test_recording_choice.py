@@ -1,0 +1,93 @@
+"""Where a worker records (RECORDER): ``auto``, the default, is a process of its own
+where the worker may use two CPUs or more, its affinity capped by a cgroup v2 quota
+(a container's ``--cpus``); else a thread."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from monitor import recorder_process
+from monitor.db import Database
+from monitor.errors import ConfigError
+from monitor.recorder_process import recording_for, usable_cpus
+from monitor.settings import Settings
+from monitor.worker import Worker
+
+AFFINITY = len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize(("choice", "cpus", "mode"), [
+    ("auto", 2, "process"), ("auto", 16, "process"),
+    ("auto", 1, "thread"), ("auto", 1.5, "thread"),  # a container given --cpus=1.5
+    ("thread", 16, "thread"), ("process", 1, "process"),  # as given, whatever the CPUs
+])
+def test_auto_records_in_a_process_only_where_two_cpus_are_there(
+        choice: str, cpus: float, mode: str) -> None:
+    assert recording_for(choice, cpus) == mode
+
+
+def test_the_default_is_auto_and_a_wrong_choice_names_the_right_ones() -> None:
+    assert Settings.load({}, environ={})["RECORDER"] == "auto"
+    with pytest.raises(ConfigError, match="use auto, process or thread"):
+        Settings.load({"recorder": "fork"}, environ={})
+
+
+def cgroup_tree(tmp_path: Path, place: str, quotas: dict[str, str]) -> tuple[Path, Path]:
+    """A /proc/self/cgroup naming ``place`` and a cgroup v2 tree with each directory's
+    ``cpu.max``."""
+    root = tmp_path / "cgroup"
+    (root / place.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    for where, quota in quotas.items():
+        (root / where.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        (root / where.lstrip("/") / "cpu.max").write_text(quota + "\n", encoding="ascii")
+    proc = tmp_path / "proc-self-cgroup"
+    proc.write_text(f"0::{place}\n", encoding="ascii")
+    return proc, root
+
+
+def test_a_quota_on_the_process_cgroup_caps_its_cpus(tmp_path: Path) -> None:
+    proc, root = cgroup_tree(tmp_path, "/docker/abc", {"/docker/abc": "50000 100000"})
+    assert usable_cpus(proc, root) == 0.5
+    assert recording_for("auto", usable_cpus(proc, root)) == "thread"
+
+
+def test_a_quota_above_the_process_cgroup_caps_it_too(tmp_path: Path) -> None:
+    proc, root = cgroup_tree(tmp_path, "/system.slice/takedown.service",
+                             {"/system.slice": "100000 100000",
+                              "/system.slice/takedown.service": "max 100000"})
+    assert usable_cpus(proc, root) == 1.0
+
+
+@pytest.mark.parametrize("quota", ["max 100000", "", "banana", "100000 0", "\xff\xfe"])
+def test_no_quota_or_an_unreadable_one_leaves_the_affinity(tmp_path: Path,
+                                                           quota: str) -> None:
+    proc, root = cgroup_tree(tmp_path, "/a", {})
+    (root / "a" / "cpu.max").write_bytes(quota.encode("latin-1"))
+    assert usable_cpus(proc, root) == AFFINITY
+
+
+def test_a_process_outside_the_tree_or_without_cgroup_v2_keeps_its_affinity(
+        tmp_path: Path) -> None:
+    proc, root = cgroup_tree(tmp_path, "/a", {"/a": "50000 100000"})
+    # Only cgroup v1 lines (no "0::"), or no file at all.
+    proc.write_text("4:memory:/a\n1:cpu:/\n", encoding="ascii")
+    assert usable_cpus(proc, root) == AFFINITY
+    assert usable_cpus(tmp_path / "missing", root) == AFFINITY
+    # A place that climbs out of the tree reads nothing outside it.
+    (tmp_path / "cpu.max").write_text("50000 100000\n", encoding="ascii")
+    proc.write_text("0::/..\n", encoding="ascii")  # the tree's parent holds a cpu.max
+    assert usable_cpus(proc, root) == AFFINITY
+
+
+@pytest.mark.parametrize(("cpus", "mode"), [(1, "thread"), (2, "process")])
+def test_a_worker_on_auto_records_as_its_cpus_allow(
+        db: Database, monkeypatch: pytest.MonkeyPatch, cpus: int, mode: str) -> None:
+    monkeypatch.setattr(recorder_process, "usable_cpus", lambda: cpus)
+    worker = Worker(db, Settings.load({}, environ={}), crawl=None)  # type: ignore[arg-type]
+    assert worker.recording == mode
+    forced = Worker(db, Settings.load({"recorder": "thread"}, environ={}),
+                    crawl=None)  # type: ignore[arg-type]
+    assert forced.recording == "thread"
