@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.db import redact_url
+from monitor.recorder_process import recording_for
 from spiders.cli import cli, startup_line
 from spiders.sandbox import Sandbox
 
@@ -310,9 +311,11 @@ def test_run_prints_one_startup_line(tmp_path: Path, db_url: str) -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
+    place = {"process": "a process of its own", "thread": "a thread"}[recording_for("auto")]
     assert first == ("takedown run: watching 3 target(s) in 2 group(s) (1 mastodon, 2 rss); "
                      f"database {redact_url(db_url)}; no metrics endpoint "
-                     "(METRICS_ADDRESS is empty)\n"), err
+                     f"(METRICS_ADDRESS is empty); recording in {place} (RECORDER = auto)\n"
+                     ), err
     assert "takedown run:" not in out  # one line, once
     assert "Traceback" not in err
     # Printed once the daemon stops cleanly on SIGINT: a Ctrl-C sent on seeing the line
@@ -340,6 +343,17 @@ def test_the_startup_line_hides_the_database_password(url: str, shown: str) -> N
     assert "s3cret" not in line
     assert line == ("takedown run: watching 1 target(s) in 1 group(s) (1 rss); "
                     f"database {shown}; metrics at http://127.0.0.1:9464/metrics")
+
+
+@pytest.mark.parametrize(("recording", "said"), [
+    ("process", "recording in a process of its own"), ("thread", "recording in a thread")])
+def test_the_startup_line_says_where_auto_records(recording: str, said: str) -> None:
+    from monitor.settings import Settings
+    from monitor.watchlist import parse_watchlist
+
+    line = startup_line(parse_watchlist(""), Settings.load({"metrics_address": ""},
+                                                           environ={}), recording)
+    assert line.endswith(f"(METRICS_ADDRESS is empty); {said} (RECORDER = auto)")
 
 
 def test_the_startup_line_names_the_embedded_database(tmp_path: Path) -> None:

@@ -205,7 +205,7 @@ def run(c: Ctx) -> None:
                 reload = watchlist_reloader(c, db, worker)
                 reload.prime(first)
                 run_on_crawl_loop(_daemon(c, worker, db, alerts, metrics, reload,
-                                          startup_line(wl, settings)))
+                                          startup_line(wl, settings, worker.recording)))
         finally:
             if stop_metrics is not None:
                 stop_metrics()
@@ -245,16 +245,21 @@ async def _daemon(c: Ctx, worker: Worker, db: Database, alerts: AlertConfig | No
             await server.stop()
 
 
-def startup_line(wl: Any, settings: Settings) -> str:
-    """What ``takedown run`` is about to do: targets, database, metrics endpoint."""
+def startup_line(wl: Any, settings: Settings, recording: str | None = None) -> str:
+    """What ``takedown run`` is about to do: targets, database, metrics endpoint, and
+    where it records (``recording``, the worker's: what RECORDER = auto chose)."""
     platforms = Counter(t.platform for t in wl.targets)
     groups = {t.group for t in wl.targets}
     per = ", ".join(f"{n} {p}" for p, n in sorted(platforms.items())) or "none"
     address = settings["METRICS_ADDRESS"]
     metrics = (f"metrics at http://{address}/metrics" if address
                else "no metrics endpoint (METRICS_ADDRESS is empty)")
+    where = ""
+    if recording is not None:
+        place = "a process of its own" if recording == "process" else "a thread"
+        where = f"; recording in {place} (RECORDER = {settings['RECORDER']})"
     return (f"takedown run: watching {len(wl.targets)} target(s) in {len(groups)} group(s) "
-            f"({per}); database {describe_database(settings)}; {metrics}")
+            f"({per}); database {describe_database(settings)}; {metrics}{where}")
 
 
 def describe_database(settings: Settings) -> str:
