@@ -60,7 +60,7 @@ class Continuous:
         #: Platforms with nothing scheduled at their last look: they read before claiming,
         #: all of them in one read a TICK (:meth:`_survey`).
         self.unscheduled: set[str] = set()
-        self._surveying: asyncio.Future[set[str]] | None = None
+        self._surveying: asyncio.Future[None] | None = None
         self._room = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -157,10 +157,10 @@ class Continuous:
             await asyncio.wait_for(event.wait(), self.tick if timeout is None else timeout)
 
     async def _look_ahead(self, platforms: list[str], *,
-                          after: datetime | None = None) -> set[str]:
+                          after: datetime | None = None) -> None:
         """Read when each platform's next work falls due and keep it from claiming until
         then, at most a TICK (waiting for the tick would add up to a tick to every
-        interval); returns those whose work is due now (they claim at once). ``after``:
+        interval); one whose work is due now may claim at once. ``after``:
         the time of a claim that came back short; work due by then that it did not take
         (another worker's claim held the row, or the claim gave it back: a vantage
         point this worker does not know) waits a TICK, rather than being claimed again
@@ -172,7 +172,6 @@ class Continuous:
         except StorageUnavailable:
             dues = {}
         clock = asyncio.get_running_loop().time()
-        ready: set[str] = set()
         for platform in platforms:
             due = dues.get(platform)
             if due is None:
@@ -184,12 +183,10 @@ class Continuous:
                 if after is not None and due <= after:
                     wait = self.tick
                 elif wait <= 0 and after is None:
-                    ready.add(platform)
                     self.quiet.pop(platform, None)
                     continue
                 wait = max(0.01, wait)
             self.quiet[platform] = clock + wait
-        return ready
 
     async def _survey(self) -> None:
         """One read of the next due times of every platform with nothing scheduled
