@@ -72,7 +72,7 @@ from .spool import Spool
 log = logging.getLogger(__name__)
 
 _SPAWN = multiprocessing.get_context("spawn")
-#: Recorder processes with a child running: ended at interpreter exit (:func:`_at_exit`).
+#: Recorder processes with a child running: ended at interpreter exit (:func:`shutdown_all`).
 _RUNNING: set[RecorderProcess] = set()
 #: Observations handed to the sender, and pickled into the pipe, as one message.
 _CHUNK = 100
@@ -396,10 +396,11 @@ def _keys(observations: Iterable[Observation]) -> Iterator[_Key]:
 
 
 @atexit.register
-def _at_exit() -> None:
+def shutdown_all() -> None:
     """A worker never closed (a script, a test): commit what its child holds and end
-    it before multiprocessing's own exit handler (registered earlier, so run later)
-    waits for the child, which ignores SIGTERM and ends only when its pipe closes."""
+    it. At interpreter exit this runs before multiprocessing's own exit handler
+    (registered earlier, so run later) waits for the child, which ignores SIGTERM and
+    ends only when its pipe closes; the tests run it as each test's database goes."""
     for process in list(_RUNNING):
         process.shutdown()
 

@@ -101,9 +101,15 @@ def db_url(pg_server_url: str, fresh_databases: FreshDatabases) -> Iterator[str]
 
 @pytest.fixture
 def db(db_url: str) -> Iterator[Database]:
+    from monitor.recorder_process import shutdown_all
+
     database = Database(db_url)
     database.migrate()
     yield database
+    # The recorder processes of workers the test did not close (RECORDER = auto starts
+    # one on two CPUs) end with its database, as they would at exit: not idle until the
+    # test process ends, then writing to a database or a server that is gone.
+    shutdown_all()
     database.close()
 
 
