@@ -94,22 +94,22 @@ def fresh_databases(pg_server_url: str, pg_template: str) -> Iterator[FreshDatab
 
 @pytest.fixture
 def db_url(pg_server_url: str, fresh_databases: FreshDatabases) -> Iterator[str]:
+    from monitor.recorder_process import shutdown_all
+
     name = fresh_databases.take()
     yield _with_db(pg_server_url, name)
+    # The recorder processes of workers the test did not close (RECORDER = auto starts
+    # one on two CPUs) end with its database, as they would at exit: not idle until the
+    # test process ends, then writing to a database or a server that is gone.
+    shutdown_all()
     fresh_databases.give_back(name)
 
 
 @pytest.fixture
 def db(db_url: str) -> Iterator[Database]:
-    from monitor.recorder_process import shutdown_all
-
     database = Database(db_url)
     database.migrate()
     yield database
-    # The recorder processes of workers the test did not close (RECORDER = auto starts
-    # one on two CPUs) end with its database, as they would at exit: not idle until the
-    # test process ends, then writing to a database or a server that is gone.
-    shutdown_all()
     database.close()
 
 

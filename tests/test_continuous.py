@@ -17,6 +17,7 @@ import pytest
 
 from monitor.continuous import Continuous, host_of
 from monitor.db import Database, workers
+from monitor.errors import StorageUnavailable
 from monitor.observation import Observation, Outcome, WorkItem
 from monitor.settings import Settings
 from monitor.watchlist import parse_watchlist
@@ -335,3 +336,45 @@ def test_work_a_claim_gives_back_is_claimed_again_a_tick_later_not_at_once(
     assert "reload the watchlist" in caplog.text
     assert loop.claimed == 0 and claims[("rss", True)] == 0
     assert 2 <= claims[("rss", False)] <= ticks + 2, (claims, ticks)
+
+
+def test_idle_platforms_share_one_read_that_wakes_the_one_with_work_due(
+        db: Database) -> None:
+    """Two streams looking at once share one read; a platform it finds due is free to
+    claim at once (and woken), one with nothing scheduled waits a TICK; the database
+    away: every platform read waits a TICK and stays unscheduled."""
+    worker = Worker(db, settings(tick="0.5s"), FakeCrawl())
+    loop = Continuous(worker)
+    reads: list[list[str]] = []
+    now = worker.clock.now()
+    answer: Any = {"rss": now, "mastodon": None}
+
+    def next_due(platforms: list[str], at: Any) -> Any:
+        reads.append(list(platforms))
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    worker._next_due = next_due  # type: ignore[method-assign]
+
+    async def main() -> tuple[float, float]:
+        clock = asyncio.get_running_loop().time()
+        loop.unscheduled.update({"rss", "mastodon"})
+        loop.quiet["rss"] = 0.0
+        await asyncio.gather(loop._survey(), loop._survey())
+        assert loop._room.is_set()  # the streams wake to act on it
+        return clock, loop.quiet.get("mastodon", 0.0)
+
+    began, quiet_until = asyncio.run(main())
+    assert reads == [["mastodon", "rss"]]
+    assert "rss" not in loop.unscheduled and "rss" not in loop.quiet  # claims now
+    assert "mastodon" in loop.unscheduled
+    assert began + 0.4 <= quiet_until <= began + 1.5  # a TICK on
+
+    answer = StorageUnavailable("the database is away")
+    loop.unscheduled.update({"rss"})
+    asyncio.run(loop._survey())
+    assert reads[-1] == ["mastodon", "rss"]
+    assert loop.unscheduled == {"rss", "mastodon"}
+    assert set(loop.quiet) == {"rss", "mastodon"}  # both wait a TICK
+    worker.close()
