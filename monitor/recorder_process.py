@@ -50,17 +50,16 @@ import dataclasses
 import itertools
 import logging
 import multiprocessing
-import os
 import pickle
 import queue
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 from . import recorder_child
+from .cpus import usable_cpus
 from .db import Database, claims
 from .errors import Aborted, StorageUnavailable, TakedownError
 from .holding import CHUNK_BYTES, QUEUE_BYTES, ByteQueue, weight, zero_stats
@@ -412,30 +411,3 @@ def recording_for(choice: str, cpus: float | None = None) -> str:
     if choice != "auto":
         return choice
     return "process" if (usable_cpus() if cpus is None else cpus) >= 2 else "thread"
-
-
-def usable_cpus(proc: Path = Path("/proc/self/cgroup"),
-                cgroups: Path = Path("/sys/fs/cgroup")) -> float:
-    """The CPUs this process may run on (its affinity), capped by a CPU quota of its
-    cgroup v2 or one above it (a container's ``--cpus``, a unit's ``CPUQuota=``)."""
-    try:
-        cpus: float = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        cpus = os.cpu_count() or 1
-    try:
-        lines = proc.read_text(encoding="ascii").splitlines()
-        place = next(line[3:] for line in lines if line.startswith("0::"))
-    except (OSError, UnicodeDecodeError, StopIteration):
-        return cpus
-    here = (cgroups / place.strip().lstrip("/")).resolve()
-    while here.is_relative_to(cgroups):
-        try:
-            quota, period = (here / "cpu.max").read_text(encoding="ascii").split()[:2]
-            if quota != "max" and int(period) > 0:
-                cpus = min(cpus, int(quota) / int(period))
-        except (OSError, ValueError, UnicodeDecodeError):
-            pass
-        if here == cgroups:
-            break
-        here = here.parent
-    return cpus
