@@ -71,6 +71,8 @@ TARGET_RATIO = 1.8
 ROOT = Path(__file__).resolve().parent.parent
 _CYCLE = re.compile(r"cycle \d+: (\{.*?\}) \(crawl:")
 _CHECKED = re.compile(r"checked (\d+) item\(s\), recorded (\d+) observation")
+#: RECORDER = auto moving a worker's recording (other workers share its machine).
+_PLACED = re.compile(r"recording in (a process of its own|a thread) from now on")
 
 
 def watchlist(site: StaticSite, n: int, concurrency: int,
@@ -161,6 +163,7 @@ def _run_pass(url: str, wl: Path, data_dir: Path, workers: int) -> dict[str, Any
         out.append({"wall_s": round(ended - began, 2),
                     "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
                     "cycle": ast.literal_eval(cycle.group(1)) if cycle else None,
+                    "recording_moved_to": _moved_to(log),
                     "claimed": int(checked.group(1)) if checked else None,
                     "observations": int(checked.group(2)) if checked else None})
     wall = time.perf_counter() - started
@@ -169,6 +172,14 @@ def _run_pass(url: str, wl: Path, data_dir: Path, workers: int) -> dict[str, Any
     return {"workers": workers, "wall_s": round(wall, 2),
             "cycle_s": round(max(cycles), 2) if cycles else None,
             "machine_cores_busy": round(cores, 2), "per_worker": out}
+
+
+def _moved_to(log: str) -> str | None:
+    """Where RECORDER = auto moved a worker's recording (None: where it started)."""
+    placed = _PLACED.search(log)
+    if placed is None:
+        return None
+    return "thread" if "thread" in placed.group(1) else "process"
 
 
 def _busy() -> float:
@@ -258,11 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--posts", type=int, default=20000,
                         help="single-post targets served and checked (default %(default)s)")
     parser.add_argument("--workers", type=int, default=2, help="workers of the scaled pass")
-    parser.add_argument("--recorder", choices=("process", "thread"),
+    parser.add_argument("--recorder", choices=("process", "thread", "auto"),
                         default=CRAWL_SETTINGS["recorder"],
-                        help="each worker's RECORDER (default %(default)s, the benchmarks' "
-                        "and the product's on two CPUs or more; thread: as many workers "
-                        "as cores)")
+                        help="each worker's RECORDER (default %(default)s, the benchmarks'; "
+                        "auto, the product's: a process where two CPUs are there for each "
+                        "worker of the machine, else a thread)")
     parser.add_argument("--concurrency", type=int, default=64,
                         help="CONCURRENT_REQUESTS and CONCURRENT_REQUESTS_PER_HOST")
     parser.add_argument("--db-ceiling", default="1,2,4", metavar="K,...",
@@ -292,7 +303,10 @@ def main(argv: list[str] | None = None) -> int:
         result["scale_out"] = w
         one, many = w["passes"]["one"], w["passes"]["many"]
         rows += [
-            ("recorder", f"RECORDER = {args.recorder} in every worker"),
+            ("recorder", f"RECORDER = {args.recorder} in every worker; moved by auto: "
+                         + ", ".join(str(p["recording_moved_to"] or "no")
+                                     for p in (*one["per_worker"], *many["per_worker"]))
+                         + " (1 worker; then each of the scaled pass)"),
             ("1 worker", f"{one['wall_s']:.1f} s end to end (cycle {one['cycle_s']} s); "
                          f"{args.posts / one['wall_s']:.0f} posts/s; CPU "
                          f"{one['per_worker'][0]['cpu_s']} s; machine "

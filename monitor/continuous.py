@@ -18,6 +18,7 @@ from datetime import datetime
 from .claims import PendingKey, host_of, in_flight, pending_key, take_pending
 from .errors import Aborted, StorageUnavailable
 from .observation import Observation, WorkItem
+from .recording import Recording
 from .watchlist_reload import Reload, reload_and_sync
 from .worker import DRAIN_SECONDS, Worker
 
@@ -63,6 +64,8 @@ class Continuous:
         self._surveying: asyncio.Future[None] | None = None
         self._room = asyncio.Event()
         self._stopping = asyncio.Event()
+        #: Where observations are recorded (moved as the worker's place changes).
+        self.recording = Recording(worker)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Crawl until ``stop`` is set (or the crawl fails: its error is raised); give
@@ -70,13 +73,14 @@ class Continuous:
         from .platforms import PLATFORMS
 
         worker = self.worker
-        writer = await asyncio.to_thread(worker.open_writer)
-        with contextlib.suppress(StorageUnavailable):  # the seat, before claims in threads
+        # The seat first: before claims in threads, and counted with this machine's.
+        with contextlib.suppress(StorageUnavailable):
             await asyncio.to_thread(worker._holder)
+        await self.recording.open()
 
         async def sink(obs: Observation) -> None:
             self._done(obs)
-            await writer.aput(obs)
+            await self.recording.put(obs)
 
         work = {name: self._stream(name) for name in PLATFORMS}
         crawl = asyncio.ensure_future(worker.crawl(work, sink, worker.settings))
@@ -99,7 +103,7 @@ class Continuous:
             with contextlib.suppress(asyncio.CancelledError):
                 await chores
             # Flush what was observed; during an outage, spool it after the drain.
-            await asyncio.to_thread(writer.close, self.drain)
+            await self.recording.close(self.drain)
             worker._writer = None
             if self.pending:
                 await asyncio.to_thread(worker._release, list(self.pending.values()))

@@ -1,4 +1,6 @@
-"""How many CPUs this process may use: its affinity, capped by a CPU quota.
+"""How many CPUs this process may use, and on which machine it runs.
+
+Its CPUs: its affinity, capped by a CPU quota.
 
 A container's ``--cpus`` or a unit's ``CPUQuota=`` is a quota on the process's
 control group or one above it. Both cgroup versions are read: v2's ``cpu.max``
@@ -12,11 +14,22 @@ file that cannot be read or makes no sense caps nothing.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
 #: Where a cgroup v1 ``cpu`` controller is mounted, under the cgroup root.
 V1_MOUNTS = ("cpu", "cpu,cpuacct", "cpuacct,cpu")
+
+
+def machine_id(boot_id: Path = Path("/proc/sys/kernel/random/boot_id")) -> str:
+    """This machine, as the workers sharing its CPUs name it: the kernel's boot id (the
+    same in every container on one host, whose host names differ), else the host name."""
+    try:
+        found = boot_id.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        found = ""
+    return f"boot:{found}" if found else f"host:{socket.gethostname()}"
 
 
 def usable_cpus(proc: Path = Path("/proc/self/cgroup"),

@@ -404,10 +404,12 @@ def shutdown_all() -> None:
         process.shutdown()
 
 
-def recording_for(choice: str, cpus: float | None = None) -> str:
+def recording_for(choice: str, cpus: float | None = None, *, sharing: int = 1) -> str:
     """Where a worker records, from RECORDER: ``process`` or ``thread`` as given;
-    ``auto``, a process of its own where this process may use two CPUs or more
-    (:func:`usable_cpus`, or ``cpus``), else a thread."""
+    ``auto``, a process of its own where the CPUs this process may use
+    (:func:`usable_cpus`, or ``cpus``), shared among the ``sharing`` workers of its
+    machine, give each two or more; else a thread."""
     if choice != "auto":
         return choice
-    return "process" if (usable_cpus() if cpus is None else cpus) >= 2 else "thread"
+    each = (usable_cpus() if cpus is None else cpus) / max(1, sharing)
+    return "process" if each >= 2 else "thread"

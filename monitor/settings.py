@@ -118,8 +118,9 @@ class Settings(BaseModel, Mapping[str, Any]):
         "beside the crawl on another core (events_stored receivers must then be "
         "picklable); `thread`, a thread of the crawling process (one process, less "
         "memory; the better choice where every core runs a worker); `auto`, `process` "
-        "where the worker may use two CPUs or more (affinity and cgroup quota), else "
-        "`thread`."))
+        "where the worker may use two CPUs or more (affinity and cgroup quota) shared "
+        "among the live workers of its machine, else `thread`, counted again as workers "
+        "join or leave and the recording moved."))
     LEASE: Seconds = Field(600.0, description=(
         "How long a claim lasts when its worker cannot be told alive or dead (a version "
         "without worker seats, or one that could not take its seat); a dead worker's claims are "

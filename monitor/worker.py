@@ -34,11 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 from .claims import PendingKey, in_flight, pending_key, take_pending
 from .clock import SYSTEM_CLOCK, Clock
+from .cpus import machine_id
 from .db import Database, claims, continuous, default_data_dir, sync, workers
 from .errors import Aborted, StorageUnavailable
 from .holding import zero_stats
 from .observation import Observation, WorkItem
 from .recorder_process import RecorderProcess, recording_for
+from .recording import Recording
 from .settings import Settings
 from .signals import SignalManager
 from .spool import Spool
@@ -78,11 +80,14 @@ class Worker:
         self.spool = Spool(spool_dir or _spool_dir(settings, db))
         self._writer: BackgroundRecorder | RecorderProcess | None = None
         #: ``process`` or ``thread``: where observations are recorded (RECORDER; ``auto``
-        #: is a process where two CPUs are there for it).
+        #: is a process where two CPUs are there for each worker of this machine,
+        #: :meth:`place`).
         self.recording = recording or recording_for(settings["RECORDER"])
+        #: Whether :meth:`place` may move the recording (RECORDER = auto, not forced).
+        self.placing = recording is None and settings["RECORDER"] == "auto"
         self._process: RecorderProcess | None = None
         #: This process's seat among the workers (registered at the first cycle).
-        self.presence = workers.Presence(db.url, self.name)
+        self.presence = workers.Presence(db.url, self.name, machine=machine_id())
         self._seat_lock = threading.Lock()
 
     def sync(self, targets: Sequence[Target]) -> dict[str, int]:
@@ -101,7 +106,8 @@ class Worker:
         except StorageUnavailable:
             # The database's health tracker logged the outage once; the next tick retries.
             return {"claimed": 0, **zero_stats(), "database": "unavailable"}
-        writer = await asyncio.to_thread(self.open_writer)
+        recording = Recording(self)
+        await recording.open()
         claimed: dict[str, int] = {}
         #: Claimed work with no observation yet, by (mode, row id, vantage name).
         pending: dict[PendingKey, WorkItem] = {}
@@ -111,7 +117,7 @@ class Worker:
 
         async def sink(obs: Observation) -> None:
             take_pending(pending, obs)  # and obs takes the seat its work was claimed under
-            await writer.aput(obs)
+            await recording.put(obs)
 
         crawl_stats: object = None
         renewing = asyncio.ensure_future(self._renewing(pending))
@@ -120,7 +126,7 @@ class Worker:
                 crawl_stats = await self.crawl(work, sink, self.settings)
         finally:
             renewing.cancel()
-            await asyncio.to_thread(writer.close)
+            recorded = await recording.close()
             self._writer = None
             # A claim still running when the crawl ended (its next batch, taken ahead):
             # once it returns, its items are pending too, and given back with the rest.
@@ -130,7 +136,7 @@ class Worker:
                 # than leave it leased for LEASE seconds.
                 await asyncio.to_thread(self._release, list(pending.values()))
         self.cycles += 1
-        stats = {"claimed": sum(claimed.values()), **writer.stats,
+        stats = {"claimed": sum(claimed.values()), **recorded,
                  "seconds": round(time.monotonic() - began, 3)}
         if stats["claimed"]:
             log.info("cycle %d: %s (crawl: %s)", self.cycles, stats, crawl_stats)
@@ -152,6 +158,42 @@ class Worker:
                         "given back, to be checked now", given["workers"], given["targets"],
                         given["posts"])
         return platforms
+
+    def place(self) -> bool:
+        """RECORDER = auto: where this worker records now, from the CPUs it may use
+        shared among the live workers of its machine (their seats; this one counts
+        itself); True when that moved it. The database away leaves it where it is."""
+        if not self.placing:
+            return False
+        try:
+            with self.db.transaction() as conn:
+                sharing = workers.on_machine(conn, str(self.presence.machine))
+        except StorageUnavailable:
+            return False
+        if self.presence.id is None:  # no seat (yet): it runs on this machine all the same
+            sharing += 1
+        place = recording_for("auto", sharing=sharing)
+        if place == self.recording:
+            return False
+        log.info("%d worker(s) share this machine's CPUs: recording in %s from now on "
+                 "(RECORDER = auto)", sharing,
+                 "a process of its own" if place == "process" else "a thread")
+        self.recording = place
+        return True
+
+    def open_placed(self) -> BackgroundRecorder | RecorderProcess:
+        """:meth:`place`, then :meth:`open_writer` (a recorder process no longer used
+        ends first: between cycles it holds nothing)."""
+        self.place()
+        self.retire_process()
+        return self.open_writer()
+
+    def retire_process(self) -> None:
+        """End the recorder process once this worker records in a thread (what it still
+        holds is committed first)."""
+        if self.recording != "process" and self._process is not None:
+            self._process.shutdown()
+            self._process = None
 
     def open_writer(self) -> BackgroundRecorder | RecorderProcess:
         """The recorder of a cycle (or of the continuous loop), fed with ``aput`` and

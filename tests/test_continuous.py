@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from monitor import recorder_process
 from monitor.continuous import Continuous, host_of
 from monitor.db import Database, workers
 from monitor.errors import StorageUnavailable
@@ -377,4 +378,49 @@ def test_idle_platforms_share_one_read_that_wakes_the_one_with_work_due(
     assert reads[-1] == ["mastodon", "rss"]
     assert loop.unscheduled == {"rss", "mastodon"}
     assert set(loop.quiet) == {"rss", "mastodon"}  # both wait a TICK
+    worker.close()
+
+
+@pytest.mark.parametrize("joins", [True, False])
+def test_the_recording_moves_when_a_worker_joins_this_machine_and_loses_nothing(
+        db: Database, monkeypatch: pytest.MonkeyPatch, joins: bool) -> None:
+    """RECORDER = auto on two CPUs: a recorder process while the worker is alone on its
+    machine; a worker joining it moves the recording to a thread mid-crawl (one that
+    leaves moves it back), and every observation handed over is recorded once."""
+    monkeypatch.setattr(recorder_process, "usable_cpus", lambda: 2)
+    targets = parse_watchlist(watchlist(healthy=6, hanging=0, interval="0.1s")).targets
+    worker = Worker(db, settings(default_interval="0.1s"), FakeCrawl())
+    worker.presence.machine = "shared"
+    other = workers.Presence(db.url, "other", machine="shared")
+    if not joins:  # there from the start, and leaves
+        assert other.ensure() is not None
+    worker.sync(targets)
+    loop = Continuous(worker, drain=0.5)
+    loop.recording.place_at, loop.recording.place_every = (), 0.1
+    crawl = worker.crawl
+    assert isinstance(crawl, FakeCrawl)
+    first = "thread" if not joins else "process"
+    seen: list[str] = []
+
+    def done() -> bool:
+        fetched = sum(crawl.fetched.values())
+        if fetched and (not seen or seen[-1] != worker.recording):  # once it records
+            seen.append(worker.recording)
+        if fetched >= 12 and len(seen) == 1:
+            if joins:
+                other.ensure()
+            else:
+                other.close()
+        return len(seen) == 2 and fetched >= 40
+
+    try:
+        asyncio.run(run_until(loop, done))
+    finally:
+        other.close()
+    assert seen == [first, "thread" if joins else "process"]
+    assert worker._process is None if joins else worker._process is not None
+    with db.transaction() as conn:
+        recorded = conn.execute("SELECT coalesce(sum(repeats), 0) AS n FROM observations"
+                                ).fetchone()["n"]
+    assert recorded == sum(crawl.fetched.values())  # none lost at the move, none twice
     worker.close()

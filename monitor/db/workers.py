@@ -30,7 +30,7 @@ from .health import _driver_error, _is_outage, _reason, storage_faults
 log = logging.getLogger(__name__)
 
 __all__ = ["CHORE_LOCK_SPACE", "CONNECT_TIMEOUT", "SEAT_RETRY", "WORKER_LOCK_SPACE", "Presence",
-           "hold_seat", "is_seat", "one_worker", "reclaim_dead"]
+           "hold_seat", "is_seat", "on_machine", "one_worker", "reclaim_dead"]
 
 #: First key of the two-key advisory locks that say a worker is alive (the second is
 #: its ``workers.id``); two-key locks never collide with one-key ones (migrations').
@@ -61,9 +61,12 @@ class Presence:
     """
 
     def __init__(self, url: str, name: str,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *,
+                 machine: str | None = None) -> None:
         self.url = url
         self.name = name
+        #: The machine it runs on (:func:`monitor.cpus.machine_id`), for :func:`on_machine`.
+        self.machine = machine
         self.clock = clock
         self.id: int | None = None
         self._conn: psycopg.Connection[Any] | None = None
@@ -127,8 +130,8 @@ class Presence:
             # Row and lock in one transaction: no other worker can see the row
             # before its lock is held (and take it for a dead worker's).
             with conn.transaction():
-                row = conn.execute("INSERT INTO workers (name) VALUES (%s) RETURNING id",
-                                   (self.name,)).fetchone()
+                row = conn.execute("INSERT INTO workers (name, machine) VALUES (%s, %s) "
+                                   "RETURNING id", (self.name, self.machine)).fetchone()
                 assert row is not None
                 # Shared: the worker's recording transactions hold it too (hold_seat).
                 conn.execute("SELECT pg_advisory_lock_shared(%s, %s)",
@@ -192,6 +195,19 @@ def hold_seat(conn: psycopg.Connection[Any], seat: int) -> bool:
     """
     conn.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", (WORKER_LOCK_SPACE, seat))
     return conn.execute("SELECT 1 FROM workers WHERE id = %s", (seat,)).fetchone() is not None
+
+
+def on_machine(conn: psycopg.Connection[Any], machine: str) -> int:
+    """How many live workers run on ``machine``: seats registered with it whose presence
+    lock is held (a dead worker's row not yet reclaimed does not count)."""
+    row = conn.execute(
+        "SELECT count(*) FROM workers w WHERE w.machine = %s AND EXISTS ("
+        " SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
+        " AND l.classid = %s::oid AND l.objid = w.id::oid AND l.objsubid = 2)",
+        (machine, WORKER_LOCK_SPACE)).fetchone()
+    if row is None:
+        return 0
+    return int(next(iter(row.values())) if isinstance(row, dict) else row[0])
 
 
 def reclaim_dead(conn: psycopg.Connection[Any], me: int | None) -> dict[str, int]:

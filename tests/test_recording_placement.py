@@ -1,0 +1,182 @@
+"""RECORDER = auto with several workers on one machine: each counts the live workers
+of its machine (their seats, by the kernel's boot id) and records in a process of its
+own only where its CPUs, shared among them, give each two or more. Two workers on two
+cores with a recorder process each ran four busy processes on two cores (x1.29 of one
+worker, against x1.91 with threads, bench.workers)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor import recorder_process, recording
+from monitor.cpus import machine_id
+from monitor.db import Database, workers
+from monitor.observation import Observation, Outcome, WorkItem
+from monitor.recorder_process import RecorderProcess, recording_for
+from monitor.settings import Settings
+from monitor.snapshot import BackgroundRecorder
+from monitor.watchlist import parse_watchlist
+from monitor.worker import Worker
+
+
+@pytest.fixture(autouse=True)
+def two_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(recorder_process, "usable_cpus", lambda: 2)
+
+
+@pytest.fixture
+def neighbour(db: Database) -> Iterator[workers.Presence]:
+    """Another worker's seat on machine ``m``, taken when a test calls ``ensure()``."""
+    seat = workers.Presence(db.url, "other", machine="m")
+    yield seat
+    seat.close()
+
+
+def auto_worker(db: Database, machine: str = "m", crawl: Any = None,
+                **settings: str) -> Worker:
+    """A worker on ``machine`` (RECORDER = auto unless ``settings`` say)."""
+    worker = Worker(db, Settings.load(settings, environ={}), crawl)
+    worker.presence.machine = machine
+    return worker
+
+
+@pytest.mark.parametrize(("cpus", "sharing", "mode"), [
+    (2, 1, "process"), (2, 2, "thread"), (4, 2, "process"), (5, 3, "thread"),
+    (16, 0, "process"),  # nobody seated yet counts as one
+])
+def test_the_workers_of_a_machine_share_its_cpus(cpus: float, sharing: int,
+                                                 mode: str) -> None:
+    assert recording_for("auto", cpus, sharing=sharing) == mode
+    assert recording_for("process", cpus, sharing=sharing) == "process"  # as given
+
+
+def test_the_machine_is_the_kernels_boot_id_else_the_host_name(tmp_path: Path) -> None:
+    boot = tmp_path / "boot_id"
+    boot.write_text("6f1c2d3e-aaaa-bbbb-cccc-0123456789ab\n", encoding="ascii")
+    assert machine_id(boot) == "boot:6f1c2d3e-aaaa-bbbb-cccc-0123456789ab"
+    assert machine_id(tmp_path / "missing") == f"host:{socket.gethostname()}"
+    boot.write_text("", encoding="ascii")
+    assert machine_id(boot) == f"host:{socket.gethostname()}"
+
+
+def test_live_workers_are_counted_by_their_machine(db: Database) -> None:
+    seats = [workers.Presence(db.url, f"w{i}", machine=m)
+             for i, m in enumerate(["m1", "m1", "m2"])]
+    for seat in seats:
+        assert seat.ensure() is not None
+    with db.transaction() as conn:
+        # A dead worker's row not reclaimed yet (no lock held) and an older version's.
+        conn.execute("INSERT INTO workers (name, machine) VALUES ('dead', 'm1'), ('old', NULL)")
+        assert workers.on_machine(conn, "m1") == 2
+        assert workers.on_machine(conn, "m2") == 1
+        assert workers.on_machine(conn, "m3") == 0
+    seats[0].close()
+    with db.transaction() as conn:
+        assert workers.on_machine(conn, "m1") == 1
+    for seat in seats[1:]:
+        seat.close()
+
+
+def test_a_worker_on_auto_moves_its_recording_as_workers_join_and_leave(
+        db: Database, neighbour: workers.Presence) -> None:
+    worker, other = auto_worker(db), neighbour
+    try:
+        assert worker.recording == "process"
+        assert other.ensure() is not None
+        # Not seated yet, it counts itself with the other one.
+        assert worker.place() is True and worker.recording == "thread"
+        other.close()
+        worker._holder()
+        assert worker.place() is True and worker.recording == "process"
+        assert worker.place() is False  # nothing moved
+        writer = worker.open_placed()
+        assert isinstance(writer, RecorderProcess)
+        writer.close()
+        child = writer._child
+        assert child is not None and child.proc.is_alive()
+
+        joining = workers.Presence(db.url, "joining", machine="m")
+        assert joining.ensure() is not None
+        writer = worker.open_placed()  # between cycles: the process ends, a thread records
+        assert isinstance(writer, BackgroundRecorder)
+        assert worker.recording == "thread" and worker._process is None
+        child.proc.join(10)
+        assert not child.proc.is_alive()
+        writer.close()
+        joining.close()
+    finally:
+        worker.close()
+
+
+def test_a_chosen_recorder_and_another_machines_workers_are_left_alone(
+        db: Database) -> None:
+    forced = auto_worker(db, recorder="process")
+    alone = auto_worker(db, machine="elsewhere")
+    try:
+        forced._holder()
+        alone._holder()
+        assert forced.place() is False and forced.recording == "process"
+        assert alone.place() is False and alone.recording == "process"
+    finally:
+        forced.close()
+        alone.close()
+
+
+def test_a_worker_keeps_its_recording_while_the_database_is_away(
+        db: Database, neighbour: workers.Presence) -> None:
+    worker = auto_worker(db)
+    assert neighbour.ensure() is not None
+    db.close()  # every transaction now fails as the database being away does
+    assert worker.place() is False and worker.recording == "process"
+
+
+def test_a_check_cycle_moves_its_recording_when_a_worker_joins_mid_cycle(
+        db: Database, monkeypatch: pytest.MonkeyPatch, neighbour: workers.Presence) -> None:
+    """Two ``takedown check`` workers started together: the one that counted before the
+    other took its seat moves to a thread during its cycle, and records every item once."""
+    monkeypatch.setattr(recording, "PLACE_AT", ())
+    monkeypatch.setattr(recording, "PLACE_EVERY", 0.05)
+    other = neighbour
+    moved_at: list[int] = []
+
+    async def crawl(work: Mapping[str, AsyncIterator[WorkItem]], sink: Any,
+                    settings: Any) -> dict[str, int]:
+        done = 0
+        for items in work.values():
+            async for item in items:
+                obs = Observation(mode=item.mode, platform=item.platform,
+                                  target_key=item.target_key, url=item.url,
+                                  outcome=Outcome.OK, row_id=item.row_id)
+                obs.entries = []
+                await sink(obs)
+                done += 1
+                if done == 10:  # the other worker takes its seat; this one moves
+                    assert worker.recording == "process"
+                    assert other.ensure() is not None
+                    async with asyncio.timeout(20):
+                        while worker.recording != "thread":
+                            await asyncio.sleep(0.02)
+                    moved_at.append(done)
+        return {"fetched": done}
+
+    feeds = "".join(f'[[groups.g.targets]]\nplatform = "rss"\n'
+                    f'feed = "http://127.0.0.1:9/f{i}.xml"\n' for i in range(30))
+    worker = auto_worker(db, crawl=crawl)
+    try:
+        worker.sync(parse_watchlist('[groups.g]\ninterval = "1h"\n' + feeds).targets)
+        stats = asyncio.run(worker.cycle())
+        assert moved_at == [10]
+        assert stats["claimed"] == 30 and stats["observations"] == 30  # both recorders'
+        assert worker.recording == "thread" and worker._process is None
+        with db.transaction() as conn:
+            rows = conn.execute("SELECT count(*) AS n, sum(repeats) AS checks "
+                                "FROM observations").fetchone()
+        assert (rows["n"], rows["checks"]) == (30, 30)  # none lost at the move, none twice
+    finally:
+        worker.close()
