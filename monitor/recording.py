@@ -119,10 +119,15 @@ class Recording:
                 if not isinstance(exc, StorageUnavailable):
                     log.error("counting this machine's workers failed: %r", exc)
                 continue
-            if moved:
-                # Shielded: the recording closing waits for a move to finish.
-                self._moving = asyncio.ensure_future(self._move())
+            if not moved:
+                continue
+            # Shielded: the recording closing waits for a move to finish.
+            self._moving = asyncio.ensure_future(self._move())
+            try:
                 await asyncio.shield(self._moving)
+            except Exception as exc:  # a recorder that failed to open or to close
+                log.error("moving the recording failed: %r; it goes on in %s", exc,
+                          type(self.writer).__name__)
 
     async def _move(self) -> None:
         """Observations go to a new recorder from now on; the last one closes once no

@@ -136,10 +136,13 @@ def test_a_worker_keeps_its_recording_while_the_database_is_away(
     assert worker.place() is False and worker.recording == "process"
 
 
+@pytest.mark.parametrize("fails", [False, True])
 def test_a_check_cycle_moves_its_recording_when_a_worker_joins_mid_cycle(
-        db: Database, monkeypatch: pytest.MonkeyPatch, neighbour: workers.Presence) -> None:
+        db: Database, monkeypatch: pytest.MonkeyPatch, neighbour: workers.Presence,
+        caplog: pytest.LogCaptureFixture, fails: bool) -> None:
     """Two ``takedown check`` workers started together: the one that counted before the
-    other took its seat moves to a thread during its cycle, and records every item once."""
+    other took its seat moves to a thread during its cycle, and records every item once.
+    A new recorder that fails to open leaves the recording where it was, logged."""
     monkeypatch.setattr(recording, "PLACE_AT", ())
     monkeypatch.setattr(recording, "PLACE_EVERY", 0.05)
     other = neighbour
@@ -158,12 +161,17 @@ def test_a_check_cycle_moves_its_recording_when_a_worker_joins_mid_cycle(
                 done += 1
                 if done == 10:  # the other worker takes its seat; this one moves
                     assert worker.recording == "process"
+                    if fails:
+                        monkeypatch.setattr(worker, "open_writer", refuse)
                     assert other.ensure() is not None
                     async with asyncio.timeout(20):
                         while worker.recording != "thread":
                             await asyncio.sleep(0.02)
                     moved_at.append(done)
         return {"fetched": done}
+
+    def refuse() -> None:
+        raise OSError("no more processes")
 
     feeds = "".join(f'[[groups.g.targets]]\nplatform = "rss"\n'
                     f'feed = "http://127.0.0.1:9/f{i}.xml"\n' for i in range(30))
@@ -173,7 +181,12 @@ def test_a_check_cycle_moves_its_recording_when_a_worker_joins_mid_cycle(
         stats = asyncio.run(worker.cycle())
         assert moved_at == [10]
         assert stats["claimed"] == 30 and stats["observations"] == 30  # both recorders'
-        assert worker.recording == "thread" and worker._process is None
+        assert worker.recording == "thread"
+        if fails:  # the process recorded it all
+            assert worker._process is not None
+            assert "moving the recording failed: OSError('no more processes')" in caplog.text
+        else:
+            assert worker._process is None
         with db.transaction() as conn:
             rows = conn.execute("SELECT count(*) AS n, sum(repeats) AS checks "
                                 "FROM observations").fetchone()
