@@ -311,11 +311,14 @@ def test_run_prints_one_startup_line(tmp_path: Path, db_url: str) -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
-    place = {"process": "a process of its own", "thread": "a thread"}[recording_for("auto")]
+    place = {"process": "a process of its own; a thread once other workers share this "
+                        "machine",
+             "thread": "a thread; the machine's workers counted again as they come",
+             }[recording_for("auto")]
+    place = place.replace("; ", " (RECORDER = auto; ", 1)
     assert first == ("takedown run: watching 3 target(s) in 2 group(s) (1 mastodon, 2 rss); "
                      f"database {redact_url(db_url)}; no metrics endpoint "
-                     f"(METRICS_ADDRESS is empty); recording in {place} (RECORDER = auto)\n"
-                     ), err
+                     f"(METRICS_ADDRESS is empty); recording in {place})\n"), err
     assert "takedown run:" not in out  # one line, once
     assert "Traceback" not in err
     # Printed once the daemon stops cleanly on SIGINT: a Ctrl-C sent on seeing the line
@@ -345,15 +348,23 @@ def test_the_startup_line_hides_the_database_password(url: str, shown: str) -> N
                     f"database {shown}; metrics at http://127.0.0.1:9464/metrics")
 
 
-@pytest.mark.parametrize(("recording", "said"), [
-    ("process", "recording in a process of its own"), ("thread", "recording in a thread")])
-def test_the_startup_line_says_where_auto_records(recording: str, said: str) -> None:
+@pytest.mark.parametrize(("recording", "place", "auto_note"), [
+    ("process", "a process of its own", "a thread once other workers share this machine"),
+    ("thread", "a thread", "the machine's workers counted again as they come")])
+def test_the_startup_line_says_where_auto_records(recording: str, place: str,
+                                                  auto_note: str) -> None:
     from monitor.settings import Settings
     from monitor.watchlist import parse_watchlist
 
-    line = startup_line(parse_watchlist(""), Settings.load({"metrics_address": ""},
-                                                           environ={}), recording)
-    assert line.endswith(f"(METRICS_ADDRESS is empty); {said} (RECORDER = auto)")
+    def line(settings: dict[str, str]) -> str:
+        return startup_line(parse_watchlist(""), Settings.load(
+            {"metrics_address": "", **settings}, environ={}), recording)
+
+    assert line({}).endswith(f"(METRICS_ADDRESS is empty); recording in {place} "
+                             f"(RECORDER = auto; {auto_note})")
+    # Chosen, not placed: nothing will move it.
+    assert line({"recorder": recording}).endswith(
+        f"(METRICS_ADDRESS is empty); recording in {place} (RECORDER = {recording})")
 
 
 def test_the_startup_line_names_the_embedded_database(tmp_path: Path) -> None:

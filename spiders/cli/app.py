@@ -257,7 +257,11 @@ def startup_line(wl: Any, settings: Settings, recording: str | None = None) -> s
     where = ""
     if recording is not None:
         place = "a process of its own" if recording == "process" else "a thread"
-        where = f"; recording in {place} (RECORDER = {settings['RECORDER']})"
+        how = f"RECORDER = {settings['RECORDER']}"
+        if settings["RECORDER"] == "auto":  # monitor.recording moves it as workers come
+            how += ("; a thread once other workers share this machine" if recording ==
+                    "process" else "; the machine's workers counted again as they come")
+        where = f"; recording in {place} ({how})"
     return (f"takedown run: watching {len(wl.targets)} target(s) in {len(groups)} group(s) "
             f"({per}); database {describe_database(settings)}; {metrics}{where}")
 
