@@ -7,7 +7,14 @@ worker, against x1.91 with threads, bench.workers)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +22,7 @@ from typing import Any
 import pytest
 
 from monitor import recorder_process, recording
-from monitor.cpus import machine_id
+from monitor.cpus import machine_id, usable_cpus
 from monitor.db import Database, workers
 from monitor.observation import Observation, Outcome, WorkItem
 from monitor.recorder_process import RecorderProcess, recording_for
@@ -193,3 +200,65 @@ def test_a_check_cycle_moves_its_recording_when_a_worker_joins_mid_cycle(
         assert (rows["n"], rows["checks"]) == (30, 30)  # none lost at the move, none twice
     finally:
         worker.close()
+
+
+class Daemon:
+    """A real ``takedown -v run`` process, pinned to two CPUs; its log lines kept."""
+
+    def __init__(self, db_url: str, watchlist: Path) -> None:
+        env = {**os.environ, "TAKEDOWN_DATABASE_URL": db_url,
+               "TAKEDOWN_WATCHLIST": str(watchlist), "TAKEDOWN_METRICS_ADDRESS": ""}
+        env.pop("TAKEDOWN_RECORDER", None)
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", "0,1", sys.executable, "-m", "spiders.cli", "-v", "run"],
+            env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.lines):
+            assert self.proc.poll() is None, "".join(self.lines)
+            assert time.monotonic() < deadline, f"no {text!r} in:\n" + "".join(self.lines)
+            time.sleep(0.1)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        code = self.proc.wait(60)
+        self._reader.join(10)
+        return code
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None or usable_cpus() < 2,
+                    reason="needs taskset and two CPUs to pin the daemons to")
+def test_two_real_daemons_on_one_machine_both_record_in_threads(
+        db_url: str, tmp_path: Path) -> None:
+    """Two ``takedown run`` processes on one 2-CPU machine (the kernel's boot id names it
+    for both): the first records in its process while alone; once the second has its
+    seat, each records in a thread. Stopping them ends cleanly."""
+    watchlist = tmp_path / "watchlist.toml"
+    watchlist.write_text('[groups.g]\ninterval = "1h"\n[[groups.g.targets]]\nplatform = "rss"\n'
+                         'feed = "http://127.0.0.1:9/feed.xml"\n', encoding="utf-8")
+    moved = "share this machine's CPUs: recording in a thread from now on"
+    first = Daemon(db_url, watchlist)
+    second: Daemon | None = None
+    try:
+        first.wait_for("recording in a process of its own (RECORDER = auto")
+        time.sleep(4)  # its counts at 1 and 3 s, alone on the machine: it stays
+        alone = len(first.lines)
+        assert not any(moved in line for line in first.lines)
+        second = Daemon(db_url, watchlist)
+        second.wait_for(moved)  # it counts the first at once
+        first.wait_for(moved)  # the first at its next count (1, 3, 10, 30 s in)
+        assert not any(moved in line for line in first.lines[:alone])
+    finally:
+        codes = [daemon.stop() for daemon in (first, second) if daemon is not None]
+    assert codes == [0, 0], "".join(first.lines)
+    assert not any("Traceback" in line for line in first.lines + second.lines)
