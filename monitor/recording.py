@@ -102,8 +102,7 @@ class Recording:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._placing
         if self._moving is not None:
-            with contextlib.suppress(Exception):
-                await self._moving
+            await self._moving  # it logs its own failure
         writer = self.writer
         if writer is not None:
             await asyncio.to_thread(writer.close, timeout)
@@ -123,13 +122,18 @@ class Recording:
                 continue
             # Shielded: the recording closing waits for a move to finish.
             self._moving = asyncio.ensure_future(self._move())
-            try:
-                await asyncio.shield(self._moving)
-            except Exception as exc:  # a recorder that failed to open or to close
-                log.error("moving the recording failed: %r; it goes on in %s", exc,
-                          type(self.writer).__name__)
+            await asyncio.shield(self._moving)
 
     async def _move(self) -> None:
+        """:meth:`_switch`; one that fails (a recorder that cannot open, or the last one
+        failing to close) is logged, and the recording goes on where it is."""
+        try:
+            await self._switch()
+        except Exception as exc:
+            log.error("moving the recording failed: %r; it goes on in %s", exc,
+                      type(self.writer).__name__)
+
+    async def _switch(self) -> None:
         """Observations go to a new recorder from now on; the last one closes once no
         hand-over to it waits, and a recorder process no longer used ends."""
         worker = self.worker

@@ -262,3 +262,64 @@ def test_two_real_daemons_on_one_machine_both_record_in_threads(
         codes = [daemon.stop() for daemon in (first, second) if daemon is not None]
     assert codes == [0, 0], "".join(first.lines)
     assert not any("Traceback" in line for line in first.lines + second.lines)
+
+
+class FakeWriter:
+    def __init__(self) -> None:
+        self.stats = {"observations": 0}
+        self.closed = False
+
+    async def aput(self, obs: Observation) -> None:
+        self.stats["observations"] += 1
+
+    def close(self, timeout: float | None = None) -> None:
+        self.closed = True
+
+
+class MovingWorker:
+    """What a Recording asks of its worker: placed once, to a recorder that opens only
+    when ``opening`` is set, then fails."""
+
+    placing = True
+
+    def __init__(self) -> None:
+        self.first = FakeWriter()
+        self.opening = threading.Event()
+        self.asked = threading.Event()
+
+    def open_placed(self) -> FakeWriter:
+        return self.first
+
+    def place(self) -> bool:
+        return not self.asked.is_set()
+
+    def open_writer(self) -> FakeWriter:
+        self.asked.set()
+        self.opening.wait(10)
+        raise OSError("no more processes")
+
+    def retire_process(self) -> None:
+        raise AssertionError("nothing moved: nothing to retire")
+
+
+def test_a_move_that_fails_while_the_recording_closes_is_logged_and_loses_nothing(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The cycle ending while a move is under way: closing stops the placing, waits for
+    the move, whose failure is logged (it was lost with the placing task it ran under),
+    and closes the recorder that still held the observations."""
+    worker = MovingWorker()
+    rec = recording.Recording(worker, place_at=(0.0,))  # type: ignore[arg-type]
+
+    async def main() -> dict[str, int]:
+        await rec.open()
+        await rec.put(Observation(mode="listing", platform="rss", target_key="k", url="u",
+                                  outcome=Outcome.OK))
+        await asyncio.to_thread(worker.asked.wait, 10)  # the move is under way
+        closing = asyncio.ensure_future(rec.close())
+        await asyncio.sleep(0)  # the close has cancelled the placing and waits
+        worker.opening.set()
+        return await closing
+
+    stats = asyncio.run(main())
+    assert stats["observations"] == 1 and worker.first.closed
+    assert "moving the recording failed: OSError('no more processes')" in caplog.text
