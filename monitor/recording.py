@@ -112,6 +112,7 @@ class Recording:
     async def _place(self) -> None:
         for wait in _schedule(self.place_at, self.place_every):
             await asyncio.sleep(wait)
+            was = self.worker.recording
             try:
                 moved = await asyncio.to_thread(self.worker.place)
             except Exception as exc:  # placing never stops the recording
@@ -121,24 +122,27 @@ class Recording:
             if not moved:
                 continue
             # Shielded: the recording closing waits for a move to finish.
-            self._moving = asyncio.ensure_future(self._move())
+            self._moving = asyncio.ensure_future(self._move(was))
             await asyncio.shield(self._moving)
 
-    async def _move(self) -> None:
+    async def _move(self, was: str) -> None:
         """:meth:`_switch`; one that fails (a recorder that cannot open, or the last one
-        failing to close) is logged, and the recording goes on where it is."""
+        failing to close) is logged, and the recording goes on where it is: the worker
+        says so again (``was``), and the next count tries the move again."""
+        last = self.writer
+        assert last is not None
         try:
-            await self._switch()
+            await self._switch(last)
         except Exception as exc:
+            if self.writer is last:  # the new recorder never opened
+                self.worker.recording = was
             log.error("moving the recording failed: %r; it goes on in %s", exc,
                       type(self.writer).__name__)
 
-    async def _switch(self) -> None:
+    async def _switch(self, last: Writer) -> None:
         """Observations go to a new recorder from now on; the last one closes once no
         hand-over to it waits, and a recorder process no longer used ends."""
         worker = self.worker
-        last = self.writer
-        assert last is not None
         self.writer = await asyncio.to_thread(worker.open_writer)
         while self._feeding[id(last)]:  # a hand-over waiting for room in the last one
             await asyncio.sleep(0.01)

@@ -188,12 +188,11 @@ def test_a_check_cycle_moves_its_recording_when_a_worker_joins_mid_cycle(
         stats = asyncio.run(worker.cycle())
         assert moved_at == [10]
         assert stats["claimed"] == 30 and stats["observations"] == 30  # both recorders'
-        assert worker.recording == "thread"
-        if fails:  # the process recorded it all
+        if fails:  # the process recorded it all (each later count tried the move again)
             assert worker._process is not None
             assert "moving the recording failed: OSError('no more processes')" in caplog.text
         else:
-            assert worker._process is None
+            assert worker.recording == "thread" and worker._process is None
         with db.transaction() as conn:
             rows = conn.execute("SELECT count(*) AS n, sum(repeats) AS checks "
                                 "FROM observations").fetchone()
@@ -281,6 +280,7 @@ class MovingWorker:
     when ``opening`` is set, then fails."""
 
     placing = True
+    recording = "process"
 
     def __init__(self) -> None:
         self.first = FakeWriter()
@@ -291,7 +291,10 @@ class MovingWorker:
         return self.first
 
     def place(self) -> bool:
-        return not self.asked.is_set()
+        if self.asked.is_set():
+            return False
+        self.recording = "thread"
+        return True
 
     def open_writer(self) -> FakeWriter:
         self.asked.set()
@@ -322,4 +325,5 @@ def test_a_move_that_fails_while_the_recording_closes_is_logged_and_loses_nothin
 
     stats = asyncio.run(main())
     assert stats["observations"] == 1 and worker.first.closed
+    assert worker.recording == "process"  # where it still records: the next count retries
     assert "moving the recording failed: OSError('no more processes')" in caplog.text
