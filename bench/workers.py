@@ -175,11 +175,11 @@ def _run_pass(url: str, wl: Path, data_dir: Path, workers: int) -> dict[str, Any
 
 
 def _moved_to(log: str) -> str | None:
-    """Where RECORDER = auto moved a worker's recording (None: where it started)."""
-    placed = _PLACED.search(log)
-    if placed is None:
+    """Where RECORDER = auto last moved a worker's recording (None: where it started)."""
+    moves = _PLACED.findall(log)
+    if not moves:
         return None
-    return "thread" if "thread" in placed.group(1) else "process"
+    return "thread" if "thread" in moves[-1] else "process"
 
 
 def _busy() -> float:

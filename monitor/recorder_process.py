@@ -59,7 +59,6 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from . import recorder_child
-from .cpus import usable_cpus
 from .db import Database, claims
 from .errors import Aborted, StorageUnavailable, TakedownError
 from .holding import CHUNK_BYTES, QUEUE_BYTES, ByteQueue, weight, zero_stats
@@ -402,14 +401,3 @@ def shutdown_all() -> None:
     ends only when its pipe closes; the tests run it as each test's database goes."""
     for process in list(_RUNNING):
         process.shutdown()
-
-
-def recording_for(choice: str, cpus: float | None = None, *, sharing: int = 1) -> str:
-    """Where a worker records, from RECORDER: ``process`` or ``thread`` as given;
-    ``auto``, a process of its own where the CPUs this process may use
-    (:func:`usable_cpus`, or ``cpus``), shared among the ``sharing`` workers of its
-    machine, give each two or more; else a thread."""
-    if choice != "auto":
-        return choice
-    each = (usable_cpus() if cpus is None else cpus) / max(1, sharing)
-    return "process" if each >= 2 else "thread"

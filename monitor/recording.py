@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from .errors import StorageUnavailable
+from .cpus import usable_cpus
 from .holding import zero_stats
 from .observation import Observation
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PLACE_AT", "PLACE_EVERY", "Recording"]
+__all__ = ["PLACE_AT", "PLACE_EVERY", "Recording", "recording_for"]
 
 #: Seconds after the recording opens at which the machine's workers are counted again
 #: (workers started together are all seated within them) ...
@@ -45,6 +45,17 @@ PLACE_AT = (1.0, 3.0, 10.0, 30.0)
 #: ... and between two counts after that: a worker started or gone moves the
 #: recording within this.
 PLACE_EVERY = 60.0
+
+
+def recording_for(choice: str, cpus: float | None = None, *, sharing: int = 1) -> str:
+    """Where a worker records, from RECORDER: ``process`` or ``thread`` as given;
+    ``auto``, a process of its own where the CPUs this process may use
+    (:func:`~monitor.cpus.usable_cpus`, or ``cpus``), shared among the ``sharing``
+    workers of its machine, give each two or more; else a thread."""
+    if choice != "auto":
+        return choice
+    each = (usable_cpus() if cpus is None else cpus) / max(1, sharing)
+    return "process" if each >= 2 else "thread"
 
 
 def _schedule(at: tuple[float, ...], every: float) -> Iterator[float]:
@@ -70,7 +81,6 @@ class Recording:
         self.writer: Writer | None = None
         #: The counts of the recorders closed so far (moves), with the last one's at close.
         self.stats: dict[str, int] = zero_stats()
-        self.moves = 0
         #: Hand-overs under way, by recorder (its id): a recorder closes when none is.
         self._feeding: Counter[int] = Counter()
         self._moving: asyncio.Future[None] | None = None
@@ -113,11 +123,10 @@ class Recording:
         for wait in _schedule(self.place_at, self.place_every):
             await asyncio.sleep(wait)
             was = self.worker.recording
-            try:
+            try:  # (the database away: place() says nothing moved)
                 moved = await asyncio.to_thread(self.worker.place)
             except Exception as exc:  # placing never stops the recording
-                if not isinstance(exc, StorageUnavailable):
-                    log.error("counting this machine's workers failed: %r", exc)
+                log.error("counting this machine's workers failed: %r", exc)
                 continue
             if not moved:
                 continue
@@ -150,7 +159,6 @@ class Recording:
         await asyncio.to_thread(last.close)
         self._add(last)
         await asyncio.to_thread(worker.retire_process)
-        self.moves += 1
 
     def _add(self, writer: Writer) -> None:
         for key, value in writer.stats.items():

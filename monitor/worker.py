@@ -39,8 +39,8 @@ from .db import Database, claims, continuous, default_data_dir, sync, workers
 from .errors import Aborted, StorageUnavailable
 from .holding import zero_stats
 from .observation import Observation, WorkItem
-from .recorder_process import RecorderProcess, recording_for
-from .recording import Recording
+from .recorder_process import RecorderProcess
+from .recording import Recording, recording_for
 from .settings import Settings
 from .signals import SignalManager
 from .spool import Spool
@@ -163,11 +163,12 @@ class Worker:
         """RECORDER = auto: where this worker records now, from the CPUs it may use
         shared among the live workers of its machine (their seats; this one counts
         itself); True when that moved it. The database away leaves it where it is."""
-        if not self.placing:
+        machine = self.presence.machine
+        if not self.placing or machine is None:
             return False
         try:
             with self.db.transaction() as conn:
-                sharing = workers.on_machine(conn, str(self.presence.machine))
+                sharing = workers.on_machine(conn, machine)
         except StorageUnavailable:
             return False
         if self.presence.id is None:  # no seat (yet): it runs on this machine all the same

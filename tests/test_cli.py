@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.db import redact_url
-from monitor.recorder_process import recording_for
+from monitor.recording import recording_for
 from spiders.cli import cli, startup_line
 from spiders.sandbox import Sandbox
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from monitor import recorder_process
+from monitor import recording
 from monitor.continuous import Continuous, host_of
 from monitor.db import Database, workers
 from monitor.errors import StorageUnavailable
@@ -387,7 +387,7 @@ def test_the_recording_moves_when_a_worker_joins_this_machine_and_loses_nothing(
     """RECORDER = auto on two CPUs: a recorder process while the worker is alone on its
     machine; a worker joining it moves the recording to a thread mid-crawl (one that
     leaves moves it back), and every observation handed over is recorded once."""
-    monkeypatch.setattr(recorder_process, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(recording, "usable_cpus", lambda: 2)
     targets = parse_watchlist(watchlist(healthy=6, hanging=0, interval="0.1s")).targets
     worker = Worker(db, settings(default_interval="0.1s"), FakeCrawl())
     worker.presence.machine = "shared"

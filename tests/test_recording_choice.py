@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor import recorder_process
+from monitor import recording
 from monitor.cpus import usable_cpus
 from monitor.db import Database
 from monitor.errors import ConfigError
-from monitor.recorder_process import recording_for
+from monitor.recording import recording_for
 from monitor.settings import Settings
 from monitor.worker import Worker
 
@@ -134,7 +134,7 @@ def test_no_v1_quota_or_an_unreadable_one_leaves_the_affinity(
 @pytest.mark.parametrize(("cpus", "mode"), [(1, "thread"), (2, "process")])
 def test_a_worker_on_auto_records_as_its_cpus_allow(
         db: Database, monkeypatch: pytest.MonkeyPatch, cpus: int, mode: str) -> None:
-    monkeypatch.setattr(recorder_process, "usable_cpus", lambda: cpus)
+    monkeypatch.setattr(recording, "usable_cpus", lambda: cpus)
     worker = Worker(db, Settings.load({}, environ={}), crawl=None)  # type: ignore[arg-type]
     assert worker.recording == mode
     forced = Worker(db, Settings.load({"recorder": "thread"}, environ={}),

@@ -21,11 +21,12 @@ from typing import Any
 
 import pytest
 
-from monitor import recorder_process, recording
+from monitor import recording
 from monitor.cpus import machine_id, usable_cpus
 from monitor.db import Database, workers
 from monitor.observation import Observation, Outcome, WorkItem
-from monitor.recorder_process import RecorderProcess, recording_for
+from monitor.recorder_process import RecorderProcess
+from monitor.recording import recording_for
 from monitor.settings import Settings
 from monitor.snapshot import BackgroundRecorder
 from monitor.watchlist import parse_watchlist
@@ -34,7 +35,7 @@ from monitor.worker import Worker
 
 @pytest.fixture(autouse=True)
 def two_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(recorder_process, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(recording, "usable_cpus", lambda: 2)
 
 
 @pytest.fixture
@@ -327,3 +328,30 @@ def test_a_move_that_fails_while_the_recording_closes_is_logged_and_loses_nothin
     assert stats["observations"] == 1 and worker.first.closed
     assert worker.recording == "process"  # where it still records: the next count retries
     assert "moving the recording failed: OSError('no more processes')" in caplog.text
+
+
+class CountFails(MovingWorker):
+    """A worker whose count of its machine's workers fails unexpectedly (not the
+    database away, which ``place`` answers itself)."""
+
+    def place(self) -> bool:
+        self.asked.set()
+        raise ValueError("unexpected row")
+
+
+def test_a_count_that_fails_is_logged_and_the_recording_goes_on(
+        caplog: pytest.LogCaptureFixture) -> None:
+    worker = CountFails()
+    rec = recording.Recording(worker, place_at=(0.0,), place_every=0.01)  # type: ignore[arg-type]
+
+    async def main() -> dict[str, int]:
+        await rec.open()
+        await asyncio.to_thread(worker.asked.wait, 10)  # a count failed
+        await rec.put(Observation(mode="listing", platform="rss", target_key="k", url="u",
+                                  outcome=Outcome.OK))
+        return await rec.close()
+
+    stats = asyncio.run(main())
+    assert stats["observations"] == 1 and worker.first.closed
+    assert "counting this machine's workers failed: ValueError('unexpected row')" in caplog.text
+    assert worker.recording == "process"

@@ -24,6 +24,7 @@ from psycopg.types.json import Jsonb
 
 from .. import __version__
 from ..platforms import is_single_post, post_ref
+from ._rows import first
 from .tokens import url_token_keys
 
 Conn = psycopg.Connection[Any]
@@ -139,7 +140,7 @@ def _sync(conn: Conn, rows: list[list[Any]], given: int, groups: Sequence[str] |
             for row in rows:
                 copy.write_row(row)
         written = conn.execute(_UPSERT_TARGETS, {"now": now}).fetchall()
-        added = sum(1 for r in written if _first(r))
+        added = sum(1 for r in written if first(r))
         posts = conn.execute(_UPSERT_POSTS, {"now": now}).rowcount
         deactivated = conn.execute(
             _DEACTIVATE, {"groups": list(groups) if groups is not None else None}).rowcount
@@ -173,7 +174,7 @@ def _statistics_stale(conn: Conn, written: int) -> bool:
         return False
     row = conn.execute("SELECT greatest(max(reltuples), 0) FROM pg_class "
                        "WHERE oid IN ('targets'::regclass, 'posts'::regclass)").fetchone()
-    return written > _ANALYZE_ROWS + _ANALYZE_SHARE * float(_first(row) or 0)
+    return written > _ANALYZE_ROWS + _ANALYZE_SHARE * float(first(row) or 0)
 
 
 def sync_watchlist(conn: Conn, targets: Iterable[Any], default_interval: float,
@@ -190,7 +191,7 @@ def sync_watchlist(conn: Conn, targets: Iterable[Any], default_interval: float,
     digest = watchlist_hash(given, default_interval, groups)
     conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", SYNC_LOCK)
     row = conn.execute("SELECT hash FROM watchlist_sync WHERE scope = %s", (scope,)).fetchone()
-    if row is not None and _first(row) == digest:
+    if row is not None and first(row) == digest:
         return {"targets": len(given), "added": 0, "changed": 0, "deactivated": 0,
                 "skipped": 1}
     counts = _sync(conn, _rows(given, default_interval), len(given), groups, now)
@@ -250,7 +251,3 @@ def _rows(targets: list[Any], default_interval: float) -> list[list[Any]]:
             [v.name for v in getattr(t, "vantages", ())] or None, post_key, probe_url, tokens,
         ]
     return list(rows.values())
-
-
-def _first(row: Any) -> Any:
-    return next(iter(row.values())) if isinstance(row, dict) else row[0]

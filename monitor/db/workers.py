@@ -25,6 +25,7 @@ from typing import Any, TypeGuard
 import psycopg
 
 from ..errors import StorageUnavailable
+from ._rows import first
 from .health import _driver_error, _is_outage, _reason, storage_faults
 
 log = logging.getLogger(__name__)
@@ -205,9 +206,7 @@ def on_machine(conn: psycopg.Connection[Any], machine: str) -> int:
         " SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
         " AND l.classid = %s::oid AND l.objid = w.id::oid AND l.objsubid = 2)",
         (machine, WORKER_LOCK_SPACE)).fetchone()
-    if row is None:
-        return 0
-    return int(next(iter(row.values())) if isinstance(row, dict) else row[0])
+    return int(first(row)) if row is not None else 0
 
 
 def reclaim_dead(conn: psycopg.Connection[Any], me: int | None) -> dict[str, int]:
