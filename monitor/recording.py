@@ -4,8 +4,8 @@ With ``RECORDER = auto`` a worker records in a process of its own where its CPUs
 shared among the live workers of its machine, give it two or more, else in a thread
 (:meth:`~monitor.worker.Worker.place`). Workers started together take their seats a
 moment apart, and one may join or leave a machine at any time: so the machine's
-workers are counted again a second after the recording opens, then less and less
-often (:data:`PLACE_AT`), and when the answer changes the recording moves.
+workers are counted again a second after the recording opens, then every few
+seconds (:data:`PLACE_AT`, :data:`PLACE_EVERY`), and when the answer changes the recording moves.
 
 A move never loses an observation nor records one twice: new observations go to the
 new recorder at once; the last one is closed (what it holds is committed) only when
@@ -41,10 +41,12 @@ __all__ = ["PLACE_AT", "PLACE_EVERY", "Recording", "recording_for"]
 
 #: Seconds after the recording opens at which the machine's workers are counted again
 #: (workers started together are all seated within them) ...
-PLACE_AT = (1.0, 3.0, 10.0, 30.0)
+PLACE_AT = (1.0, 3.0)
 #: ... and between two counts after that: a worker started or gone moves the
-#: recording within this.
-PLACE_EVERY = 60.0
+#: recording within this. A count is one small query (the few ``workers`` rows and
+#: the lock table), so a worker that has run for hours still makes room for a
+#: newcomer within seconds at no cost an idle daemon would notice.
+PLACE_EVERY = 10.0
 
 
 def recording_for(choice: str, cpus: float | None = None, *, sharing: int = 1) -> str:

@@ -7,6 +7,7 @@ worker, against x1.91 with threads, bench.workers)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import shutil
 import signal
@@ -62,6 +63,16 @@ def test_the_workers_of_a_machine_share_its_cpus(cpus: float, sharing: int,
                                                  mode: str) -> None:
     assert recording_for("auto", cpus, sharing=sharing) == mode
     assert recording_for("process", cpus, sharing=sharing) == "process"  # as given
+
+
+def test_a_worker_counts_soon_after_it_starts_then_every_few_seconds_for_good() -> None:
+    """Workers started together are counted within the first seconds; one that joins
+    hours later is seen within PLACE_EVERY, however long the others have run."""
+    counts = list(itertools.accumulate(itertools.islice(
+        recording._schedule(recording.PLACE_AT, recording.PLACE_EVERY), 1000)))
+    assert counts[:2] == [1.0, 3.0]
+    assert max(b - a for a, b in itertools.pairwise(counts)) <= 10.0
+    assert counts[-1] > 2 * 3600  # still counting hours in
 
 
 def test_the_machine_is_the_kernels_boot_id_else_the_host_name(tmp_path: Path) -> None:
@@ -256,7 +267,9 @@ def test_two_real_daemons_on_one_machine_both_record_in_threads(
         assert not any(moved in line for line in first.lines)
         second = Daemon(db_url, watchlist)
         second.wait_for(moved)  # it counts the first at once
-        first.wait_for(moved)  # the first at its next count (1, 3, 10, 30 s in)
+        # The first at its next count: past its first ones (1 and 3 s in), one every
+        # PLACE_EVERY (the slack is for a loaded machine starting the second).
+        first.wait_for(moved, timeout=recording.PLACE_EVERY + 20)
         assert not any(moved in line for line in first.lines[:alone])
     finally:
         codes = [daemon.stop() for daemon in (first, second) if daemon is not None]
