@@ -84,6 +84,33 @@ def test_the_machine_is_the_kernels_boot_id_else_the_host_name(tmp_path: Path) -
     assert machine_id(boot) == f"host:{socket.gethostname()}"
 
 
+CONTAINER = ("--uts", "--pid", "--mount", "--net", "--ipc", "--fork", "--mount-proc")
+
+
+@pytest.mark.parametrize("user_namespace", [False, True], ids=["rootful", "rootless"])
+def test_containers_of_one_host_are_one_machine(user_namespace: bool) -> None:
+    """What a container is to the kernel (namespaces of its own: host name, processes,
+    mounts with a fresh /proc, network, IPC; a user namespace too when rootless): its
+    workers name the host's machine, though its host name is its own, so ``auto``
+    shares the host's CPUs among every container's workers."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("needs util-linux unshare to make the namespaces")
+    flags = ("--user", "--map-root-user", *CONTAINER) if user_namespace else CONTAINER
+    code = ("import socket; from monitor.cpus import machine_id; "
+            "print(machine_id(), socket.gethostname())")
+    inside = subprocess.run(
+        [unshare, *flags, "sh", "-c",
+         f'hostname takedown-container && exec "{sys.executable}" -c "{code}"'],
+        capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent.parent)
+    if inside.returncode != 0 and "Operation not permitted" in inside.stderr:
+        pytest.skip(f"this user may not make namespaces: {inside.stderr.strip()}")
+    assert inside.returncode == 0, inside.stderr
+    machine, host = inside.stdout.split()
+    assert host == "takedown-container" != socket.gethostname()
+    assert machine == machine_id() and machine.startswith("boot:")
+
+
 def test_live_workers_are_counted_by_their_machine(db: Database) -> None:
     seats = [workers.Presence(db.url, f"w{i}", machine=m)
              for i, m in enumerate(["m1", "m1", "m2"])]
