@@ -4,8 +4,9 @@ With ``RECORDER = auto`` a worker records in a process of its own where its CPUs
 shared among the live workers of its machine, give it two or more, else in a thread
 (:meth:`~monitor.worker.Worker.place`). Workers started together take their seats a
 moment apart, and one may join or leave a machine at any time: so the machine's
-workers are counted again a second after the recording opens, then every few
-seconds (:data:`PLACE_AT`, :data:`PLACE_EVERY`), and when the answer changes the recording moves.
+workers are counted again a second after the recording opens, then every few seconds
+(:data:`PLACE_AT`, :data:`PLACE_EVERY`), and when the answer changes the recording
+moves.
 
 A move never loses an observation nor records one twice: new observations go to the
 new recorder at once; the last one is closed (what it holds is committed) only when
