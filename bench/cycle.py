@@ -49,6 +49,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from monitor import heap
 from monitor.db import Database
 
 from ._common import (
@@ -167,6 +168,8 @@ def child(url: str, concurrency: int, recheck: bool, recorder_mode: str) -> int:
     asyncio.set_event_loop(loop)
     try:
         worker = Worker(db, settings, crawl)
+        heap.own()  # as `takedown check` does once its start-up is done
+        heap.settle()
         rss_before = current_rss_mib()
         with Stopwatch() as sw:
             stats = loop.run_until_complete(worker.cycle())

@@ -24,7 +24,7 @@ from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import cadence
+from . import cadence, heap
 from .db import Database
 from .errors import Aborted, TakedownError
 from .holding import zero_stats
@@ -84,6 +84,8 @@ def run(start: Start, work: Pipe, news: Pipe, abort: Any) -> None:
         _spool_rest(work, spool, say)
         return
     recorder = Recorder(db, start.settings, signals=signals)  # observations carry seats
+    heap.own()
+    heap.settle()  # this process is the monitor's, and its start-up is done
     threading.Thread(target=_watch, args=(abort, recorder), daemon=True,
                      name="takedown-recorder-watch").start()
     writer: BackgroundRecorder | None = None

@@ -495,6 +495,44 @@ def test_run_stopped_by_a_signal_gives_up_its_worker_seat(
     assert "Sink failed" not in logged and "job cycle failed" not in logged, logged
 
 
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_the_program_settles_its_collector_once_start_up_is_done(
+        tmp_path: Path, db_url: str, command: str) -> None:
+    """``takedown check`` and ``run`` are the monitor's own processes: once the watchlist
+    is synced, start-up's objects are frozen out of the collector's way (monitor.heap),
+    once, before the first crawl; so does the worker's recorder process, where it has one
+    (its log lines are the worker's)."""
+    expected = 2 if recording_for("auto") == "process" else 1
+    settled_line = "monitor.heap: collector settled"
+    with Sandbox(seed=2, scenario="demo") as sb:
+        watchlist = tmp_path / "w.toml"
+        watchlist.write_text(sb.watchlist_toml(interval="1s"), encoding="utf-8")
+        env = {**os.environ, "TAKEDOWN_DATABASE_URL": db_url,
+               "TAKEDOWN_WATCHLIST": str(watchlist), "TAKEDOWN_METRICS_ADDRESS": ""}
+        log = tmp_path / "run.log"
+        with log.open("wb") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "spiders.cli", "-vv", command],
+                                    env=env, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            if command == "run":  # the daemon: stopped once both have settled
+                deadline = time.monotonic() + 60
+                while log.read_text(encoding="utf-8").count(settled_line) < expected \
+                        and time.monotonic() < deadline:
+                    assert proc.poll() is None, log.read_text(encoding="utf-8")[-3000:]
+                    time.sleep(0.1)
+                proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=120) == 0, log.read_text(encoding="utf-8")[-3000:]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    lines = log.read_text(encoding="utf-8").splitlines()
+    settled = [i for i, line in enumerate(lines) if settled_line in line]
+    assert len(settled) == expected, "\n".join(lines[-40:])
+    crawls = [i for i, line in enumerate(lines) if "spiders.crawl: Crawling" in line]
+    assert crawls and settled[0] < crawls[0], "\n".join(lines[-40:])
+
+
 # --- a watchlist's problems, all at once -----------------------------------------------
 
 #: A bad setting, a bad target and a bad alert channel in one file.

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from monitor import query
+from monitor import heap, query
 from monitor.db import queries as q
 from monitor.db import redact_url
 from monitor.errors import TakedownError
@@ -116,6 +116,7 @@ def load_command(name: str) -> click.Command:
 
 
 def main() -> None:
+    heap.own()  # the program's own process: its collector is tuned once start-up is done
     try:
         cli(standalone_mode=False)
     except click.exceptions.Abort:
@@ -155,6 +156,7 @@ def check(c: Ctx) -> None:
     with sigterm_interrupts(), c.database(settings) as db:
         with worker_for(settings, db, signals=_signals(alerts)) as worker:
             worker.sync(watchlist_targets(c, db, wl))
+            heap.settle()  # start-up is done: what it built is kept out of the collector's way
             stats = run_on_crawl_loop(_one_cycle(worker))
         sent = dispatch_once(db, alerts) if alerts else None
         with db.transaction() as conn:
@@ -204,6 +206,7 @@ def run(c: Ctx) -> None:
                 worker.sync(watchlist_targets(c, db, wl))
                 reload = watchlist_reloader(c, db, worker)
                 reload.prime(first)
+                heap.settle()  # start-up is done (see check)
                 run_on_crawl_loop(_daemon(c, worker, db, alerts, metrics, reload,
                                           startup_line(wl, settings, worker.recording)))
         finally:
