@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -160,17 +161,23 @@ def thread_schedstat() -> tuple[float, float]:
 
 
 class Stopwatch:
-    """Wall and process CPU time of a block: ``with Stopwatch() as sw: ...``; and the
+    """Wall and process CPU time of a block: ``with Stopwatch() as sw: ...``; the
     calling thread's share of the wall time: on a CPU (``ran``), runnable but waiting
     for one (``queued``: other processes or threads had the cores), the rest asleep
-    (``slept``: an idle event loop, a lock, the GIL)."""
+    (``slept``: an idle event loop, a lock, the GIL); and the seconds the process's
+    cyclic garbage collector ran during the block, in any thread (``collector``, from
+    :data:`gc.callbacks`), with the collections of each generation."""
 
     wall: float = 0.0
     cpu: float = 0.0
     ran: float = 0.0
     queued: float = 0.0
+    collector: float = 0.0
 
     def __enter__(self) -> Stopwatch:
+        self.collections = [0, 0, 0]
+        self._collecting = 0.0
+        gc.callbacks.append(self._collected)
         self._wall, self._cpu = time.perf_counter(), cpu_seconds()
         self._sched = thread_schedstat()
         return self
@@ -180,15 +187,25 @@ class Stopwatch:
         self.cpu = cpu_seconds() - self._cpu
         ran, queued = thread_schedstat()
         self.ran, self.queued = ran - self._sched[0], queued - self._sched[1]
+        gc.callbacks.remove(self._collected)
+
+    def _collected(self, phase: str, info: dict[str, int]) -> None:
+        # A collection holds the GIL from start to stop: the two calls pair up.
+        if phase == "start":
+            self._collecting = time.perf_counter()
+        else:
+            self.collector += time.perf_counter() - self._collecting
+            self.collections[info["generation"]] += 1
 
     @property
     def slept(self) -> float:
         return max(0.0, self.wall - self.ran - self.queued)
 
-    def thread_split(self) -> dict[str, float]:
+    def thread_split(self) -> dict[str, Any]:
         """The thread's split of the wall time, for a result's JSON."""
         return {"thread_ran_s": round(self.ran, 3), "thread_queued_s": round(self.queued, 3),
-                "thread_slept_s": round(self.slept, 3)}
+                "thread_slept_s": round(self.slept, 3), "collector_s": round(self.collector, 3),
+                "collections": self.collections}
 
 
 def write_result(name: str, data: dict[str, Any]) -> Path:

@@ -25,7 +25,9 @@ twice). Beside it, ``total_peak_pss_mib`` is the peak of the two processes'
 proportional set size (``Pss``, /proc/<pid>/smaps_rollup), sampled every 0.5 s
 by this (parent) process over the child's whole life, which counts their shared
 pages once. The crawl's and the floor's main threads report how they spent the wall
-time: on a CPU, runnable but waiting for one, asleep (Linux schedstat). Every
+time: on a CPU, runnable but waiting for one, asleep (Linux schedstat); with the
+seconds each process's garbage collector ran (the crawl's settled once its worker is
+built, as ``takedown check`` settles it: :mod:`monitor.heap`). Every
 fetch must come back ``ok``; otherwise the run is flagged INVALID.
 
 Targets (issue 13): at every size the (first) cycle takes at most 1.2 x the floor; the
@@ -257,7 +259,8 @@ def run_floor(site: StaticSite, size: int, args: argparse.Namespace) -> dict[str
             "floor_items": stats["items"], "floor_failed": stats["failed"],
             "floor_peak_rss_mib": round(stats["hwm_mib"], 1),
             "floor_concurrent_items": stats["concurrent_items"],
-            "floor_main_thread": [stats[k] for k in THREAD_SPLIT]}
+            "floor_main_thread": [stats[k] for k in THREAD_SPLIT],
+            "floor_collector_s": stats["collector_s"], "floor_collections": stats["collections"]}
 
 
 def run_size(site: StaticSite, size: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -325,6 +328,9 @@ def run_size(site: StaticSite, size: int, args: argparse.Namespace) -> dict[str,
         "obs_per_s": round(stats["observations"] / stats["wall_s"], 1),
         # The crawl's main thread: seconds on a CPU, runnable waiting for one, asleep.
         "main_thread": [stats[k] for k in THREAD_SPLIT],
+        # The crawl process's cyclic garbage collector, all threads: seconds, collections.
+        "collector_s": stats["collector_s"],
+        "collections": stats["collections"],
         "claimed": stats["claimed"],
         "observations": stats["observations"],
         "batches": stats["batches"],
@@ -448,6 +454,10 @@ def main(argv: list[str] | None = None) -> int:
             *([(f"{r['size']} posts: main thread", "{:.2f} s on a CPU, {:.2f} s runnable waiting "
                 "for one, {:.2f} s asleep (floor: {:.2f} / {:.2f} / {:.2f})".format(
                     *r["main_thread"], *r["floor_main_thread"]))] if "floor_s" in r else []),
+            (f"{r['size']} posts: collector", f"{r['collector_s']:.2f} s in "
+                                              f"{sum(r['collections'])} collections"
+             + (f" (floor: {r['floor_collector_s']:.2f} s in "
+                f"{sum(r['floor_collections'])})" if "floor_s" in r else "")),
             *([(f"{r['size']} posts: re-check", f"{r['recheck_s']:.1f} s wall, "
                                                 f"{r['recheck_cpu_s']:.1f} s CPU (every post "
                                                 "due again, content unchanged)")]
