@@ -175,8 +175,8 @@ class Stopwatch:
     collector: float = 0.0
 
     def __enter__(self) -> Stopwatch:
-        self.collections = [0, 0, 0]
-        self._collecting = 0.0
+        # Each block's own: a Stopwatch used again starts from nothing.
+        self.collector, self.collections, self._collecting = 0.0, [0, 0, 0], 0.0
         gc.callbacks.append(self._collected)
         self._wall, self._cpu = time.perf_counter(), cpu_seconds()
         self._sched = thread_schedstat()

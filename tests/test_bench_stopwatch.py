@@ -24,10 +24,14 @@ def test_the_stopwatch_times_the_collector_and_counts_its_collections_by_generat
     assert all(getattr(cb, "__self__", None) is not sw for cb in gc.callbacks)
 
 
-def test_a_block_without_collections_reports_none() -> None:
+def test_a_block_without_collections_reports_none_even_on_a_stopwatch_used_before() -> None:
+    sw = Stopwatch()
+    with sw:
+        gc.collect()
+    assert sw.collector > 0.0 and sw.collections[2] >= 1
     gc.disable()
     try:
-        with Stopwatch() as sw:
+        with sw:
             _ = [object() for _ in range(10)]
     finally:
         gc.enable()
