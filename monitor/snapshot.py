@@ -39,7 +39,7 @@ from .db import Connection, Database, claims, workers
 from .db import tracking as store
 from .errors import Aborted, StorageUnavailable
 from .events import Event
-from .holding import BATCH_BYTES, QUEUE_BYTES, ByteQueue, weight, zero_stats
+from .holding import BATCH_BYTES, BATCH_COUNT, QUEUE_BYTES, ByteQueue, weight, zero_stats
 from .lifecycle import Lifecycle, PostRow, PostState, Rules, window_start
 from .observation import Observation, Outcome, PostContent, sanitise
 from .settings import Settings
@@ -309,8 +309,8 @@ class BackgroundRecorder:
     still unwritten to ``spool`` (replayed by the next writer that starts).
     """
 
-    def __init__(self, recorder: Recorder, *, batch_size: int = 200, max_wait: float = 0.25,
-                 max_queue: int = 2000, spool: Spool | None = None,
+    def __init__(self, recorder: Recorder, *, batch_size: int = BATCH_COUNT,
+                 max_wait: float = 0.25, max_queue: int = 2000, spool: Spool | None = None,
                  close_timeout: float = 60.0) -> None:
         self.recorder = recorder
         self.batch_size = batch_size

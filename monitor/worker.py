@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import holding
 from .claims import PendingKey, in_flight, pending_key, take_pending
 from .clock import SYSTEM_CLOCK, Clock
 from .cpus import machine_id
@@ -200,7 +201,9 @@ class Worker:
         """The recorder of a cycle (or of the continuous loop), fed with ``aput`` and
         flushed with ``close``: the worker's recorder process, started if it is not
         running (RECORDER = process), or a writer thread of this process."""
-        batch = max(50, int(self.settings["BATCH_SIZE"]))
+        # A transaction's worth: what BATCH_SIZE claims at once (at least 50), but never
+        # more than holding.BATCH_COUNT held in memory while it is written.
+        batch = min(max(50, int(self.settings["BATCH_SIZE"])), holding.BATCH_COUNT)
         if self.recording == "process":
             if self._process is None:
                 self._process = RecorderProcess(self.db, self.settings, signals=self.signals,

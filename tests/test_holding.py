@@ -22,6 +22,7 @@ from monitor.observation import Observation, Outcome, RawCapture
 from monitor.signals import SignalManager, batch_committed
 from monitor.snapshot import BackgroundRecorder, Recorder
 from monitor.spool import Spool
+from monitor.worker import Worker
 from tests import test_database_errors
 from tests.test_database_errors import T0, Site
 from tests.test_recorder_process import SETTINGS, recorder
@@ -163,9 +164,43 @@ def test_the_recorder_process_gets_its_work_in_chunks_bounded_by_bodies(
     assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
 
 
+@pytest.mark.parametrize("recording", ["thread", "process"])
+def test_a_recorded_batch_holds_batch_count_observations_whatever_batch_size_claims(
+        recording: str, site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BATCH_SIZE (500) is how much a worker claims at once, not what its recorder holds
+    in one transaction: six observations handed over together are written in batches of
+    at most BATCH_COUNT (made 2 here), in the writer thread and in the recorder process
+    alike (the worker tells the child its batch). Batched by BATCH_SIZE, they went as one."""
+    monkeypatch.setattr(holding, "BATCH_COUNT", 2)
+    assert SETTINGS["BATCH_SIZE"] == 500
+    batches: list[int] = []
+    signals = SignalManager()
+    signals.connect(lambda observations, events: batches.append(len(observations)),
+                    batch_committed)
+
+    async def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("no crawl here")
+
+    worker = Worker(site.proxied, SETTINGS, never, signals=signals,
+                    spool_dir=tmp_path / "spool", recording=recording)
+    try:
+        writer = worker.open_writer()
+
+        async def hand_over() -> None:
+            for obs in site.observations():
+                await writer.aput(heavy(obs, 1 * KB))
+
+        asyncio.run(hand_over())
+        writer.close()
+    finally:
+        worker.close()
+    assert sum(batches) == 6 and max(batches) <= 2, batches
+    assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
+
+
 def test_the_bounds_hold_a_handful_of_the_largest_bodies() -> None:
     """At the default MAX_BODY_BYTES (5 MB) a batch holds at most four bodies and a
-    queue at most fourteen, where 500 and 2,000 could be held before."""
+    queue at most fourteen, where 200 and 2,000 could be held by count alone."""
     largest = 5_000_000 + ALLOWANCE
     assert holding.BATCH_BYTES // largest + 1 == 4
     assert holding.QUEUE_BYTES // largest + 1 == 14
