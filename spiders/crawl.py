@@ -17,6 +17,10 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterat
 from functools import partial
 from typing import Any
 
+# Scrapy's HTTP download handler (the handler of http and https), which Scrapy would
+# load at a crawl's first request: loaded with this module, it is part of start-up,
+# which monitor.heap.settle freezes and whose source lines it drops.
+import scrapy.core.downloader.handlers.http11  # noqa: F401
 from scrapy.crawler import AsyncCrawlerRunner
 from scrapy.utils.misc import load_object
 

@@ -53,6 +53,38 @@ print(json.dumps({"before": before, "first": first, "after_unowned": after_unown
     assert got["third"] is False and got["frozen_after_third"] == got["frozen"]
 
 
+def test_settling_drops_the_source_lines_start_up_read_and_keeps_those_without_a_file(
+        tmp_path: Path) -> None:
+    """What :func:`inspect.stack` read at start-up (Scrapy's deprecation shims call it
+    as they load) is let go, and a traceback reads it again. Lines registered in memory,
+    as attrs registers its generated methods', cannot be read again: they stay."""
+    script = tmp_path / "start_up.py"
+    script.write_text("""
+import inspect, json, linecache, sys, traceback
+from monitor import heap
+inspect.stack()  # reads the files of this stack into linecache
+linecache.cache["<generated>"] = (6, None, ["x = 1\\n"], "<generated>")
+before = sorted(n for n, e in linecache.cache.items() if len(e) == 4 and e[1] is not None)
+heap.own()
+heap.settle()
+after = sorted(linecache.cache)
+try:
+    raise LookupError("shown with its line")
+except LookupError as exc:
+    shown = "".join(traceback.format_exception(exc))
+print(json.dumps({"script": __file__, "before": before, "after": after, "shown": shown}))
+""", encoding="utf-8")
+    root = str(Path(__file__).resolve().parents[1])
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60, check=True, cwd=root,
+                          env={**os.environ, "PYTHONPATH": root})
+    got = json.loads(done.stdout)
+    assert got["script"] in got["before"]
+    assert "<generated>" in got["after"]
+    assert not set(got["before"]) & set(got["after"])
+    assert 'raise LookupError("shown with its line")' in got["shown"]  # read again
+
+
 def test_a_process_not_owned_keeps_its_collector() -> None:
     before = (gc.get_freeze_count(), gc.get_threshold())
     assert heap.settle() is False
@@ -72,3 +104,14 @@ def test_the_recorder_process_settles_once_started(
     settled = [r for r in caplog.records if r.name == "monitor.heap"]
     assert len(settled) == 1 and SETTLED in settled[0].getMessage()
     assert settled[0].process not in (None, os.getpid())  # said by the child
+
+
+def test_the_crawls_download_handler_is_part_of_start_up() -> None:
+    """Scrapy loads its HTTP handler at a crawl's first request, deep in the crawl's
+    stack, where its deprecation shims read every file of that stack (3 MiB): loaded
+    with spiders.crawl, it is start-up's, frozen and its lines dropped by settle."""
+    script = ("import sys, spiders.crawl; "
+              "print('scrapy.core.downloader.handlers.http11' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, check=True, cwd=Path(__file__).resolve().parents[1])
+    assert done.stdout.strip() == "True"
