@@ -18,9 +18,11 @@ could find), which bounds what this costs by start-up's own size.
 
 It also drops the source lines start-up left in :mod:`linecache`: Scrapy's deprecation
 shims call :func:`inspect.stack` as their modules load, which reads every file on the
-importing stack whole (about 17 files, 3 MiB in a worker; measured with tracemalloc
-in ``bench.cycle``'s crawl). Those are read again from their files if a traceback
-ever needs them; lines registered without a file (attrs' generated methods) stay.
+importing stack whole (17 files, 3.3 MiB by tracemalloc in ``bench.cycle``'s crawl,
+when the HTTP download handler loaded at the crawl's first request; :mod:`spiders.crawl`
+now loads it at start-up, where the stack is short). Those are read again from their
+files if a traceback ever needs them; lines registered without a file (attrs'
+generated methods) and entries not read yet (:func:`linecache.lazycache`) stay.
 
 Only a process the monitor owns settles: the ``takedown`` program, whose entry point
 calls :func:`own`, and the recorder process. Code that runs the commands in a process
@@ -72,7 +74,8 @@ def settle() -> bool:
 
 def _forget_source_lines() -> None:
     """Drop the cached lines that can be read again from their files (an entry with a
-    modification time); keep those registered in memory, which cannot."""
+    modification time); keep those registered in memory, which cannot, and the lazy
+    entries (a loader, not lines yet)."""
     for name, entry in list(linecache.cache.items()):
         if len(entry) == 4 and entry[1] is not None:
             linecache.cache.pop(name, None)

@@ -38,7 +38,6 @@ from .clock import SYSTEM_CLOCK, Clock
 from .cpus import machine_id
 from .db import Database, claims, continuous, default_data_dir, sync, workers
 from .errors import Aborted, StorageUnavailable
-from .holding import zero_stats
 from .observation import Observation, WorkItem
 from .recorder_process import RecorderProcess
 from .recording import Recording, recording_for
@@ -106,7 +105,7 @@ class Worker:
             platforms = await asyncio.to_thread(self._platforms_due, started)
         except StorageUnavailable:
             # The database's health tracker logged the outage once; the next tick retries.
-            return {"claimed": 0, **zero_stats(), "database": "unavailable"}
+            return {"claimed": 0, **holding.zero_stats(), "database": "unavailable"}
         recording = Recording(self)
         await recording.open()
         claimed: dict[str, int] = {}

@@ -57,13 +57,15 @@ def test_settling_drops_the_source_lines_start_up_read_and_keeps_those_without_a
         tmp_path: Path) -> None:
     """What :func:`inspect.stack` read at start-up (Scrapy's deprecation shims call it
     as they load) is let go, and a traceback reads it again. Lines registered in memory,
-    as attrs registers its generated methods', cannot be read again: they stay."""
+    as attrs registers its generated methods', cannot be read again, and a lazy entry has
+    no lines yet: they stay."""
     script = tmp_path / "start_up.py"
     script.write_text("""
-import inspect, json, linecache, sys, traceback
+import inspect, json, linecache, traceback
 from monitor import heap
 inspect.stack()  # reads the files of this stack into linecache
 linecache.cache["<generated>"] = (6, None, ["x = 1\\n"], "<generated>")
+linecache.cache["<lazy>"] = (lambda: "y = 2\\n",)  # linecache.lazycache's shape
 before = sorted(n for n, e in linecache.cache.items() if len(e) == 4 and e[1] is not None)
 heap.own()
 heap.settle()
@@ -80,7 +82,7 @@ print(json.dumps({"script": __file__, "before": before, "after": after, "shown":
                           env={**os.environ, "PYTHONPATH": root})
     got = json.loads(done.stdout)
     assert got["script"] in got["before"]
-    assert "<generated>" in got["after"]
+    assert "<generated>" in got["after"] and "<lazy>" in got["after"]
     assert not set(got["before"]) & set(got["after"])
     assert 'raise LookupError("shown with its line")' in got["shown"]  # read again
 
