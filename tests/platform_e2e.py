@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 from test_e2e import (
+    FAULT_HOLD,
     INTERVAL,
     STEP,
     TICK,
+    faulted_settings_for,
     make_worker,
     run_until_quiet,
-    settings_for,
     stored_events,
 )
 
@@ -67,11 +68,11 @@ def run_part(db_url: str, monkeypatch: pytest.MonkeyPatch, name: str, *, fault_r
                         partial(part_alone, name, rounds=rounds, ticks=ticks))
     # The part needs no other platform's fake, and its outcome depends on none.
     monkeypatch.setattr(sandbox_fake, "_fakes", {name: platform_fake(name)})
-    config = settings_for(db_url, **settings)
+    config = faulted_settings_for(db_url, **settings)
     clock = ManualClock()
     window = detection_window(config, INTERVAL)
     with Sandbox(scenario=f"{name}_demo", clock=clock, tick_seconds=TICK, seed=seed,
-                 resolution=window + STEP, fault_rate=fault_rate, timeout_delay=1.0,
+                 resolution=window + STEP, fault_rate=fault_rate, timeout_delay=FAULT_HOLD,
                  prefix=prefix) as sb:
         with Database.open(config) as db:
             worker = make_worker(db, config, clock)

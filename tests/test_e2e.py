@@ -82,10 +82,20 @@ KILL_TICK = 4.0
 #: busy cores FAST's 0.5 s also timed out answers nobody faulted (3x the scripted
 #: timeouts), in bursts that hid two-tick states; the faults must be the script's alone.
 FAULTED_TIMEOUT = 2.0
+#: How long the sandbox holds a "timeout" fault's answer in a run under faults: past
+#: FAULTED_TIMEOUT, so the fault is a timeout whatever the machine's pace.
+FAULT_HOLD = 2 * FAULTED_TIMEOUT
 
 
 def settings_for(db_url: str, **extra: Any) -> Settings:
     return Settings.load({**FAST, **extra}, environ={"TAKEDOWN_DATABASE_URL": db_url})
+
+
+def faulted_settings_for(db_url: str, **extra: Any) -> Settings:
+    """:func:`settings_for` for a run checked against its script's truth under faults:
+    the download timeout is FAULTED_TIMEOUT (run the sandbox with FAULT_HOLD), so the
+    only timeouts are the script's (tests/test_e2e_late_answers.py)."""
+    return settings_for(db_url, **{"download_timeout": f"{FAULTED_TIMEOUT:g}s", **extra})
 
 
 def make_worker(db: Database, settings: Settings, clock: ManualClock,
@@ -150,10 +160,10 @@ async def run_until_quiet(sandbox: Sandbox, worker: Worker, clock: ManualClock, 
 
 
 def run_scenario(db_url: str, fault_rate: float, seed: int = 1) -> tuple[list[Any], Any]:
-    settings = settings_for(db_url, download_timeout=f"{FAULTED_TIMEOUT:g}s")
+    settings = faulted_settings_for(db_url)
     clock = ManualClock()
     with controlled_sandbox(settings, clock, seed=seed, fault_rate=fault_rate,
-                            timeout_delay=2 * FAULTED_TIMEOUT) as sb:
+                            timeout_delay=FAULT_HOLD) as sb:
         settings = settings.replace(**sb.settings())  # Reddit's OAuth app, at the sandbox
         with Database.open(settings) as db:
             worker = make_worker(db, settings, clock)

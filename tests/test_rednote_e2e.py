@@ -18,12 +18,13 @@ from typing import Any
 
 import pytest
 from test_e2e import (
+    FAULT_HOLD,
     INTERVAL,
     STEP,
     check_against_truth,
+    faulted_settings_for,
     make_worker,
     run_until_quiet,
-    settings_for,
     stored_events,
 )
 
@@ -63,11 +64,11 @@ def generic_answers(db: Database) -> dict[str, int]:
 
 def run_rednote(db_url: str, fault_rate: float, seed: int, scenario: str = "demo",
                 **options: Any) -> tuple[list[Any], Any, dict[str, int]]:
-    settings = settings_for(db_url, recheck_schedule=RECHECKS)
+    settings = faulted_settings_for(db_url, recheck_schedule=RECHECKS)
     clock = ManualClock()
     window = detection_window(settings, INTERVAL)
     with Sandbox(scenario=scenario, clock=clock, tick_seconds=RN_TICK, resolution=window + STEP,
-                 seed=seed, fault_rate=fault_rate, timeout_delay=1.0, **options) as sb:
+                 seed=seed, fault_rate=fault_rate, timeout_delay=FAULT_HOLD, **options) as sb:
         with Database.open(settings) as db:
             worker = make_worker(db, settings, clock)
             worker.sync(parse_watchlist(sb.watchlist_toml(interval=f"{INTERVAL:g}s")).targets)
