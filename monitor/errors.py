@@ -8,7 +8,8 @@
     │   └── UnknownPlatform       a platform name nobody implements
     ├── StorageError              the database cannot be reached or migrated
     │   └── StorageUnavailable    a transient fault (connection lost or refused, pool
-    │                             timeout, server shutting down, deadlock): retry later
+    │       │                     timeout, server shutting down, deadlock): retry later
+    │       └── StorageClosed     closed by this process (it is stopping): skip, never wait
     ├── ParseError                a response could not be parsed (malformed page)
     └── AccessError               an analyst's request cannot be done: an unknown token,
         │                         a rejection without a reason (monitor/db/access.py)
@@ -70,6 +71,14 @@ class StorageUnavailable(StorageError):
     in ``__cause__``), so nothing outside ``monitor/db`` and ``alerts/store.py``
     needs to know the driver.
     """
+
+
+class StorageClosed(StorageUnavailable):
+    """The database was closed by this process (it is shutting down). A caller that
+    skips an attempt on :class:`StorageUnavailable` (the next tick retries) skips it
+    quietly as before; one that waits for the database to come back must not: this
+    one never comes back (:func:`monitor.db.is_transient` is False for it), and it
+    is no outage."""
 
 
 class ParseError(TakedownError):

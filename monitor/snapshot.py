@@ -37,7 +37,7 @@ from . import cadence, diff
 from .collector import CollectorHealth
 from .db import Connection, Database, claims, workers
 from .db import tracking as store
-from .errors import Aborted, StorageUnavailable
+from .errors import Aborted, StorageClosed, StorageUnavailable
 from .events import Event
 from .holding import BATCH_BYTES, BATCH_COUNT, QUEUE_BYTES, ByteQueue, weight, zero_stats
 from .lifecycle import Lifecycle, PostRow, PostState, Rules, window_start
@@ -202,12 +202,15 @@ class Recorder:
 
     def _retrying(self, attempt: Callable[[], _T]) -> _T:
         """Run ``attempt`` until it stops failing on connection faults (the database's
-        :class:`~monitor.db.Health` logs the outage once); other errors propagate."""
+        :class:`~monitor.db.Health` logs the outage once); other errors propagate. A
+        database this process closed is no fault to wait out: :class:`Aborted` at once."""
         base, cap = self.backoff
         failures = 0
         while True:
             try:
                 return attempt()
+            except StorageClosed as exc:  # this process is stopping: no retry can succeed
+                raise Aborted(_reason(exc)) from exc
             except StorageUnavailable as exc:
                 self.stats["db_retries"] += 1
                 if self.abort.is_set():

@@ -19,13 +19,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg_pool import PoolTimeout
+from psycopg_pool import PoolClosed, PoolTimeout
 
 import monitor.db as dbmod
 from monitor.continuous import run_continuous
 from monitor.db import Database, Health, is_transient
 from monitor.db import tracking as store
-from monitor.errors import ConfigError, StorageError, StorageUnavailable
+from monitor.errors import ConfigError, StorageClosed, StorageError, StorageUnavailable
 from monitor.observation import Observation, Outcome, PostContent
 from monitor.settings import Settings
 from monitor.snapshot import BackgroundRecorder, Recorder
@@ -94,6 +94,9 @@ def test_a_closed_port_says_connection_refused(no_pool: None) -> None:
     (psycopg.errors.ProgramLimitExceeded("index row requires 100048 bytes"), False),
     (psycopg.DataError("bad data"), False),
     (ValueError("a bug"), False),
+    # An OperationalError too, but the pool was closed by this process: it never reopens.
+    (PoolClosed("the pool 'takedown' is already closed"), False),
+    (StorageClosed("the database was closed by this process"), False),
 ])
 def test_only_faults_a_retry_can_cure_are_transient(exc: Exception, transient: bool) -> None:
     assert is_transient(exc) is transient
@@ -468,3 +471,50 @@ def test_the_continuous_loop_rides_out_an_outage_and_resumes(
     went, back = outage_lines(caplog)
     assert len(went) == 1 and len(back) == 1
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+# --- a database this process closed -------------------------------------------
+
+
+def test_a_closed_database_is_not_an_outage(db_url: str,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    """Closed by its own process (shutting down), a database fails at once with an error
+    that says so: no outage is logged, and no caller retries it (it never comes back)."""
+    closed = Database(db_url)
+    closed.close()
+    with pytest.raises(StorageClosed, match="closed by this process") as raised:
+        with closed.transaction() as conn:
+            conn.execute("SELECT 1")
+    # A caller that skips an attempt on StorageUnavailable skips it quietly; none waits.
+    assert isinstance(raised.value, StorageUnavailable)
+    assert not is_transient(raised.value)
+    assert not closed.health.down
+    assert outage_lines(caplog) == ([], [])
+
+
+def test_a_writer_whose_database_was_closed_spools_at_once(
+        site: Site, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The database closed under a writer still holding observations (a command
+    unwinding in the wrong order): it spools them at once rather than wait out its
+    close timeout on a pool that never reopens (CI, 2026-12-02: a demo stopped by
+    SIGTERM took 60 s to exit, logging "PostgreSQL went away")."""
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        threading.Event().wait(0.01)
+
+    spool = Spool(tmp_path / "spool")
+    db = Database(site.proxied.url, timeout=0.5)
+    writer = BackgroundRecorder(Recorder(db, SETTINGS, sleep=sleep), batch_size=4,
+                                max_wait=0.01, spool=spool)
+    db.close()
+    for obs in site.observations():
+        assert writer.put(obs)
+    writer.close(timeout=2.0)
+    assert waits == []  # not retried
+    assert writer.spooled == 6
+    assert outage_lines(caplog) == ([], [])
+    # The next start replays them.
+    BackgroundRecorder(Recorder(site.proxied, SETTINGS), spool=spool).close()
+    assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}

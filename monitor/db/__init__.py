@@ -18,9 +18,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolClosed
 
-from ..errors import ConfigError, StorageError, StorageUnavailable
+from ..errors import ConfigError, StorageClosed, StorageError, StorageUnavailable
 from ._embedded import start_embedded
 from ._migrate import migrate
 from .health import Health, is_transient, storage_faults, unavailable
@@ -107,13 +107,18 @@ class Database:
 
         Connection faults are reported to :attr:`health` (which logs an outage
         once) and raised as :class:`~monitor.errors.StorageUnavailable` (the
-        driver's error is its ``__cause__``): callers retry on that. Any other
-        error propagates as it was raised.
+        driver's error is its ``__cause__``): callers retry on that. Once this
+        process closed the database, :class:`~monitor.errors.StorageClosed`: no
+        outage, nothing to retry. Any other error propagates as it was raised.
         """
         try:
             with self.pool.connection() as conn:
                 with conn.transaction():
                     yield conn
+        except PoolClosed as exc:
+            raise StorageClosed(
+                f"the database was closed by this process ({exc}): it is stopping, and "
+                "work that needs the database now is left to the next start") from exc
         except Exception as exc:
             self.health.failed(exc)
             if is_transient(exc) and not isinstance(exc, StorageUnavailable):

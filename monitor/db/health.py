@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
-from psycopg_pool import PoolTimeout
+from psycopg_pool import PoolClosed, PoolTimeout
 
-from ..errors import StorageUnavailable
+from ..errors import StorageClosed, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ def is_transient(exc: BaseException) -> bool:
     does a ``program_limit_exceeded`` (SQLSTATE class 54, e.g. an index row too
     big), though the driver files it under ``OperationalError`` too.
     """
+    if isinstance(exc, (StorageClosed, PoolClosed)):  # closed by this process: for good
+        return False
     if isinstance(exc, StorageUnavailable):
         return True
     return (isinstance(exc, psycopg.OperationalError)
