@@ -53,8 +53,16 @@ class Lines:
         self.seen: list[str] = []
         assert proc.stdout is not None
         stdout = proc.stdout
-        threading.Thread(target=lambda: [self.queue.put(line) for line in stdout],
-                         daemon=True).start()
+        self.thread = threading.Thread(
+            target=lambda: [self.queue.put(line) for line in stdout], daemon=True)
+        self.thread.start()
+
+    def text(self) -> str:
+        """Every line, once the process ended (its stdout read by this reader alone)."""
+        self.thread.join(10)
+        while not self.queue.empty():
+            self.seen.append(self.queue.get())
+        return "".join(self.seen)
 
     def until(self, marker: str, timeout: float = 90.0) -> str:
         """The next line holding ``marker``."""
@@ -149,3 +157,51 @@ def test_demo_serve_opens_the_web_interface_over_the_demo(tmp_path: Path, db_url
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("serve", [False, True], ids=["plain", "serving"])
+def test_sigterm_during_the_demo_stops_it_cleanly(tmp_path: Path, db_url: str,
+                                                  serve: bool) -> None:
+    """SIGTERM (or Ctrl-C) while the demo watches its sandbox stops its daemon the way
+    ``takedown run`` stops: the cycle under way ends and records what it holds, the
+    summary is printed, and the process exits 0. It used to unwind by KeyboardInterrupt
+    from wherever the crawl stood: exit 130, no summary, and (CI, 2026-12-02) once the
+    database closed under a recorder still holding a batch, which then waited 60 s for
+    "PostgreSQL" to come back."""
+    env = {**os.environ, "TAKEDOWN_DATABASE_URL": db_url}
+    args = ["--serve", free_address()] if serve else []
+    with (tmp_path / "stderr").open("w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "spiders.cli", "demo", "--seconds",
+                                 "120", *args], env=env, text=True, cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=stderr)
+    lines = Lines(proc)
+    try:
+        lines.until("tracking ")
+        time.sleep(3)  # a few cycles in: one is crawling and recording
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        proc.wait(timeout=90)
+    took = time.monotonic() - stopped
+    out, err = lines.text(), (tmp_path / "stderr").read_text()
+    assert proc.returncode == 0, err
+    assert took < 30, err  # not a recorder's 60 s close timeout
+    assert "Traceback" not in err
+    assert "went away" not in err and "spooled" not in err, err
+    assert "scripted changes detected so far" in out
+    assert "still serving" not in out  # stopped: not serving on
+
+
+def test_two_demos_started_in_one_second_each_get_a_token(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's operator token was named by the second alone: a second demo on the
+    same database within that second failed ("a token named 'demo-…' exists")."""
+    from spiders.cli import demo
+
+    monkeypatch.setattr(demo.time, "time", lambda: 1796278874.0)
+    settings = demo.demo_settings({"TAKEDOWN_DATABASE_URL": db.url})
+    tokens = {demo._web(settings, db, "127.0.0.1:0")[2] for _ in range(2)}
+    assert len(tokens) == 2
+    with db.transaction() as conn:
+        names = [r["name"] for r in conn.execute("SELECT name FROM api_tokens")]
+    assert len(names) == 2 and all(n.startswith("demo-1796278874-") for n in names), names

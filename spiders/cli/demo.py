@@ -8,8 +8,11 @@ lists what it found afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import secrets
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -99,59 +102,77 @@ def _web(settings: Settings, db: Database, address: str) -> tuple[Any, str, str]
     with db.transaction() as conn:
         # The demo group's events wait for review, so the review queue has work.
         access.sync_review_groups(conn, {DEMO_GROUP: True})
-        _, token = access.create_token(conn, f"demo-{int(time.time())}", "admin")
+        # Named by the second and a random suffix: two demos may start in one second.
+        _, token = access.create_token(conn, f"demo-{int(time.time())}-{secrets.token_hex(3)}",
+                                       "admin")
     return create_app(settings, db), address, token
 
 
 async def _watch(worker: Worker, sandbox: Sandbox, seconds: float,
                  web: tuple[Any, str, str] | None = None) -> None:
     """Run the daemon until ``seconds`` passed, or 25 s after the sandbox's script ended;
-    with ``web``, serve it meanwhile and afterwards until Ctrl-C or SIGTERM."""
+    with ``web``, serve it meanwhile and afterwards until Ctrl-C or SIGTERM. Either
+    signal stops the daemon as ``takedown run`` stops (the cycle under way records what
+    it holds) and ends the demo, summary and all."""
     from monitor.worker import run_daemon
 
-    server = None
-    if web is not None:
-        from .serve import serve_in_background
-
-        app, address, token = web
-        server = serve_in_background(app, address)
-        click.echo(f"web interface: http://{address}/login (token, shown once: {token})\n")
-
     stop = asyncio.Event()
-    started = time.monotonic()
+    interrupted = asyncio.Event()
 
-    async def watchdog() -> None:
-        done_at = None
-        while time.monotonic() - started < seconds:
-            await asyncio.sleep(1)
-            if sandbox.done and done_at is None:
-                done_at = time.monotonic()
-            if done_at and time.monotonic() - done_at > 25:
-                break
+    def interrupt() -> None:
+        interrupted.set()
         stop.set()
 
-    task = asyncio.create_task(watchdog())
-    await run_daemon(worker, stop=stop)
-    await task
-    if server is not None:
-        click.echo(f"\nthe demo is over; still serving http://{server.address}/ "
-                   "(Ctrl-C to stop)")
-        await _until_interrupted()
-        await server.stop()
+    with _signals_call(interrupt):
+        server = None
+        if web is not None:
+            from .serve import serve_in_background
+
+            app, address, token = web
+            server = serve_in_background(app, address)
+            click.echo(f"web interface: http://{address}/login (token, shown once: {token})\n")
+        started = time.monotonic()
+
+        async def watchdog() -> None:
+            done_at = None
+            while time.monotonic() - started < seconds:
+                await asyncio.sleep(1)
+                if sandbox.done and done_at is None:
+                    done_at = time.monotonic()
+                if done_at and time.monotonic() - done_at > 25:
+                    break
+            stop.set()
+
+        task = asyncio.create_task(watchdog())
+        try:
+            await run_daemon(worker, stop=stop)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if server is not None:
+            if not interrupted.is_set():
+                click.echo(f"\nthe demo is over; still serving http://{server.address}/ "
+                           "(Ctrl-C to stop)")
+                await interrupted.wait()
+            await server.stop()
 
 
-async def _until_interrupted() -> None:
+@contextlib.contextmanager
+def _signals_call(callback: Any) -> Iterator[None]:
+    """SIGINT and SIGTERM call ``callback`` on the running loop inside the block; after
+    it, both raise KeyboardInterrupt again (``sigterm_interrupts``)."""
     import signal
 
     loop = asyncio.get_running_loop()
-    interrupted = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, interrupted.set)
+        loop.add_signal_handler(sig, callback)
     try:
-        await interrupted.wait()
+        yield
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.default_int_handler)
 
 
 def _summary(db: Database, truth: dict[str, Any]) -> None:
