@@ -176,6 +176,7 @@ def test_sigterm_during_the_demo_stops_it_cleanly(tmp_path: Path, db_url: str,
                                 stdout=subprocess.PIPE, stderr=stderr)
     lines = Lines(proc)
     try:
+        # Printed once SIGTERM stops the daemon cleanly (before, start-up ends at once).
         lines.until("tracking ")
         time.sleep(3)  # a few cycles in: one is crawling and recording
     finally:

@@ -84,10 +84,10 @@ def run_demo(c: Ctx, *, seconds: float, seed: int, fault_rate: float,
             with worker_for(settings, db, groups=[DEMO_GROUP], signals=signals) as worker:
                 worker.sync(wl.targets)
                 kinds = Counter(f"{t.platform} {t.kind}" for t in wl.targets)
-                click.echo(f"tracking {len(wl.targets)} targets: "
-                           + ", ".join(f"{n} {what}" for what, n in sorted(kinds.items()))
-                           + "\n")
-                run_on_crawl_loop(_watch(worker, sandbox, seconds,
+                line = (f"tracking {len(wl.targets)} targets: "
+                        + ", ".join(f"{n} {what}" for what, n in sorted(kinds.items()))
+                        + "\n")
+                run_on_crawl_loop(_watch(worker, sandbox, seconds, line,
                                          web=_web(settings, db, serve) if serve else None))
             _summary(db, sandbox.truth())
     finally:
@@ -108,12 +108,14 @@ def _web(settings: Settings, db: Database, address: str) -> tuple[Any, str, str]
     return create_app(settings, db), address, token
 
 
-async def _watch(worker: Worker, sandbox: Sandbox, seconds: float,
+async def _watch(worker: Worker, sandbox: Sandbox, seconds: float, line: str,
                  web: tuple[Any, str, str] | None = None) -> None:
     """Run the daemon until ``seconds`` passed, or 25 s after the sandbox's script ended;
     with ``web``, serve it meanwhile and afterwards until Ctrl-C or SIGTERM. Either
     signal stops the daemon as ``takedown run`` stops (the cycle under way records what
-    it holds) and ends the demo, summary and all."""
+    it holds) and ends the demo, summary and all. The start-up ``line`` is printed once
+    they do (as ``takedown run``'s): a signal sent on seeing it never lands in the
+    start-up, which it would end at once (status 130)."""
     from monitor.worker import run_daemon
 
     stop = asyncio.Event()
@@ -131,6 +133,7 @@ async def _watch(worker: Worker, sandbox: Sandbox, seconds: float,
             app, address, token = web
             server = serve_in_background(app, address)
             click.echo(f"web interface: http://{address}/login (token, shown once: {token})\n")
+        click.echo(line)
         started = time.monotonic()
 
         async def watchdog() -> None:
