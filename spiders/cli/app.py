@@ -29,6 +29,7 @@ from .context import (
     print_events,
     run_on_crawl_loop,
     setup_logging,
+    signals_call,
     sigterm_interrupts,
     watchlist_reloader,
     watchlist_targets,
@@ -172,18 +173,12 @@ def check(c: Ctx) -> None:
 async def _one_cycle(worker: Worker) -> dict[str, Any]:
     """One cycle, cancelled by SIGINT or SIGTERM: the cycle then gives back the work it
     claimed but did not observe, and ``check`` ends as interrupted."""
-    loop = asyncio.get_running_loop()
     cycle = asyncio.ensure_future(worker.cycle())
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, cycle.cancel)
     try:
-        return await cycle
+        with signals_call(cycle.cancel):
+            return await cycle
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        signal.signal(signal.SIGTERM, signal.default_int_handler)  # until check ends
 
 
 @cli.command()

@@ -123,6 +123,22 @@ def sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def signals_call(callback: Any) -> Iterator[None]:
+    """SIGINT and SIGTERM call ``callback`` on the running loop inside the block (a
+    command stops its own work cleanly); after it, both raise KeyboardInterrupt again,
+    as :func:`sigterm_interrupts` has them."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, callback)
+    try:
+        yield
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.default_int_handler)
+
+
 def watchlist_targets(c: Ctx, db: Database, wl: Any = None) -> list[Any]:
     """The watchlist's targets, after storing which of its groups need review before
     their events are published (read by the public view, feeds and public channels)."""

@@ -12,7 +12,6 @@ import contextlib
 import secrets
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -21,7 +20,14 @@ from monitor.db import Database
 from monitor.settings import Settings
 from monitor.signals import SignalManager, batch_committed
 
-from .context import Ctx, print_events, run_on_crawl_loop, sigterm_interrupts, worker_for
+from .context import (
+    Ctx,
+    print_events,
+    run_on_crawl_loop,
+    signals_call,
+    sigterm_interrupts,
+    worker_for,
+)
 
 if TYPE_CHECKING:
     from monitor.worker import Worker
@@ -125,7 +131,7 @@ async def _watch(worker: Worker, sandbox: Sandbox, seconds: float, line: str,
         interrupted.set()
         stop.set()
 
-    with _signals_call(interrupt):
+    with signals_call(interrupt):
         server = None
         if web is not None:
             from .serve import serve_in_background
@@ -159,23 +165,6 @@ async def _watch(worker: Worker, sandbox: Sandbox, seconds: float, line: str,
                            "(Ctrl-C to stop)")
                 await interrupted.wait()
             await server.stop()
-
-
-@contextlib.contextmanager
-def _signals_call(callback: Any) -> Iterator[None]:
-    """SIGINT and SIGTERM call ``callback`` on the running loop inside the block; after
-    it, both raise KeyboardInterrupt again (``sigterm_interrupts``)."""
-    import signal
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, callback)
-    try:
-        yield
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-            signal.signal(sig, signal.default_int_handler)
 
 
 def _summary(db: Database, truth: dict[str, Any]) -> None:
