@@ -34,7 +34,11 @@ Targets (issue 13): at every size the (first) cycle takes at most 1.2 x the floo
 largest cycle at most 10.5 x the smallest for 10 x the posts (other size ratios
 scale the same way); peak RSS stays under 150 MB.
 
-Run: ``.venv/bin/python -m bench.cycle [--sizes 5000,20000,50000] [--recorder thread]``
+``--repeat N`` runs each size N times, the floor and the cycle alternating, and holds
+the median ratio to the target, listing every repetition's (:mod:`bench._cycle_report`):
+on a shared 2-core machine one pair's ratio moves by a quarter from run to run.
+
+Run: ``.venv/bin/python -m bench.cycle [--sizes 5000,20000,50000] [--repeat 3] [--recorder thread]``
 (``--recorder thread``: recording in the crawl's own process, what the product's
 default ``auto`` gives on one CPU)
 """
@@ -54,6 +58,7 @@ from typing import Any
 from monitor import heap
 from monitor.db import Database
 
+from . import _cycle_report as report
 from ._common import (
     CRAWL_SETTINGS,
     Stopwatch,
@@ -61,22 +66,18 @@ from ._common import (
     crawl_settings,
     fresh_database,
     machine,
-    machine_rows,
     maxrss_mib,
     print_block,
     scalar,
     server_facts,
     setup_logging,
     stop_reactor_threads,
-    verdict,
     write_result,
 )
+from ._cycle_report import MAX_FLOOR_RATIO, MAX_RSS_BYTES, MAX_SCALING
 from ._static import StaticSite
 
 NAME = "cycle"
-MAX_SCALING = 10.5
-MAX_RSS_BYTES = 150_000_000
-MAX_FLOOR_RATIO = 1.2
 THREAD_SPLIT = ("thread_ran_s", "thread_queued_s", "thread_slept_s")
 
 
@@ -349,6 +350,23 @@ def run_size(site: StaticSite, size: int, args: argparse.Namespace) -> dict[str,
     }
 
 
+def run_pair(site: StaticSite, size: int, args: argparse.Namespace,
+             repetition: int) -> dict[str, Any]:
+    """The floor (unless ``--no-floor``), then the cycle, over ``size`` pages."""
+    of = f" ({repetition + 1} of {args.repeat})" if args.repeat > 1 else ""
+    floor: dict[str, Any] = {}
+    if not args.no_floor:
+        print(f"floor over {size} pages{of} ...", file=sys.stderr, flush=True)
+        floor = run_floor(site, size, args)
+    print(f"cycle over {size} posts{of} ...", file=sys.stderr, flush=True)
+    run = run_size(site, size, args)
+    if floor:
+        run.update(floor, floor_ratio=round(run["cycle_s"] / floor["floor_s"], 3))
+        if "recheck_s" in run:
+            run["recheck_floor_ratio"] = round(run["recheck_s"] / floor["floor_s"], 3)
+    return run
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cycle", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -370,9 +388,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="the worker's RECORDER (default %(default)s, the benchmarks' "
                              "and the product's on two CPUs or more; thread: one process, "
                              "no recorder process beside it)")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="run each size N times, floor and cycle alternating; the "
+                             "median ratio is held to the target (default %(default)s)")
     parser.add_argument("--verbose", action="store_true")
     add_database_args(parser)
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error(f"--repeat must be 1 or more, not {args.repeat}")
     setup_logging(args.verbose)
     if args.child:
         return child(args.child, args.concurrency, not args.no_recheck, args.recorder)
@@ -389,20 +412,11 @@ def main(argv: list[str] | None = None) -> int:
         with fresh_database(args.database_url, args.embedded) as probe_url:
             server = server_facts(probe_url)
         for size in sizes:
-            floor: dict[str, Any] = {}
-            if not args.no_floor:
-                print(f"floor over {size} pages ...", file=sys.stderr, flush=True)
-                floor = run_floor(site, size, args)
-            print(f"cycle over {size} posts ...", file=sys.stderr, flush=True)
-            run = run_size(site, size, args)
-            if floor:
-                run.update(floor, floor_ratio=round(run["cycle_s"] / floor["floor_s"], 3))
-                if "recheck_s" in run:
-                    run["recheck_floor_ratio"] = round(run["recheck_s"] / floor["floor_s"], 3)
-            runs.append(run)
+            runs.append(report.combine([run_pair(site, size, args, i)
+                                        for i in range(args.repeat)]))
 
     small, large = runs[0], runs[-1]
-    scaling = large["cycle_s"] / small["cycle_s"] if len(runs) > 1 else None
+    scaling = large["median_cycle_s"] / small["median_cycle_s"] if len(runs) > 1 else None
     size_ratio = large["size"] / small["size"] if len(runs) > 1 else None
     peak = max(r["total_peak_rss_mib"] for r in runs)
     pss = max(r["total_peak_pss_mib"] for r in runs)
@@ -426,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         "valid": all(set(r["check"]["outcomes"]) == {"ok"} and not r.get("floor_failed")
                      for r in runs),
         "scaling": scaling,
+        "repeat": args.repeat,
+        "peak_rss_mib": peak, "peak_pss_mib": pss,
         "target": {"scaling_at_most": limit, "scaling_met": scaling_ok,
                    "peak_rss_below_bytes": MAX_RSS_BYTES, "rss_met": rss_ok,
                    "pss_met": pss_ok,
@@ -435,73 +451,7 @@ def main(argv: list[str] | None = None) -> int:
                    else None},
     }
     path = write_result(NAME + ("-embedded" if args.embedded else ""), result)
-    rows: list[tuple[str, Any]] = [
-        *machine_rows(info, server),
-        ("statuses from", f"{exported[0]} ({exported[1]} s for {max(sizes)})"),
-        ("recorder", f"RECORDER = {args.recorder}"),
-        ("", ""),
-    ]
-    for r in runs:
-        if "floor_s" in r:
-            rows += [(f"{r['size']} pages: floor", f"{r['floor_s']:.1f} s wall, "
-                      f"{r['floor_cpu_s']:.1f} s CPU, {r['floor_items']} items, "
-                      f"{r['floor_peak_rss_mib']:.0f} MiB peak (plain Scrapy, "
-                      f"CONCURRENT_ITEMS={r['floor_concurrent_items']})")]
-        rows += [
-            (f"{r['size']} posts: sync", f"{r['sync_s']:.1f} s (sync_targets, one transaction)"),
-            (f"{r['size']} posts: cycle", f"{r['cycle_s']:.1f} s wall, {r['cycle_cpu_s']:.1f} s "
-                                          f"CPU, {r['obs_per_s']:.0f} obs/s"),
-            *([(f"{r['size']} posts: main thread", "{:.2f} s on a CPU, {:.2f} s runnable waiting "
-                "for one, {:.2f} s asleep (floor: {:.2f} / {:.2f} / {:.2f})".format(
-                    *r["main_thread"], *r["floor_main_thread"]))] if "floor_s" in r else []),
-            (f"{r['size']} posts: collector", f"{r['collector_s']:.2f} s in "
-                                              f"{sum(r['collections'])} collections"
-             + (f" (floor: {r['floor_collector_s']:.2f} s in "
-                f"{sum(r['floor_collections'])})" if "floor_s" in r else "")),
-            *([(f"{r['size']} posts: re-check", f"{r['recheck_s']:.1f} s wall, "
-                                                f"{r['recheck_cpu_s']:.1f} s CPU (every post "
-                                                "due again, content unchanged)")]
-              if "recheck_s" in r else []),
-            (f"{r['size']} posts: peak RSS", f"{r['peak_rss_mib']:.0f} MiB VmHWM "
-                                             f"({r['peak_rss_mib'] * 2**20 / 1e6:.0f} MB; "
-                                             f"{r['rss_before_cycle_mib']:.0f} MiB before "
-                                             f"the cycle; wait4 ru_maxrss "
-                                             f"{r['ru_maxrss_wait4_mib']:.0f} MiB, parent "
-                                             f"{r['parent_rss_at_spawn_mib']:.0f} MiB at "
-                                             "spawn)"),
-            *([(f"{r['size']} posts: recorder", f"{r['recorder_peak_rss_mib']:.0f} MiB VmHWM, "
-                                                f"{r['recorder_cpu_s']:.1f} s CPU (its own "
-                                                "process; peak RSS below is the sum)")]
-              if r["recorder_peak_rss_mib"] else []),
-            (f"{r['size']} posts: stored", f"{r['check']['observation_rows']} observation rows, "
-                                           f"{r['check']['posts_visible']} posts visible, "
-                                           f"outcomes {r['check']['outcomes']}"),
-        ]
-    if scaling is not None:
-        rows += [("", ""), ("scaling", f"{large['size']}/{small['size']} posts: cycle x"
-                                       f"{scaling:.2f} (target <= {limit:.1f}): "
-                                       f"{verdict(scaling_ok)}")]
-    for r in runs:
-        if "floor_ratio" in r:
-            ok = r["floor_ratio"] <= MAX_FLOOR_RATIO
-            rows += [(f"floor ratio {r['size']}", f"cycle / floor x{r['floor_ratio']:.2f} "
-                      f"(target <= {MAX_FLOOR_RATIO}): {verdict(ok)}")]
-        if "recheck_floor_ratio" in r:
-            ok = r["recheck_floor_ratio"] <= MAX_FLOOR_RATIO
-            rows += [(f"re-check ratio {r['size']}", f"re-check / floor "
-                      f"x{r['recheck_floor_ratio']:.2f} (target <= {MAX_FLOOR_RATIO}): "
-                      f"{verdict(ok)}")]
-    bad = [r["size"] for r in runs if set(r["check"]["outcomes"]) != {"ok"}
-           or r.get("floor_failed")]
-    if bad:
-        rows += [("INVALID", f"not every fetch succeeded for sizes {bad}: see the json")]
-    rows += [("peak RSS", f"{peak:.0f} MiB = {peak * 2**20 / 1e6:.0f} MB, crawl and recorder "
-                          "processes together (target < "
-                          f"{MAX_RSS_BYTES / 1e6:.0f} MB): {verdict(rss_ok)}"),
-             ("peak PSS", f"{pss:.0f} MiB = {pss * 2**20 / 1e6:.0f} MB, the same two "
-                          "processes' proportional set size, shared pages counted once "
-                          f"(sampled every 0.5 s): {verdict(pss_ok)}"),
-             ("json", str(path))]
+    rows = report.rows(result, path)
     print_block(f"bench.cycle: one check cycle over {', '.join(map(str, sizes))} "
                 "single-post pages", rows)
     return 0
