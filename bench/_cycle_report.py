@@ -22,9 +22,10 @@ MAX_FLOOR_RATIO = 1.2
 
 def combine(reps: list[dict[str, Any]]) -> dict[str, Any]:
     """One size's runs as one: the repetition whose floor ratio is the median (the lower
-    middle one for an even N; the first run without a floor), with the median ratios,
-    the median cycle time (what linearity is judged on), the highest peak memory and
-    every repetition's figures under ``repetitions``."""
+    middle one for an even N; without a floor, the middle one in run order), with the
+    median ratios, the median cycle time (what linearity is judged on), the highest peak
+    memory, ``valid`` only if every repetition's every fetch came back ``ok``, and every
+    repetition's figures under ``repetitions``."""
     ranked = sorted(reps, key=lambda r: r.get("floor_ratio", 0.0))
     run = dict(ranked[(len(ranked) - 1) // 2])
     run["median_cycle_s"] = round(statistics.median(r["cycle_s"] for r in reps), 2)
@@ -34,10 +35,17 @@ def combine(reps: list[dict[str, Any]]) -> dict[str, Any]:
     for key in ("total_peak_rss_mib", "total_peak_pss_mib"):
         run[key] = max(r[key] for r in reps)
     run["repetitions"] = [
-        {k: r[k] for k in ("floor_s", "cycle_s", "recheck_s", "floor_ratio",
-                           "recheck_floor_ratio", "total_peak_pss_mib") if k in r}
+        {**{k: r[k] for k in ("floor_s", "cycle_s", "recheck_s", "floor_ratio",
+                              "recheck_floor_ratio", "total_peak_pss_mib") if k in r},
+         "valid": _valid(r)}
         for r in reps]
+    run["valid"] = all(rep["valid"] for rep in run["repetitions"])
     return run
+
+
+def _valid(run: dict[str, Any]) -> bool:
+    """Every fetch of the cycle and of its floor came back ``ok``."""
+    return set(run["check"]["outcomes"]) == {"ok"} and not run.get("floor_failed")
 
 
 def _repetitions(r: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -117,8 +125,7 @@ def rows(result: dict[str, Any], path: Path) -> list[tuple[str, Any]]:
             out += [(f"re-check ratio {r['size']}", f"re-check / floor "
                       f"x{r['recheck_floor_ratio']:.2f} (target <= {MAX_FLOOR_RATIO}): "
                       f"{verdict(ok)}")]
-    bad = [r["size"] for r in runs if set(r["check"]["outcomes"]) != {"ok"}
-           or r.get("floor_failed")]
+    bad = [r["size"] for r in runs if not r["valid"]]
     if bad:
         out += [("INVALID", f"not every fetch succeeded for sizes {bad}: see the json")]
     out += [("peak RSS", f"{peak:.0f} MiB = {peak * 2**20 / 1e6:.0f} MB, crawl and recorder "

@@ -11,7 +11,7 @@ from bench._cycle_report import combine
 def _run(floor: float, cycle: float, pss: float, **extra: Any) -> dict[str, Any]:
     return {"size": 5000, "floor_s": floor, "cycle_s": cycle,
             "floor_ratio": round(cycle / floor, 3), "total_peak_rss_mib": pss + 20,
-            "total_peak_pss_mib": pss, **extra}
+            "total_peak_pss_mib": pss, "check": {"outcomes": {"ok": 5000}}, **extra}
 
 
 def test_a_size_is_its_median_repetition_with_the_highest_memory() -> None:
@@ -39,6 +39,21 @@ def test_one_run_is_itself() -> None:
 
 def test_runs_without_a_floor_have_no_ratio() -> None:
     runs = [{"size": 500, "cycle_s": c, "total_peak_rss_mib": 90.0,
-             "total_peak_pss_mib": 80.0} for c in (3.0, 2.0, 4.0)]
+             "total_peak_pss_mib": 80.0, "check": {"outcomes": {"ok": 500}}}
+            for c in (3.0, 2.0, 4.0)]
     run = combine(runs)
     assert "floor_ratio" not in run and run["median_cycle_s"] == 3.0
+
+
+def test_a_failed_fetch_in_any_repetition_makes_the_size_invalid() -> None:
+    """Not only the median one's: a repetition whose cycle or floor lost a fetch is not
+    a measurement of the same work, whichever ratio it gave."""
+    reps = [_run(10.0, 12.0, 130.0), _run(10.0, 11.5, 130.0),
+            _run(10.0, 30.0, 130.0, check={"outcomes": {"ok": 4990, "timeout": 10}})]
+    assert combine(reps[:2])["valid"] is True
+    run = combine(reps)
+    assert run["floor_ratio"] == 1.2 and "timeout" not in run["check"]["outcomes"]
+    assert run["valid"] is False
+    assert [r["valid"] for r in run["repetitions"]] == [True, True, False]
+    assert combine([_run(10.0, 12.0, 130.0), _run(10.0, 11.0, 130.0, floor_failed=True),
+                    _run(10.0, 11.5, 130.0)])["valid"] is False
