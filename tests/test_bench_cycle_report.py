@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from bench import cycle
 from bench._cycle_report import combine
 
 
@@ -43,6 +46,7 @@ def test_runs_without_a_floor_have_no_ratio() -> None:
             for c in (3.0, 2.0, 4.0)]
     run = combine(runs)
     assert "floor_ratio" not in run and run["median_cycle_s"] == 3.0
+    assert run["cycle_s"] == 2.0  # the middle run in run order, not the median cycle
 
 
 def test_a_failed_fetch_in_any_repetition_makes_the_size_invalid() -> None:
@@ -57,3 +61,11 @@ def test_a_failed_fetch_in_any_repetition_makes_the_size_invalid() -> None:
     assert [r["valid"] for r in run["repetitions"]] == [True, True, False]
     assert combine([_run(10.0, 12.0, 130.0), _run(10.0, 11.0, 130.0, floor_failed=True),
                     _run(10.0, 11.5, 130.0)])["valid"] is False
+
+
+def test_fewer_than_one_repetition_is_refused_before_anything_runs(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        cycle.main(["--repeat", "0", "--sizes", "5"])
+    assert stop.value.code == 2
+    assert "--repeat must be 1 or more, not 0" in capsys.readouterr().err
