@@ -65,14 +65,15 @@ def child(url: str, span: str, first: str, rounds: str, t0: str) -> int:
         rows = _rows(db, start, end)
         work = [[storage.probe(row, i, r, _at(r)) for row, i in rows]
                 for r in range(int(first), int(first) + int(rounds))]
-        began = time.time()
+        began, cpu = time.time(), time.process_time()
         for observations in work:
             for chunk in storage.batched(observations, BATCH):
                 recorder.record(chunk)
-        ended = time.time()
+        ended, cpu = time.time(), time.process_time() - cpu
     finally:
         db.close()
-    print(json.dumps({"began": began, "ended": ended, "observations": sum(map(len, work)),
+    print(json.dumps({"began": began, "ended": ended, "cpu_s": round(cpu, 3),
+                      "observations": sum(map(len, work)),
                       "recorded": recorder.stats["observations"]}))
     return 0
 
@@ -112,8 +113,10 @@ def measure(args: argparse.Namespace, ks: list[int]) -> dict[str, Any]:
             seconds = max(o["ended"] for o in outs) - min(o["began"] for o in outs)
             n = sum(o["recorded"] for o in outs)
             rate = n / seconds
+            cpu_us = 1e6 * sum(o["cpu_s"] for o in outs) / max(1, n)
             runs.append({"processes": k, "observations": n, "seconds": round(seconds, 2),
                          "obs_per_s": round(rate, 1), "targets_hourly": int(rate * 3600),
+                         "recorder_cpu_us_per_obs": round(cpu_us),
                          "per_process": outs})
     best = max(runs, key=lambda x: x["obs_per_s"])
     return {"server": server, "posts": p, "rounds": r, "batch": BATCH, "runs": runs,

@@ -25,7 +25,8 @@ synthetic unchanged probes (``bench.storage``'s posts, counters moving) of its
 share of P posts through :class:`monitor.snapshot.Recorder` in batches of 500, R
 rounds. Observations/s = P x R / (last process's end - first one's start of
 recording); x 3,600 = the single-post targets at a 1-hour interval that one
-PostgreSQL records for.
+PostgreSQL records for. Recorder CPU per observation: the processes' own CPU
+seconds while recording over the observations (the database's are not in it).
 
 Run: ``.venv/bin/python -m bench.workers [--posts 20000] [--workers 2]``
 """
@@ -349,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         for run in c["runs"]:
             rows.append((f"database, {run['processes']} recorder(s)",
                          f"{run['obs_per_s']:.0f} unchanged obs/s ({run['observations']} in "
-                         f"{run['seconds']:.1f} s) = {run['targets_hourly']:,} targets at 1 h"))
+                         f"{run['seconds']:.1f} s) = {run['targets_hourly']:,} targets at 1 h; "
+                         f"recorder CPU {run['recorder_cpu_us_per_obs']} us/obs"))
         rows.append(("database carries", f"{c['best_obs_per_s']:.0f} obs/s = "
                                          f"{c['best_targets_hourly']:,} single-post targets "
                                          "checked hourly (best of the K above)"))

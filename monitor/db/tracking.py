@@ -195,39 +195,44 @@ def _write_observations(conn: Conn, observations: list[ObsWrite]) -> None:
                                 o.http_status, o.version_id, o.body_hash, o.message, o.url,
                                 o.vantage, Jsonb(o.signals), _json_or_none(o.counters),
                                 o.detail])
-    if extended:
-        with conn.cursor() as cur:
-            cur.executemany(
-                "UPDATE observations SET last_at = greatest(last_at, %s), "
-                "repeats = repeats + %s, body_hash = %s, counters = %s WHERE id = %s",
-                [(o.at, n, o.body_hash, _json_or_none(o.counters), o.id)
-                 for o, n in extended.values()],
-            )
+    if extended:  # one statement for the batch (see _update_posts)
+        conn.execute(_EXTEND_OBSERVATIONS, (Jsonb(
+            [{"id": o.id, "at": o.at, "n": n, "body_hash": o.body_hash,
+              "counters": o.counters} for o, n in extended.values()], dumps=_dumps),))
+
+
+#: Extend stored observations in place, the batch's rows as one JSON array (a JSON
+#: null is an SQL NULL in ``jsonb_to_recordset``).
+_EXTEND_OBSERVATIONS = (
+    "UPDATE observations o SET last_at = greatest(o.last_at, u.at), "
+    "repeats = o.repeats + u.n, body_hash = u.body_hash, counters = u.counters "
+    "FROM jsonb_to_recordset(%s) AS u(id bigint, at timestamptz, n integer, "
+    "body_hash text, counters jsonb) WHERE o.id = u.id")
 
 
 def _update_rows(conn: Conn, old_posts: list[PostRow], targets: list[TargetRow],
                  answered: Mapping[str, Mapping[int, int | None]]) -> None:
     """Write the changed state of stored posts and of targets; release the leases of
     those whose claim the batch answered (see :func:`apply`)."""
-    release = _RELEASE_IF_ANSWERED
     if old_posts:
         _update_posts(conn, old_posts, answered.get("probe", {}))
     if targets:
         listed = answered.get("listing", {})
-        sets = ", ".join(f"{c} = %s" for c in _TARGET_MUTABLE)
-        with conn.cursor() as cur:
-            cur.executemany(
-                f"UPDATE targets SET {sets}, {release} WHERE id = %s",
-                [[getattr(t, c) for c in _TARGET_MUTABLE] + [t.id in listed, listed.get(t.id),
-                                                            t.id]
-                 for t in {t.id: t for t in targets}.values()],
-            )
+        rows = [{"id": t.id, **{c: getattr(t, c) for c in _TARGET_MUTABLE},
+                 "answered": t.id in listed, "seat": listed.get(t.id)}
+                for t in {t.id: t for t in targets}.values()]
+        conn.execute(_UPDATE_TARGETS, (Jsonb(rows, dumps=_dumps),))
 
 
-#: The lease clause of a row update: given back when the row's claim was answered and
-#: the seat it was claimed under still holds it (:func:`release_rows`).
-_RELEASE_IF_ANSWERED = ("lease_until = CASE WHEN %s AND leased_by IS NOT DISTINCT FROM "
-                        "%s::integer THEN NULL ELSE lease_until END")
+#: The batch's targets in one statement, as _UPDATE_POSTS writes posts; a target whose
+#: listing claim the batch answered, under the seat that still holds it, gives its
+#: lease back (:func:`monitor.db.claims.release_rows`).
+_UPDATE_TARGETS = (
+    "UPDATE targets t SET " + ", ".join(f"{c} = u.{c}" for c in _TARGET_MUTABLE)
+    + ", lease_until = CASE WHEN (e->>'answered')::boolean AND t.leased_by IS NOT DISTINCT "
+    "FROM (e->>'seat')::integer THEN NULL ELSE t.lease_until END "
+    "FROM jsonb_array_elements(%s) AS e, LATERAL jsonb_populate_record(NULL::targets, e) AS u "
+    "WHERE t.id = u.id")
 
 
 def _update_posts(conn: Conn, posts: list[PostRow], probed: Mapping[int, int | None]) -> None:
@@ -248,7 +253,7 @@ def _dumps(obj: Any) -> str:
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
-    raise TypeError(f"a post column of type {type(value).__name__} has no JSON form")
+    raise TypeError(f"a column value of type {type(value).__name__} has no JSON form")
 
 
 _UPDATE_POSTS = (
