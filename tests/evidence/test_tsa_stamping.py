@@ -170,7 +170,11 @@ def test_a_silent_authority_holds_nothing_the_recorder_needs(analyst_db: Databas
             stamp_pending(analyst_db, settings, NOW)))
         started = time.monotonic()
         chore.start()
-        time.sleep(0.5)  # the chore is now waiting on the socket
+        # Its connection accepted (and left unanswered): the chore is now waiting on
+        # the authority, whatever the machine's load, so the locks below are looked
+        # at while it waits, not before it began.
+        silent.settimeout(15)
+        waiting_on, _ = silent.accept()
         assert chore.is_alive()
         with analyst_db.transaction() as conn:
             conn.execute("SET LOCAL lock_timeout = '300ms'")
@@ -181,6 +185,7 @@ def test_a_silent_authority_holds_nothing_the_recorder_needs(analyst_db: Databas
                 " AND state = 'idle in transaction'").fetchone()["n"]
         assert waiting == 0
         chore.join(timeout=30)
+        waiting_on.close()
     assert not chore.is_alive() and time.monotonic() - started < 20
     run = result[0]
     assert run.stamped == 0 and run.failed == _events(analyst_db) and not run.errors
