@@ -175,17 +175,17 @@ def test_a_silent_authority_holds_nothing_the_recorder_needs(analyst_db: Databas
         # at while it waits, not before it began.
         silent.settimeout(15)
         waiting_on, _ = silent.accept()
-        assert chore.is_alive()
-        with analyst_db.transaction() as conn:
-            conn.execute("SET LOCAL lock_timeout = '300ms'")
-            conn.execute("SELECT seq FROM chain_head FOR UPDATE")  # what an append takes
-            conn.execute("LOCK TABLE evidence_stamps, evidence_manifests IN EXCLUSIVE MODE")
-            waiting = conn.execute(
-                "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()"
-                " AND state = 'idle in transaction'").fetchone()["n"]
-        assert waiting == 0
-        chore.join(timeout=30)
-        waiting_on.close()
+        with waiting_on:  # closed after the chore, on a failed assertion too
+            assert chore.is_alive()
+            with analyst_db.transaction() as conn:
+                conn.execute("SET LOCAL lock_timeout = '300ms'")
+                conn.execute("SELECT seq FROM chain_head FOR UPDATE")  # what an append takes
+                conn.execute("LOCK TABLE evidence_stamps, evidence_manifests IN EXCLUSIVE MODE")
+                waiting = conn.execute(
+                    "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND state = 'idle in transaction'").fetchone()["n"]
+            assert waiting == 0
+            chore.join(timeout=30)
     assert not chore.is_alive() and time.monotonic() - started < 20
     run = result[0]
     assert run.stamped == 0 and run.failed == _events(analyst_db) and not run.errors
