@@ -174,11 +174,13 @@ class Worker:
         if self.presence.id is None:  # no seat (yet): it runs on this machine all the same
             sharing += 1
         place = recording_for("auto", sharing=sharing)
+        where = "a process of its own" if place == "process" else "a thread"
         if place == self.recording:
+            log.debug("%d worker(s) share this machine's CPUs: recording stays in %s "
+                      "(RECORDER = auto)", sharing, where)
             return False
         log.info("%d worker(s) share this machine's CPUs: recording in %s from now on "
-                 "(RECORDER = auto)", sharing,
-                 "a process of its own" if place == "process" else "a thread")
+                 "(RECORDER = auto)", sharing, where)
         self.recording = place
         return True
 

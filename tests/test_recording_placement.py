@@ -245,12 +245,12 @@ def test_a_check_cycle_moves_its_recording_when_a_worker_joins_mid_cycle(
 class Daemon:
     """A real ``takedown -v run`` process, pinned to two CPUs; its log lines kept."""
 
-    def __init__(self, db_url: str, watchlist: Path) -> None:
+    def __init__(self, db_url: str, watchlist: Path, verbosity: str = "-v") -> None:
         env = {**os.environ, "TAKEDOWN_DATABASE_URL": db_url,
                "TAKEDOWN_WATCHLIST": str(watchlist), "TAKEDOWN_METRICS_ADDRESS": ""}
         env.pop("TAKEDOWN_RECORDER", None)
         self.proc = subprocess.Popen(
-            ["taskset", "-c", "0,1", sys.executable, "-m", "spiders.cli", "-v", "run"],
+            ["taskset", "-c", "0,1", sys.executable, "-m", "spiders.cli", verbosity, "run"],
             env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -261,9 +261,13 @@ class Daemon:
         for line in self.proc.stdout:
             self.lines.append(line)
 
-    def wait_for(self, text: str, timeout: float = 60.0) -> None:
+    def wait_for(self, text: str, timeout: float = 60.0, times: int = 1,
+                 unless: str | None = None) -> None:
+        """Until ``times`` of its lines hold ``text``; a line with ``unless`` fails it."""
         deadline = time.monotonic() + timeout
-        while not any(text in line for line in self.lines):
+        while sum(text in line for line in self.lines) < times:
+            assert unless is None or not any(unless in line for line in self.lines), \
+                f"{unless!r} before {times} x {text!r} in:\n" + "".join(self.lines)
             assert self.proc.poll() is None, "".join(self.lines)
             assert time.monotonic() < deadline, f"no {text!r} in:\n" + "".join(self.lines)
             time.sleep(0.1)
@@ -287,11 +291,13 @@ def test_two_real_daemons_on_one_machine_both_record_in_threads(
     watchlist.write_text('[groups.g]\ninterval = "1h"\n[[groups.g.targets]]\nplatform = "rss"\n'
                          'feed = "http://127.0.0.1:9/feed.xml"\n', encoding="utf-8")
     moved = "share this machine's CPUs: recording in a thread from now on"
-    first = Daemon(db_url, watchlist)
+    first = Daemon(db_url, watchlist, "-vv")  # -vv: each count that moves nothing is logged
     second: Daemon | None = None
     try:
         first.wait_for("recording in a process of its own (RECORDER = auto")
-        time.sleep(4)  # its counts at 1 and 3 s, alone on the machine: it stays
+        # Its counts at 1 and 3 s, alone on the machine: it stays.
+        first.wait_for("1 worker(s) share this machine's CPUs: recording stays in a process",
+                       times=2, unless=moved)
         alone = len(first.lines)
         assert not any(moved in line for line in first.lines)
         second = Daemon(db_url, watchlist)
