@@ -9,6 +9,7 @@ from importlib import import_module
 from typing import Any
 
 import pytest
+from e2e_timeline import with_timelines
 from test_e2e import (
     FAULT_HOLD,
     INTERVAL,
@@ -81,4 +82,4 @@ def run_part(db_url: str, monkeypatch: pytest.MonkeyPatch, name: str, *, fault_r
 
             event_loop().run_until_complete(run_until_quiet(sb, worker, clock,
                                                             settle=3 * window))
-            return stored_events(db), sb.truth()
+            return stored_events(db), with_timelines(db, sb.truth())

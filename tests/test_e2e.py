@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e_timeline import explain_miss, with_timelines
 
 from monitor.clock import ManualClock
 from monitor.db import Database
@@ -175,7 +176,7 @@ def run_scenario(db_url: str, fault_rate: float, seed: int = 1) -> tuple[list[An
                 settle = 3 * detection_window(settings, INTERVAL)
                 event_loop().run_until_complete(
                     run_until_quiet(sb, worker, clock, settle=settle))
-                return stored_events(db), sb.truth()
+                return stored_events(db), with_timelines(db, sb.truth())
             finally:
                 # Its seat's lock connection: a database with a session cannot be a
                 # template (tests/analyst_world.py copies this history).
@@ -231,7 +232,8 @@ def check_against_truth(events: list[dict[str, Any]], truth: dict[str, Any]) -> 
         matches = [e for e in by_post.get(action["post_key"], []) if e["kind"] == expect["kind"]]
         if not matches:
             problems.append(f"missed {action['action']} of {action['platform']}:"
-                            f"{action['post_key']} (expected {expect})")
+                            f"{action['post_key']} (expected {expect})"
+                            + explain_miss(action, truth))
             continue
         if expect["kind"] in {"disappeared", "hidden"}:
             ok = any(
@@ -256,6 +258,11 @@ def check_against_truth(events: list[dict[str, Any]], truth: dict[str, Any]) -> 
 def test_every_scripted_change_is_detected_with_its_cause(db_url: str) -> None:
     events, truth = run_scenario(db_url, fault_rate=0.0)
     assert check_against_truth(events, truth) == []
+    # A miss would say what was stored of its post: every scripted post has lines.
+    for action in truth["actions"]:
+        explained = explain_miss(action, truth)
+        assert f"scripted at tick {action['tick']} ({action['at']})" in explained
+        assert " version " in explained and " ok 200 " in explained, explained
     kinds = Counter(e["kind"] for e in events)
     assert kinds["edited"] >= 1 and kinds["restored"] >= 1
     # Evidence: every disappearance carries status, words or hash, and its probes.

@@ -17,6 +17,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from e2e_timeline import with_timelines
 from test_e2e import (
     FAULT_HOLD,
     INTERVAL,
@@ -77,7 +78,7 @@ def run_rednote(db_url: str, fault_rate: float, seed: int, scenario: str = "demo
             drive = event_loop().run_until_complete(
                 run_until_quiet(sb, worker, clock, settle=3 * window))
             assert drive.clock_seconds > TOKEN_TTL  # tokens expired during the run
-            return stored_events(db), sb.truth(), generic_answers(db)
+            return stored_events(db), with_timelines(db, sb.truth()), generic_answers(db)
 
 
 @pytest.mark.parametrize("fault_rate", [0.0, 0.3])

@@ -334,6 +334,9 @@ class Sandbox:
             "url": addresses["url"],
             **self._timing(row),
         }
+        at = self.tick_time(row.tick)
+        if at is not None:  # when it happened, on the clock
+            out["at"] = at.isoformat()
         if row.edit_style:
             out["edit_style"] = row.edit_style
         return out
