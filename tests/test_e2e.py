@@ -408,7 +408,7 @@ def test_sigkill_mid_crawl_loses_and_duplicates_nothing(db_url: str, tmp_path: P
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0, log.read_text(encoding="utf-8")[-3000:]
             events = stored_events(db)
-            truth = sb.truth()
+            truth = with_timelines(db, sb.truth())
             with db.transaction() as conn:
                 orphans = conn.execute(
                     "SELECT p.post_key, p.state FROM posts p WHERE p.state IN ('gone', 'hidden') "
