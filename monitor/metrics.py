@@ -11,7 +11,8 @@
   through :meth:`Metrics.delivery`;
 - gauges computed at scrape time by :class:`DatabaseCollector` from one short
   query (tracked targets and posts, the backlog, per-group freshness, error
-  streaks, targets needing attention, the delivery queue and dead letters). A
+  streaks, targets needing attention, the live workers, the delivery queue and dead
+  letters). A
   failing query never fails the scrape: it is logged and ``takedown_collector_up``
   drops to 0;
 - the collector's health per platform, kept by :class:`CollectorHealth` from the
@@ -96,6 +97,8 @@ METRICS: dict[str, str] = {
     "published, for disappeared events where both are known, by platform and cause. An upper "
     "bound: detection waits for the next check.",
     "takedown_tracked_targets": "Active watchlist targets, by platform.",
+    "takedown_workers_live": "Workers holding a live seat on the database (their presence "
+                             "lock held): every `takedown run` and running `takedown check`.",
     "takedown_tracked_posts": "Posts of active targets, by platform and state "
     "(unseen, visible, suspect, gone, hidden).",
     "takedown_checks_overdue": "Listings and probes due more than 60 s ago and not yet "
@@ -390,8 +393,8 @@ class DatabaseCollector(Collector):
                 reasons = attention.setdefault(a, dict.fromkeys(ATTENTION_REASONS, 0.0))
                 reason = b if b in ATTENTION_REASONS else "other"  # never a free-form label
                 reasons[reason] = reasons.get(reason, 0.0) + value
-            elif metric == "overdue":
-                families["overdue"].add_metric([], value)
+            elif metric in ("overdue", "workers"):
+                families[metric].add_metric([], value)
             elif metric == "deliveries":
                 if a in QUEUE_STATES:
                     families["deliveries"].add_metric([a], value)
@@ -417,6 +420,7 @@ class DatabaseCollector(Collector):
             ("targets", _gauge("takedown_tracked_targets", ["platform"])),
             ("posts", _gauge("takedown_tracked_posts", ["platform", "state"])),
             ("overdue", _gauge("takedown_checks_overdue")),
+            ("workers", _gauge("takedown_workers_live")),
             ("group", _gauge("takedown_group_last_success_timestamp_seconds", ["group"])),
             ("streak", _gauge("takedown_platform_error_streak", ["platform"])),
             ("attention", _gauge("takedown_targets_needing_attention", ["platform", "reason"])),

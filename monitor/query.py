@@ -244,6 +244,39 @@ def attention_note(row: dict[str, Any]) -> str | None:
     return ATTENTION_REASONS.get(reason, f"needs attention: {reason}")
 
 
+def format_workers(rows: Sequence[dict[str, Any]]) -> str:
+    """``takedown status``'s lines about the workers (rows from
+    :func:`monitor.db.workers.roster`): each live one with what it holds, then the
+    seats of dead ones not yet reclaimed and leases of workers without a seat."""
+    live = [r for r in rows if r["id"] is not None and r["alive"]]
+    dead = [r for r in rows if r["id"] is not None and not r["alive"]]
+    seatless = [r for r in rows if r["id"] is None]
+    if not live:
+        lines = ["no worker running now (`takedown run`, or a `takedown check` under way)"]
+    else:
+        machines = len({r["machine"] for r in live})
+        lines = [f"{len(live)} worker(s) running on {machines} machine(s):"]
+    for r in live:
+        lines.append(f"  #{r['id']} {r['name']} since {_when(r['started_at'])} "
+                     f"(up {human_duration(r['up']) or '0s'}): {_holding(r)}")
+    for r in dead:
+        lines.append(f"  #{r['id']} {r['name']} is gone, {_holding(r)}: the next cycle of any "
+                     "running worker gives them back")
+    for r in seatless:
+        lines.append(f"  workers without a seat (the database refused them one): "
+                     f"{_holding(r)}, given back when their LEASE runs out")
+    return "\n".join(lines) + "\n"
+
+
+def _holding(row: dict[str, Any]) -> str:
+    return (f"{row['listings']} listing(s) and {row['probes']} probe(s) claimed"
+            if row["listings"] or row["probes"] else "nothing claimed")
+
+
+def _when(at: datetime) -> str:
+    return at.isoformat(timespec="seconds")
+
+
 def format_attention(rows: Sequence[dict[str, Any]]) -> str:
     """One line per active target that needs the user: which, and what to do."""
     return "".join(f"attention: {r['key']}: {note}\n" for r in rows

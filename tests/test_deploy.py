@@ -51,6 +51,7 @@ GAUGES = {
     "takedown_targets_needing_attention",
     "takedown_tracked_posts",
     "takedown_checks_overdue",
+    "takedown_workers_live",
     "takedown_group_last_success_timestamp_seconds",
     "takedown_platform_error_streak",
     "takedown_alert_delivery_queue",
@@ -354,7 +355,7 @@ def test_dashboard_uses_known_metrics_and_label_values() -> None:
 #: Gauges every worker reads from the one database: the same figure from each replica.
 DATABASE_GAUGES = {
     "takedown_tracked_targets", "takedown_tracked_posts", "takedown_checks_overdue",
-    "takedown_targets_needing_attention", "takedown_alert_delivery_queue",
+    "takedown_workers_live", "takedown_targets_needing_attention", "takedown_alert_delivery_queue",
     "takedown_alert_dead_letters",
 }
 

@@ -45,7 +45,7 @@ def test_a_platform_part_sees_every_change_when_every_answer_is_late(
                              ticks=4)
     assert held  # the answers really were late
     assert truth["actions"] and all(a["observable"] for a in truth["actions"])
-    assert check_against_truth(events, truth) == []
+    assert not (problems := check_against_truth(events, truth)), "\n".join(problems)
     with Database.open(settings_for(db_url)) as db, db.transaction() as conn:
         row = conn.execute("SELECT coalesce(sum(repeats), 0) AS n FROM observations"
                            " WHERE outcome = 'timeout'").fetchone()

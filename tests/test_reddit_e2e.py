@@ -27,7 +27,7 @@ def reddit_part(events: list[dict[str, Any]], truth: dict[str, Any]
 
 
 def check(events: list[dict[str, Any]], truth: dict[str, Any]) -> None:
-    assert check_against_truth(events, truth) == []
+    assert not (problems := check_against_truth(events, truth)), "\n".join(problems)
     lasting = {p["post_key"] for p in truth["posts"] if p["state"] not in ("live", "hidden")}
     found = {e["post_key"] for e in events if e["kind"] == "disappeared"}
     assert lasting and lasting <= found, sorted(lasting - found)

@@ -42,7 +42,7 @@ def test_x_under_thirty_percent_faults(db_url: str, monkeypatch: pytest.MonkeyPa
                                        seed: int) -> None:
     events, truth, disagreements = run(db_url, monkeypatch, fault_rate=0.3, seed=seed)
     assert sum(truth["faults"].values()) > 30  # the faults really happened
-    assert check_against_truth(events, truth) == []
+    assert not (problems := check_against_truth(events, truth)), "\n".join(problems)
     assert all(a["observable"] for a in truth["actions"])
     lasting = {p["post_key"] for p in truth["posts"] if p["state"] != "live"}
     found = {e["post_key"] for e in events if e["kind"] == "disappeared"}

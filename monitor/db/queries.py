@@ -12,6 +12,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from ..tokens import ATTENTION
+from .workers import ALIVE, WORKER_LOCK_SPACE
 
 Conn = psycopg.Connection[Any]
 
@@ -235,6 +236,8 @@ SELECT 'attention', t.platform, p.known ->> %(attention)s::text, count(DISTINCT 
   FROM posts p JOIN targets t ON t.id = p.target_id
   WHERE t.active AND p.known ? %(attention)s::text
   GROUP BY t.platform, p.known ->> %(attention)s::text
+UNION ALL
+SELECT 'workers', '', '', count(*)::float8 FROM workers w WHERE """ + ALIVE + """
 """
 
 _DELIVERIES_SQL = """
@@ -254,5 +257,5 @@ def gauge_rows(conn: Conn, timeout: float) -> tuple[list[dict[str, Any]], bool]:
     ).fetchone()
     has_deliveries = bool(head and head["has_deliveries"])
     query = _GAUGES_SQL + (_DELIVERIES_SQL if has_deliveries else "")
-    params = {"after": OVERDUE_AFTER_S, "attention": ATTENTION}
+    params = {"after": OVERDUE_AFTER_S, "attention": ATTENTION, "space": WORKER_LOCK_SPACE}
     return cur.execute(query, params).fetchall(), has_deliveries

@@ -30,8 +30,9 @@ from .health import _driver_error, _is_outage, _reason, storage_faults
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CHORE_LOCK_SPACE", "CONNECT_TIMEOUT", "SEAT_RETRY", "WORKER_LOCK_SPACE", "Presence",
-           "hold_seat", "is_seat", "on_machine", "one_worker", "reclaim_dead"]
+__all__ = ["ALIVE", "CHORE_LOCK_SPACE", "CONNECT_TIMEOUT", "SEAT_RETRY", "WORKER_LOCK_SPACE",
+           "Presence", "hold_seat", "is_seat", "on_machine", "one_worker", "reclaim_dead",
+           "roster"]
 
 #: First key of the two-key advisory locks that say a worker is alive (the second is
 #: its ``workers.id``); two-key locks never collide with one-key ones (migrations').
@@ -198,15 +199,52 @@ def hold_seat(conn: psycopg.Connection[Any], seat: int) -> bool:
     return conn.execute("SELECT 1 FROM workers WHERE id = %s", (seat,)).fetchone() is not None
 
 
+#: Whether worker ``w``'s presence lock is held (the worker is alive); ``%(space)s`` is
+#: :data:`WORKER_LOCK_SPACE`. In this database: advisory locks are a database's own,
+#: and ``pg_locks`` shows every database's, so a live worker of another takedown
+#: database on the server with the same seat number would make a dead seat look alive.
+ALIVE = ("EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
+         " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+         " AND l.classid = %(space)s::oid AND l.objid = w.id::oid AND l.objsubid = 2)")
+
+
 def on_machine(conn: psycopg.Connection[Any], machine: str) -> int:
     """How many live workers run on ``machine``: seats registered with it whose presence
     lock is held (a dead worker's row not yet reclaimed does not count)."""
     row = conn.execute(
-        "SELECT count(*) FROM workers w WHERE w.machine = %s AND EXISTS ("
-        " SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
-        " AND l.classid = %s::oid AND l.objid = w.id::oid AND l.objsubid = 2)",
-        (machine, WORKER_LOCK_SPACE)).fetchone()
+        "SELECT count(*) FROM workers w WHERE w.machine = %(machine)s AND " + ALIVE,
+        {"machine": machine, "space": WORKER_LOCK_SPACE}).fetchone()
     return int(first(row)) if row is not None else 0
+
+
+def roster(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    """Every worker seat, oldest first: ``id``, ``name`` (host:pid), ``machine``,
+    ``started_at``, ``up`` (how long ago), ``alive`` (its presence lock held; a dead
+    one's row stays until the next cycle of a live worker reclaims it), and the
+    ``listings`` and ``probes`` leased to it now. Then one row with ``id`` None when
+    workers without a seat (see :class:`Presence`) hold leases: theirs run out after
+    ``LEASE``. One pass over each of ``targets`` and ``posts``: for ``takedown
+    status``, not a hot path."""
+    rows = conn.execute(
+        "WITH leased AS ("
+        " SELECT leased_by, count(*) AS listings, 0 AS probes FROM targets"
+        "  WHERE lease_until > now() GROUP BY leased_by"
+        " UNION ALL SELECT leased_by, 0, count(*) FROM posts"
+        "  WHERE lease_until > now() GROUP BY leased_by),"
+        " per AS (SELECT CASE WHEN leased_by > 0 THEN leased_by END AS seat,"
+        "  sum(listings)::int AS listings, sum(probes)::int AS probes FROM leased"
+        "  WHERE leased_by IS NOT NULL GROUP BY 1)"
+        " SELECT w.id, w.name, w.machine, w.started_at, now() - w.started_at AS up, "
+        + ALIVE + " AS alive,"
+        "  coalesce(per.listings, 0) AS listings, coalesce(per.probes, 0) AS probes"
+        " FROM workers w LEFT JOIN per ON per.seat = w.id"
+        " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, listings, probes"
+        "  FROM per WHERE seat IS NULL"
+        " ORDER BY id NULLS LAST", {"space": WORKER_LOCK_SPACE}).fetchall()
+    return [r if isinstance(r, dict) else dict(zip(_ROSTER, r, strict=True)) for r in rows]
+
+
+_ROSTER = ("id", "name", "machine", "started_at", "up", "alive", "listings", "probes")
 
 
 def reclaim_dead(conn: psycopg.Connection[Any], me: int | None) -> dict[str, int]:

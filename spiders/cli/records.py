@@ -148,20 +148,24 @@ def history(c: Ctx, post: str) -> None:
 @click.pass_obj
 def status(c: Ctx) -> None:
     """Each target's last successful check, error streak, next due time, what to do
-    about a target that needs attention, and the collectors paused (blocked or out)."""
+    about a target that needs attention, the collectors paused (blocked or out), and
+    the workers running with what they have claimed."""
     from alerts import delivery_summary
     from alerts.cli import format_summary
     from monitor.collector import format_paused
     from monitor.db import collector as collector_store
+    from monitor.db import workers
 
     with c.database() as db, db.transaction() as conn:
         rows = q.status(conn)
         backlog = q.overdue(conn)
         deliveries = delivery_summary(conn)
         paused = collector_store.paused(conn)
+        roster = workers.roster(conn)
     click.echo(query.format_status(rows), nl=False)
     click.echo(query.format_attention(rows), nl=False)
     click.echo(format_paused(paused), nl=False)
+    click.echo(query.format_workers(roster), nl=False)
     failing = sum(query.target_state(r) == "failing" for r in rows)
     attention = sum(query.target_state(r) == "attention" for r in rows)
     click.echo(f"{len(rows)} target(s), {failing} failing, {attention} needing attention; "
