@@ -44,23 +44,22 @@ def write(conn: Conn, items: Sequence[tuple[int, RawCapture]]) -> list[int]:
         rows.append((obs_ids[0], capture.fetched_at, archive.target_uri(capture.url),
                      hashlib.sha256(capture.body).hexdigest(), hashlib.sha256(warc).hexdigest(),
                      len(warc), warc))
-    new_ids: list[int] = []
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO archive_records (observation_id, captured_at, target_uri, "
-            "payload_sha256, warc_sha256, size, warc) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-            "RETURNING id", rows, returning=True)
-        while True:
-            row = cur.fetchone()
-            if row is not None:
-                new_ids.append(row["id"])
-            if not cur.nextset():
-                break
-        cur.executemany(
-            "INSERT INTO archive_links (observation_id, record_id) VALUES (%s, %s) "
-            "ON CONFLICT DO NOTHING",
-            [(o, rid) for rid, obs_ids in zip(new_ids, groups.values(), strict=True)
-             for o in obs_ids])
+    # Set-based: the ids drawn in one statement, the records and their links each
+    # COPYed, where each record and each link was a statement of its own.
+    new_ids = [r["id"] for r in conn.execute(
+        "SELECT nextval('archive_records_id_seq') AS id FROM generate_series(1, %s)",
+        (len(rows),)).fetchall()]
+    with conn.cursor().copy(
+            "COPY archive_records (id, observation_id, captured_at, target_uri, "
+            "payload_sha256, warc_sha256, size, warc) FROM STDIN") as copy:
+        for record_id, row in zip(new_ids, rows, strict=True):
+            copy.write_row((record_id, *row))
+    # A record is new, so none of its links is stored yet; and each capture's
+    # observation ids are distinct: no pair can repeat.
+    with conn.cursor().copy("COPY archive_links (observation_id, record_id) FROM STDIN") as copy:
+        for record_id, obs_ids in zip(new_ids, groups.values(), strict=True):
+            for obs_id in obs_ids:
+                copy.write_row((obs_id, record_id))
     return new_ids
 
 
