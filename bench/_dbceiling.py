@@ -44,15 +44,19 @@ def _rows(db: Database, start: int, end: int) -> list[tuple[dict[str, Any], int]
     return [(row, keys[row["post_key"]]) for row in rows]
 
 
-def _record(db: Database, url: str, start: int, end: int, first: int, rounds: int) -> int:
+def _record(db: Database, url: str, start: int, end: int, first: int,
+            rounds: int) -> tuple[int, float, float]:
+    """Record rounds ``first`` .. of posts ``start:end`` in this process: the count, and
+    the wall and CPU seconds of the recording alone (the observations built before)."""
     recorder = Recorder(db, crawl_settings(url, recheck_horizon=storage.HORIZON))
     rows = _rows(db, start, end)
     work = [[storage.probe(row, i, r, _at(r)) for row, i in rows]
             for r in range(first, first + rounds)]
+    began, cpu = time.time(), time.process_time()
     for observations in work:
         for chunk in storage.batched(observations, BATCH):
             recorder.record(chunk)
-    return sum(len(w) for w in work)
+    return sum(len(w) for w in work), time.time() - began, time.process_time() - cpu
 
 
 def child(url: str, span: str, first: str, rounds: str, t0: str) -> int:
@@ -91,17 +95,23 @@ def measure(args: argparse.Namespace, ks: list[int]) -> dict[str, Any]:
                 store.sync_targets(conn, targets, 600.0)
             print(f"database ceiling: first probe of {p} posts ...", file=sys.stderr,
                   flush=True)
-            _record(db, url, 0, p, 0, 1)  # each post's observation row
+            # Each post's observation row, version, archived capture and chain entries:
+            # what a new post costs the recorder (this process's CPU; the database's is
+            # not in it).
+            n, wall, cpu = _record(db, url, 0, p, 0, 1)
+            first = {"observations": n, "seconds": round(wall, 2),
+                     "recorder_cpu_us_per_obs": round(1e6 * cpu / n)}
         finally:
             db.close()
         runs = []
-        first = 1
+        next_round = 1
         for k in ks:
             print(f"database ceiling: {k} recorder process(es) ...", file=sys.stderr, flush=True)
             bounds = [p * j // k for j in range(k + 1)]
             procs = [subprocess.Popen(
                 [sys.executable, "-m", "bench.workers", "--ceiling-child", url,
-                 f"{bounds[j]}:{bounds[j + 1]}", str(first), str(r), storage.T0.isoformat()],
+                 f"{bounds[j]}:{bounds[j + 1]}", str(next_round), str(r),
+                 storage.T0.isoformat()],
                 stdout=subprocess.PIPE, cwd=ROOT) for j in range(k)]
             outs = []
             for proc in procs:
@@ -109,7 +119,7 @@ def measure(args: argparse.Namespace, ks: list[int]) -> dict[str, Any]:
                 if proc.returncode != 0:
                     raise SystemExit(f"a recorder process failed (exit {proc.returncode})")
                 outs.append(json.loads(stdout.decode().strip().splitlines()[-1]))
-            first += r
+            next_round += r
             seconds = max(o["ended"] for o in outs) - min(o["began"] for o in outs)
             n = sum(o["recorded"] for o in outs)
             rate = n / seconds
@@ -119,5 +129,6 @@ def measure(args: argparse.Namespace, ks: list[int]) -> dict[str, Any]:
                          "recorder_cpu_us_per_obs": round(cpu_us),
                          "per_process": outs})
     best = max(runs, key=lambda x: x["obs_per_s"])
-    return {"server": server, "posts": p, "rounds": r, "batch": BATCH, "runs": runs,
+    return {"server": server, "posts": p, "rounds": r, "batch": BATCH, "first_probes": first,
+            "runs": runs,
             "best_obs_per_s": best["obs_per_s"], "best_targets_hourly": best["targets_hourly"]}

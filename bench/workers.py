@@ -26,7 +26,9 @@ share of P posts through :class:`monitor.snapshot.Recorder` in batches of 500, R
 rounds. Observations/s = P x R / (last process's end - first one's start of
 recording); x 3,600 = the single-post targets at a 1-hour interval that one
 PostgreSQL records for. Recorder CPU per observation: the processes' own CPU
-seconds while recording over the observations (the database's are not in it).
+seconds while recording over the observations (the database's are not in it). Before
+them, one recorder gives every post its first probe (observation row, version,
+archived capture, chain entries): its CPU per observation is what a new post costs.
 
 Run: ``.venv/bin/python -m bench.workers [--posts 20000] [--workers 2]``
 """
@@ -347,6 +349,10 @@ def main(argv: list[str] | None = None) -> int:
         server = server or c.pop("server")
         c.pop("server", None)
         result["db_ceiling"] = c
+        f = c["first_probes"]
+        rows.append(("database, new posts", f"{f['observations']} first probes (observation row, "
+                     f"version, archived capture, chain entries) in {f['seconds']:.1f} s, one "
+                     f"recorder: its CPU {f['recorder_cpu_us_per_obs']} us/obs"))
         for run in c["runs"]:
             rows.append((f"database, {run['processes']} recorder(s)",
                          f"{run['obs_per_s']:.0f} unchanged obs/s ({run['observations']} in "
