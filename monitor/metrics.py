@@ -12,9 +12,8 @@
 - gauges computed at scrape time by :class:`DatabaseCollector` from one short
   query (tracked targets and posts, the backlog, per-group freshness, error
   streaks, targets needing attention, the live workers, the delivery queue and dead
-  letters). A
-  failing query never fails the scrape: it is logged and ``takedown_collector_up``
-  drops to 0;
+  letters). A failing query never fails the scrape: it is logged and
+  ``takedown_collector_up`` drops to 0;
 - the collector's health per platform, kept by :class:`CollectorHealth` from the
   same committed observations: the share of the last :data:`HEALTH_WINDOW` checks
   the platform blocked (the ``BLOCKED`` outcomes: anti-bot, login wall, expired

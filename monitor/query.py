@@ -257,7 +257,8 @@ def format_workers(rows: Sequence[dict[str, Any]]) -> str:
         machines = len({r["machine"] for r in live})
         lines = [f"{len(live)} worker(s) running on {machines} machine(s):"]
     for r in live:
-        lines.append(f"  #{r['id']} {r['name']} since {_when(r['started_at'])} "
+        since = r["started_at"].isoformat(timespec="seconds")
+        lines.append(f"  #{r['id']} {r['name']} since {since} "
                      f"(up {human_duration(r['up']) or '0s'}): {_holding(r)}")
     for r in dead:
         lines.append(f"  #{r['id']} {r['name']} is gone, {_holding(r)}: the next cycle of any "
@@ -271,10 +272,6 @@ def format_workers(rows: Sequence[dict[str, Any]]) -> str:
 def _holding(row: dict[str, Any]) -> str:
     return (f"{row['listings']} listing(s) and {row['probes']} probe(s) claimed"
             if row["listings"] or row["probes"] else "nothing claimed")
-
-
-def _when(at: datetime) -> str:
-    return at.isoformat(timespec="seconds")
 
 
 def format_attention(rows: Sequence[dict[str, Any]]) -> str:

@@ -19,7 +19,7 @@ from collections import Counter
 
 import pytest
 from platform_e2e import run_part
-from test_e2e import check_against_truth
+from test_e2e import assert_true_to
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ def test_bluesky_under_thirty_percent_faults(db_url: str, monkeypatch: pytest.Mo
     events, truth = run_part(db_url, monkeypatch, "bluesky", fault_rate=0.3, seed=seed,
                              rounds=4, ticks=11)
     assert sum(truth["faults"].values()) > 30  # the faults really happened
-    assert not (problems := check_against_truth(events, truth)), "\n".join(problems)
+    assert_true_to(events, truth)
     assert all(a["observable"] for a in truth["actions"])
     lasting = {p["post_key"] for p in truth["posts"] if p["state"] not in ("live", "labelled")}
     found = {e["post_key"] for e in events if e["kind"] == "disappeared"}

@@ -255,9 +255,16 @@ def check_against_truth(events: list[dict[str, Any]], truth: dict[str, Any]) -> 
     return problems
 
 
+def assert_true_to(events: list[dict[str, Any]], truth: dict[str, Any]) -> None:
+    """:func:`check_against_truth` finds no problem; each one it finds is printed in
+    full (with its post's timeline), not in pytest's cut-off diff of two lists."""
+    problems = check_against_truth(events, truth)
+    assert not problems, "\n".join(problems)
+
+
 def test_every_scripted_change_is_detected_with_its_cause(db_url: str) -> None:
     events, truth = run_scenario(db_url, fault_rate=0.0)
-    assert not (problems := check_against_truth(events, truth)), "\n".join(problems)
+    assert_true_to(events, truth)
     # A miss would say what was stored of its post: every scripted post has lines.
     for action in truth["actions"]:
         explained = explain_miss(action, truth)
@@ -285,7 +292,7 @@ def test_thirty_percent_transient_faults_cause_no_false_deletions(db_url: str,
     assert sum(truth["faults"].values()) > 50  # the faults really happened
     # Strict: every observable scripted change found with its cause, nothing invented.
     # Faults delay detection, never lose it, never make one up.
-    assert not (problems := check_against_truth(events, truth)), "\n".join(problems)
+    assert_true_to(events, truth)
     assert all(a["observable"] for a in truth["actions"])  # the script is seen in full
     lasting = gone_at_the_end(truth)
     found = {e["post_key"] for e in events if e["kind"] == "disappeared"}
@@ -439,7 +446,7 @@ def test_sigkill_mid_crawl_loses_and_duplicates_nothing(db_url: str, tmp_path: P
     assert [k for k, n in Counter(keys).items() if n > 1 and k[2] != "edited"] == []
     assert all(a["observable"] for a in truth["actions"])  # the script is seen in full
     # Strict: every scripted change found with its cause, nothing invented.
-    assert not (problems := check_against_truth(events, truth)), "\n".join(problems)
+    assert_true_to(events, truth)
     lasting = gone_at_the_end(truth)
     found = {e["post_key"] for e in events if e["kind"] == "disappeared"}
     assert lasting <= found, sorted(lasting - found)

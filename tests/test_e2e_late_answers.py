@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from platform_e2e import run_part
-from test_e2e import FAST, FAULTED_TIMEOUT, check_against_truth, settings_for
+from test_e2e import FAST, FAULTED_TIMEOUT, assert_true_to, settings_for
 
 from monitor.db import Database
 from monitor.settings_values import parse_duration
@@ -45,7 +45,7 @@ def test_a_platform_part_sees_every_change_when_every_answer_is_late(
                              ticks=4)
     assert held  # the answers really were late
     assert truth["actions"] and all(a["observable"] for a in truth["actions"])
-    assert not (problems := check_against_truth(events, truth)), "\n".join(problems)
+    assert_true_to(events, truth)
     with Database.open(settings_for(db_url)) as db, db.transaction() as conn:
         row = conn.execute("SELECT coalesce(sum(repeats), 0) AS n FROM observations"
                            " WHERE outcome = 'timeout'").fetchone()

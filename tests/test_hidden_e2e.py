@@ -16,7 +16,7 @@ from test_e2e import (
     INTERVAL,
     STEP,
     TICK,
-    check_against_truth,
+    assert_true_to,
     make_worker,
     run_until_quiet,
     settings_for,
@@ -77,7 +77,7 @@ def test_a_hidden_post_deleted_later_is_found_within_a_listing_interval(
             truth = sb.truth()
             events = _events(db)
             deleted_at = sb.tick_time(DELETE_TICK)
-    assert not (problems := check_against_truth(events, truth)), "\n".join(problems)
+    assert_true_to(events, truth)
     [deletion] = [a for a in truth["actions"] if a["action"] == "delete_by_author"]
     hidden = [e for e in events if e["post_key"] == deletion["post_key"]
               and e["kind"] == "hidden"]

@@ -12,7 +12,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from test_e2e import check_against_truth, run_scenario
+from test_e2e import assert_true_to, run_scenario
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ def reddit_part(events: list[dict[str, Any]], truth: dict[str, Any]
 
 
 def check(events: list[dict[str, Any]], truth: dict[str, Any]) -> None:
-    assert not (problems := check_against_truth(events, truth)), "\n".join(problems)
+    assert_true_to(events, truth)
     lasting = {p["post_key"] for p in truth["posts"] if p["state"] not in ("live", "hidden")}
     found = {e["post_key"] for e in events if e["kind"] == "disappeared"}
     assert lasting and lasting <= found, sorted(lasting - found)

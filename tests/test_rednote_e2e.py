@@ -22,7 +22,7 @@ from test_e2e import (
     FAULT_HOLD,
     INTERVAL,
     STEP,
-    check_against_truth,
+    assert_true_to,
     faulted_settings_for,
     make_worker,
     run_until_quiet,
@@ -88,7 +88,7 @@ def test_rednote_accounts_with_expiring_tokens_and_faults(db_url: str, rednote_o
     if fault_rate:
         assert sum(truth["faults"].values()) > 50  # the faults really happened
     # Every observable scripted change found with its cause; no false disappearance.
-    assert not (problems := check_against_truth(events, truth)), "\n".join(problems)
+    assert_true_to(events, truth)
     assert all(a["observable"] for a in truth["actions"])
     lasting = {p["post_key"] for p in truth["posts"] if p["state"] != "live"}
     found = {e["post_key"] for e in events if e["kind"] == "disappeared"}
@@ -117,7 +117,7 @@ def test_rednote_random_accounts_with_short_lived_tokens(db_url: str, rednote_on
     most probes), 30% faults: every lasting removal found, nothing invented."""
     events, truth, generic = run_rednote(db_url, 0.3, seed=11, scenario="random", notes=9,
                                          ticks=12, token_ttl=30)
-    assert not (problems := check_against_truth(events, truth)), "\n".join(problems)
+    assert_true_to(events, truth)
     assert all(a["observable"] for a in truth["actions"])
     lasting = {p["post_key"] for p in truth["posts"] if p["state"] != "live"}
     found = {e["post_key"] for e in events if e["kind"] == "disappeared"}

@@ -15,7 +15,7 @@ from collections import Counter
 
 import pytest
 from platform_e2e import run_part
-from test_e2e import check_against_truth
+from test_e2e import assert_true_to
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ def test_tiktok_under_thirty_percent_faults(db_url: str, monkeypatch: pytest.Mon
                              rounds=6, ticks=12)
     assert sum(truth["faults"].values()) > 20  # the faults really happened
     assert truth["faults"]["anti_bot"] > 0
-    assert not (problems := check_against_truth(events, truth)), "\n".join(problems)
+    assert_true_to(events, truth)
     assert all(a["observable"] for a in truth["actions"])
     lasting = {p["post_key"] for p in truth["posts"] if p["state"] != "live"}
     found = {e["post_key"] for e in events if e["kind"] == "disappeared"}

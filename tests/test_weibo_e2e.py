@@ -15,7 +15,7 @@ from collections import Counter
 
 import pytest
 from platform_e2e import part_alone, run_part
-from test_e2e import check_against_truth
+from test_e2e import assert_true_to
 
 from spiders.sandbox._script import Plan
 
@@ -37,7 +37,7 @@ def test_weibo_under_thirty_percent_faults(db_url: str, monkeypatch: pytest.Monk
     events, truth = run_part(db_url, monkeypatch, "weibo", fault_rate=0.3, seed=seed,
                              rounds=_DEMO_ROUNDS, ticks=_DEMO_TICKS)
     assert sum(truth["faults"].values()) > 50  # the faults really happened
-    assert not (problems := check_against_truth(events, truth)), "\n".join(problems)
+    assert_true_to(events, truth)
     assert all(a["observable"] for a in truth["actions"])
     lasting = {p["post_key"] for p in truth["posts"] if p["state"] != "live"}
     found = {e["post_key"] for e in events if e["kind"] == "disappeared"}
@@ -54,5 +54,5 @@ def test_weibo_under_thirty_percent_faults(db_url: str, monkeypatch: pytest.Monk
 def test_weibo_under_a_path_prefix(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     events, truth = run_part(db_url, monkeypatch, "weibo", fault_rate=0.0, seed=1,
                              rounds=_DEMO_ROUNDS, ticks=_DEMO_TICKS, prefix="/mirror/weibo")
-    assert not (problems := check_against_truth(events, truth)), "\n".join(problems)
+    assert_true_to(events, truth)
     assert any(e["kind"] == "disappeared" for e in events)

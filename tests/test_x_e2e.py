@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from platform_e2e import run_part
-from test_e2e import check_against_truth, settings_for
+from test_e2e import assert_true_to, settings_for
 
 from monitor.db import Database
 
@@ -42,7 +42,7 @@ def test_x_under_thirty_percent_faults(db_url: str, monkeypatch: pytest.MonkeyPa
                                        seed: int) -> None:
     events, truth, disagreements = run(db_url, monkeypatch, fault_rate=0.3, seed=seed)
     assert sum(truth["faults"].values()) > 30  # the faults really happened
-    assert not (problems := check_against_truth(events, truth)), "\n".join(problems)
+    assert_true_to(events, truth)
     assert all(a["observable"] for a in truth["actions"])
     lasting = {p["post_key"] for p in truth["posts"] if p["state"] != "live"}
     found = {e["post_key"] for e in events if e["kind"] == "disappeared"}

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import Any, TypeGuard
 
 import psycopg
+from psycopg.rows import dict_row
 
 from ..errors import StorageUnavailable
 from ._rows import first
@@ -225,7 +226,7 @@ def roster(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     workers without a seat (see :class:`Presence`) hold leases: theirs run out after
     ``LEASE``. One pass over each of ``targets`` and ``posts``: for ``takedown
     status``, not a hot path."""
-    rows = conn.execute(
+    return conn.cursor(row_factory=dict_row).execute(
         "WITH leased AS ("
         " SELECT leased_by, count(*) AS listings, 0 AS probes FROM targets"
         "  WHERE lease_until > now() GROUP BY leased_by"
@@ -241,10 +242,6 @@ def roster(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
         " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, listings, probes"
         "  FROM per WHERE seat IS NULL"
         " ORDER BY id NULLS LAST", {"space": WORKER_LOCK_SPACE}).fetchall()
-    return [r if isinstance(r, dict) else dict(zip(_ROSTER, r, strict=True)) for r in rows]
-
-
-_ROSTER = ("id", "name", "machine", "started_at", "up", "alive", "listings", "probes")
 
 
 def reclaim_dead(conn: psycopg.Connection[Any], me: int | None) -> dict[str, int]:
