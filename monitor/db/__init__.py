@@ -48,6 +48,12 @@ def default_data_dir() -> Path:
 class Database:
     """A pool of connections to one PostgreSQL database, migrated on open."""
 
+    #: Seconds one chain of reconnection attempts lasts (pauses of 1, 2, then what is
+    #: left) before the pool gives it up; the next request for a connection starts a
+    #: new chain. psycopg's default, five minutes of doubling pauses, left the work
+    #: stopped for about half as long again as an outage after the server was back.
+    RECONNECT_TIMEOUT = 4.0
+
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 4,
                  timeout: float = 30.0, setting: str | None = URL_SETTING) -> None:
         """Connect to ``url``, failing at once with the server's own reason.
@@ -69,6 +75,7 @@ class Database:
                 open=False,
                 name="takedown",
                 timeout=timeout,
+                reconnect_timeout=self.RECONNECT_TIMEOUT,
             )
             self.pool.open(wait=True, timeout=timeout)
         except Exception as exc:  # PoolTimeout: the server went away right after the probe
