@@ -161,14 +161,19 @@ def _spool_rest(work: Pipe, spool: Spool, say: Any, held: Sequence[Observation] 
 
 
 def _connect(start: Start, abort: Any, parent: int) -> Database | None:
-    """The child's pool, waiting for the database with the recorder's back-off."""
+    """The child's pool, waiting for the database with the recorder's back-off (a
+    warning for the first failure, the rest at debug level)."""
+    from .snapshot import RETRY_BACKOFF
+
     failures = 0
     while True:
         try:
             return Database(start.url, timeout=start.timeout)
         except TakedownError as exc:
-            log.warning("the recorder process cannot reach the database yet (%s)", exc)
-        if abort.wait(cadence.backoff(failures, 0.5, 30.0)) or os.getppid() != parent:
+            log.log(logging.DEBUG if failures else logging.WARNING,
+                    "the recorder process cannot reach the database yet (%s); it tries "
+                    "again every few seconds", exc)
+        if abort.wait(cadence.backoff(failures, *RETRY_BACKOFF)) or os.getppid() != parent:
             return None
         failures += 1
 

@@ -50,6 +50,12 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
+#: The recorder's pause between attempts while the database is away (first, cap;
+#: doubling). The cap stays short: an attempt in an outage already waits out the
+#: pool's timeout while the pool reconnects, so a longer pause only delays the batch
+#: after the server is back (at 30 s, by up to 30 s: the crawl waits meanwhile).
+RETRY_BACKOFF = (0.5, 5.0)
+
 
 class _Ids:
     """Row ids handed out in blocks from the table sequences."""
@@ -96,7 +102,7 @@ class Recorder:
     def __init__(self, db: Database, settings: Settings, *,
                  signals: SignalManager | None = None,
                  sleep: Callable[[float], object] | None = None,
-                 backoff: tuple[float, float] = (0.5, 30.0)) -> None:
+                 backoff: tuple[float, float] = RETRY_BACKOFF) -> None:
         self.db = db
         self.rules = Rules.from_settings(settings)
         #: Where ``events_stored`` and ``batch_committed`` are sent.

@@ -30,7 +30,7 @@ from monitor.db import tracking as store
 from monitor.errors import ConfigError, StorageClosed, StorageError, StorageUnavailable
 from monitor.observation import Observation, Outcome, PostContent
 from monitor.settings import Settings
-from monitor.snapshot import BackgroundRecorder, Recorder
+from monitor.snapshot import RETRY_BACKOFF, BackgroundRecorder, Recorder
 from monitor.spool import Spool
 from monitor.watchlist import Target
 from monitor.worker import Worker, run_daemon
@@ -327,6 +327,29 @@ def test_the_recorder_keeps_its_batch_through_an_outage(site: Site, proxy: Proxy
     # And it goes on recording normally, with no new outage line.
     recorder.record(site.observations(T0 + timedelta(minutes=1)))
     assert outage_lines(caplog) == (went, back)
+
+
+def test_the_recorder_retries_every_few_seconds_however_long_the_outage(
+        site: Site, proxy: Proxy) -> None:
+    """The recorder's own pause between attempts stays short: each attempt already
+    waits out the pool's timeout (30 s by default) while the pool reconnects, so a
+    long pause only delays the batch after the server is back. With the old cap of
+    30 s a worker holding a batch stalled up to 30 s more after a long outage (the
+    crawl waits on the recorder's bounded queue)."""
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 12:  # minutes, at the default pool timeout
+            proxy.restore()
+
+    recorder = Recorder(site.proxied, SETTINGS, sleep=sleep)  # the default back-off
+    recorder.record(site.observations()[:1])
+    proxy.cut()
+    recorder.record(site.observations()[1:])
+    assert len(waits) >= 12 and max(waits) <= RETRY_BACKOFF[1] == 5.0
+    assert waits[:4] == [0.5, 1.0, 2.0, 4.0]  # short faults are still retried quickly
+    assert site.counts()["listings"] == 6
 
 
 def test_closing_during_an_outage_spools_and_the_next_start_replays(
