@@ -12,7 +12,10 @@ on one reactor, with the same Scrapy settings:
   the benchmark sets ``posts.next_check = now()`` so every post is due again.
 
 Raw runs once before and once after the end-to-end passes; the better of the two
-is the reference, which makes the ratio the conservative one. ``--runs N``
+is the reference, which makes the ratio the conservative one. The two raw runs do
+the same work, so when their CPU times differ by more than ``NOISY_DRIFT`` (15%) the
+machine's speed changed during the run (another tenant, a frequency change): the run
+is flagged NOISY, and still counts toward the target. ``--runs N``
 repeats the whole measurement N times in fresh databases and reports each run.
 
 Target (issue 13): end-to-end / raw at least 0.8 on both passes of every run.
@@ -55,6 +58,9 @@ from ._static import StaticSite
 
 NAME = "throughput"
 TARGET_RATIO = 0.8
+#: A run whose two raw passes (the same work) differ by more CPU time than this share
+#: ran on a machine whose speed changed under it: flagged, still counted.
+NOISY_DRIFT = 0.15
 log = logging.getLogger(__name__)
 
 
@@ -140,6 +146,8 @@ def measure(site: StaticSite, m: int, args: argparse.Namespace,
         raw_after = raw_crawl(site, m, settings)
     valid = all(set(d["outcomes"]) == {"ok"} for d in (raw_before, raw_after, after_second))
     raw_best = max(raw_before["obs_per_s"], raw_after["obs_per_s"])
+    # The same work twice: a change in its CPU time is the machine's, not the code's.
+    drift = raw_after["cpu_seconds"] / raw_before["cpu_seconds"] - 1
     ratio_first = first["obs_per_s"] / raw_best
     ratio_second = second["obs_per_s"] / raw_best
     return {
@@ -150,6 +158,7 @@ def measure(site: StaticSite, m: int, args: argparse.Namespace,
         "db_after_first": after_first, "db_after_second": after_second,
         "ratio_first_pass": round(ratio_first, 3), "ratio_second_pass": round(ratio_second, 3),
         "valid": valid,
+        "raw_cpu_drift": round(drift, 3), "noisy": abs(drift) > NOISY_DRIFT,
         "met": min(ratio_first, ratio_second) >= TARGET_RATIO,
     }
 
@@ -221,7 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         rows += [
             ("", ""),
             (f"{tag}raw spider (before)", line(r["raw_before"])),
-            (f"{tag}raw spider (after)", line(r["raw_after"])),
+            (f"{tag}raw spider (after)", line(r["raw_after"])
+             + (f"  NOISY: raw CPU {r['raw_cpu_drift']:+.0%} for the same work"
+                if r["noisy"] else "")),
             (f"{tag}sync targets", f"{m} targets in {sync['seconds']:.2f} s (sync_targets)"),
             (f"{tag}end to end, 1st pass", line(r["e2e_first_pass"])
              + f"  ratio {r['ratio_first_pass']:.2f}"),
