@@ -326,3 +326,43 @@ def test_a_script_that_never_closes_its_worker_still_exits_and_records(
          T0.isoformat()], cwd=Path(__file__).parent.parent, timeout=30, check=False)
     assert done.returncode == 0
     assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
+
+
+class _Abort:
+    """The abort event of :func:`monitor.recorder_child._connect`: records each wait
+    and says "stop" at the ``stop_at``-th."""
+
+    def __init__(self, stop_at: int) -> None:
+        self.waits: list[float] = []
+        self.stop_at = stop_at
+
+    def wait(self, seconds: float) -> bool:
+        self.waits.append(seconds)
+        return len(self.waits) >= self.stop_at
+
+
+def test_a_child_that_cannot_connect_retries_with_the_recorders_back_off_and_warns_once(
+        site: Site, proxy: Proxy, caplog: pytest.LogCaptureFixture) -> None:
+    """A recorder process started during an outage connects with the recorder's short
+    back-off (RETRY_BACKOFF), says so once as a warning and then at debug level only,
+    and connects as soon as the database is there."""
+    from monitor.recorder_child import Start, _connect
+    from monitor.snapshot import RETRY_BACKOFF
+
+    start = Start(url=site.proxied.url, settings=Settings.load({}, environ={}), receivers=(),
+                  spool_dir="", batch_size=10, max_queue=10, log_level=logging.DEBUG,
+                  timeout=0.5)
+    proxy.cut()
+    caplog.set_level(logging.DEBUG, logger="monitor.recorder_child")
+    abort = _Abort(stop_at=8)
+    assert _connect(start, abort, os.getppid()) is None  # stopped while still away
+    assert abort.waits == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0, 5.0]
+    assert max(abort.waits) == RETRY_BACKOFF[1]
+    said = [(r.levelno, r.getMessage()) for r in caplog.records
+            if r.name == "monitor.recorder_child"]
+    assert [level for level, _ in said] == [logging.WARNING] + [logging.DEBUG] * 7
+    assert said[0][1].startswith("the recorder process cannot reach the database yet (")
+    proxy.restore()
+    db = _connect(start, _Abort(stop_at=1), os.getppid())
+    assert db is not None
+    db.close()
