@@ -131,9 +131,9 @@ def test_a_live_seat_of_another_database_on_the_server_is_not_alive_here(
     that seat look alive: not to the machine's count (RECORDER = auto), the roster or the
     gauge."""
     name = fresh_databases.take()
+    elsewhere = Presence(psycopg.conninfo.make_conninfo(pg_server_url, dbname=name),
+                         "elsewhere:1", machine="boot:m")
     try:
-        elsewhere = Presence(psycopg.conninfo.make_conninfo(pg_server_url, dbname=name),
-                             "elsewhere:1", machine="boot:m")
         seat = elsewhere.ensure()
         assert seat is not None
         with db.transaction() as conn:  # here, a dead worker's row with that number
@@ -144,6 +144,6 @@ def test_a_live_seat_of_another_database_on_the_server_is_not_alive_here(
         registry = CollectorRegistry()
         Metrics(registry, db)
         assert value(registry, "takedown_workers_live") == 0
+    finally:  # its lock connection ends before its database goes back, even on a failure
         elsewhere.close()
-    finally:
         fresh_databases.give_back(name)
