@@ -437,6 +437,20 @@ def test_dockerfile_runs_the_daemon() -> None:
     assert 'CMD ["takedown", "run"]' in text
 
 
+def test_smoke_script_parses_and_stays_on_loopback() -> None:
+    """deploy/smoke.sh (run by hand where a Docker engine is) is valid bash, and every
+    container it starts uses the host's network, every address it names is 127.0.0.1."""
+    script = DEPLOY / "smoke.sh"
+    result = run("bash", "-n", str(script))
+    assert result.returncode == 0, result.stderr
+    text = script.read_text(encoding="utf-8")
+    runs = re.findall(r"\$DOCKER run [^\n]*", text)
+    assert len(runs) == 2  # the sandbox and the workers
+    assert all("--network host" in line for line in runs), runs
+    hosts = set(re.findall(r"(?:https?|postgresql)://(?:[^@/\s]*@)?([^:/\s\"]+)", text))
+    assert hosts == {"127.0.0.1"}, hosts
+
+
 def test_example_watchlist_loads() -> None:
     watchlist = load_watchlist(DEPLOY / "watchlist.example.toml")
     assert {t.platform for t in watchlist.targets} == {"mastodon", "rss"}
