@@ -31,38 +31,43 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
-
-from monitor.validation import Problems, problems_of, raise_problems
-
 from . import redact
-from .config_model import (
-    CHANNEL_TYPES,
-    DIGESTS,
-    FORMATS,
-    HOST_SCHEMES,
-    ROUTE_KEYS,
-    AlertsTable,
-    ChannelTable,
-)
 
-__all__ = ["AlertConfig", "Channel", "Route", "OPTIONS", "CHANNEL_OPTIONS", "load_config",
-           "check_config", "from_watchlist", "load_file", "CHANNEL_TYPES", "DIGESTS", "FORMATS",
-           "ROUTE_KEYS"]
+if TYPE_CHECKING:
+    from monitor.validation import Problems
 
-#: ``[alerts]`` keys: name -> (default as written, help), read from the model.
-OPTIONS: dict[str, tuple[Any, str]] = {
-    name: (f.default, f.description or "") for name, f in AlertsTable.model_fields.items()}
+# The checking of a table (:mod:`alerts.config_model`, pydantic) is loaded by the
+# functions that check one. The classes below are all a recorder process needs: it
+# unpickles the Outbox's config and never loads pydantic (about 9 MiB a process).
 
-#: ``[alerts.channels.NAME]`` keys: name -> (default as written, help).
-CHANNEL_OPTIONS: dict[str, tuple[Any, str]] = {
-    name: (f.default, f.description or "") for name, f in ChannelTable.model_fields.items()}
+# OPTIONS and CHANNEL_OPTIONS are read through __getattr__ below.
+__all__ = ["AlertConfig", "Channel", "Route", "load_config", "check_config", "from_watchlist",
+           "load_file", "CHANNEL_TYPES", "DIGESTS", "FORMATS", "ROUTE_KEYS"]
 
-_HOST_SCHEMES = HOST_SCHEMES
+FORMATS = ("markdown", "text")
+DIGESTS = ("none", "hourly", "daily")
+CHANNEL_TYPES = ("apprise", "webhook")
+ROUTE_KEYS = ("channels", "groups", "platforms", "kinds", "causes")
+#: Apprise schemes whose URL names a real host (they POST to it over HTTP(S)).
+HOST_SCHEMES = frozenset({"json", "jsons", "xml", "xmls", "form", "forms"})
+
+
+def __getattr__(name: str) -> dict[str, tuple[Any, str]]:
+    """``OPTIONS`` (the ``[alerts]`` keys) and ``CHANNEL_OPTIONS`` (the
+    ``[alerts.channels.NAME]`` keys): name -> (default as written, help), read from
+    the model when first asked for."""
+    if name not in ("OPTIONS", "CHANNEL_OPTIONS"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from .config_model import AlertsTable, ChannelTable
+
+    model = AlertsTable if name == "OPTIONS" else ChannelTable
+    found = {key: (f.default, f.description or "") for key, f in model.model_fields.items()}
+    globals()[name] = found
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +105,7 @@ class Channel:
             parts = urlsplit(self.url)
             found += [p for p in (parts.username, parts.password, parts.query) if p]
             web = parts.scheme in ("http", "https")
-            host = parts.scheme in _HOST_SCHEMES or web
+            host = parts.scheme in HOST_SCHEMES or web
             where = parts.path if host else parts.netloc.rpartition("@")[2] + parts.path
             found += [seg for seg in re.split(r"[/@:?&=]", where)
                       if len(seg) >= (16 if web else 6)]
@@ -162,6 +167,8 @@ def load_config(raw: Mapping[str, Any] | None, source: str = "<watchlist>",
     ``groups``: the watchlist's group names; a route naming another group is an
     error (it would never fire). Raises WatchlistError naming each bad key.
     """
+    from monitor.validation import raise_problems
+
     config, problems = check_config(raw, environ, groups)
     raise_problems(source, problems)
     assert config is not None
@@ -171,6 +178,12 @@ def load_config(raw: Mapping[str, Any] | None, source: str = "<watchlist>",
 def check_config(raw: Mapping[str, Any] | None, environ: Mapping[str, str] | None = None,
                  groups: Iterable[str] | None = None) -> tuple[AlertConfig | None, Problems]:
     """The config of ``raw`` and every problem with it, each under its dotted key."""
+    from pydantic import ValidationError
+
+    from monitor.validation import problems_of
+
+    from .config_model import AlertsTable
+
     context = {"environ": os.environ if environ is None else environ,
                "groups": list(groups) if groups is not None else None}
     raw = dict(raw or {})
@@ -201,6 +214,7 @@ def load_file(path: str | Path, environ: Mapping[str, str] | None = None
     The settings, the groups and targets, and ``[alerts]`` are checked together, so
     one run of ``takedown`` reports everything wrong with the file.
     """
+    from monitor.validation import raise_problems
     from monitor.watchlist import check_watchlist, read_text
 
     path = Path(path)

@@ -46,13 +46,7 @@ from monitor.validation import (
     unknown_key,
 )
 
-FORMATS = ("markdown", "text")
-DIGESTS = ("none", "hourly", "daily")
-CHANNEL_TYPES = ("apprise", "webhook")
-ROUTE_KEYS = ("channels", "groups", "platforms", "kinds", "causes")
-#: Apprise schemes whose URL names a real host (they POST to it over HTTP(S)).
-HOST_SCHEMES = frozenset({"json", "jsons", "xml", "xmls", "form", "forms"})
-
+from .config import CHANNEL_TYPES, DIGESTS, FORMATS, HOST_SCHEMES, ROUTE_KEYS
 
 # -- values ---------------------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from .observation import Observation, Outcome
-from .settings import format_duration
+from .settings_values import format_duration
 
 if TYPE_CHECKING:
     from .db import Connection

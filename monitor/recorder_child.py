@@ -19,7 +19,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,6 @@ from .db import Database
 from .errors import Aborted, TakedownError
 from .holding import zero_stats
 from .observation import Observation
-from .settings import Settings
 from .signals import SignalManager, batch_committed, batch_fenced, events_stored
 from .spool import Spool
 
@@ -44,7 +43,9 @@ class Start:
     """What the child needs: picklable, sent once."""
 
     url: str
-    settings: Settings
+    #: The worker's settings as a plain dict (the recorder reads them by name): this
+    #: process never loads pydantic and the settings model (about 9 MiB).
+    settings: Mapping[str, Any]
     receivers: tuple[Any, ...]
     spool_dir: str
     batch_size: int

@@ -135,7 +135,7 @@ class RecorderProcess:
         self.signals = signals
         self.close_timeout = close_timeout
         self._start = recorder_child.Start(
-            db.url, settings, receivers, str(spool.directory), batch_size, max_queue,
+            db.url, dict(settings), receivers, str(spool.directory), batch_size, max_queue,
             logging.getLogger().getEffectiveLevel(), float(db.pool.timeout))
         self._max_queue = max_queue
         #: Counts of the last span :meth:`close` waited for (the Recorder's ``stats``).

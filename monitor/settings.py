@@ -18,7 +18,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -31,14 +31,6 @@ from pydantic import (
 
 from .errors import ConfigError
 from .settings_values import (  # noqa: F401 (re-exported)
-    Count,
-    Flag,
-    HttpUrls,
-    Number,
-    RedditUrl,
-    Schedule,
-    Seconds,
-    Text,
     format_duration,
     parse_bool,
     parse_duration,
@@ -52,6 +44,16 @@ from .settings_values import (  # noqa: F401 (re-exported)
 from .validation import message, unknown_key
 
 SETTINGS_ENV_PREFIX = "TAKEDOWN_"
+
+# The typed fields: each value read by its parser (monitor.settings_values) first.
+Text = Annotated[str, BeforeValidator(parse_text)]
+Flag = Annotated[bool, BeforeValidator(parse_bool)]
+Count = Annotated[int, BeforeValidator(parse_int)]
+Number = Annotated[float, BeforeValidator(parse_number)]
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+Schedule = Annotated[tuple[float, ...], BeforeValidator(parse_durations)]
+RedditUrl = Annotated[str, BeforeValidator(parse_http_url)]
+HttpUrls = Annotated[tuple[str, ...], BeforeValidator(parse_http_urls)]
 
 
 _DEFAULT_SCHEDULE = (120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 43200.0, 86400.0)

@@ -1,13 +1,13 @@
-"""The settings' value types: how a duration, a flag, a count or a URL is read from the
-environment, the watchlist's ``[settings]`` table or a default (:mod:`monitor.settings`)."""
+"""The settings' value parsers: how a duration, a flag, a count or a URL is read from the
+environment, the watchlist's ``[settings]`` table or a default. The typed fields built on
+them are :mod:`monitor.settings`'s; this module imports no pydantic, so the recorder
+process can format a duration without loading it (:mod:`monitor.collector`)."""
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
-
-from pydantic import BeforeValidator
 
 # -- value parsers: durations, booleans, whole numbers ---------------------------------
 
@@ -101,15 +101,6 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-# -- the typed fields ---------------------------------------------------------------------
-
-Text = Annotated[str, BeforeValidator(parse_text)]
-Flag = Annotated[bool, BeforeValidator(parse_bool)]
-Count = Annotated[int, BeforeValidator(parse_int)]
-Number = Annotated[float, BeforeValidator(parse_number)]
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
-Schedule = Annotated[tuple[float, ...], BeforeValidator(parse_durations)]
-
 
 def parse_http_url(value: str | int | float) -> str:
     """An http(s) URL with a host (a path prefix allowed), without a trailing ``/``."""
@@ -121,8 +112,6 @@ def parse_http_url(value: str | int | float) -> str:
     return text.rstrip("/")
 
 
-RedditUrl = Annotated[str, BeforeValidator(parse_http_url)]
-
 
 def parse_http_urls(value: str | list[Any] | tuple[Any, ...]) -> tuple[str, ...]:
     """http(s) URLs from ``"https://a/tsr,https://b/"`` or a list of them (issue 11, C)."""
@@ -132,5 +121,3 @@ def parse_http_urls(value: str | list[Any] | tuple[Any, ...]) -> tuple[str, ...]
                          "\"https://freetsa.org/tsr\"")
     return tuple(dict.fromkeys(parse_http_url(item) for item in items if str(item).strip()))
 
-
-HttpUrls = Annotated[tuple[str, ...], BeforeValidator(parse_http_urls)]

@@ -30,8 +30,8 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from . import cadence, diff
 from .collector import CollectorHealth
@@ -42,7 +42,6 @@ from .events import Event
 from .holding import BATCH_BYTES, BATCH_COUNT, QUEUE_BYTES, ByteQueue, weight, zero_stats
 from .lifecycle import Lifecycle, PostRow, PostState, Rules, window_start
 from .observation import Observation, Outcome, PostContent, sanitise
-from .settings import Settings
 from .signals import SignalManager, batch_committed, batch_fenced, events_stored
 from .spool import Spool
 
@@ -99,7 +98,7 @@ class Recorder:
     seatless worker's claim, a spool replay, a tool) is not fenced.
     """
 
-    def __init__(self, db: Database, settings: Settings, *,
+    def __init__(self, db: Database, settings: Mapping[str, Any], *,
                  signals: SignalManager | None = None,
                  sleep: Callable[[float], object] | None = None,
                  backoff: tuple[float, float] = RETRY_BACKOFF) -> None:

@@ -113,6 +113,31 @@ def test_the_child_records_and_the_parent_hears_each_committed_batch(
     assert rec._child is None
 
 
+def test_the_child_records_without_loading_pydantic(site: Site, tmp_path: Path) -> None:
+    """The settings reach the child as a plain dict, and nothing the recorder imports
+    needs pydantic, nor does the alerts outbox it is sent (its config is plain
+    dataclasses): pydantic's extension (about 9 MiB with the models) is never mapped
+    into the child, and a worker holds one child."""
+    from alerts import Outbox
+    from alerts.config import load_config
+
+    signals = SignalManager()
+    config = load_config({"channels": {"desk": {"url": "json://127.0.0.1:9/hook"}}})
+    Outbox(config).connect(signals)
+    rec = recorder(site, tmp_path, signals).open()
+    try:
+        for obs in map(captured, site.observations()):
+            assert rec.put(obs)
+        rec.close()
+        assert rec.stats["observations"] == 6  # every recording module is loaded by now
+        assert rec._child is not None
+        maps = Path(f"/proc/{rec._child.proc.pid}/maps").read_text(encoding="ascii")
+        assert "/psycopg" in maps  # the check reads the right process
+        assert "pydantic" not in maps
+    finally:
+        rec.shutdown()
+
+
 def test_an_unpicklable_events_stored_receiver_is_refused_saying_what_to_do(
         site: Site, tmp_path: Path) -> None:
     signals = SignalManager()
