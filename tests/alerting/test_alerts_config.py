@@ -190,3 +190,17 @@ def test_every_option_is_documented_in_the_readme() -> None:
     readme = (Path(__file__).resolve().parents[2] / "alerts" / "README.md").read_text()
     for name in [*OPTIONS, *CHANNEL_OPTIONS]:
         assert f"`{name}`" in readme, f"alerts/README.md does not document {name}"
+
+
+def test_the_option_tables_are_read_from_the_model_and_nothing_else_is_made_up() -> None:
+    """``OPTIONS`` and ``CHANNEL_OPTIONS`` come from the pydantic model when first read
+    (a module ``__getattr__``); any other missing name is an AttributeError, as for any
+    module: importlib's own probes (``__path__``) must not load the model."""
+    import alerts.config as config
+
+    assert set(OPTIONS) >= {"max_tries", "burst_threshold"}
+    assert set(CHANNEL_OPTIONS) >= {"url", "type", "secret_env"}
+    assert config.OPTIONS is OPTIONS  # read once, then a plain module attribute
+    assert not hasattr(config, "__path__")
+    with pytest.raises(AttributeError, match="no attribute 'NOT_AN_OPTION'"):
+        config.NOT_AN_OPTION  # noqa: B018
