@@ -29,14 +29,15 @@ def combine(reps: list[dict[str, Any]]) -> dict[str, Any]:
     ranked = sorted(reps, key=lambda r: r.get("floor_ratio", 0.0))
     run = dict(ranked[(len(ranked) - 1) // 2])
     run["median_cycle_s"] = round(statistics.median(r["cycle_s"] for r in reps), 2)
-    for key in ("floor_ratio", "recheck_floor_ratio"):
+    for key in ("floor_ratio", "recheck_floor_ratio", "unrecorded_floor_ratio"):
         if all(key in r for r in reps):
             run[key] = round(statistics.median(r[key] for r in reps), 3)
     for key in ("total_peak_rss_mib", "total_peak_pss_mib"):
         run[key] = max(r[key] for r in reps)
     run["repetitions"] = [
-        {**{k: r[k] for k in ("floor_s", "cycle_s", "recheck_s", "floor_ratio",
-                              "recheck_floor_ratio", "total_peak_pss_mib") if k in r},
+        {**{k: r[k] for k in ("floor_s", "cycle_s", "crawl_s", "recheck_s", "floor_ratio",
+                              "recheck_floor_ratio", "unrecorded_crawl_s",
+                              "unrecorded_floor_ratio", "total_peak_pss_mib") if k in r},
          "valid": _valid(r)}
         for r in reps]
     run["valid"] = all(rep["valid"] for rep in run["repetitions"])
@@ -54,8 +55,14 @@ def _repetitions(r: dict[str, Any]) -> list[tuple[str, Any]]:
         return []
     each = ", ".join(f"{x['floor_s']:.1f} / {x['cycle_s']:.1f} s x{x['floor_ratio']:.2f}"
                      for x in reps)
-    return [(f"{r['size']} posts: repetitions", f"floor / cycle: {each}; median "
-                                                f"x{r['floor_ratio']:.2f}")]
+    out = [(f"{r['size']} posts: repetitions", f"floor / cycle: {each}; median "
+                                               f"x{r['floor_ratio']:.2f}")]
+    if "unrecorded_floor_ratio" in reps[0]:
+        each = ", ".join(f"{x['unrecorded_crawl_s']:.1f} s x{x['unrecorded_floor_ratio']:.2f}"
+                         for x in reps)
+        out += [(f"{r['size']} posts: unrecorded", f"crawl alone / floor: {each}; median "
+                                                   f"x{r['unrecorded_floor_ratio']:.2f}")]
+    return out
 
 
 def rows(result: dict[str, Any], path: Path) -> list[tuple[str, Any]]:
@@ -87,6 +94,11 @@ def rows(result: dict[str, Any], path: Path) -> list[tuple[str, Any]]:
             *([(f"{r['size']} posts: main thread", "{:.2f} s on a CPU, {:.2f} s runnable waiting "
                 "for one, {:.2f} s asleep (floor: {:.2f} / {:.2f} / {:.2f})".format(
                     *r["main_thread"], *r["floor_main_thread"]))] if "floor_s" in r else []),
+            *([(f"{r['size']} posts: unrecorded", "crawl {:.1f} s with its observations "
+                "dropped, no recorder (recorded: {:.1f} s); main thread {:.2f} / {:.2f} / "
+                "{:.2f} s (not held to the target)".format(
+                    r["unrecorded_crawl_s"], r["crawl_s"], *r["unrecorded_main_thread"]))]
+              if "unrecorded_crawl_s" in r else []),
             (f"{r['size']} posts: collector", f"{r['collector_s']:.2f} s in "
                                               f"{sum(r['collections'])} collections"
              + (f" (floor: {r['floor_collector_s']:.2f} s in "

@@ -52,6 +52,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -156,21 +157,37 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
-def child(url: str, concurrency: int, recheck: bool, recorder_mode: str) -> int:
+def child(url: str, concurrency: int, recheck: bool, recorder_mode: str,
+          unrecorded: bool = False) -> int:
     """Run one cycle over the database at ``url`` (with ``recheck``, then make every post
-    due again and run a second, unchanged cycle); print the stats as JSON."""
+    due again and run a second, unchanged cycle); print the stats as JSON.
+
+    ``unrecorded``: the crawl's observations are dropped at its sink instead of being
+    recorded (no recorder process), so the crawl's own cost shows without recording's."""
     from monitor.worker import Worker
     from spiders.crawl import crawl, event_loop, install_reactor
 
     install_reactor()
     settings = crawl_settings(url, concurrent_requests=concurrency,
                               concurrent_requests_per_host=concurrency,
-                              recorder=recorder_mode)
+                              recorder="thread" if unrecorded else recorder_mode)
     db = Database(url)
     loop = event_loop()
     asyncio.set_event_loop(loop)
+    crawl_s: list[float] = []
+
+    async def timed_crawl(work: Any, sink: Any, settings: Any) -> Any:
+        async def dropped(obs: Any) -> None:
+            """Observed, never recorded (its lease is given back when the cycle ends)."""
+
+        began = time.perf_counter()
+        try:
+            return await crawl(work, dropped if unrecorded else sink, settings)
+        finally:
+            crawl_s.append(time.perf_counter() - began)
+
     try:
-        worker = Worker(db, settings, crawl)
+        worker = Worker(db, settings, timed_crawl)
         heap.own()  # as `takedown check` does once its start-up is done
         heap.settle()
         rss_before = current_rss_mib()
@@ -192,7 +209,7 @@ def child(url: str, concurrency: int, recheck: bool, recorder_mode: str) -> int:
         db.close()
         stop_reactor_threads()
     print(json.dumps({**stats, **again, **recorder, **sw.thread_split(), "wall_s": sw.wall,
-                      "cpu_s": sw.cpu,
+                      "cpu_s": sw.cpu, "crawl_s": crawl_s[0],
                       "hwm_mib": hwm_mib(), "rss_before_cycle_mib": rss_before,
                       "maxrss_self_mib": maxrss_mib()}))
     return 0
@@ -264,7 +281,8 @@ def run_floor(site: StaticSite, size: int, args: argparse.Namespace) -> dict[str
             "floor_collector_s": stats["collector_s"], "floor_collections": stats["collections"]}
 
 
-def run_size(site: StaticSite, size: int, args: argparse.Namespace) -> dict[str, Any]:
+def run_size(site: StaticSite, size: int, args: argparse.Namespace,
+             unrecorded: bool = False) -> dict[str, Any]:
     from monitor.watchlist import Target
 
     targets = [Target("bench", "mastodon", "post", site.status_url(sid), site.base, None, ())
@@ -284,7 +302,8 @@ def run_size(site: StaticSite, size: int, args: argparse.Namespace) -> dict[str,
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.cycle", "--child", url,
              "--concurrency", str(args.concurrency), "--recorder", args.recorder,
-             *(["--no-recheck"] if args.no_recheck else [])],
+             *(["--no-recheck"] if args.no_recheck or unrecorded else []),
+             *(["--unrecorded"] if unrecorded else [])],
             stdout=subprocess.PIPE, cwd=os.path.dirname(os.path.dirname(__file__)),
         )
         # Sampled from here, not in the child: reading smaps_rollup is not free, and
@@ -326,6 +345,9 @@ def run_size(site: StaticSite, size: int, args: argparse.Namespace) -> dict[str,
         "sync_s": round(sync_sw.wall, 2),
         "cycle_s": round(stats["wall_s"], 2),
         "cycle_cpu_s": round(stats["cpu_s"], 2),
+        # The crawl alone (claims, fetches, parses, the hand-over to the recorder), without
+        # the wait for the recorder's last batch at the cycle's end.
+        "crawl_s": round(stats["crawl_s"], 2),
         "obs_per_s": round(stats["observations"] / stats["wall_s"], 1),
         # The crawl's main thread: seconds on a CPU, runnable waiting for one, asleep.
         "main_thread": [stats[k] for k in THREAD_SPLIT],
@@ -360,10 +382,18 @@ def run_pair(site: StaticSite, size: int, args: argparse.Namespace,
         floor = run_floor(site, size, args)
     print(f"cycle over {size} posts{of} ...", file=sys.stderr, flush=True)
     run = run_size(site, size, args)
+    if args.unrecorded:
+        print(f"crawl over {size} posts, unrecorded{of} ...", file=sys.stderr, flush=True)
+        alone = run_size(site, size, args, unrecorded=True)
+        run.update(unrecorded_crawl_s=alone["crawl_s"],
+                   unrecorded_main_thread=alone["main_thread"])
     if floor:
         run.update(floor, floor_ratio=round(run["cycle_s"] / floor["floor_s"], 3))
         if "recheck_s" in run:
             run["recheck_floor_ratio"] = round(run["recheck_s"] / floor["floor_s"], 3)
+        if "unrecorded_crawl_s" in run:
+            run["unrecorded_floor_ratio"] = round(run["unrecorded_crawl_s"] / floor["floor_s"],
+                                                  3)
     return run
 
 
@@ -391,6 +421,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
                         help="run each size N times, floor and cycle alternating; the "
                              "median ratio is held to the target (default %(default)s)")
+    parser.add_argument("--unrecorded", action="store_true",
+                        help="also run, after each cycle, the same crawl with its "
+                             "observations dropped at its sink instead of recorded (no "
+                             "recorder): what the crawl costs alone, reported beside the "
+                             "floor and never held to the target")
     parser.add_argument("--verbose", action="store_true")
     add_database_args(parser)
     args = parser.parse_args(argv)
@@ -398,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--repeat must be 1 or more, not {args.repeat}")
     setup_logging(args.verbose)
     if args.child:
-        return child(args.child, args.concurrency, not args.no_recheck, args.recorder)
+        return child(args.child, args.concurrency, not args.no_recheck, args.recorder,
+                     args.unrecorded)
     if args.floor_child:
         return floor_child(args.floor_child, args.base, args.concurrency)
 

@@ -3,10 +3,12 @@ repetition, its ratio the median of the repetitions', its memory the highest of 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench import _cycle_report as report
 from bench import cycle
 from bench._cycle_report import combine
 
@@ -69,3 +71,44 @@ def test_fewer_than_one_repetition_is_refused_before_anything_runs(
         cycle.main(["--repeat", "0", "--sizes", "5"])
     assert stop.value.code == 2
     assert "--repeat must be 1 or more, not 0" in capsys.readouterr().err
+
+
+def test_the_unrecorded_crawl_is_reported_beside_the_cycle_and_never_judged() -> None:
+    """``--unrecorded``: each repetition also times the crawl with its observations
+    dropped. Its ratio is the median of the repetitions' too, printed on rows of its own;
+    the verdict stays the recorded cycle's."""
+    reps = [_run(4.0, 5.6, 130.0, crawl_s=5.5, unrecorded_crawl_s=4.4,
+                 unrecorded_floor_ratio=1.1, unrecorded_main_thread=[4.3, 0.0, 0.1],
+                 main_thread=[4.7, 0.4, 0.4], floor_main_thread=[4.0, 0.0, 0.0]),
+            _run(4.0, 5.2, 130.0, crawl_s=5.1, unrecorded_crawl_s=5.0,
+                 unrecorded_floor_ratio=1.25, unrecorded_main_thread=[4.8, 0.0, 0.1],
+                 main_thread=[4.6, 0.3, 0.3], floor_main_thread=[4.0, 0.0, 0.0]),
+            _run(4.0, 5.4, 130.0, crawl_s=5.3, unrecorded_crawl_s=4.6,
+                 unrecorded_floor_ratio=1.15, unrecorded_main_thread=[4.5, 0.0, 0.1],
+                 main_thread=[4.6, 0.3, 0.4], floor_main_thread=[4.0, 0.0, 0.0])]
+    run = combine(reps)
+    assert run["floor_ratio"] == 1.35 and run["unrecorded_floor_ratio"] == 1.15
+    assert [r["unrecorded_crawl_s"] for r in run["repetitions"]] == [4.4, 5.0, 4.6]
+    rows = report.rows({
+        "runs": [{**run, "sync_s": 0.2, "cycle_cpu_s": 5.0, "obs_per_s": 900.0,
+                  "floor_cpu_s": 4.0, "floor_items": 5000, "floor_peak_rss_mib": 100.0,
+                  "floor_concurrent_items": 4, "collector_s": 0.1, "collections": [1],
+                  "floor_collector_s": 0.1, "floor_collections": [1], "peak_rss_mib": 90.0,
+                  "rss_before_cycle_mib": 80.0, "ru_maxrss_wait4_mib": 90.0,
+                  "parent_rss_at_spawn_mib": 80.0, "recorder_peak_rss_mib": 0.0,
+                  "check": {"outcomes": {"ok": 5000}, "observation_rows": 5000,
+                            "posts_visible": 5000}}],
+        "params": {"exported_by": "x", "export_s": 1.0, "sizes": [5000],
+                   "settings": {"recorder": "process"}},
+        "target": {"rss_met": True, "pss_met": True, "scaling_at_most": 10.5,
+                   "scaling_met": True},
+        "machine": {"nproc": 2, "cpu_model": "x", "ram_gib": 1, "python": "3.11"},
+        "postgresql": {}, "repeat": 3, "peak_rss_mib": 150.0, "peak_pss_mib": 130.0,
+        "scaling": None}, Path("x.json"))
+    unrecorded = [value for label, value in rows if label == "5000 posts: unrecorded"]
+    assert unrecorded == [
+        "crawl 4.6 s with its observations dropped, no recorder (recorded: 5.3 s); main "
+        "thread 4.50 / 0.00 / 0.10 s (not held to the target)",
+        "crawl alone / floor: 4.4 s x1.10, 5.0 s x1.25, 4.6 s x1.15; median x1.15"]
+    verdicts = [value for label, value in rows if label == "floor ratio 5000"]
+    assert verdicts == ["cycle / floor x1.35 (target <= 1.2): MISSED"]
