@@ -17,7 +17,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -131,18 +131,23 @@ class Normalised:
     warning: str = ""
     #: Where the content was read when not from the post itself (see SOURCE_FIELD).
     source: str = ""
+    #: :attr:`content_hash` once read (a reading's is read three or four times as it is
+    #: recorded: its raw hash, its run, its version); no part of equality nor of repr.
+    _hash: str = field(default="", init=False, repr=False, compare=False)
 
     @property
     def content_hash(self) -> str:
         """SHA-256 hex of the canonical form: whitespace folded to single spaces,
         media and links sorted (platforms do not keep attachment order stable);
-        another source's content never hashes like the post's own."""
-        canon = [1, _fold(self.title), _fold(self.text), sorted(self.media),
-                 sorted(self.links), _fold(self.warning)]
-        if self.source:  # appended, so every hash stored before sources existed holds
-            canon.append(self.source)
-        blob = json.dumps(canon, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()
+        another source's content never hashes like the post's own. Computed once."""
+        if not self._hash:
+            canon = [1, _fold(self.title), _fold(self.text), sorted(self.media),
+                     sorted(self.links), _fold(self.warning)]
+            if self.source:  # appended, so every hash stored before sources existed holds
+                canon.append(self.source)
+            blob = json.dumps(canon, ensure_ascii=False, separators=(",", ":"))
+            object.__setattr__(self, "_hash", hashlib.sha256(blob.encode()).hexdigest())
+        return self._hash
 
     def to_json(self) -> dict[str, Any]:
         out = {"title": self.title, "text": self.text, "media": list(self.media),

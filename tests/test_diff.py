@@ -14,6 +14,7 @@ from monitor.diff import (
     MAJOR_MAX_SIMILARITY,
     EditDiff,
     Normalised,
+    Unparsed,
     compare,
     counters,
     is_flap,
@@ -129,6 +130,31 @@ def test_content_hash_is_the_documented_canonical_form() -> None:
                        ensure_ascii=False, separators=(",", ":"))
     assert n.content_hash == hashlib.sha256(canon.encode()).hexdigest()
     assert len(n.content_hash) == 64
+
+
+def test_content_hash_is_computed_once_and_is_no_part_of_equality(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reading's hash is read three or four times as it is recorded; the canonical
+    form is built and hashed the first time only. Whether it was read yet changes
+    neither equality, nor ``hash()``, nor the repr, nor a pickled copy's hash."""
+    import pickle
+
+    from monitor import diff
+
+    built: list[str] = []
+    real = diff._fold
+    monkeypatch.setattr(diff, "_fold", lambda text: built.append(text) or real(text))
+    read = Normalised("T", "a  b", ("m",), (), "cw")
+    fresh = Normalised("T", "a  b", ("m",), (), "cw")
+    first = read.content_hash
+    assert len(built) == 3  # title, text and warning folded, once
+    assert read.content_hash == first and len(built) == 3
+    assert read == fresh and hash(read) == hash(fresh) and repr(read) == repr(fresh)
+    assert "_hash" not in repr(read)
+    assert fresh.content_hash == first and len(built) == 6
+    copy = pickle.loads(pickle.dumps(read))
+    assert copy == read and copy.content_hash == first
+    assert Unparsed("", "", known_hash="k" * 64).content_hash == "k" * 64
 
 
 @pytest.mark.parametrize(
