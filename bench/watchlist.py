@@ -99,7 +99,7 @@ def _cpu() -> float:
 def _recorder_cpu(worker: Any) -> float:
     """CPU seconds of the worker's recorder process (RECORDER = process), 0 without one:
     the idle daemon is both processes."""
-    from .cycle import recorder_usage
+    from ._cycle_children import recorder_usage
 
     return float(recorder_usage(worker).get("recorder_cpu_s", 0.0))
 
