@@ -90,7 +90,7 @@ def child(url: str, concurrency: int, recheck: bool, recorder_mode: str,
         db.close()
         stop_reactor_threads()
     print(json.dumps({**stats, **again, **recorder, **sw.thread_split(), "wall_s": sw.wall,
-                      "cpu_s": sw.cpu, "crawl_s": crawl_s[0],
+                      "cpu_s": sw.cpu, "crawl_s": crawl_s[0] if crawl_s else sw.wall,
                       "hwm_mib": hwm_mib(), "rss_before_cycle_mib": rss_before,
                       "maxrss_self_mib": maxrss_mib()}))
     return 0
