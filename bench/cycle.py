@@ -37,6 +37,10 @@ scale the same way); peak RSS stays under 150 MB.
 ``--repeat N`` runs each size N times, the floor and the cycle alternating, and holds
 the median ratio to the target, listing every repetition's (:mod:`bench._cycle_report`):
 on a shared 2-core machine one pair's ratio moves by a quarter from run to run.
+``--unrecorded`` adds, to each repetition, the same cycle in a third fresh process and
+database whose worker hands its observations to a recorder that drops them
+(:class:`bench._cycle_children.Dropping`): its crawl phase over the floor is what the
+crawl costs without recording's share of the machine, printed and never judged.
 
 Run: ``.venv/bin/python -m bench.cycle [--sizes 5000,20000,50000] [--repeat 3] [--recorder thread]``
 (``--recorder thread``: recording in the crawl's own process, what the product's
