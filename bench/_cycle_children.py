@@ -24,18 +24,18 @@ def current_rss_mib() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def hwm_mib() -> float:
-    """Peak RSS of this process image since its exec (``VmHWM``).
+def hwm_mib(pid: int | str = "self") -> float:
+    """Peak RSS of a process image since its exec (``VmHWM``): this one's, or ``pid``'s.
 
     Unlike ``ru_maxrss`` it does not inherit the spawning parent's high-water
     mark: Linux carries the pre-exec memory's peak into ``ru_maxrss`` across
     (v)fork + exec, so a child spawned by a big parent reports the parent's peak.
     """
-    with open("/proc/self/status", encoding="ascii") as fh:
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
         for line in fh:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+    raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
 
 
 def child(url: str, concurrency: int, recheck: bool, recorder_mode: str,
@@ -124,12 +124,10 @@ def recorder_usage(worker: Any) -> dict[str, Any]:
     if child is None:
         return {}
     pid = child.proc.pid
-    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
-        hwm = next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
     with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
-    return {"recorder_hwm_mib": hwm,
+    return {"recorder_hwm_mib": hwm_mib(pid),
             "recorder_cpu_s": (int(fields[11]) + int(fields[12])) / ticks}
 
 

@@ -101,7 +101,6 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-
 def parse_http_url(value: str | int | float) -> str:
     """An http(s) URL with a host (a path prefix allowed), without a trailing ``/``."""
     text = parse_text(value).strip()
@@ -112,7 +111,6 @@ def parse_http_url(value: str | int | float) -> str:
     return text.rstrip("/")
 
 
-
 def parse_http_urls(value: str | list[Any] | tuple[Any, ...]) -> tuple[str, ...]:
     """http(s) URLs from ``"https://a/tsr,https://b/"`` or a list of them (issue 11, C)."""
     items = value.split(",") if isinstance(value, str) else value
@@ -120,4 +118,3 @@ def parse_http_urls(value: str | list[Any] | tuple[Any, ...]) -> tuple[str, ...]
         raise ValueError(f"{value!r} is not a list of URLs; write it like "
                          "\"https://freetsa.org/tsr\"")
     return tuple(dict.fromkeys(parse_http_url(item) for item in items if str(item).strip()))
-
