@@ -148,6 +148,13 @@ def cpu_seconds() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) another process has used so far (/proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()  # past the command, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def thread_schedstat() -> tuple[float, float]:
     """The calling thread's seconds on a CPU and seconds runnable, waiting for one
     (Linux ``/proc/self/task/<tid>/schedstat``); zeros where the kernel has none."""

@@ -15,7 +15,13 @@ from typing import Any
 from monitor import heap
 from monitor.db import Database
 
-from ._common import Stopwatch, crawl_settings, maxrss_mib, stop_reactor_threads
+from ._common import (
+    Stopwatch,
+    crawl_settings,
+    maxrss_mib,
+    process_cpu_seconds,
+    stop_reactor_threads,
+)
 
 
 def current_rss_mib() -> float:
@@ -124,11 +130,7 @@ def recorder_usage(worker: Any) -> dict[str, Any]:
     if child is None:
         return {}
     pid = child.proc.pid
-    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return {"recorder_hwm_mib": hwm_mib(pid),
-            "recorder_cpu_s": (int(fields[11]) + int(fields[12])) / ticks}
+    return {"recorder_hwm_mib": hwm_mib(pid), "recorder_cpu_s": process_cpu_seconds(pid)}
 
 
 def project_concurrent_items() -> int:

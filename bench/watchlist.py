@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import resource
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -40,11 +38,13 @@ from monitor.db import Database, claims, continuous, sync
 from ._common import (
     Stopwatch,
     add_database_args,
+    cpu_seconds,
     crawl_settings,
     fresh_database,
     machine,
     machine_rows,
     print_block,
+    process_cpu_seconds,
     server_facts,
     setup_logging,
     verdict,
@@ -82,18 +82,11 @@ def _backend_cpu(db: Database) -> dict[int, float]:
     with db.transaction() as conn:
         pids = [r["pid"] for r in conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")]
-    tick = os.sysconf("SC_CLK_TCK")
     out: dict[int, float] = {}
     for pid in pids:
         with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            out[pid] = (int(fields[11]) + int(fields[12])) / tick
+            out[pid] = process_cpu_seconds(pid)
     return out
-
-
-def _cpu() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
 
 
 def _recorder_cpu(worker: Any) -> float:
@@ -239,9 +232,9 @@ def _idle(worker: Any, reload: Any, run_continuous: Any, loop: asyncio.AbstractE
                                                     reload_every=30.0))
         await asyncio.sleep(warmup)  # the spiders start
         backends = await asyncio.to_thread(_backend_cpu, db)
-        wall, cpu = time.perf_counter(), _cpu() + _recorder_cpu(worker)
+        wall, cpu = time.perf_counter(), cpu_seconds() + _recorder_cpu(worker)
         await asyncio.sleep(seconds)
-        measured["idle_cpu_s"] = _cpu() + _recorder_cpu(worker) - cpu
+        measured["idle_cpu_s"] = cpu_seconds() + _recorder_cpu(worker) - cpu
         measured["idle_wall_s"] = time.perf_counter() - wall
         after = await asyncio.to_thread(_backend_cpu, db)
         measured["idle_db_cpu_s"] = (sum(after[p] - backends.get(p, 0.0) for p in after)

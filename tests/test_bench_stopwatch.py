@@ -36,3 +36,29 @@ def test_a_block_without_collections_reports_none_even_on_a_stopwatch_used_befor
     finally:
         gc.enable()
     assert sw.collections == [0, 0, 0] and sw.collector == 0.0
+
+
+def test_another_process_cpu_is_read_past_a_command_name_with_spaces_and_parentheses(
+) -> None:
+    """``process_cpu_seconds`` (a worker's recorder process, the database's backends):
+    /proc/<pid>/stat puts the command name in parentheses, and a name may hold both."""
+    import subprocess
+    import sys
+
+    from bench._common import process_cpu_seconds
+
+    busy = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "open('/proc/self/comm', 'w').write('a) b (c')\n"
+        "end = time.process_time() + 0.3\n"
+        "while time.process_time() < end: pass\n"
+        "print('done', flush=True)\n"
+        "sys.stdin.read()\n")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert busy.stdout is not None and busy.stdout.readline() == "done\n"
+        with open(f"/proc/{busy.pid}/comm", encoding="ascii") as fh:
+            assert fh.read().strip() == "a) b (c"
+        assert 0.3 <= process_cpu_seconds(busy.pid) < 5.0
+    finally:
+        busy.kill()
+        busy.wait()
