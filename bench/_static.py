@@ -17,11 +17,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from spiders.sandbox import export_static
-
 
 def export(root: Path, n: int, base: str) -> list[str]:
     """Write ``n`` live statuses under ``root`` with the sandbox; returns their ids."""
+    # Imported here: the crawl child's recorder process runs ``bench.cycle``'s imports
+    # again (it is spawned), and needs none of the sandbox.
+    from spiders.sandbox import export_static
+
     urls = export_static(root, n, platform="mastodon", base_url=base)
     return [url.rstrip("/").rsplit("/", 1)[1] for url in urls]
 

@@ -427,9 +427,10 @@ def test_a_worker_that_records_in_a_process_loads_no_recording_code() -> None:
     """With ``RECORDER = process`` the crawl never records, so the crawl's process
     (the command line, the worker, the continuous loop, the recorder's parent side,
     the alerts and every platform's spider) imports none of the recorder's modules:
-    they are the recorder process's memory alone. The recorder process is spawned, and
-    so runs the ``takedown`` script's imports (the command line's) too. A fresh
-    interpreter, because this one has loaded everything."""
+    they are the recorder process's memory alone. (The other way round, the recorder
+    process, spawned, runs the ``takedown`` script's one import again, which stays
+    light: ``tests/test_recorder_process.py``.) A fresh interpreter, because this one
+    has loaded everything."""
     import subprocess
     import sys
 

@@ -391,3 +391,63 @@ def test_a_child_that_cannot_connect_retries_with_the_recorders_back_off_and_war
     db = _connect(start, _Abort(stop_at=1), os.getppid())
     assert db is not None
     db.close()
+
+
+#: The child's imports that belong to the command line, not to recording.
+COMMAND_LINE_ONLY = ("pydantic", "click", "monitor.settings", "monitor.watchlist", "scrapy")
+
+#: A ``takedown`` worker in miniature: the console script pip writes for the entry point
+#: ``spiders.cli:main`` (its top-level import, as written), whose main starts a recorder
+#: process, waits until it has answered a flush, and prints what the child has mapped.
+CONSOLE_SCRIPT = """\
+import sys
+from spiders.cli import main
+if __name__ == "__main__":
+    from pathlib import Path
+    from monitor.db import Database
+    from monitor.recorder_process import RecorderProcess
+    from monitor.settings import Settings
+    from monitor.signals import SignalManager
+    from monitor.spool import Spool
+    db = Database(sys.argv[1])
+    rec = RecorderProcess(db, Settings.load({}, environ={}), signals=SignalManager(),
+                          spool=Spool(Path(sys.argv[2])), batch_size=4).open()
+    rec.close()  # the child has answered: it runs recorder_child.run
+    maps = Path(f"/proc/{rec._child.proc.pid}/maps").read_text(encoding="ascii")
+    print("psycopg" if "/psycopg" in maps else "-", "pydantic" if "pydantic" in maps else "-")
+    rec.shutdown()
+    db.close()
+"""
+
+
+def test_a_recorder_spawned_under_the_takedown_script_loads_no_command_line(
+        db_url: str, tmp_path: Path) -> None:
+    """A spawned child runs the parent's main script again before its target (as
+    ``__mp_main__``): under ``takedown`` that is the console script, whose one import
+    is ``from spiders.cli import main``. That import stays light, so the recorder
+    process never maps pydantic (about 9 MiB with the models) or the command line's
+    other libraries, whichever command started it."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "takedown"
+    script.write_text(CONSOLE_SCRIPT, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script), db_url, str(tmp_path / "spool")],
+                          capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["psycopg", "-"], done.stdout  # psycopg: the right process
+
+
+def test_the_console_script_import_is_light() -> None:
+    """What the console script imports at its top (and so what every spawned child of a
+    ``takedown`` process imports again): the command line's package, not its app."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys\nfrom spiders.cli import main\n"
+         f"print([m for m in {COMMAND_LINE_ONLY!r} if m in sys.modules])"],
+        capture_output=True, text=True, check=True, timeout=60,
+        cwd=Path(__file__).resolve().parent.parent).stdout
+    assert out.strip() == "[]", out
