@@ -10,7 +10,7 @@ This package's own import is light, and :func:`main` loads the application when 
 is called: the ``takedown`` console script runs ``from spiders.cli import main`` at its
 top, and every process a worker spawns (the recorder process) runs that script's
 top again before its own code. So a spawned child loads what it needs, never the
-command line (click, the settings' pydantic models: about 10 MiB). The other names
+command line (click, the settings' pydantic models: about 9 MiB). The other names
 are imported on first use.
 """
 
