@@ -396,12 +396,23 @@ def test_a_child_that_cannot_connect_retries_with_the_recorders_back_off_and_war
 #: The child's imports that belong to the command line, not to recording.
 COMMAND_LINE_ONLY = ("pydantic", "click", "monitor.settings", "monitor.watchlist", "scrapy")
 
-#: A ``takedown`` worker in miniature: the console script pip writes for the entry point
-#: ``spiders.cli:main`` (its top-level import, as written), whose main starts a recorder
-#: process, waits until it has answered a flush, and prints what the child has mapped.
+
+def console_script_import() -> str:
+    """The one import of the ``takedown`` console script pip writes, read from the installed
+    entry point (``spiders.cli:main`` gives ``from spiders.cli import main``): moving the
+    entry point moves what these tests check."""
+    from importlib.metadata import entry_points
+
+    (point,) = entry_points(group="console_scripts", name="takedown")
+    return f"from {point.module} import {point.attr}"
+
+
+#: A ``takedown`` worker in miniature: the console script's top-level imports, then a
+#: main that starts a recorder process, waits until it has answered a flush, and prints
+#: what the child has mapped.
 CONSOLE_SCRIPT = """\
 import sys
-from spiders.cli import main
+{entry}
 if __name__ == "__main__":
     from pathlib import Path
     from monitor.db import Database
@@ -431,7 +442,8 @@ def test_a_recorder_spawned_under_the_takedown_script_loads_no_command_line(
     import sys
 
     script = tmp_path / "takedown"
-    script.write_text(CONSOLE_SCRIPT, encoding="utf-8")
+    script.write_text(CONSOLE_SCRIPT.replace("{entry}", console_script_import()),
+                      encoding="utf-8")
     done = subprocess.run([sys.executable, str(script), db_url, str(tmp_path / "spool")],
                           capture_output=True, text=True, timeout=120,
                           cwd=Path(__file__).resolve().parent.parent)
@@ -446,7 +458,7 @@ def test_the_console_script_import_is_light() -> None:
     import sys
 
     out = subprocess.run(
-        [sys.executable, "-c", "import sys\nfrom spiders.cli import main\n"
+        [sys.executable, "-c", f"import sys\n{console_script_import()}\n"
          f"print([m for m in {COMMAND_LINE_ONLY!r} if m in sys.modules])"],
         capture_output=True, text=True, check=True, timeout=60,
         cwd=Path(__file__).resolve().parent.parent).stdout
