@@ -40,7 +40,8 @@ from scrapy.utils.httpobj import urlparse_cached
 from monitor.observation import Outcome
 from monitor.vantage import Vantage, redact
 
-from .urlpolicy import PolicyResolver, normalise_host, parse_address
+from .addresses import normalise_host, parse_address
+from .urlpolicy import PolicyResolver
 
 if TYPE_CHECKING:
     from typing import Self

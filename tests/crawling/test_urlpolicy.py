@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 from crawl_helpers import fixture
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from mockserver import Canned, MockServer
 from twisted.internet.address import IPv4Address
 from twisted.internet.interfaces import IHostnameResolver
@@ -27,12 +30,8 @@ from monitor.observation import Observation, Outcome, WorkItem
 from monitor.settings import Settings
 from monitor.watchlist import parse_watchlist
 from spiders import crawl_blocking, scrapy_settings
-from spiders.urlpolicy import (
-    FetchPolicy,
-    PolicyResolver,
-    host_class,
-    parse_address,
-)
+from spiders.addresses import host_class, parse_address
+from spiders.urlpolicy import FetchPolicy, PolicyResolver
 
 # --- the address classifier (pure) ---------------------------------------------------
 
@@ -157,6 +156,51 @@ def test_a_mastodon_account_trusts_its_instance() -> None:
 def test_a_probe_does_not_trust_its_own_url_when_the_target_is_known() -> None:
     item = feed_probe("https://attacker.example/x")
     assert FetchPolicy.for_item(item).check(item.url).rule == "host"  # type: ignore[union-attr]
+
+
+# The origin of a trusted URL is cached by its ``scheme://authority``: it must read
+# every URL exactly as urlsplit does, the odd spellings included.
+ORIGIN_SPELLINGS = [
+    "https://mastodon.social/@alice/1", "https://mastodon.social", "https://mastodon.social/",
+    "http://127.0.0.1:8765/mirror/masto/@a/2", "http://127.0.0.1:8765?x#y", "HTTP://Example.ORG./a",
+    "https://user:pw@host.example:8443/p", "https://[::1]:8080/x", "https://[fe80::1%25eth0]/",
+    "https://host:notaport/x", "https://host:/x", "https://host:99999999/x", "https://:80/x",
+    " https://lead.example/x", "https://tab.example\t.evil/x", "https://nl.example\n/x",
+    "https://back.example\\@evil.example/x", "https://b\u00fccher.example/x",
+    "https://sp ace.example/x", "https://host.example#frag", "https://host.example?q",
+    "mailto:someone@example.org", "//no-scheme.example/x", "1http://digit.example/x",
+    "https:/one-slash.example/x", "https://host.example:8080", "ftp://files.example/x",
+    "https://a.example;b/x", "https://a.example&b=1/x", "", "https://", "https:///path",
+]
+
+
+@pytest.mark.parametrize("url", ORIGIN_SPELLINGS)
+def test_the_cached_origin_reads_a_url_as_urlsplit_does(url: str) -> None:
+    from spiders.urlpolicy import _origin, _parse_origin
+
+    def read(reader: Any) -> Any:
+        try:
+            return reader(url)
+        except ValueError as exc:
+            return type(exc)
+    assert read(_origin) == read(_parse_origin)
+    assert read(_origin) == read(_origin)  # and again, from the cache
+
+
+@given(scheme=st.sampled_from(["http", "https", "HTTPS", "h2+x.y-z", "9x", ""]),
+       rest=st.text(alphabet="/?#@:[]%.-_~!$&'()*+,;= \t\n\\a1Z\u00e9", max_size=30))
+@hypothesis_settings(max_examples=400, deadline=None)
+def test_the_cached_origin_reads_any_spelling_as_urlsplit_does(scheme: str, rest: str) -> None:
+    from spiders.urlpolicy import _origin, _parse_origin
+
+    url = f"{scheme}://{rest}"
+
+    def read(reader: Any) -> Any:
+        try:
+            return reader(url)
+        except ValueError as exc:
+            return type(exc)
+    assert read(_origin) == read(_parse_origin)
 
 
 # --- crawls against the mock server ---------------------------------------------------
