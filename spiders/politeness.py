@@ -83,6 +83,9 @@ class HostRegistry:
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
         self.hosts: dict[str, HostState] = {}
+        #: The latest ``not_before`` :meth:`pause` has set: once the clock passes it, no
+        #: host is paused, which :meth:`any_paused` answers without a look-up per host.
+        self.paused_until = 0.0
         self._robots: dict[str, tuple[RobotParser | None, float]] = {}
 
     def __deepcopy__(self, memo: dict[int, Any]) -> HostRegistry:
@@ -103,6 +106,11 @@ class HostRegistry:
         """No request to ``key`` for ``seconds`` (an earlier, longer pause stands)."""
         host = self.state(key)
         host.not_before = max(host.not_before, self.clock() + seconds)
+        self.paused_until = max(self.paused_until, host.not_before)
+
+    def any_paused(self) -> bool:
+        """Whether a host may be paused now; False means none is."""
+        return self.paused_until > self.clock()
 
     def failed(self, key: str, outcome: Outcome, base: float, cap: float,
                jitter: float = 0.5) -> float:
@@ -307,6 +315,8 @@ class PoliteScheduler(Scheduler):
         return registry_for(self.crawler) if self.crawler is not None else HOSTS
 
     def __len__(self) -> int:
+        if not self._parked:
+            return super().__len__()
         return super().__len__() + sum(len(q) for q in self._parked.values())
 
     @cached_property
@@ -319,6 +329,10 @@ class PoliteScheduler(Scheduler):
 
     def next_request(self) -> Request | None:
         hosts = self._hosts
+        if not self._parked and not hosts.any_paused():
+            # Nothing parked and no host paused, as in nearly every call: Scrapy's
+            # next request as it is, without reading its host.
+            return super().next_request()
         waits = []
         for key in list(self._parked):
             remaining = hosts.remaining(key)

@@ -67,6 +67,26 @@ def test_success_ends_the_streak_but_not_a_pause():
     assert 1.0 <= hosts.failed("h", Outcome.SERVER_ERROR, base=1.0, cap=1000.0) <= 1.5
 
 
+
+def test_any_paused_holds_until_the_latest_pause_of_any_host_ends():
+    """PoliteScheduler skips reading each request's host while no host is paused:
+    any_paused() must stay true while even one host's pause runs."""
+    clock = FakeClock()
+    hosts = HostRegistry(clock=clock, rng=random.Random(2))
+    assert not hosts.any_paused()
+    hosts.pause("a", 30.0)
+    hosts.pause("b", 5.0)  # shorter, later: a's pause still runs after b's ends
+    clock.now += 10
+    assert hosts.remaining("b") == 0.0
+    assert hosts.any_paused()
+    clock.now += 20
+    assert hosts.remaining("a") == 0.0
+    assert not hosts.any_paused()
+    wait = hosts.failed("b", Outcome.RATE_LIMITED, base=2.0, cap=60.0)
+    assert hosts.any_paused()
+    clock.now += wait
+    assert not hosts.any_paused()
+
 # --- robots.txt caching headers -------------------------------------------------------
 
 def _robots_response(**headers: str) -> Response:
