@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -94,6 +95,11 @@ def test_every_item_has_one_observation(table_run):
     stats = table_run["stats"]["rss"]
     assert stats["observations/count"] == len(TABLE) + 1
     assert stats["finish_reason"] == "finished"
+    # The pipeline counts each outcome and adds the counts to the stats at the close.
+    seen = Counter(o.outcome.value for o in table_run["observations"].values())
+    assert {k.rpartition("/")[2]: v for k, v in stats.items()
+            if k.startswith("observations/outcome/")} == seen
+    assert "observations/sink_error" not in stats
 
 
 def test_connection_refused(table_run):
