@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
+from .pickled import as_tuples
+
 if TYPE_CHECKING:
     from .vantage import Vantage
 
@@ -37,8 +39,7 @@ class Outcome(StrEnum):
     GONE = "gone"
     #: HTTP 451 Unavailable For Legal Reasons (RFC 7725).
     LEGAL = "legal"
-    #: The platform served a notice instead of the content; ``signals["notice"]``
-    #: says which (see :data:`NOTICES`).
+    #: A notice served instead of the content; ``signals["notice"]`` says which (NOTICES).
     UNAVAILABLE = "unavailable"
     #: An explicit deletion record, such as an RFC 6721 ``at:deleted-entry``.
     TOMBSTONE = "tombstone"
@@ -233,6 +234,7 @@ SIGNALS: dict[str, str] = {
 }
 
 
+@as_tuples
 @dataclass(slots=True)
 class PostContent:
     """One post as parsed from a listing entry or a permalink page."""
@@ -251,6 +253,7 @@ class PostContent:
     extra: dict[str, Any] = field(default_factory=dict)  # xsec_token, spoiler_text, labels…
 
 
+@as_tuples
 @dataclass(frozen=True, slots=True)
 class RawCapture:
     """The raw HTTP exchange behind an observation, kept as evidence (WARC records:
@@ -297,6 +300,7 @@ class WorkItem:
     seat: int | None = None
 
 
+@as_tuples
 @dataclass(slots=True)
 class Observation:
     """The record of one fetch attempt, successful or not."""
