@@ -435,7 +435,9 @@ class MonitorSpider(BatchProbes, PlatformDefaults, scrapy.Spider):
         settings = self._setting("MONITOR_SETTINGS")
         if settings is not None and not settings["ARCHIVE"]:
             return None
-        captures = self.__dict__.setdefault("_captures", weakref.WeakKeyDictionary())
+        captures = self.__dict__.get("_captures")
+        if captures is None:
+            captures = self.__dict__["_captures"] = weakref.WeakKeyDictionary()
         capture: RawCapture | None = captures.get(response)
         if capture is None:
             request = response.request
