@@ -31,7 +31,7 @@ from monitor.settings import Settings
 from monitor.watchlist import parse_watchlist
 from spiders import crawl_blocking, scrapy_settings
 from spiders.addresses import host_class, parse_address
-from spiders.urlpolicy import FetchPolicy, PolicyResolver
+from spiders.urlpolicy import FetchPolicy, PolicyResolver, _origin, _parse_origin
 
 # --- the address classifier (pure) ---------------------------------------------------
 
@@ -174,33 +174,26 @@ ORIGIN_SPELLINGS = [
 ]
 
 
+def read_origin(reader: Any, url: str) -> Any:
+    """``reader``'s origin of ``url``, or the type of the error it raises."""
+    try:
+        return reader(url)
+    except ValueError as exc:
+        return type(exc)
+
+
 @pytest.mark.parametrize("url", ORIGIN_SPELLINGS)
 def test_the_cached_origin_reads_a_url_as_urlsplit_does(url: str) -> None:
-    from spiders.urlpolicy import _origin, _parse_origin
-
-    def read(reader: Any) -> Any:
-        try:
-            return reader(url)
-        except ValueError as exc:
-            return type(exc)
-    assert read(_origin) == read(_parse_origin)
-    assert read(_origin) == read(_origin)  # and again, from the cache
+    assert read_origin(_origin, url) == read_origin(_parse_origin, url)
+    assert read_origin(_origin, url) == read_origin(_origin, url)  # again, from the cache
 
 
 @given(scheme=st.sampled_from(["http", "https", "HTTPS", "h2+x.y-z", "9x", ""]),
        rest=st.text(alphabet="/?#@:[]%.-_~!$&'()*+,;= \t\n\\a1Z\u00e9", max_size=30))
 @hypothesis_settings(max_examples=400, deadline=None)
 def test_the_cached_origin_reads_any_spelling_as_urlsplit_does(scheme: str, rest: str) -> None:
-    from spiders.urlpolicy import _origin, _parse_origin
-
     url = f"{scheme}://{rest}"
-
-    def read(reader: Any) -> Any:
-        try:
-            return reader(url)
-        except ValueError as exc:
-            return type(exc)
-    assert read(_origin) == read(_parse_origin)
+    assert read_origin(_origin, url) == read_origin(_parse_origin, url)
 
 
 # --- crawls against the mock server ---------------------------------------------------
