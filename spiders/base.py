@@ -120,6 +120,9 @@ class MonitorSpider(BatchProbes, PlatformDefaults, scrapy.Spider):
         self._flushing: set[asyncio.Future[None]] = set()
         #: Settings of the running crawl read so far (:meth:`_setting`).
         self._settings_read: dict[str, Any] = {}
+        #: Each response's capture, shared by the posts of a batched answer (:meth:`_capture`).
+        self._captures: weakref.WeakKeyDictionary[Response, RawCapture] = \
+            weakref.WeakKeyDictionary()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -435,13 +438,10 @@ class MonitorSpider(BatchProbes, PlatformDefaults, scrapy.Spider):
         settings = self._setting("MONITOR_SETTINGS")
         if settings is not None and not settings["ARCHIVE"]:
             return None
-        captures = self.__dict__.get("_captures")
-        if captures is None:
-            captures = self.__dict__["_captures"] = weakref.WeakKeyDictionary()
-        capture: RawCapture | None = captures.get(response)
+        capture: RawCapture | None = self._captures.get(response)
         if capture is None:
             request = response.request
-            capture = captures[response] = RawCapture(
+            capture = self._captures[response] = RawCapture(
                 method=request.method if request is not None else "GET",
                 url=request.url if request is not None else response.url,
                 request_headers=header_pairs(request.headers) if request is not None else (),

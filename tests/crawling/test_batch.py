@@ -87,6 +87,9 @@ def test_each_post_has_its_own_item_hash_and_shares_the_batch_evidence(server):
     # The body hash is the batch response's, the same for all five.
     answer = InfoApi.listing([InfoApi.child(post(i)) for i in range(5)])
     assert {o.body_hash for o in got} == {body_hash(answer)}
+    # And one raw capture, built once for the answer and carried by all five.
+    assert got[0].capture is not None and got[0].capture.body == answer
+    assert all(o.capture is got[0].capture for o in got)
 
 
 def test_posts_left_out_of_a_batch_answer_are_probed_alone(server):

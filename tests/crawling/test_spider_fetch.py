@@ -281,3 +281,47 @@ def test_all_spiders_in_one_crawl(server):
                            "fingerprint": "rednote.text.cannot_view"}
     assert red.final_url and red.final_url.endswith("error_code=300031")
     assert any("xsec_token=fresh" in p for p, _ in server.requests)
+
+
+def test_the_pipeline_counts_a_failing_sink_and_adds_its_counts_at_the_close():
+    """What the stats say of a crawl whose sink failed (the crawl itself re-raises the
+    failure, so the stats are read here from the pipeline's crawler)."""
+    from scrapy import Spider
+    from scrapy.utils.test import get_crawler
+
+    from spiders.pipelines import SinkPipeline
+
+    crawler = get_crawler(Spider)
+    crawler.stats.open_spider()
+    stops: list[bool] = []
+
+    async def stop() -> None:
+        stops.append(True)
+
+    crawler.stop_async = stop  # type: ignore[method-assign]
+    crawler.spider = Spider(name="t")
+
+    def sink(obs: Observation) -> None:
+        if obs.outcome is Outcome.NOT_FOUND:
+            raise RuntimeError("database down")
+
+    crawler.spider.sink = sink  # type: ignore[attr-defined]
+    pipeline = SinkPipeline(crawler)
+    ok, gone = (Observation(mode="probe", platform="rss", target_key=k, url="http://h/x",
+                            outcome=o) for k, o in (("a", Outcome.OK), ("b", Outcome.NOT_FOUND)))
+
+    async def feed() -> None:
+        for obs in (ok, ok, gone):
+            await pipeline.process_item(obs)
+        await asyncio.sleep(0)  # the stop it scheduled runs
+
+    asyncio.run(feed())
+    assert crawler.stats.get_value("observations/count") is None  # nothing until the close
+    pipeline.close_spider()
+    stats = crawler.stats.get_stats()
+    assert stats["observations/count"] == 3
+    assert stats["observations/outcome/ok"] == 2
+    assert stats["observations/outcome/not_found"] == 1
+    assert stats["observations/sink_error"] == 1
+    assert stops == [True]  # stopped once
+    assert isinstance(crawler.spider.failure, RuntimeError)  # type: ignore[attr-defined]
