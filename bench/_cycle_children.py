@@ -45,7 +45,7 @@ def hwm_mib(pid: int | str = "self") -> float:
 
 
 def child(url: str, concurrency: int, recheck: bool, recorder_mode: str,
-          unrecorded: bool = False) -> int:
+          unrecorded: bool = False, recorder_priority: str = "normal") -> int:
     """Run one cycle over the database at ``url`` (with ``recheck``, then make every post
     due again and run a second, unchanged cycle); print the stats as JSON.
 
@@ -58,7 +58,8 @@ def child(url: str, concurrency: int, recheck: bool, recorder_mode: str,
     install_reactor()
     settings = crawl_settings(url, concurrent_requests=concurrency,
                               concurrent_requests_per_host=concurrency,
-                              recorder="thread" if unrecorded else recorder_mode)
+                              recorder="thread" if unrecorded else recorder_mode,
+                              recorder_priority=recorder_priority)
     db = Database(url)
     loop = event_loop()
     asyncio.set_event_loop(loop)

@@ -76,7 +76,8 @@ def rows(result: dict[str, Any], path: Path) -> list[tuple[str, Any]]:
         *machine_rows(result["machine"], result["postgresql"]),
         ("statuses from", f"{params['exported_by']} ({params['export_s']} s for "
                           f"{max(params['sizes'])})"),
-        ("recorder", f"RECORDER = {params['settings']['recorder']}"),
+        ("recorder", f"RECORDER = {params['settings']['recorder']}, RECORDER_PRIORITY = "
+                     f"{params['settings'].get('recorder_priority', 'normal')}"),
         *([("repeat", f"{result['repeat']} runs a size, floor and cycle alternating; "
                       "each size's median below")] if result["repeat"] > 1 else []),
         ("", ""),

@@ -42,7 +42,8 @@ database whose worker hands its observations to a recorder that drops them
 (:class:`bench._cycle_children.Dropping`): its crawl phase over the floor is what the
 crawl costs without recording's share of the machine, printed and never judged.
 
-Run: ``.venv/bin/python -m bench.cycle [--sizes 5000,20000,50000] [--repeat 3] [--recorder thread]``
+Run: ``.venv/bin/python -m bench.cycle [--sizes 5000,20000,50000] [--repeat 3] [--recorder thread]
+[--recorder-priority idle]``
 (``--recorder thread``: recording in the crawl's own process, what the product's
 default ``auto`` gives on one CPU)
 """
@@ -178,6 +179,7 @@ def run_size(site: StaticSite, size: int, args: argparse.Namespace,
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.cycle", "--child", url,
              "--concurrency", str(args.concurrency), "--recorder", args.recorder,
+             "--recorder-priority", args.recorder_priority,
              *(["--no-recheck"] if args.no_recheck or unrecorded else []),
              *(["--unrecorded"] if unrecorded else [])],
             stdout=subprocess.PIPE, cwd=os.path.dirname(os.path.dirname(__file__)),
@@ -294,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the worker's RECORDER (default %(default)s, the benchmarks' "
                              "and the product's on two CPUs or more; thread: one process, "
                              "no recorder process beside it)")
+    parser.add_argument("--recorder-priority", choices=("normal", "idle"), default="normal",
+                        help="the worker's RECORDER_PRIORITY (default %(default)s; idle: the "
+                             "recorder process under SCHED_IDLE)")
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
                         help="run each size N times, floor and cycle alternating; the "
                              "median ratio is held to the target (default %(default)s)")
@@ -310,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
     if args.child:
         return child(args.child, args.concurrency, not args.no_recheck, args.recorder,
-                     args.unrecorded)
+                     args.unrecorded, args.recorder_priority)
     if args.floor_child:
         return floor_child(args.floor_child, args.base, args.concurrency)
 
@@ -345,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         "params": {"sizes": sizes, "setup": "sync_targets, one transaction",
                    "settings": {**CRAWL_SETTINGS, "concurrent_requests": args.concurrency,
                                 "concurrent_requests_per_host": args.concurrency,
-                                "recorder": args.recorder},
+                                "recorder": args.recorder,
+                                "recorder_priority": args.recorder_priority},
                    "exported_by": exported[0], "export_s": exported[1],
                    "server": "embedded" if args.embedded else "given URL"},
         "runs": runs,

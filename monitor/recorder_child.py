@@ -61,6 +61,8 @@ def run(start: Start, work: Pipe, news: Pipe, abort: Any) -> None:
     # Start and this function's name only, and never runs the recording code itself.
     from .snapshot import BackgroundRecorder, Recorder
 
+    # First, while this is the only thread: the threads started below inherit it.
+    refused = prioritise(start.settings.get("RECORDER_PRIORITY", "normal"))
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
     sending = threading.Lock()
@@ -70,6 +72,10 @@ def run(start: Start, work: Pipe, news: Pipe, abort: Any) -> None:
             news.send(msg)
 
     _forward_logs(start.log_level, say)
+    if refused:
+        log.warning("RECORDER_PRIORITY = idle not applied (%s); the recorder process runs "
+                    "at normal priority. Set RECORDER_PRIORITY = normal to silence this",
+                    refused)
     parent = os.getppid()
     signals = SignalManager()
     for receiver in start.receivers:
@@ -196,6 +202,21 @@ class _Forward(logging.handlers.QueueHandler):
 
     def enqueue(self, record: logging.LogRecord) -> None:
         self.say("log", record)
+
+
+def prioritise(priority: str) -> str | None:
+    """Apply RECORDER_PRIORITY to the calling thread (and so to the threads it starts
+    later): ``idle`` is Linux's SCHED_IDLE. None when done (or nothing to do); else why
+    the system refused it (not Linux, or a sandbox that forbids the call)."""
+    if priority != "idle":
+        return None
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except AttributeError:
+        return "this system has no SCHED_IDLE"
+    except OSError as exc:
+        return f"sched_setscheduler: {exc.strerror or exc}"
+    return None
 
 
 def _forward_logs(level: int, say: Any) -> None:

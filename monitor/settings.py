@@ -123,6 +123,12 @@ class Settings(BaseModel, Mapping[str, Any]):
         "where the worker may use two CPUs or more (affinity and cgroup quota) shared "
         "among the live workers of its machine, else `thread`, counted again as workers "
         "join or leave and the recording moved."))
+    RECORDER_PRIORITY: Text = Field("normal", description=(
+        "The recorder process's CPU scheduling (Linux): `normal`, or `idle` (SCHED_IDLE: "
+        "it runs on what the crawl, the database and the rest leave, so it never takes the "
+        "crawl's core when another process wakes; on a machine kept busy by other work it "
+        "barely runs, and the crawl then waits on it, nothing lost). No effect with the "
+        "recording in a thread."))
     LEASE: Seconds = Field(600.0, description=(
         "How long a claim lasts when its worker cannot be told alive or dead (a version "
         "without worker seats, or one that could not take its seat); a dead worker's claims are "
@@ -249,6 +255,9 @@ class Settings(BaseModel, Mapping[str, Any]):
     def _recorder_choice(self) -> Settings:
         if self.RECORDER not in ("auto", "process", "thread"):
             raise ValueError(f"RECORDER is {self.RECORDER!r}; use auto, process or thread")
+        if self.RECORDER_PRIORITY not in ("normal", "idle"):
+            raise ValueError(f"RECORDER_PRIORITY is {self.RECORDER_PRIORITY!r}; use normal "
+                             "or idle")
         return self
 
     @model_validator(mode="after")

@@ -56,7 +56,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
 
 def _args(server_url: str) -> argparse.Namespace:
     return argparse.Namespace(database_url=server_url, embedded=False, concurrency=4,
-                              recorder="process", no_recheck=True)
+                              recorder="process", recorder_priority="normal",
+                              no_recheck=True)
 
 
 def test_the_recorded_cycle_stores_every_post_through_its_recorder_process(

@@ -138,6 +138,51 @@ def test_the_child_records_without_loading_pydantic(site: Site, tmp_path: Path) 
         rec.shutdown()
 
 
+@pytest.mark.parametrize(("priority", "policy"), [("normal", os.SCHED_OTHER),
+                                                   ("idle", os.SCHED_IDLE)])
+def test_recorder_priority_sets_the_childs_scheduling_and_every_thread_of_it(
+        site: Site, tmp_path: Path, priority: str, policy: int) -> None:
+    """RECORDER_PRIORITY = idle: the child and the threads it starts (the writer, the
+    pool's, the watch) run under SCHED_IDLE, and it records as before; the worker (this
+    process) keeps its own scheduling."""
+    settings = SETTINGS.replace(RECORDER_PRIORITY=priority)
+    rec = RecorderProcess(site.proxied, settings, signals=SignalManager(),
+                          spool=Spool(tmp_path / "spool"), batch_size=4).open()
+    try:
+        for obs in map(captured, site.observations()):
+            assert rec.put(obs)
+        rec.close()  # the writer and the pool's threads are up by now
+        assert rec._child is not None
+        pid = rec._child.proc.pid
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        assert len(tids) >= 3
+        assert {os.sched_getscheduler(tid) for tid in tids} == {policy}
+        assert os.sched_getscheduler(0) == os.SCHED_OTHER
+    finally:
+        rec.shutdown()
+    assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
+
+
+def test_a_refused_priority_is_reported_and_normal_asks_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the system refuses SCHED_IDLE (a sandbox, another OS) the child says why and
+    records at normal priority; ``normal`` never calls the scheduler."""
+    from monitor import recorder_child
+
+    calls: list[Any] = []
+
+    def refuse(*args: Any) -> None:
+        calls.append(args)
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setscheduler", refuse)
+    assert recorder_child.prioritise("normal") is None and calls == []
+    assert recorder_child.prioritise("idle") == "sched_setscheduler: Operation not permitted"
+    assert calls == [(0, os.SCHED_IDLE, os.sched_param(0))]
+    monkeypatch.delattr(os, "SCHED_IDLE")
+    assert recorder_child.prioritise("idle") == "this system has no SCHED_IDLE"
+
+
 def test_an_unpicklable_events_stored_receiver_is_refused_saying_what_to_do(
         site: Site, tmp_path: Path) -> None:
     signals = SignalManager()

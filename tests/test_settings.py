@@ -192,3 +192,10 @@ def test_platform_settings_reach_their_spider_and_secrets_do_not() -> None:
     assert crawl.get("REDDIT_CLIENT_SECRET") is None
     assert "s3cret" not in repr(dict(crawl))
     assert crawl.getint("BLUESKY_MAX_PAGES") == 2  # the spider's own default
+
+
+def test_recorder_priority_is_normal_or_idle_and_a_wrong_one_says_which() -> None:
+    assert Settings.load(environ={}).RECORDER_PRIORITY == "normal"
+    assert Settings.load(environ={"TAKEDOWN_RECORDER_PRIORITY": "idle"}).RECORDER_PRIORITY == "idle"
+    with pytest.raises(ConfigError, match="RECORDER_PRIORITY is 'low'; use normal or idle"):
+        Settings.load({"recorder_priority": "low"}, environ={})
