@@ -62,7 +62,7 @@ def run(start: Start, work: Pipe, news: Pipe, abort: Any) -> None:
     from .snapshot import BackgroundRecorder, Recorder
 
     # First, while this is the only thread: the threads started below inherit it.
-    refused = prioritise(start.settings.get("RECORDER_PRIORITY", "normal"))
+    refused = prioritise(start.settings["RECORDER_PRIORITY"])
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
     sending = threading.Lock()

@@ -183,6 +183,45 @@ def test_a_refused_priority_is_reported_and_normal_asks_nothing(
     assert recorder_child.prioritise("idle") == "this system has no SCHED_IDLE"
 
 
+def _run_where_the_scheduler_refuses(*args: Any) -> None:
+    """The recorder process's entry point in a system that forbids sched_setscheduler
+    (run in the spawned child, so the refusal is the child's own)."""
+    from monitor import recorder_child
+
+    def refuse(*_: Any) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    os.sched_setscheduler = refuse  # type: ignore[assignment]  # this child only
+    recorder_child.run(*args)
+
+
+def test_a_child_refused_idle_says_so_in_the_worker_and_records_at_normal_priority(
+        site: Site, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor import recorder_child
+
+    monkeypatch.setattr(recorder_child, "run", _run_where_the_scheduler_refuses)
+    rec = RecorderProcess(site.proxied, SETTINGS.replace(RECORDER_PRIORITY="idle"),
+                          signals=SignalManager(), spool=Spool(tmp_path / "spool"),
+                          batch_size=4).open()
+    try:
+        with caplog.at_level(logging.WARNING):
+            for obs in map(captured, site.observations()):
+                assert rec.put(obs)
+            rec.close()
+        assert rec._child is not None
+        pid = rec._child.proc.pid
+        assert {os.sched_getscheduler(int(t)) for t in os.listdir(f"/proc/{pid}/task")} == {
+            os.SCHED_OTHER}
+    finally:
+        rec.shutdown()
+    said = [r.getMessage() for r in caplog.records if r.name == "monitor.recorder_child"]
+    assert said == ["RECORDER_PRIORITY = idle not applied (sched_setscheduler: Operation not "
+                    "permitted); the recorder process runs at normal priority. Set "
+                    "RECORDER_PRIORITY = normal to silence this"]
+    assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
+
+
 def test_an_unpicklable_events_stored_receiver_is_refused_saying_what_to_do(
         site: Site, tmp_path: Path) -> None:
     signals = SignalManager()
