@@ -2,7 +2,8 @@
 
 :func:`run` records what arrives through the pipe with a
 :class:`~monitor.snapshot.BackgroundRecorder` and reports back: each committed
-batch (without its raw captures), each span's counts, what it spooled, and its
+batch (without its raw captures), each span's counts, what it spooled, the
+scheduling it runs under (RECORDER_PRIORITY), and its
 log records. It ignores SIGINT and SIGTERM (a terminal's Ctrl-C or a service
 manager reaches the whole process group): the worker ends it by closing the
 pipe, after a flush; a worker that died closes the pipe too.
@@ -29,6 +30,7 @@ from .db import Database
 from .errors import Aborted, TakedownError
 from .holding import zero_stats
 from .observation import Observation
+from .recorder_priority import prioritise
 from .signals import SignalManager, batch_committed, batch_fenced, events_stored
 from .spool import Spool
 
@@ -72,6 +74,7 @@ def run(start: Start, work: Pipe, news: Pipe, abort: Any) -> None:
             news.send(msg)
 
     _forward_logs(start.log_level, say)
+    say("priority", "normal" if refused else start.settings["RECORDER_PRIORITY"])
     if refused:
         log.warning("RECORDER_PRIORITY = idle not applied (%s); the recorder process runs "
                     "at normal priority. Set RECORDER_PRIORITY = normal to silence this",
@@ -202,21 +205,6 @@ class _Forward(logging.handlers.QueueHandler):
 
     def enqueue(self, record: logging.LogRecord) -> None:
         self.say("log", record)
-
-
-def prioritise(priority: str) -> str | None:
-    """Apply RECORDER_PRIORITY to the calling thread (and so to the threads it starts
-    later): ``idle`` is Linux's SCHED_IDLE. None when done (or nothing to do); else why
-    the system refused it (not Linux, or a sandbox that forbids the call)."""
-    if priority != "idle":
-        return None
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except AttributeError:
-        return "this system has no SCHED_IDLE"
-    except OSError as exc:
-        return f"sched_setscheduler: {exc.strerror or exc}"
-    return None
 
 
 def _forward_logs(level: int, say: Any) -> None:

@@ -63,6 +63,7 @@ from .db import Database, claims
 from .errors import Aborted, StorageUnavailable, TakedownError
 from .holding import CHUNK_BYTES, QUEUE_BYTES, ByteQueue, weight, zero_stats
 from .observation import Observation
+from .recorder_priority import Span, Watch, lift
 from .settings import Settings
 from .signals import SignalManager, batch_committed, events_stored
 from .spool import Spool
@@ -109,6 +110,11 @@ class _Child:
         self.proc.start()
         work_r.close()
         news_w.close()
+        #: The scheduling the child says it runs under (None until it says).
+        self.priority: str | None = None
+        #: How the child is scheduled, span after span (RECORDER_PRIORITY = idle).
+        assert self.proc.pid is not None
+        self.watch = Watch(self.proc.pid)
 
     @property
     def usable(self) -> bool:
@@ -121,7 +127,7 @@ class RecorderProcess:
 
     def __init__(self, db: Database, settings: Settings, *, signals: SignalManager,
                  spool: Spool, batch_size: int, max_queue: int = 2000,
-                 close_timeout: float = 60.0) -> None:
+                 close_timeout: float = 60.0, priority: str | None = None) -> None:
         receivers = tuple(signals.receivers(events_stored))
         for receiver in receivers:
             try:
@@ -134,8 +140,14 @@ class RecorderProcess:
         self.db = db
         self.signals = signals
         self.close_timeout = close_timeout
+        #: The child's CPU scheduling: RECORDER_PRIORITY unless given; ``normal`` once
+        #: the child was lifted (:meth:`lift`) or refused ``idle`` (:meth:`judge`).
+        self.priority: str = priority or settings["RECORDER_PRIORITY"]
+        #: Seconds the crawl waited in :meth:`aput` for room in the hand-over, in all.
+        self.waited = 0.0
         self._start = recorder_child.Start(
-            db.url, dict(settings), receivers, str(spool.directory), batch_size, max_queue,
+            db.url, {**settings, "RECORDER_PRIORITY": self.priority}, receivers,
+            str(spool.directory), batch_size, max_queue,
             logging.getLogger().getEffectiveLevel(), float(db.pool.timeout))
         self._max_queue = max_queue
         #: Counts of the last span :meth:`close` waited for (the Recorder's ``stats``).
@@ -224,7 +236,34 @@ class RecorderProcess:
 
     async def aput(self, obs: Observation) -> None:
         while not self.put(obs):
+            began = time.monotonic()
             await asyncio.sleep(0.01)
+            self.waited += time.monotonic() - began
+
+    # --- its priority (RECORDER_PRIORITY = idle) -------------------------------------
+
+    def judge(self) -> Span | None:
+        """How the child at idle priority fared since the last call (see
+        :class:`~monitor.recorder_priority.Span`; ``.starved`` says whether it starved);
+        None at the first call, when no child runs, at normal priority, or where the
+        kernel does not say. A child that refused SCHED_IDLE is at normal priority."""
+        child = self._child
+        if self.priority != "idle" or child is None or not child.usable:
+            return None
+        if child.priority == "normal":  # it refused SCHED_IDLE (and logged why)
+            self.priority = "normal"
+        if child.priority != "idle":  # (None: not started yet)
+            return None
+        return child.watch.starved(self.waited)
+
+    def lift(self) -> str | None:
+        """Move the child to normal scheduling: None when done, else why the system
+        refused it (then only a new recorder process runs at normal priority)."""
+        child = self._child
+        refused = lift(child.proc.pid) if child is not None else None
+        if refused is None:
+            self.priority = "normal"
+        return refused
 
     def close(self, timeout: float | None = None) -> None:
         """Wait until everything queued so far is committed, at most ``timeout`` seconds
@@ -336,6 +375,8 @@ class RecorderProcess:
                         self._flush_cond.notify_all()
                 elif kind == "spooled":
                     self.spooled += msg[1]
+                elif kind == "priority":
+                    child.priority = msg[1]
         except (EOFError, OSError):
             pass
         finally:

@@ -93,7 +93,7 @@ class Recording:
         """The worker's place, then its recorder; recounted on :data:`PLACE_AT`."""
         worker = self.worker
         self.writer = await asyncio.to_thread(worker.open_placed)
-        if worker.placing:
+        if worker.watching:
             self._placing = asyncio.ensure_future(self._place())
 
     async def put(self, obs: Observation) -> None:

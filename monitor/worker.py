@@ -85,7 +85,12 @@ class Worker:
         self.recording = recording or recording_for(settings["RECORDER"])
         #: Whether :meth:`place` may move the recording (RECORDER = auto, not forced).
         self.placing = recording is None and settings["RECORDER"] == "auto"
+        #: The recorder process's scheduling (RECORDER_PRIORITY); ``normal`` for the rest
+        #: of this worker's life once an ``idle`` one starved (:meth:`_unstarve`).
+        self.priority: str = settings["RECORDER_PRIORITY"]
         self._process: RecorderProcess | None = None
+        #: Recorder processes replaced (by one at normal priority), ended once closed.
+        self._retired: list[RecorderProcess] = []
         #: This process's seat among the workers (registered at the first cycle).
         self.presence = workers.Presence(db.url, self.name, machine=machine_id())
         self._seat_lock = threading.Lock()
@@ -159,13 +164,22 @@ class Worker:
                         given["posts"])
         return platforms
 
+    @property
+    def watching(self) -> bool:
+        """Whether a recording should call :meth:`place` now and then: RECORDER = auto,
+        or a recorder process at idle priority (:meth:`_unstarve`)."""
+        return self.placing or self.priority == "idle"
+
     def place(self) -> bool:
         """RECORDER = auto: where this worker records now, from the CPUs it may use
         shared among the live workers of its machine (their seats; this one counts
-        itself); True when that moved it. The database away leaves it where it is."""
+        itself); True when that moved it. The database away leaves it where it is.
+        First, a recorder process at idle priority that starved is seen to
+        (:meth:`_unstarve`)."""
+        moved = self._unstarve()
         machine = self.presence.machine
         if not self.placing or machine is None:
-            return False
+            return moved
         try:
             with self.db.transaction() as conn:
                 sharing = workers.on_machine(conn, machine)
@@ -178,22 +192,55 @@ class Worker:
         if place == self.recording:
             log.debug("%d worker(s) share this machine's CPUs: recording stays in %s "
                       "(RECORDER = auto)", sharing, where)
-            return False
+            return moved
         log.info("%d worker(s) share this machine's CPUs: recording in %s from now on "
                  "(RECORDER = auto)", sharing, where)
         self.recording = place
         return True
 
+    def _unstarve(self) -> bool:
+        """RECORDER_PRIORITY = idle: a recorder process that starved since the last look
+        (the crawl waited on it while it waited for a CPU, see
+        :mod:`monitor.recorder_priority`) is lifted to normal scheduling; where the
+        system refuses that, True: the recording moves to a new recorder process at
+        normal priority (:meth:`open_writer`). Either way for the rest of this worker's
+        life."""
+        process = self._process
+        if self.recording != "process" or process is None or self.priority != "idle":
+            return False
+        span = process.judge()
+        if process.priority != "idle":  # the child refused SCHED_IDLE: nothing to watch
+            self.priority = process.priority
+        if span is None:
+            return False
+        log.debug("the recorder process at idle priority: %s", span)
+        if not span.starved:
+            return False
+        self.priority = "normal"
+        refused = process.lift()
+        if refused is None:
+            log.warning("the recorder process at idle priority fell behind (%s): it runs "
+                        "at normal priority from now on (RECORDER_PRIORITY = idle)", span)
+            return False
+        log.warning("the recorder process at idle priority fell behind (%s) and cannot "
+                    "leave it (%s): the recording moves to a new recorder process at "
+                    "normal priority (RECORDER_PRIORITY = idle)", span, refused)
+        return True
+
     def open_placed(self) -> BackgroundRecorder | RecorderProcess:
         """:meth:`place`, then :meth:`open_writer` (a recorder process no longer used
-        ends first: between cycles it holds nothing)."""
+        ends first, and one replaced by it: between cycles they hold nothing)."""
         self.place()
         self.retire_process()
-        return self.open_writer()
+        writer = self.open_writer()
+        self.retire_process()
+        return writer
 
     def retire_process(self) -> None:
-        """End the recorder process once this worker records in a thread (what it still
-        holds is committed first)."""
+        """End the recorder process once this worker records in a thread, and one
+        replaced (what each still holds is committed first)."""
+        while self._retired:
+            self._retired.pop().shutdown()
         if self.recording != "process" and self._process is not None:
             self._process.shutdown()
             self._process = None
@@ -206,9 +253,13 @@ class Worker:
         # more than holding.BATCH_COUNT held in memory while it is written.
         batch = min(max(50, int(self.settings["BATCH_SIZE"])), holding.BATCH_COUNT)
         if self.recording == "process":
-            if self._process is None:
-                self._process = RecorderProcess(self.db, self.settings, signals=self.signals,
-                                                spool=self.spool, batch_size=batch)
+            if self._process is None or self._process.priority != self.priority:
+                process = RecorderProcess(self.db, self.settings, signals=self.signals,
+                                          spool=self.spool, batch_size=batch,
+                                          priority=self.priority)
+                if self._process is not None:  # replaced: ended by retire_process
+                    self._retired.append(self._process)
+                self._process = process
             writer: BackgroundRecorder | RecorderProcess = self._process.open()
         else:
             # Loaded only here: with RECORDER = process this process never records, and
@@ -226,6 +277,7 @@ class Worker:
         it leaves just the same, only its leases wait for the next worker's cycle).
         The recorder process first commits what it holds. Under the seat lock: a claim
         thread still finishing cannot take a seat after."""
+        self.retire_process()
         if self._process is not None:
             self._process.shutdown()
             self._process = None

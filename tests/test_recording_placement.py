@@ -328,7 +328,7 @@ class MovingWorker:
     """What a Recording asks of its worker: placed once, to a recorder that opens only
     when ``opening`` is set, then fails."""
 
-    placing = True
+    placing = watching = True
     recording = "process"
 
     def __init__(self) -> None:
