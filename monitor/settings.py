@@ -126,9 +126,11 @@ class Settings(BaseModel, Mapping[str, Any]):
     RECORDER_PRIORITY: Text = Field("normal", description=(
         "The recorder process's CPU scheduling (Linux): `normal`, or `idle` (SCHED_IDLE: "
         "it runs on what the crawl, the database and the rest leave, so it never takes the "
-        "crawl's core when another process wakes; on a machine kept busy by other work it "
-        "barely runs, and the crawl then waits on it, nothing lost). No effect with the "
-        "recording in a thread."))
+        "crawl's core when another process wakes). An idle recorder that starves on a "
+        "machine kept busy by other work (the crawl waits on it while it waits for a CPU) "
+        "is lifted to normal scheduling, or where the system refuses that, replaced by a "
+        "recorder process at normal priority, for the rest of the worker's life. No effect "
+        "with the recording in a thread."))
     LEASE: Seconds = Field(600.0, description=(
         "How long a claim lasts when its worker cannot be told alive or dead (a version "
         "without worker seats, or one that could not take its seat); a dead worker's claims are "
