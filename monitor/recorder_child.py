@@ -63,8 +63,6 @@ def run(start: Start, work: Pipe, news: Pipe, abort: Any) -> None:
     # Start and this function's name only, and never runs the recording code itself.
     from .snapshot import BackgroundRecorder, Recorder
 
-    # First, while this is the only thread: the threads started below inherit it.
-    refused = prioritise(start.settings["RECORDER_PRIORITY"])
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
     sending = threading.Lock()
@@ -74,11 +72,6 @@ def run(start: Start, work: Pipe, news: Pipe, abort: Any) -> None:
             news.send(msg)
 
     _forward_logs(start.log_level, say)
-    say("priority", "normal" if refused else start.settings["RECORDER_PRIORITY"])
-    if refused:
-        log.warning("RECORDER_PRIORITY = idle not applied (%s); the recorder process runs "
-                    "at normal priority. Set RECORDER_PRIORITY = normal to silence this",
-                    refused)
     parent = os.getppid()
     signals = SignalManager()
     for receiver in start.receivers:
@@ -96,6 +89,7 @@ def run(start: Start, work: Pipe, news: Pipe, abort: Any) -> None:
     recorder = Recorder(db, start.settings, signals=signals)  # observations carry seats
     heap.own()
     heap.settle()  # this process is the monitor's, and its start-up is done
+    _prioritise(start.settings["RECORDER_PRIORITY"], say)
     threading.Thread(target=_watch, args=(abort, recorder), daemon=True,
                      name="takedown-recorder-watch").start()
     writer: BackgroundRecorder | None = None
@@ -205,6 +199,19 @@ class _Forward(logging.handlers.QueueHandler):
 
     def enqueue(self, record: logging.LogRecord) -> None:
         self.say("log", record)
+
+
+def _prioritise(priority: str, say: Any) -> None:
+    """RECORDER_PRIORITY, once the start-up is done (imports, the connection: at normal
+    priority they are over at once, under SCHED_IDLE they would wait for the crawl's
+    start), for every thread running and so for those started later; then tell the
+    worker which it is."""
+    refused = prioritise(priority)
+    say("priority", "normal" if refused else priority)
+    if refused:
+        log.warning("RECORDER_PRIORITY = idle not applied (%s); the recorder process runs "
+                    "at normal priority. Set RECORDER_PRIORITY = normal to silence this",
+                    refused)
 
 
 def _forward_logs(level: int, say: Any) -> None:

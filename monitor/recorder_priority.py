@@ -1,7 +1,7 @@
 """The recorder process's CPU scheduling (RECORDER_PRIORITY), and its way back.
 
 ``idle`` runs the recorder process under Linux's SCHED_IDLE (:func:`prioritise`, in
-the child, before it starts a thread): a core running only SCHED_IDLE tasks counts as
+the child, once its start-up is done): a core running only SCHED_IDLE tasks counts as
 idle when the kernel places a task that wakes (nginx, PostgreSQL), so the crawl keeps
 its own core. The price: on a machine kept busy by other work the recorder barely runs,
 its hand-over queue fills and the crawl waits on it.
@@ -24,21 +24,28 @@ import dataclasses
 import os
 import time
 
-__all__ = ["WAITED_SHARE", "Watch", "lift", "prioritise", "sched_idle_tasks"]
+__all__ = ["STARVED_LOOKS", "WAITED_SHARE", "Watch", "lift", "prioritise",
+           "sched_idle_tasks"]
 
 #: The share of a span the crawl waited on a full hand-over for its recorder to count
 #: as starved (with one of the recorder's threads waiting for a CPU half the span).
 WAITED_SHARE = 0.25
+#: Looks in a row that must find the recorder starved before the worker acts: one span
+#: can be a burst (the crawl's start, a batch of large captures); starving goes on.
+STARVED_LOOKS = 2
 
 
 def prioritise(priority: str) -> str | None:
-    """Apply RECORDER_PRIORITY to the calling thread (and so to the threads it starts
-    later): ``idle`` is Linux's SCHED_IDLE. None when done (or nothing to do); else why
-    the system refused it (not Linux, or a sandbox that forbids the call)."""
+    """Apply RECORDER_PRIORITY to every thread of the calling process (and so to the
+    threads they start later): ``idle`` is Linux's SCHED_IDLE. None when done (or
+    nothing to do); else why the system refused it (not Linux, or a sandbox that forbids
+    the call)."""
     if priority != "idle":
         return None
     try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        for tid in _tasks(os.getpid()) or [0]:
+            with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
     except AttributeError:
         return "this system has no SCHED_IDLE"
     except OSError as exc:

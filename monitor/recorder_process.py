@@ -143,8 +143,11 @@ class RecorderProcess:
         #: The child's CPU scheduling: RECORDER_PRIORITY unless given; ``normal`` once
         #: the child was lifted (:meth:`lift`) or refused ``idle`` (:meth:`judge`).
         self.priority: str = priority or settings["RECORDER_PRIORITY"]
-        #: Seconds the crawl waited in :meth:`aput` for room in the hand-over, in all.
-        self.waited = 0.0
+        #: What :attr:`waited` adds up: the time past waits took, the puts waiting now
+        #: and since when.
+        self._waited = 0.0
+        self._waiters = 0
+        self._wait_began = 0.0
         self._start = recorder_child.Start(
             db.url, {**settings, "RECORDER_PRIORITY": self.priority}, receivers,
             str(spool.directory), batch_size, max_queue,
@@ -235,10 +238,25 @@ class RecorderProcess:
         return True
 
     async def aput(self, obs: Observation) -> None:
-        while not self.put(obs):
-            began = time.monotonic()
-            await asyncio.sleep(0.01)
-            self.waited += time.monotonic() - began
+        if self.put(obs):
+            return
+        if not self._waiters:
+            self._wait_began = time.monotonic()
+        self._waiters += 1
+        try:
+            while not self.put(obs):
+                await asyncio.sleep(0.01)
+        finally:
+            self._waiters -= 1
+            if not self._waiters:
+                self._waited += time.monotonic() - self._wait_began
+
+    @property
+    def waited(self) -> float:
+        """Seconds the crawl was held up in :meth:`aput` for room in the hand-over, up to
+        now (puts waiting at once count once: the wall time some put waited)."""
+        began = self._wait_began if self._waiters else None
+        return self._waited + (time.monotonic() - began if began is not None else 0.0)
 
     # --- its priority (RECORDER_PRIORITY = idle) -------------------------------------
 

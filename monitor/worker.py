@@ -39,6 +39,7 @@ from .cpus import machine_id
 from .db import Database, claims, continuous, default_data_dir, sync, workers
 from .errors import Aborted, StorageUnavailable
 from .observation import Observation, WorkItem
+from .recorder_priority import STARVED_LOOKS
 from .recorder_process import RecorderProcess
 from .recording import Recording, recording_for
 from .settings import Settings
@@ -88,6 +89,8 @@ class Worker:
         #: The recorder process's scheduling (RECORDER_PRIORITY); ``normal`` for the rest
         #: of this worker's life once an ``idle`` one starved (:meth:`_unstarve`).
         self.priority: str = settings["RECORDER_PRIORITY"]
+        #: Looks in a row that found the idle recorder process starved.
+        self._starved = 0
         self._process: RecorderProcess | None = None
         #: Recorder processes replaced (by one at normal priority), ended once closed.
         self._retired: list[RecorderProcess] = []
@@ -199,9 +202,9 @@ class Worker:
         return True
 
     def _unstarve(self) -> bool:
-        """RECORDER_PRIORITY = idle: a recorder process that starved since the last look
-        (the crawl waited on it while it waited for a CPU, see
-        :mod:`monitor.recorder_priority`) is lifted to normal scheduling; where the
+        """RECORDER_PRIORITY = idle: a recorder process found starved at
+        :data:`STARVED_LOOKS` looks in a row (the crawl waited on it while it waited for a
+        CPU, see :mod:`monitor.recorder_priority`) is lifted to normal scheduling; where the
         system refuses that, True: the recording moves to a new recorder process at
         normal priority (:meth:`open_writer`). Either way for the rest of this worker's
         life."""
@@ -214,7 +217,8 @@ class Worker:
         if span is None:
             return False
         log.debug("the recorder process at idle priority: %s", span)
-        if not span.starved:
+        self._starved = self._starved + 1 if span.starved else 0
+        if self._starved < STARVED_LOOKS:
             return False
         self.priority = "normal"
         refused = process.lift()

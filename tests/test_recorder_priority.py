@@ -331,3 +331,74 @@ def test_a_worker_whose_idle_recorder_starves_records_at_normal_priority_from_th
 
 def refuse(*_: Any) -> None:
     raise PermissionError(1, "Operation not permitted")
+
+
+def test_the_crawls_wait_counts_the_time_some_put_waited_not_each_put(
+        db: Database, tmp_path: Path) -> None:
+    """Five puts held up together for half a second are half a second of the crawl's
+    wait, not two and a half; a wait still under way counts up to now."""
+    rec = RecorderProcess(db, IDLE, signals=SignalManager(), spool=Spool(tmp_path / "s"),
+                          batch_size=4)
+    rec.put = lambda obs: False  # type: ignore[method-assign]  # the hand-over is full
+    obs = Observation(mode="listing", platform="rss", target_key="k", url="u",
+                      outcome=Outcome.OK)
+
+    async def main() -> float:
+        puts = [asyncio.ensure_future(rec.aput(obs)) for _ in range(5)]
+        await asyncio.sleep(0.25)
+        midway = rec.waited
+        await asyncio.sleep(0.25)
+        for put in puts:
+            put.cancel()
+        await asyncio.gather(*puts, return_exceptions=True)
+        return midway
+
+    midway = asyncio.run(main())
+    assert 0.2 <= midway <= 0.45
+    assert 0.45 <= rec.waited <= 0.9
+    assert rec._waiters == 0
+
+
+CALM = Span(1.0, 0.9, 0.5, 0.1)
+
+
+def test_a_recorder_starved_at_one_look_only_is_left_idle(
+        db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A burst (one starved look between calm ones) moves nothing: the worker acts on
+    STARVED_LOOKS looks in a row."""
+    monkeypatch.setattr(recording, "PLACE_AT", ())
+    monkeypatch.setattr(recording, "PLACE_EVERY", 0.02)
+    looks: list[Span] = []
+
+    def judge(self: RecorderProcess) -> Span | None:
+        looks.append(STARVED if len(looks) % 2 == 0 else CALM)
+        return looks[-1]
+
+    monkeypatch.setattr(RecorderProcess, "judge", judge)
+
+    async def crawl(work: Mapping[str, AsyncIterator[WorkItem]], sink: Any,
+                    settings: Any) -> dict[str, int]:
+        for items in work.values():
+            async for item in items:
+                obs = Observation(mode=item.mode, platform=item.platform,
+                                  target_key=item.target_key, url=item.url,
+                                  outcome=Outcome.OK, row_id=item.row_id)
+                obs.entries = []
+                await sink(obs)
+                await asyncio.sleep(0.05)  # a look or two between items
+        return {}
+
+    feeds = "".join(f'[[groups.g.targets]]\nplatform = "rss"\n'
+                    f'feed = "http://127.0.0.1:9/f{i}.xml"\n' for i in range(10))
+    worker = idle_worker(db, crawl)
+    try:
+        worker.sync(parse_watchlist('[groups.g]\ninterval = "1h"\n' + feeds).targets)
+        with caplog.at_level(logging.WARNING, logger="monitor.worker"):
+            assert asyncio.run(worker.cycle())["observations"] == 10
+        assert len(looks) >= 6 and STARVED in looks
+        assert worker.priority == "idle" and worker._process is not None
+        assert worker._process.priority == "idle"
+        assert not [r for r in caplog.records if r.name == "monitor.worker"]
+    finally:
+        worker.close()
