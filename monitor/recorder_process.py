@@ -149,8 +149,7 @@ class RecorderProcess:
         self._waiters = 0
         self._wait_began = 0.0
         self._start = recorder_child.Start(
-            db.url, {**settings, "RECORDER_PRIORITY": self.priority}, receivers,
-            str(spool.directory), batch_size, max_queue,
+            db.url, dict(settings), receivers, str(spool.directory), batch_size, max_queue,
             logging.getLogger().getEffectiveLevel(), float(db.pool.timeout))
         self._max_queue = max_queue
         #: Counts of the last span :meth:`close` waited for (the Recorder's ``stats``).
@@ -172,7 +171,9 @@ class RecorderProcess:
         (the first span, or the last child died or was stopped)."""
         if self._child is None or not self._child.usable:
             self.error = None
-            child = self._child = _Child(self._start, self._max_queue)
+            start = dataclasses.replace(  # at the priority it has now (one lifted: normal)
+                self._start, settings={**self._start.settings, "RECORDER_PRIORITY": self.priority})
+            child = self._child = _Child(start, self._max_queue)
             _RUNNING.add(self)
             threading.Thread(target=self._send_loop, args=(child,), daemon=True,
                              name="takedown-recorder-send").start()

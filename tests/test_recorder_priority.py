@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -31,7 +32,7 @@ from monitor.watchlist import parse_watchlist
 from monitor.worker import Worker
 from tests import test_database_errors
 from tests.test_database_errors import T0, Proxy, Site
-from tests.test_recorder_process import _run_where_the_scheduler_refuses
+from tests.test_recorder_process import _run_where_the_scheduler_refuses, wait_for
 
 proxy = test_database_errors.proxy
 site = test_database_errors.site
@@ -223,6 +224,29 @@ def test_a_recorder_waiting_on_a_database_that_is_away_is_not_starved(
         rec.shutdown()
     assert [s for s in spans if s.waited >= 0.25 * s.seconds], spans  # the crawl waited
     assert not [s for s in spans if s.starved], spans
+
+
+def test_a_lifted_recorder_starts_its_next_child_at_normal_priority(
+        site: Site, tmp_path: Path) -> None:
+    """A recorder process lifted to normal priority whose child then dies: the child
+    started for the next span runs at normal priority too, never idle and unwatched."""
+    rec = idle_recorder(site, tmp_path)
+    try:
+        child = rec._child
+        assert child is not None and child.priority == "idle"
+        rec.priority = "normal"  # what lift() leaves (which needs root to run for real)
+        os.kill(child.proc.pid, signal.SIGKILL)
+        wait_for(child.gone.is_set)
+        rec.open()
+        assert rec._child is not None and rec._child is not child
+        assert rec.put(site.observations()[0])
+        rec.close()
+        assert rec._child.priority == "normal"
+        pid = rec._child.proc.pid
+        assert {os.sched_getscheduler(int(t)) for t in os.listdir(f"/proc/{pid}/task")} == {
+            os.SCHED_OTHER}
+    finally:
+        rec.shutdown()
 
 
 def test_a_child_that_refused_idle_is_watched_no_more(
