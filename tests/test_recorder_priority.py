@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,17 +22,17 @@ import pytest
 
 from monitor import recorder_child, recorder_priority, recording
 from monitor.db import Database
-from monitor.observation import Observation, Outcome, WorkItem
+from monitor.observation import Observation, Outcome
 from monitor.recorder_priority import Span, Watch, cpu_times, lift, sched_idle_tasks
 from monitor.recorder_process import RecorderProcess
 from monitor.settings import Settings
 from monitor.signals import SignalManager
 from monitor.spool import Spool
-from monitor.watchlist import parse_watchlist
 from monitor.worker import Worker
 from tests import test_database_errors
 from tests.test_database_errors import T0, Proxy, Site
 from tests.test_recorder_process import _run_where_the_scheduler_refuses, wait_for
+from tests.test_recording_placement import crawl_each, rss_targets
 
 proxy = test_database_errors.proxy
 site = test_database_errors.site
@@ -293,32 +293,19 @@ def test_a_worker_whose_idle_recorder_starves_records_at_normal_priority_from_th
         monkeypatch.setattr(recorder_priority.os, "sched_setscheduler", refuse)
     first: list[RecorderProcess] = []
 
-    async def crawl(work: Mapping[str, AsyncIterator[WorkItem]], sink: Any,
-                    settings: Any) -> dict[str, int]:
-        done = 0
-        for items in work.values():
-            async for item in items:
-                obs = Observation(mode=item.mode, platform=item.platform,
-                                  target_key=item.target_key, url=item.url,
-                                  outcome=Outcome.OK, row_id=item.row_id)
-                obs.entries = []
-                await sink(obs)
-                done += 1
-                if done == 10 and not first:  # in the first cycle
-                    assert worker._process is not None and worker.priority == "idle"
-                    first.append(worker._process)
-                    starving[0] = True
-                    async with asyncio.timeout(20):
-                        while worker.priority != "normal" or (
-                                not lifts and worker._process is first[0]):
-                            await asyncio.sleep(0.02)
-        return {"fetched": done}
+    async def after(done: int) -> None:
+        if done == 10 and not first:  # in the first cycle
+            assert worker._process is not None and worker.priority == "idle"
+            first.append(worker._process)
+            starving[0] = True
+            async with asyncio.timeout(20):
+                while worker.priority != "normal" or (
+                        not lifts and worker._process is first[0]):
+                    await asyncio.sleep(0.02)
 
-    feeds = "".join(f'[[groups.g.targets]]\nplatform = "rss"\n'
-                    f'feed = "http://127.0.0.1:9/f{i}.xml"\n' for i in range(30))
-    worker = idle_worker(db, crawl)
+    worker = idle_worker(db, crawl_each(after))
     try:
-        worker.sync(parse_watchlist('[groups.g]\ninterval = "1h"\n' + feeds).targets)
+        worker.sync(rss_targets(30))
         with caplog.at_level(logging.WARNING, logger="monitor.worker"):
             stats = asyncio.run(worker.cycle())
         assert stats["claimed"] == 30 and stats["observations"] == 30
@@ -401,23 +388,12 @@ def test_a_recorder_starved_at_one_look_only_is_left_idle(
 
     monkeypatch.setattr(RecorderProcess, "judge", judge)
 
-    async def crawl(work: Mapping[str, AsyncIterator[WorkItem]], sink: Any,
-                    settings: Any) -> dict[str, int]:
-        for items in work.values():
-            async for item in items:
-                obs = Observation(mode=item.mode, platform=item.platform,
-                                  target_key=item.target_key, url=item.url,
-                                  outcome=Outcome.OK, row_id=item.row_id)
-                obs.entries = []
-                await sink(obs)
-                await asyncio.sleep(0.05)  # a look or two between items
-        return {}
+    async def after(done: int) -> None:
+        await asyncio.sleep(0.05)  # a look or two between items
 
-    feeds = "".join(f'[[groups.g.targets]]\nplatform = "rss"\n'
-                    f'feed = "http://127.0.0.1:9/f{i}.xml"\n' for i in range(10))
-    worker = idle_worker(db, crawl)
+    worker = idle_worker(db, crawl_each(after))
     try:
-        worker.sync(parse_watchlist('[groups.g]\ninterval = "1h"\n' + feeds).targets)
+        worker.sync(rss_targets(10))
         with caplog.at_level(logging.WARNING, logger="monitor.worker"):
             assert asyncio.run(worker.cycle())["observations"] == 10
         assert len(looks) >= 6 and STARVED in looks

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,32 @@ from monitor.settings import Settings
 from monitor.snapshot import BackgroundRecorder
 from monitor.watchlist import parse_watchlist
 from monitor.worker import Worker
+
+
+def crawl_each(after: Callable[[int], Awaitable[None]]) -> Any:
+    """A crawl that observes each claimed item (OK, no entries) and then awaits
+    ``after`` with how many it has observed so far."""
+    async def crawl(work: Mapping[str, AsyncIterator[WorkItem]], sink: Any,
+                    settings: Any) -> dict[str, int]:
+        done = 0
+        for items in work.values():
+            async for item in items:
+                obs = Observation(mode=item.mode, platform=item.platform,
+                                  target_key=item.target_key, url=item.url,
+                                  outcome=Outcome.OK, row_id=item.row_id)
+                obs.entries = []
+                await sink(obs)
+                done += 1
+                await after(done)
+        return {"fetched": done}
+    return crawl
+
+
+def rss_targets(count: int) -> list[Any]:
+    """``count`` feeds of one group, due hourly."""
+    feeds = "".join(f'[[groups.g.targets]]\nplatform = "rss"\n'
+                    f'feed = "http://127.0.0.1:9/f{i}.xml"\n' for i in range(count))
+    return parse_watchlist('[groups.g]\ninterval = "1h"\n' + feeds).targets
 
 
 @pytest.fixture(autouse=True)
@@ -196,36 +222,23 @@ def test_a_check_cycle_moves_its_recording_when_a_worker_joins_mid_cycle(
     other = neighbour
     moved_at: list[int] = []
 
-    async def crawl(work: Mapping[str, AsyncIterator[WorkItem]], sink: Any,
-                    settings: Any) -> dict[str, int]:
-        done = 0
-        for items in work.values():
-            async for item in items:
-                obs = Observation(mode=item.mode, platform=item.platform,
-                                  target_key=item.target_key, url=item.url,
-                                  outcome=Outcome.OK, row_id=item.row_id)
-                obs.entries = []
-                await sink(obs)
-                done += 1
-                if done == 10:  # the other worker takes its seat; this one moves
-                    assert worker.recording == "process"
-                    if fails:
-                        monkeypatch.setattr(worker, "open_writer", refuse)
-                    assert other.ensure() is not None
-                    async with asyncio.timeout(20):
-                        while worker.recording != "thread":
-                            await asyncio.sleep(0.02)
-                    moved_at.append(done)
-        return {"fetched": done}
+    async def after(done: int) -> None:
+        if done == 10:  # the other worker takes its seat; this one moves
+            assert worker.recording == "process"
+            if fails:
+                monkeypatch.setattr(worker, "open_writer", refuse)
+            assert other.ensure() is not None
+            async with asyncio.timeout(20):
+                while worker.recording != "thread":
+                    await asyncio.sleep(0.02)
+            moved_at.append(done)
 
     def refuse() -> None:
         raise OSError("no more processes")
 
-    feeds = "".join(f'[[groups.g.targets]]\nplatform = "rss"\n'
-                    f'feed = "http://127.0.0.1:9/f{i}.xml"\n' for i in range(30))
-    worker = auto_worker(db, crawl=crawl)
+    worker = auto_worker(db, crawl=crawl_each(after))
     try:
-        worker.sync(parse_watchlist('[groups.g]\ninterval = "1h"\n' + feeds).targets)
+        worker.sync(rss_targets(30))
         stats = asyncio.run(worker.cycle())
         assert moved_at == [10]
         assert stats["claimed"] == 30 and stats["observations"] == 30  # both recorders'
