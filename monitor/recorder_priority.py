@@ -23,13 +23,16 @@ import contextlib
 import dataclasses
 import os
 import time
+from collections.abc import Callable
 
-__all__ = ["STARVED_LOOKS", "WAITED_SHARE", "Watch", "lift", "prioritise",
+__all__ = ["QUEUED_SHARE", "STARVED_LOOKS", "WAITED_SHARE", "Watch", "lift", "prioritise",
            "sched_idle_tasks"]
 
 #: The share of a span the crawl waited on a full hand-over for its recorder to count
-#: as starved (with one of the recorder's threads waiting for a CPU half the span).
+#: as starved ...
 WAITED_SHARE = 0.25
+#: ... with one of the recorder's threads waiting runnable for a CPU this share of it.
+QUEUED_SHARE = 0.5
 #: Looks in a row that must find the recorder starved before the worker acts: one span
 #: can be a burst (the crawl's start, a batch of large captures); starving goes on.
 STARVED_LOOKS = 2
@@ -63,10 +66,12 @@ def _tasks(pid: int) -> list[int]:
 def sched_idle_tasks(pid: int) -> list[int]:
     """The threads of process ``pid`` that run under SCHED_IDLE (none off Linux)."""
     idle = getattr(os, "SCHED_IDLE", None)
+    if idle is None:
+        return []
     found = []
     for tid in _tasks(pid):
         with contextlib.suppress(OSError):
-            if idle is not None and os.sched_getscheduler(tid) == idle:
+            if os.sched_getscheduler(tid) == idle:
                 found.append(tid)
     return found
 
@@ -80,7 +85,7 @@ def cpu_times(pid: int) -> dict[int, tuple[float, float]] | None:
             with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as fh:
                 fields = fh.read().split()
             times[tid] = (int(fields[0]) / 1e9, int(fields[1]) / 1e9)
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):
             continue  # the thread ended
         except (OSError, ValueError, IndexError):
             return None
@@ -114,10 +119,11 @@ class Span:
     @property
     def starved(self) -> bool:
         """The crawl waited :data:`WAITED_SHARE` of the span or more, and one of the
-        recorder's threads waited runnable for a CPU half of it or more (its backlog
-        wanted a CPU it did not get; a recorder waiting on a database sleeps instead)."""
+        recorder's threads waited runnable for a CPU :data:`QUEUED_SHARE` of it or more
+        (its backlog wanted a CPU it did not get; a recorder waiting on a database
+        sleeps instead)."""
         return (self.seconds > 0 and self.waited >= WAITED_SHARE * self.seconds
-                and self.queued >= 0.5 * self.seconds)
+                and self.queued >= QUEUED_SHARE * self.seconds)
 
     def __str__(self) -> str:
         return (f"in {self.seconds:.1f} s the crawl waited {self.waited:.1f} s for it; it "
@@ -128,7 +134,7 @@ class Watch:
     """Whether a recorder process (``pid``) starves, span after span: each call of
     :meth:`starved` judges the span since the last one (the first call only starts)."""
 
-    def __init__(self, pid: int, clock: object = time.monotonic) -> None:
+    def __init__(self, pid: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.pid = pid
         self._clock = clock
         self._last: tuple[float, float, dict[int, tuple[float, float]]] | None = None
@@ -138,7 +144,7 @@ class Watch:
         so far (``waited`` seconds); None for the first call, or where the kernel does
         not tell how the recorder was scheduled."""
         times = cpu_times(self.pid)
-        now = self._clock()  # type: ignore[operator]
+        now = self._clock()
         if times is None:
             self._last = None
             return None

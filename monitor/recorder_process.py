@@ -58,12 +58,12 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from . import recorder_child
+from . import recorder_child, recorder_priority
 from .db import Database, claims
 from .errors import Aborted, StorageUnavailable, TakedownError
 from .holding import CHUNK_BYTES, QUEUE_BYTES, ByteQueue, weight, zero_stats
 from .observation import Observation
-from .recorder_priority import Span, Watch, lift
+from .recorder_priority import Span, Watch
 from .settings import Settings
 from .signals import SignalManager, batch_committed, events_stored
 from .spool import Spool
@@ -279,7 +279,7 @@ class RecorderProcess:
         """Move the child to normal scheduling: None when done, else why the system
         refused it (then only a new recorder process runs at normal priority)."""
         child = self._child
-        refused = lift(child.proc.pid) if child is not None else None
+        refused = recorder_priority.lift(child.proc.pid) if child is not None else None
         if refused is None:
             self.priority = "normal"
         return refused

@@ -74,11 +74,29 @@ def test_the_watch_measures_a_process_span_after_span() -> None:
     span = watch.starved(waited=3.0)
     assert span is not None
     assert (span.seconds, span.waited) == (4.0, 2.0)
-    assert span.ran >= 0.04 and span.queued >= 0.0
+    assert span.ran >= 0.04  # this process's own CPU time, as the kernel counts it
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
     assert cpu_times(int(gone.stdout)) is None
     assert Watch(int(gone.stdout)).starved(0.0) is None
+
+
+def test_a_span_adds_up_what_the_threads_ran_and_keeps_the_longest_wait(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several threads each waiting a little are not one thread waiting all along; a
+    thread started since the last look counts whole, one ended since counts no more."""
+    readings = iter([
+        {1: (1.0, 0.5), 2: (2.0, 1.0), 3: (0.5, 0.5)},
+        {1: (1.5, 0.8), 2: (2.1, 1.3), 4: (0.2, 0.4)},  # 3 ended, 4 started
+    ])
+    monkeypatch.setattr(recorder_priority, "cpu_times", lambda pid: next(readings))
+    now = iter([10.0, 11.0])
+    watch = Watch(1234, clock=lambda: next(now))
+    assert watch.starved(waited=0.0) is None
+    span = watch.starved(waited=0.5)
+    assert span == Span(seconds=1.0, waited=0.5, ran=pytest.approx(0.8),
+                        queued=pytest.approx(0.4))
+    assert not span.starved  # three threads queued 1.0 s in all, none half the second
 
 
 @pytest.fixture
