@@ -14,12 +14,12 @@ Outages met on the way are logged by :mod:`monitor.db.health`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any, TypeGuard
 
 import psycopg
@@ -268,22 +268,32 @@ def reclaim_dead(conn: psycopg.Connection[Any], me: int | None) -> dict[str, int
     return given
 
 
-@contextmanager
+@contextlib.contextmanager
 def one_worker(url: str, chore: str) -> Iterator[bool]:
     """Whether this worker runs ``chore`` now: True while it holds the chore's session
     advisory lock (on a connection of its own, outside the pool and any transaction,
     released when the block ends), False when another worker holds it. Several
     workers on one database then stamp and prune once, not once each. A connection
-    fault raises :class:`~monitor.errors.StorageUnavailable`."""
+    fault raises :class:`~monitor.errors.StorageUnavailable`.
+
+    The lock is released explicitly: closing the connection ends the session only once
+    the server's backend has exited, after ``close`` returns, so the next worker's turn
+    could still find it held. Where the release fails (the connection broke), the lock
+    ends with the session."""
     key = zlib.crc32(chore.encode()) - 2**31  # a signed int4
     info = psycopg.conninfo.conninfo_to_dict(url)
     with storage_faults():
         conn = psycopg.connect(url, autocommit=True, application_name="takedown-chore",
                                connect_timeout=info.get("connect_timeout") or CONNECT_TIMEOUT)
+    held = False
     try:
         with storage_faults():
             row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
                                (CHORE_LOCK_SPACE, key)).fetchone()
-        yield bool(row and row[0])
+        held = bool(row and row[0])
+        yield held
     finally:
-        conn.close()  # ends the lock with the session
+        if held:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("SELECT pg_advisory_unlock(%s, %s)", (CHORE_LOCK_SPACE, key))
+        conn.close()

@@ -99,6 +99,43 @@ def test_a_chore_runs_in_one_worker_at_a_time(db: Database) -> None:
     assert calls == ["stamp", "stamp"]
 
 
+def test_a_chore_lock_is_free_for_the_next_worker_as_soon_as_its_turn_ends(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Closing a connection does not end its session at once (the server's backend
+    exits after): a lock left to end with the session was still held for the next
+    worker's turn on a loaded machine (seen in CI). Here no closed session ends until
+    the test is over, and the next turn takes the lock all the same."""
+    import psycopg
+
+    from monitor.db import workers
+
+    lingering: list[Any] = []
+    real_connect = psycopg.connect
+
+    class Lingering:
+        """A connection whose close leaves its session running for now."""
+
+        def __init__(self, conn: Any) -> None:
+            self._conn = conn
+
+        def execute(self, *args: Any) -> Any:
+            return self._conn.execute(*args)
+
+        def close(self) -> None:
+            lingering.append(self._conn)
+
+    monkeypatch.setattr(workers.psycopg, "connect",
+                        lambda *a, **kw: Lingering(real_connect(*a, **kw)))
+    try:
+        for _ in range(2):
+            with workers.one_worker(db.url, "upkeep:stamp") as mine:
+                assert mine  # the turn before ended: its lock went with it
+        assert len(lingering) == 2  # both sessions still open when the second took it
+    finally:
+        for conn in lingering:
+            conn.close()
+
+
 def test_a_chore_lock_the_database_cannot_give_is_a_turn_skipped_quietly(
         caplog: pytest.LogCaptureFixture) -> None:
     """The chore's lock needs a connection of its own: with the database away, it is
