@@ -103,6 +103,8 @@ class _Child:
         self.gone = threading.Event()
         #: By (mode, row id, claim's seat): sent, and neither committed nor settled yet.
         self.unsettled: Counter[_Key] = Counter()
+        #: Killed after a stop's grace: it did not spool what it held.
+        self.killed = False
         work_r, self.work = _SPAWN.Pipe(duplex=False)
         self.news, news_w = _SPAWN.Pipe(duplex=False)
         self.proc: Any = _SPAWN.Process(target=recorder_child.run, name="takedown-recorder",
@@ -330,8 +332,9 @@ class RecorderProcess:
         child.queue.put(None)  # ends the sender, which closes the pipe
         # The reader thread alone reaps the child (two threads waiting on one pid race).
         if not child.gone.wait(grace):
-            log.error("the recorder process did not stop within %.0f s; what it holds is "
-                      "left to the leases (the work is done again)", grace)
+            log.error("the recorder process did not stop within %g s; it is killed",
+                      grace)
+            child.killed = True  # before the kill: the reader, seeing it gone, reads it
             child.proc.kill()
             child.gone.wait(5)
 
@@ -433,7 +436,9 @@ class RecorderProcess:
                 break
             if isinstance(item, list):
                 lost.update(_keys(item))
-        if lost and not stopped:  # stopped: the child spooled what it held
+        # Stopped, the child spooled what it held (and said so: settled); killed after
+        # the stop's grace, it spooled none of what is still unsettled.
+        if lost and (not stopped or child.killed):
             self._lost(lost)
 
     def _lost(self, lost: Counter[_Key]) -> None:

@@ -270,6 +270,40 @@ def test_a_killed_child_gives_its_unrecorded_work_back_and_the_next_span_starts_
         rec.shutdown()
 
 
+
+def test_a_child_killed_after_its_stop_grace_gives_its_unrecorded_work_back(
+        site: Site, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A stop asks the child to spool what it holds; one that cannot (frozen here: a
+    starved SCHED_IDLE recorder, a hung call) is killed after the grace, having spooled
+    nothing. What it held is given back at once, as for any child that died, not left
+    for LEASE to run out (the work would wait up to ten minutes to be checked again)."""
+    rec = recorder(site, tmp_path).open()
+    try:
+        child = rec._child
+        assert child is not None
+        os.kill(child.proc.pid, signal.SIGSTOP)  # it reads nothing from now on
+        for obs in site.observations():
+            assert rec.put(obs)
+        wait_for(lambda: sum(child.unsettled.values()) == 6)  # sent, unread
+        assert site.counts()["leased"] == 6
+        with caplog.at_level(logging.ERROR):
+            rec.stop(grace=0.5)
+            assert child.gone.is_set() and child.proc.exitcode == -signal.SIGKILL
+            wait_for(lambda: site.counts()["leased"] == 0)
+        assert site.counts() == {"posts": 0, "versions": 0, "listings": 0, "leased": 0}
+        assert rec.spooled == 0 and not list((tmp_path / "spool").glob("*.jsonl"))
+        assert any("6 observation(s) not recorded; their leases are given back" in
+                   r.getMessage() for r in caplog.records)
+        # The next span starts a new child, which records the work claimed again.
+        rec.open()
+        assert rec._child is not child
+        for obs in site.observations():
+            assert rec.put(obs)
+        rec.close()
+        assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
+    finally:
+        rec.shutdown()
+
 def test_a_stop_during_an_outage_spools_in_the_child_and_the_next_start_replays(
         site: Site, proxy: Proxy, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     rec = recorder(site, tmp_path).open()
