@@ -259,16 +259,20 @@ def test_a_killed_child_gives_its_unrecorded_work_back_and_the_next_span_starts_
                    r.getMessage() for r in caplog.records)
         with pytest.raises(RuntimeError, match="recorder process failed"):
             rec.put(site.observations()[0])
-        # The next span (the next cycle) starts a new child, which records.
-        rec.open()
-        assert rec._child is not child
-        for obs in site.observations():
-            assert rec.put(obs)
-        rec.close()
-        assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
+        records_anew(rec, child, site)
     finally:
         rec.shutdown()
 
+
+def records_anew(rec: RecorderProcess, gone: Any, site: Site) -> None:
+    """The next span (the next cycle) starts a new child, in place of ``gone``, and it
+    records the work claimed again."""
+    rec.open()
+    assert rec._child is not gone
+    for obs in site.observations():
+        assert rec.put(obs)
+    rec.close()
+    assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
 
 
 def test_a_child_killed_after_its_stop_grace_gives_its_unrecorded_work_back(
@@ -294,13 +298,7 @@ def test_a_child_killed_after_its_stop_grace_gives_its_unrecorded_work_back(
         assert rec.spooled == 0 and not list((tmp_path / "spool").glob("*.jsonl"))
         assert any("6 observation(s) not recorded; their leases are given back" in
                    r.getMessage() for r in caplog.records)
-        # The next span starts a new child, which records the work claimed again.
-        rec.open()
-        assert rec._child is not child
-        for obs in site.observations():
-            assert rec.put(obs)
-        rec.close()
-        assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
+        records_anew(rec, child, site)
     finally:
         rec.shutdown()
 
