@@ -125,13 +125,16 @@ class Dropping:
 
 def recorder_usage(worker: Any) -> dict[str, Any]:
     """The recorder process's peak RSS (VmHWM) and CPU seconds so far, read from /proc
-    while it lives (RECORDER = process); empty with the thread recorder."""
+    while it lives (RECORDER = process), and the seconds the crawl was held up on the
+    hand-over to it (the wall time some put waited for room); empty with the thread
+    recorder."""
     process = getattr(worker, "_process", None)
     child = getattr(process, "_child", None)
     if child is None:
         return {}
     pid = child.proc.pid
-    return {"recorder_hwm_mib": hwm_mib(pid), "recorder_cpu_s": process_cpu_seconds(pid)}
+    return {"recorder_hwm_mib": hwm_mib(pid), "recorder_cpu_s": process_cpu_seconds(pid),
+            "handover_waited_s": process.waited}
 
 
 def project_concurrent_items() -> int:

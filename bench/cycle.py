@@ -19,7 +19,8 @@ it reads as the parent's size (about 210 MiB here, after exporting 50,000
 statuses) whatever the child does. The child also reports its RSS just before
 the cycle (imports, pool and reactor) so the cycle's own share shows. With the
 benchmarks' ``RECORDER = process`` the worker records in a process of its own: its
-``VmHWM`` and CPU are read from /proc before the worker closes it, and the peak
+``VmHWM`` and CPU are read from /proc before the worker closes it (with the seconds
+the crawl was held up on the hand-over to it: backpressure), and the peak
 RSS held to the target is the two processes' peaks added (shared pages counted
 twice). Beside it, ``total_peak_pss_mib`` is the peak of the two processes'
 proportional set size (``Pss``, /proc/<pid>/smaps_rollup), sampled every 0.5 s
@@ -240,6 +241,8 @@ def run_size(site: StaticSite, size: int, args: argparse.Namespace,
         # RECORDER = process: the recorder child's own peak and CPU, and the two together.
         "recorder_peak_rss_mib": round(stats.get("recorder_hwm_mib", 0.0), 1),
         "recorder_cpu_s": round(stats.get("recorder_cpu_s", 0.0), 2),
+        # The crawl held up on the hand-over to the recorder process (backpressure).
+        "handover_waited_s": round(stats.get("handover_waited_s", 0.0), 2),
         "total_peak_rss_mib": round(stats["hwm_mib"] + stats.get("recorder_hwm_mib", 0.0), 1),
         # Both processes' proportional set size, sampled: shared pages counted once.
         "total_peak_pss_mib": round(pss_mib, 1),

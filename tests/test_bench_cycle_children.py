@@ -68,6 +68,7 @@ def test_the_recorded_cycle_stores_every_post_through_its_recorder_process(
     assert run["check"]["outcomes"] == {"ok": POSTS}
     assert run["check"]["posts_visible"] == POSTS
     assert run["recorder_cpu_s"] > 0 and run["recorder_peak_rss_mib"] > 0
+    assert 0 <= run["handover_waited_s"] <= run["cycle_s"]
     assert 0 < run["crawl_s"] <= run["cycle_s"]
 
 
