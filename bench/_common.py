@@ -23,6 +23,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from monitor.recorder_priority import cpu_times
+
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 #: The project's tables, whose sizes the storage benchmark adds up.
@@ -158,13 +160,7 @@ def process_cpu_seconds(pid: int) -> float:
 def thread_schedstat() -> tuple[float, float]:
     """The calling thread's seconds on a CPU and seconds runnable, waiting for one
     (Linux ``/proc/self/task/<tid>/schedstat``); zeros where the kernel has none."""
-    try:
-        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat",
-                  encoding="ascii") as fh:
-            ran, waited, _ = fh.read().split()
-    except (OSError, ValueError):
-        return 0.0, 0.0
-    return int(ran) / 1e9, int(waited) / 1e9
+    return (cpu_times(os.getpid()) or {}).get(threading.get_native_id(), (0.0, 0.0))
 
 
 class Stopwatch:

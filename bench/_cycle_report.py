@@ -119,7 +119,7 @@ def rows(result: dict[str, Any], path: Path) -> list[tuple[str, Any]]:
                                                 f"{r['recorder_cpu_s']:.1f} s CPU (its own "
                                                 "process; peak RSS below is the sum); the "
                                                 "crawl held up on the hand-over "
-                                                f"{r.get('handover_waited_s', 0.0):.2f} s")]
+                                                f"{r['handover_waited_s']:.2f} s")]
               if r["recorder_peak_rss_mib"] else []),
             (f"{r['size']} posts: stored", f"{r['check']['observation_rows']} observation rows, "
                                            f"{r['check']['posts_visible']} posts visible, "

@@ -103,8 +103,6 @@ class _Child:
         self.gone = threading.Event()
         #: By (mode, row id, claim's seat): sent, and neither committed nor settled yet.
         self.unsettled: Counter[_Key] = Counter()
-        #: Killed after a stop's grace: it did not spool what it held.
-        self.killed = False
         work_r, self.work = _SPAWN.Pipe(duplex=False)
         self.news, news_w = _SPAWN.Pipe(duplex=False)
         self.proc: Any = _SPAWN.Process(target=recorder_child.run, name="takedown-recorder",
@@ -334,7 +332,6 @@ class RecorderProcess:
         if not child.gone.wait(grace):
             log.error("the recorder process did not stop within %g s; it is killed",
                       grace)
-            child.killed = True  # before the kill: the reader, seeing it gone, reads it
             child.proc.kill()
             child.gone.wait(5)
 
@@ -436,9 +433,10 @@ class RecorderProcess:
                 break
             if isinstance(item, list):
                 lost.update(_keys(item))
-        # Stopped, the child spooled what it held (and said so: settled); killed after
-        # the stop's grace, it spooled none of what is still unsettled.
-        if lost and (not stopped or child.killed):
+        # A stopped child that ended by itself spooled what it held (the leases wait for
+        # the replay); one that died, or was killed after the stop's grace, spooled none
+        # of what is still unsettled.
+        if lost and not (stopped and code == 0):
             self._lost(lost)
 
     def _lost(self, lost: Counter[_Key]) -> None:

@@ -95,7 +95,8 @@ def test_the_unrecorded_crawl_is_reported_beside_the_cycle_and_never_judged() ->
                   "floor_concurrent_items": 4, "collector_s": 0.1, "collections": [1],
                   "floor_collector_s": 0.1, "floor_collections": [1], "peak_rss_mib": 90.0,
                   "rss_before_cycle_mib": 80.0, "ru_maxrss_wait4_mib": 90.0,
-                  "parent_rss_at_spawn_mib": 80.0, "recorder_peak_rss_mib": 0.0,
+                  "parent_rss_at_spawn_mib": 80.0, "recorder_peak_rss_mib": 54.0,
+                  "recorder_cpu_s": 2.5, "handover_waited_s": 0.25,
                   "check": {"outcomes": {"ok": 5000}, "observation_rows": 5000,
                             "posts_visible": 5000}}],
         "params": {"exported_by": "x", "export_s": 1.0, "sizes": [5000],
@@ -110,5 +111,8 @@ def test_the_unrecorded_crawl_is_reported_beside_the_cycle_and_never_judged() ->
         "crawl 4.6 s with its observations dropped, no recorder (recorded: 5.3 s); main "
         "thread 4.50 / 0.00 / 0.10 s (not held to the target)",
         "crawl alone / floor: 4.4 s x1.10, 5.0 s x1.25, 4.6 s x1.15; median x1.15"]
+    assert dict(rows)["5000 posts: recorder"] == (
+        "54 MiB VmHWM, 2.5 s CPU (its own process; peak RSS below is the sum); the crawl "
+        "held up on the hand-over 0.25 s")
     verdicts = [value for label, value in rows if label == "floor ratio 5000"]
     assert verdicts == ["cycle / floor x1.35 (target <= 1.2): MISSED"]
