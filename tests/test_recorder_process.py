@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -275,12 +276,14 @@ def records_anew(rec: RecorderProcess, gone: Any, site: Site) -> None:
     assert site.counts() == {"posts": 6, "versions": 6, "listings": 6, "leased": 0}
 
 
-def test_a_child_killed_after_its_stop_grace_gives_its_unrecorded_work_back(
-        site: Site, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("killer", ["grace", "system"])
+def test_a_child_killed_during_its_stop_gives_its_unrecorded_work_back(
+        site: Site, tmp_path: Path, caplog: pytest.LogCaptureFixture, killer: str) -> None:
     """A stop asks the child to spool what it holds; one that cannot (frozen here: a
     starved SCHED_IDLE recorder, a hung call) is killed after the grace, having spooled
-    nothing. What it held is given back at once, as for any child that died, not left
-    for LEASE to run out (the work would wait up to ten minutes to be checked again)."""
+    nothing; or the system kills it (the OOM killer) while the stop waits. What it held
+    is given back at once, as for any child that died, not left for LEASE to run out
+    (the work would wait up to ten minutes to be checked again)."""
     rec = recorder(site, tmp_path).open()
     try:
         child = rec._child
@@ -291,7 +294,9 @@ def test_a_child_killed_after_its_stop_grace_gives_its_unrecorded_work_back(
         wait_for(lambda: sum(child.unsettled.values()) == 6)  # sent, unread
         assert site.counts()["leased"] == 6
         with caplog.at_level(logging.ERROR):
-            rec.stop(grace=0.5)
+            if killer == "system":
+                threading.Timer(0.3, os.kill, (child.proc.pid, signal.SIGKILL)).start()
+            rec.stop(grace=0.5 if killer == "grace" else 30.0)
             assert child.gone.is_set() and child.proc.exitcode == -signal.SIGKILL
             wait_for(lambda: site.counts()["leased"] == 0)
         assert site.counts() == {"posts": 0, "versions": 0, "listings": 0, "leased": 0}
